@@ -1,0 +1,1 @@
+fn main() { println!("strop {}", env!("CARGO_PKG_VERSION")); }
