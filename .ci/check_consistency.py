@@ -1,0 +1,168 @@
+"""Cross-file checks of the shipping files that no schema can make.
+
+    python .ci/check_consistency.py   (from the repository root; needs PyYAML)
+
+Each finding is printed; the exit status is the number of findings (capped at 1).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+
+import yaml
+
+findings: list[str] = []
+
+
+def check(cond: bool, what: str) -> None:
+    print(("ok    " if cond else "FAIL  ") + what)
+    if not cond:
+        findings.append(what)
+
+
+def load(path: str):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def dockerfile_runtime() -> dict:
+    """EXPOSE, HEALTHCHECK, COPY destination, ENV and USER of the last stage."""
+    text = open("Dockerfile.server", encoding="utf-8").read()
+    # Join continuation lines, drop comments.
+    text = re.sub(r"\\\n\s*", " ", text)
+    lines = [l.strip() for l in text.splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    stages = [i for i, l in enumerate(lines) if l.upper().startswith("FROM ")]
+    # Base images, not earlier stages reused by name (`FROM chef AS builder`).
+    names = {lines[i].split()[3] for i in stages if len(lines[i].split()) == 4}
+    out = {"from": [lines[i].split()[1] for i in stages if lines[i].split()[1] not in names],
+           "env": {}}
+    for line in lines[stages[-1]:]:
+        word, _, rest = line.partition(" ")
+        word = word.upper()
+        if word == "EXPOSE":
+            out["expose"] = rest.split()
+        elif word == "HEALTHCHECK":
+            out["healthcheck"] = yaml.safe_load(rest[rest.index("CMD") + 3:].strip())
+        elif word == "COPY":
+            out["binary"] = rest.split()[-1]
+        elif word == "ENV":
+            for pair in shlex.split(rest):
+                k, _, v = pair.partition("=")
+                out["env"][k] = v
+        elif word == "USER":
+            out["user"] = rest.strip()
+        elif word == "ENTRYPOINT":
+            out["entrypoint"] = yaml.safe_load(rest)
+        elif word == "STOPSIGNAL":
+            out["stopsignal"] = rest.strip()
+    return out
+
+
+def main() -> int:
+    df = dockerfile_runtime()
+    built = load("docker-compose.yaml")
+    pulled = load("docker-compose-using-registry.yaml")
+    ci = load(".gitlab-ci.yml")
+
+    print("Dockerfile.server")
+    check(all(":" in image and not image.endswith(":latest") for image in df["from"]),
+          f"every base image pinned by tag: {df['from']}")
+    check(df.get("user", "root").split(":")[0] not in ("root", "0", ""),
+          f"runtime user is not root: {df.get('user')}")
+    check(df.get("expose") == ["5000"], f"EXPOSE 5000: {df.get('expose')}")
+    check(df.get("stopsignal") == "SIGTERM", f"STOPSIGNAL SIGTERM: {df.get('stopsignal')}")
+    check(df["env"].get("STROP_ADDR") == "0.0.0.0:5000",
+          f"image listens on 0.0.0.0:5000: STROP_ADDR={df['env'].get('STROP_ADDR')}")
+    check(df.get("entrypoint") == [df.get("binary")],
+          f"ENTRYPOINT runs the copied binary: {df.get('entrypoint')} / {df.get('binary')}")
+    check(df.get("healthcheck") == [df.get("binary"), "healthcheck"],
+          f"HEALTHCHECK runs `strop-server healthcheck` in exec form: {df.get('healthcheck')}")
+
+    print("docker-compose.yaml")
+    server = built["services"]["server"]
+    db = built["services"]["db"]
+    check(server.get("build", {}).get("dockerfile") == "Dockerfile.server",
+          "server is built from Dockerfile.server")
+    check("VERSION" in (server.get("build", {}).get("args") or {}),
+          "server build passes the VERSION build arg")
+    check(server.get("ports") == ["80:5000"], f"server ports 80:5000: {server.get('ports')}")
+    check(server.get("healthcheck", {}).get("test") == ["CMD", *df.get("healthcheck", [])],
+          "server healthcheck is the image's HEALTHCHECK command")
+    check(server.get("depends_on", {}).get("db", {}).get("condition") == "service_healthy",
+          "server waits for a healthy db")
+    check(server.get("environment", {}).get("POSTGRES_HOST") == "db",
+          "server's POSTGRES_HOST is the db service")
+    check(server.get("environment", {}).get("STROP_ADDR") == df["env"].get("STROP_ADDR"),
+          "server's STROP_ADDR matches the image's")
+    check(server.get("env_file") == ".env" and db.get("env_file") == ".env",
+          "both services read .env")
+    check(str(db.get("image", "")).startswith("postgres:16"), f"db image postgres:16: {db.get('image')}")
+    check("pg_isready" in " ".join(db.get("healthcheck", {}).get("test", [])),
+          "db healthcheck uses pg_isready")
+    volumes = [v.split(":")[0] for v in db.get("volumes", [])]
+    check(bool(volumes) and all(v in (built.get("volumes") or {}) for v in volumes),
+          f"db data on a named volume: {volumes}")
+
+    print("docker-compose-using-registry.yaml")
+    pserver = pulled["services"]["server"]
+    check("build" not in pserver and "${STROP_IMAGE" in str(pserver.get("image")),
+          f"server runs the pushed image: {pserver.get('image')}")
+    strip = lambda svc: {k: v for k, v in svc.items() if k not in ("build", "image", "pull_policy")}
+    check(strip(pserver) == strip(server) and pulled["services"]["db"] == db
+          and pulled.get("volumes") == built.get("volumes"),
+          "otherwise identical to docker-compose.yaml")
+
+    print(".gitlab-ci.yml")
+    stages = ci.get("stages", [])
+    check(stages == ["lint", "build", "test", "dockerize", "verify"], f"stages: {stages}")
+    jobs = {k: v for k, v in ci.items() if isinstance(v, dict) and k not in (
+        "variables", "default", "workflow", "include", "stages")}
+    for name, job in jobs.items():
+        if name.startswith("."):
+            continue
+        for parent in ([job["extends"]] if isinstance(job.get("extends"), str)
+                       else job.get("extends", [])):
+            check(parent in jobs, f"{name}: extends {parent} which exists")
+        check(job.get("stage") in stages, f"{name}: stage {job.get('stage')!r} is declared")
+        for need in job.get("needs", []) or []:
+            need = need["job"] if isinstance(need, dict) else need
+            check(need in jobs, f"{name}: needs {need} which exists")
+    images = [j["image"]["name"] if isinstance(j.get("image"), dict) else j.get("image")
+              for j in jobs.values() if j.get("image")]
+    check(all(":" in i and not i.endswith(":latest") for i in images),
+          f"every job image pinned by tag: {images}")
+    test = jobs.get("test", {})
+    check(any(str(s.get("name", s) if isinstance(s, dict) else s).startswith("postgres:16")
+              for s in test.get("services", [])), "test job has a postgres:16 service")
+    tvars = test.get("variables", {})
+    check(all(k in tvars for k in ("POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD",
+                                   "POSTGRES_HOST", "DATABASE_URL")),
+          "test job sets POSTGRES_* and DATABASE_URL")
+    junit = test.get("artifacts", {}).get("reports", {}).get("junit")
+    check(junit == "target/nextest/ci/junit.xml", f"test job reports JUnit: {junit}")
+    dockerize = " ".join(jobs.get("dockerize", {}).get("script", []))
+    for needle in ("--cache=true", "${CI_REGISTRY_IMAGE}:${CI_COMMIT_SHORT_SHA}",
+                   "${CI_REGISTRY_IMAGE}:${CI_COMMIT_TAG}", "${CI_REGISTRY_IMAGE}:latest",
+                   "--build-arg \"VERSION=", "Dockerfile.server"):
+        check(needle in dockerize, f"dockerize: {needle}")
+    seed = jobs.get("seed-session", {})
+    aliases = {s.get("alias"): s.get("name") for s in seed.get("services", []) if isinstance(s, dict)}
+    check(aliases.get("strop") == "${CI_REGISTRY_IMAGE}:${CI_COMMIT_SHORT_SHA}",
+          "seed-session runs the just-pushed image as service 'strop'")
+    check(seed.get("variables", {}).get("POSTGRES_HOST") in aliases,
+          "seed-session's POSTGRES_HOST is one of its services")
+    check(any(".ci/seed_session.py" in line and "http://strop:5000" in line
+              for line in seed.get("script", [])),
+          "seed-session replays .ci/seed_session.py against the image")
+
+    print()
+    if findings:
+        print(f"{len(findings)} consistency finding(s)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
