@@ -1,0 +1,205 @@
+//! Passwords (argon2id, off the async runtime), tokens (128 random bits,
+//! stored as SHA-256) and the filter that turns an `Authorization` header
+//! into the [`User`] it belongs to.
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use sha2::{Digest, Sha256};
+use warp::Filter;
+use warp::http::HeaderMap;
+use warp::http::header::AUTHORIZATION;
+
+use crate::AppState;
+use crate::db;
+use crate::error::ApiError;
+
+/// The caller behind a valid token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    /// SHA-256 of the token used, so `/logout` can revoke exactly that one.
+    pub token_hash: Vec<u8>,
+}
+
+/// Argon2id PHC string for `password`, computed on the blocking pool.
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| {
+                tracing::error!(error = %e, "password hashing failed");
+                ApiError::Internal
+            })
+    })
+    .await?
+}
+
+/// Whether `password` matches the stored PHC string, on the blocking pool.
+pub async fn verify_password(password: String, stored: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || match PasswordHash::new(&stored) {
+        Ok(hash) => Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()),
+        Err(e) => {
+            tracing::error!(error = %e, "stored password hash is unreadable");
+            Err(ApiError::Internal)
+        }
+    })
+    .await?
+}
+
+/// A fresh token: 128 bits from the thread-local CSPRNG as 32 lowercase hex digits.
+pub fn mint_token() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// What the database stores instead of the token itself.
+pub fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The token in an `Authorization` header: `<token>` (the seed's form) or
+/// `Bearer <token>`. Anything that cannot be one of ours is `InvalidToken`
+/// before any database work.
+pub fn token_from_headers(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Err(ApiError::MissingToken);
+    };
+    let value = value.to_str().map_err(|_| ApiError::InvalidToken)?.trim();
+    let token = match value.split_once(char::is_whitespace) {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => return Err(ApiError::InvalidToken),
+        None if value.eq_ignore_ascii_case("bearer") => "",
+        None => value,
+    };
+    if token.is_empty() {
+        return Err(ApiError::MissingToken);
+    }
+    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(token.to_ascii_lowercase())
+}
+
+/// Looks the header's token up: one indexed query.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ApiError> {
+    let token = token_from_headers(headers)?;
+    let token_hash = hash_token(&token);
+    let client = state.pool.get().await?;
+    match db::tokens::owner(&client, &token_hash).await? {
+        Some(owner) => Ok(User {
+            id: owner.user_id,
+            name: owner.username,
+            token_hash,
+        }),
+        None => Err(ApiError::InvalidToken),
+    }
+}
+
+/// Extracts the authenticated [`User`] or rejects with a 401 [`ApiError`].
+pub fn user(
+    state: AppState,
+) -> impl Filter<Extract = (User,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
+    warp::header::headers_cloned().and_then(move |headers: HeaderMap| {
+        let state = state.clone();
+        async move {
+            authenticate(&state, &headers)
+                .await
+                .map_err(warp::reject::custom)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warp::http::HeaderValue;
+
+    fn with_auth(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    const T: &str = "916c22895064c363b03634d580da0762";
+
+    #[test]
+    fn both_header_forms_are_accepted() {
+        assert_eq!(token_from_headers(&with_auth(T)).unwrap(), T);
+        assert_eq!(
+            token_from_headers(&with_auth(&format!("Bearer {T}"))).unwrap(),
+            T
+        );
+        assert_eq!(
+            token_from_headers(&with_auth(&format!("bearer  {T} "))).unwrap(),
+            T
+        );
+        assert_eq!(
+            token_from_headers(&with_auth(&T.to_uppercase())).unwrap(),
+            T,
+            "hex is case-insensitive"
+        );
+    }
+
+    #[test]
+    fn missing_and_malformed_tokens() {
+        assert_eq!(
+            token_from_headers(&HeaderMap::new()),
+            Err(ApiError::MissingToken)
+        );
+        assert_eq!(
+            token_from_headers(&with_auth("")),
+            Err(ApiError::MissingToken)
+        );
+        assert_eq!(
+            token_from_headers(&with_auth("Bearer")),
+            Err(ApiError::MissingToken)
+        );
+        assert_eq!(
+            token_from_headers(&with_auth("Bearer ")),
+            Err(ApiError::MissingToken)
+        );
+        for bad in [
+            "abc",
+            "Basic dXNlcjpwYXNz",
+            &format!("{T}0"),
+            &format!("Token {T}"),
+            "z".repeat(32).as_str(),
+        ] {
+            assert_eq!(
+                token_from_headers(&with_auth(bad)),
+                Err(ApiError::InvalidToken),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn minted_tokens_are_32_lowercase_hex_and_distinct() {
+        let a = mint_token();
+        let b = mint_token();
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
+        assert_ne!(a, b);
+        assert_eq!(hash_token(&a).len(), 32);
+        assert_ne!(hash_token(&a), hash_token(&b));
+    }
+
+    #[tokio::test]
+    async fn password_round_trip() {
+        let hash = hash_password("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(
+            verify_password("correct horse".into(), hash.clone())
+                .await
+                .unwrap()
+        );
+        assert!(!verify_password("wrong".into(), hash).await.unwrap());
+    }
+}

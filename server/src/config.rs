@@ -1,0 +1,359 @@
+//! The server's configuration: one typed struct read from flags and env vars.
+//!
+//! Every secret (the database password, alone or inside `DATABASE_URL`) is
+//! masked in `Debug`, because the whole struct is logged at start-up.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// `STROP_VERSION` at compile time (the Docker build passes it), else the crate version.
+pub const VERSION: &str = match option_env!("STROP_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
+/// Command line of `strop-server`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "strop-server",
+    version = VERSION,
+    about = "The strop string-operations HTTP service."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// GET <url>/healthz and exit 0 if it answers 200, 1 otherwise (for Docker HEALTHCHECK).
+    Healthcheck {
+        /// Base URL of the server; default derived from --addr.
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every setting of a running server.
+#[derive(Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "STROP_ADDR",
+        default_value = "127.0.0.1:5000",
+        global = true
+    )]
+    pub addr: SocketAddr,
+
+    /// PostgreSQL connection, as a URL or in key=value form. Wins over POSTGRES_*.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// PostgreSQL host (or Unix socket directory); setting it selects the POSTGRES_* variables.
+    #[arg(long, env = "POSTGRES_HOST")]
+    pub postgres_host: Option<String>,
+
+    /// PostgreSQL port.
+    #[arg(long, env = "POSTGRES_PORT", default_value_t = 5432)]
+    pub postgres_port: u16,
+
+    /// PostgreSQL database name (default: the user name).
+    #[arg(long, env = "POSTGRES_DB")]
+    pub postgres_db: Option<String>,
+
+    /// PostgreSQL user (default: postgres).
+    #[arg(long, env = "POSTGRES_USER")]
+    pub postgres_user: Option<String>,
+
+    /// PostgreSQL password.
+    #[arg(long, env = "POSTGRES_PASSWORD", hide_env_values = true)]
+    pub postgres_password: Option<String>,
+
+    /// Home of the embedded PostgreSQL cluster, used when no database is configured.
+    #[arg(long, env = "STROP_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Largest number of database connections.
+    #[arg(long, env = "STROP_POOL_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pool_size: u32,
+
+    /// Lifetime of a token, e.g. 30d, 12h, 90s.
+    #[arg(long, env = "STROP_TOKEN_TTL", default_value = "30d", value_parser = parse_ttl)]
+    pub token_ttl: Duration,
+
+    /// Log line format (levels come from RUST_LOG).
+    #[arg(long, env = "STROP_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let ttl = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    // Postgres intervals top out far above this; a century is "forever" enough.
+    if ttl.is_zero() || ttl > Duration::from_secs(100 * 365 * 24 * 3600) {
+        return Err("must be more than zero and at most 100 years".into());
+    }
+    Ok(ttl)
+}
+
+/// Where the server's data lives, resolved in the SPEC's order.
+#[derive(Debug, Clone)]
+pub enum DatabaseSource {
+    /// `DATABASE_URL` or the `POSTGRES_*` variables.
+    External(tokio_postgres::Config),
+    /// A private cluster in this directory, started and stopped by the server.
+    Embedded(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("DATABASE_URL is not a valid PostgreSQL connection string: {0}")]
+pub struct BadDatabaseUrl(String);
+
+/// Settings the HTTP layer needs once the database is chosen.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    pub pool_size: u32,
+    pub token_ttl: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            pool_size: 16,
+            token_ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.trim().is_empty())
+}
+
+impl Config {
+    /// `DATABASE_URL`, else `POSTGRES_*` (when `POSTGRES_HOST` is set), else embedded.
+    pub fn database(&self) -> Result<DatabaseSource, BadDatabaseUrl> {
+        if let Some(url) = non_empty(&self.database_url) {
+            let pg = tokio_postgres::Config::from_str(url.trim())
+                // The parser's message never echoes the password back.
+                .map_err(|e| BadDatabaseUrl(e.to_string()))?;
+            return Ok(DatabaseSource::External(pg));
+        }
+        if let Some(host) = non_empty(&self.postgres_host) {
+            let user = non_empty(&self.postgres_user).unwrap_or("postgres");
+            let mut pg = tokio_postgres::Config::new();
+            pg.host(host)
+                .port(self.postgres_port)
+                .user(user)
+                .dbname(non_empty(&self.postgres_db).unwrap_or(user));
+            if let Some(pw) = self.postgres_password.as_deref() {
+                pg.password(pw);
+            }
+            return Ok(DatabaseSource::External(pg));
+        }
+        Ok(DatabaseSource::Embedded(self.data_dir()))
+    }
+
+    /// `--data-dir`, else the platform data dir (`~/.local/share/strop`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
+
+    pub fn serve_options(&self) -> ServeOptions {
+        ServeOptions {
+            pool_size: self.pool_size,
+            token_ttl: self.token_ttl,
+        }
+    }
+
+    /// `http://ADDR` for the healthcheck, with a wildcard address made loopback.
+    pub fn local_url(&self) -> String {
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        format!("http://{addr}")
+    }
+}
+
+/// As root (containers, CI) the home directory is closed to the `postgres`
+/// user that runs the cluster, so root gets a system directory instead.
+fn default_data_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/strop");
+    }
+    dirs::data_dir()
+        .map(|d| d.join("strop"))
+        .unwrap_or_else(|| PathBuf::from(".strop-data"))
+}
+
+/// One line naming the database target, password masked.
+pub fn describe_pg(pg: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = pg
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .collect();
+    let ports: Vec<String> = pg.get_ports().iter().map(u16::to_string).collect();
+    format!(
+        "host={} port={} dbname={} user={} password={}",
+        hosts.join(","),
+        ports.join(","),
+        pg.get_dbname().unwrap_or("-"),
+        pg.get_user().unwrap_or("-"),
+        if pg.get_password().is_some() {
+            "***"
+        } else {
+            "-"
+        },
+    )
+}
+
+fn masked(v: &Option<String>) -> Option<&'static str> {
+    v.as_ref().map(|_| "***")
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let database_url = non_empty(&self.database_url).map(|url| {
+            match tokio_postgres::Config::from_str(url.trim()) {
+                Ok(pg) => describe_pg(&pg),
+                Err(_) => "<unparsable>".to_string(),
+            }
+        });
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("database_url", &database_url)
+            .field("postgres_host", &self.postgres_host)
+            .field("postgres_port", &self.postgres_port)
+            .field("postgres_db", &self.postgres_db)
+            .field("postgres_user", &self.postgres_user)
+            .field("postgres_password", &masked(&self.postgres_password))
+            .field("data_dir", &self.data_dir())
+            .field("pool_size", &self.pool_size)
+            .field("token_ttl", &humantime::format_duration(self.token_ttl))
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        let mut argv = vec!["strop-server"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().config
+    }
+
+    #[test]
+    fn database_url_wins_and_its_password_is_masked() {
+        let c = parse(&[
+            "--database-url",
+            "postgres://alice:s3cret@db.example:6543/strop",
+            "--postgres-host",
+            "other",
+            "--postgres-password",
+            "hunter2",
+        ]);
+        let DatabaseSource::External(pg) = c.database().unwrap() else {
+            panic!("expected an external database");
+        };
+        assert_eq!(pg.get_user(), Some("alice"));
+        assert_eq!(pg.get_ports(), &[6543]);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("db.example"), "{shown}");
+    }
+
+    #[test]
+    fn key_value_database_url_is_accepted() {
+        let c = parse(&[
+            "--database-url",
+            "host=/tmp port=5433 user=u dbname=d password=pw",
+        ]);
+        let DatabaseSource::External(pg) = c.database().unwrap() else {
+            panic!("expected an external database");
+        };
+        assert_eq!(pg.get_dbname(), Some("d"));
+        assert!(!format!("{c:?}").contains("pw "));
+    }
+
+    #[test]
+    fn postgres_vars_apply_when_host_is_set() {
+        let c = parse(&[
+            "--database-url",
+            "",
+            "--postgres-host",
+            "db",
+            "--postgres-port",
+            "5432",
+            "--postgres-db",
+            "",
+            "--postgres-user",
+            "strop",
+            "--postgres-password",
+            "pw",
+        ]);
+        let DatabaseSource::External(pg) = c.database().unwrap() else {
+            panic!("expected an external database");
+        };
+        assert_eq!(pg.get_ports(), &[5432]);
+        assert_eq!(pg.get_dbname(), Some("strop"));
+        assert_eq!(pg.get_password(), Some(&b"pw"[..]));
+    }
+
+    #[test]
+    fn nothing_configured_means_embedded() {
+        let c = parse(&[
+            "--data-dir",
+            "/tmp/x",
+            "--database-url",
+            " ",
+            "--postgres-host",
+            "",
+        ]);
+        assert!(
+            matches!(c.database().unwrap(), DatabaseSource::Embedded(p) if p == PathBuf::from("/tmp/x"))
+        );
+    }
+
+    #[test]
+    fn bad_url_is_an_error() {
+        let c = parse(&["--database-url", "postgres://a:b@host:notaport/x"]);
+        let err = c.database().unwrap_err().to_string();
+        assert!(err.contains("DATABASE_URL"), "{err}");
+        assert!(!err.contains(":b@"), "{err}");
+    }
+
+    #[test]
+    fn ttl_and_healthcheck_url() {
+        let c = parse(&["--token-ttl", "90s", "--addr", "0.0.0.0:8080"]);
+        assert_eq!(c.token_ttl, Duration::from_secs(90));
+        assert_eq!(c.local_url(), "http://127.0.0.1:8080");
+        assert!(Cli::try_parse_from(["strop-server", "--token-ttl", "0s"]).is_err());
+        assert!(Cli::try_parse_from(["strop-server", "--token-ttl", "soon"]).is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! Everything that talks to PostgreSQL: the pool, the schema, one module per
+//! table (plain async fns over a pooled client), and the embedded cluster.
+
+pub mod embedded;
+pub mod history;
+pub mod migrations;
+pub mod pool;
+pub mod tokens;
+pub mod users;
+
+/// A pooled connection; its statement cache makes repeated queries one round trip.
+pub type Client = deadpool_postgres::ClientWrapper;

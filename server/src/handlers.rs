@@ -1,0 +1,355 @@
+//! One async fn per endpoint: typed request in, typed body or [`ApiError`]
+//! out. No HTTP plumbing here; `routes` does that. The `utoipa::path`
+//! attributes feed `/openapi.json`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use strop_common::{
+    Credentials, ErrorBody, Function, HISTORY_CAP, HistoryEntry, HistoryQuery, HistoryResponse,
+    MAX_HISTORY_LIMIT, MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS, MessageResponse, StatusResponse,
+    StropRequest, StropResponse, TokenResponse, WhoAmIResponse,
+};
+
+use crate::AppState;
+use crate::auth::{self, User};
+use crate::db;
+use crate::error::ApiError;
+use crate::strops;
+
+/// How long `/readyz` waits for the database before calling it down.
+const READY_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[utoipa::path(get, path = "/", tag = "strop",
+    responses((status = 200, description = "The service is up", body = MessageResponse)))]
+pub async fn root() -> Result<MessageResponse, ApiError> {
+    Ok(MessageResponse {
+        message: "System online.".into(),
+    })
+}
+
+#[utoipa::path(post, path = "/register", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "User created", body = MessageResponse),
+        (status = 400, description = "Missing, empty or invalid username or password", body = ErrorBody),
+        (status = 409, description = "The username is taken", body = ErrorBody),
+    ))]
+pub async fn register(state: &AppState, body: Credentials) -> Result<MessageResponse, ApiError> {
+    validate_credentials(&body)?;
+    let Credentials { username, password } = body;
+    let hash = auth::hash_password(password).await?;
+    let client = state.pool.get().await?;
+    match db::users::insert(&client, &username, &hash).await? {
+        Some(_) => {
+            tracing::info!(user = %username, "registered");
+            Ok(MessageResponse {
+                // The seed's spelling, kept for its clients.
+                message: format!("User \"{username}\" registered succesfully."),
+            })
+        }
+        None => Err(ApiError::UserExists(username)),
+    }
+}
+
+#[utoipa::path(post, path = "/authenticate", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "A new token", body = TokenResponse),
+        (status = 400, description = "Missing or empty username or password", body = ErrorBody),
+        (status = 401, description = "Wrong username or password", body = ErrorBody),
+    ))]
+pub async fn authenticate(state: &AppState, body: Credentials) -> Result<TokenResponse, ApiError> {
+    validate_credentials(&body)?;
+    let Credentials { username, password } = body;
+    let stored = {
+        let client = state.pool.get().await?;
+        db::users::find(&client, &username).await?
+    };
+    // An unknown user still costs one verification, so timing does not tell
+    // which names exist.
+    let (user_id, hash) = match stored {
+        Some(u) => (Some(u.id), u.password_hash),
+        None => (None, state.dummy_hash.to_string()),
+    };
+    let matches = auth::verify_password(password, hash).await?;
+    let (Some(user_id), true) = (user_id, matches) else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    let token = auth::mint_token();
+    let client = state.pool.get().await?;
+    db::tokens::insert(&client, user_id, &auth::hash_token(&token), state.token_ttl).await?;
+    Ok(TokenResponse { token })
+}
+
+#[utoipa::path(post, path = "/reverse", tag = "strop", request_body = StropRequest,
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The input reversed by grapheme clusters", body = StropResponse),
+        (status = 400, description = "Missing or non-string input", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    ))]
+pub async fn reverse(
+    state: &AppState,
+    user: User,
+    body: StropRequest,
+) -> Result<StropResponse, ApiError> {
+    run_strop(state, user, Function::Reverse, body).await
+}
+
+#[utoipa::path(post, path = "/piglatin", tag = "strop", request_body = StropRequest,
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The input in pig latin", body = StropResponse),
+        (status = 400, description = "Missing or non-string input", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    ))]
+pub async fn piglatin(
+    state: &AppState,
+    user: User,
+    body: StropRequest,
+) -> Result<StropResponse, ApiError> {
+    run_strop(state, user, Function::Piglatin, body).await
+}
+
+/// Runs one operation and records it; answers only once the row is committed.
+pub async fn run_strop(
+    state: &AppState,
+    user: User,
+    function: Function,
+    body: StropRequest,
+) -> Result<StropResponse, ApiError> {
+    if body.input.contains('\0') {
+        // PostgreSQL text cannot hold NUL, so such input could not be recorded.
+        return Err(ApiError::invalid(
+            "The input must not contain NUL characters.",
+        ));
+    }
+    let output = match function {
+        Function::Reverse => strops::reverse(&body.input),
+        Function::Piglatin => strops::piglatin(&body.input),
+    };
+    let client = state.pool.get().await?;
+    db::history::insert(&client, user.id, function, &body.input, &output).await?;
+    Ok(StropResponse { output })
+}
+
+#[utoipa::path(get, path = "/get-history", tag = "strop", params(HistoryQuery),
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The caller's history, oldest first", body = HistoryResponse),
+        (status = 400, description = "A query value out of range", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    ))]
+pub async fn history(
+    state: &AppState,
+    user: User,
+    query: HistoryQuery,
+) -> Result<HistoryResponse, ApiError> {
+    if let Some(limit) = query.limit
+        && !(1..=MAX_HISTORY_LIMIT).contains(&limit)
+    {
+        return Err(ApiError::invalid(format!(
+            "limit must be between 1 and {MAX_HISTORY_LIMIT}."
+        )));
+    }
+    if let Some(before) = query.before
+        && before < 1
+    {
+        return Err(ApiError::invalid("before must be a positive entry id."));
+    }
+    if query.q.as_deref().is_some_and(|q| q.contains('\0')) {
+        return Err(ApiError::invalid("q must not contain NUL characters."));
+    }
+    let filter = db::history::Filter {
+        before: query.before,
+        function: query.function,
+        contains: query.q.filter(|q| !q.is_empty()),
+    };
+    let wanted = i64::from(query.limit.unwrap_or(HISTORY_CAP));
+    // One extra row tells whether older matches exist.
+    let mut rows = {
+        let client = state.pool.get().await?;
+        db::history::newest(&client, user.id, &filter, wanted + 1).await?
+    };
+    let more = rows.len() as i64 > wanted;
+    rows.truncate(wanted as usize);
+    rows.reverse();
+    let oldest = rows.first().map(|r| r.id);
+    let next_before = match (query.limit, more) {
+        (Some(_), true) => Some(oldest),
+        (Some(_), false) => Some(None),
+        // The seed's plain form has no such key unless the cap cut something.
+        (None, true) => Some(oldest),
+        (None, false) => None,
+    };
+    let history = rows
+        .into_iter()
+        .map(|r| {
+            let (time, timestamp) = format_times(r.created_at);
+            HistoryEntry {
+                function: r.function,
+                id: r.id,
+                input: r.input,
+                output: r.output,
+                time,
+                timestamp,
+                user: user.name.clone(),
+            }
+        })
+        .collect();
+    Ok(HistoryResponse {
+        history,
+        next_before,
+    })
+}
+
+#[utoipa::path(post, path = "/logout", tag = "auth", security(("token" = [])),
+    responses(
+        (status = 200, description = "The token is revoked", body = MessageResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    ))]
+pub async fn logout(state: &AppState, user: User) -> Result<MessageResponse, ApiError> {
+    let client = state.pool.get().await?;
+    db::tokens::revoke(&client, &user.token_hash).await?;
+    Ok(MessageResponse {
+        message: "Logged out.".into(),
+    })
+}
+
+#[utoipa::path(get, path = "/whoami", tag = "auth", security(("token" = [])),
+    responses(
+        (status = 200, description = "The token's user", body = WhoAmIResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    ))]
+pub async fn whoami(user: User) -> Result<WhoAmIResponse, ApiError> {
+    Ok(WhoAmIResponse { user: user.name })
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "The process is alive", body = StatusResponse)))]
+pub async fn healthz() -> Result<StatusResponse, ApiError> {
+    Ok(StatusResponse {
+        status: "ok".into(),
+    })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses(
+        (status = 200, description = "The database answers", body = StatusResponse),
+        (status = 503, description = "The database does not answer", body = ErrorBody),
+    ))]
+pub async fn readyz(state: &AppState) -> Result<StatusResponse, ApiError> {
+    let ping = async {
+        let client = state.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok::<_, ApiError>(())
+    };
+    match tokio::time::timeout(READY_TIMEOUT, ping).await {
+        Ok(Ok(())) => Ok(StatusResponse {
+            status: "ready".into(),
+        }),
+        Ok(Err(_)) | Err(_) => Err(ApiError::Unavailable),
+    }
+}
+
+fn validate_credentials(c: &Credentials) -> Result<(), ApiError> {
+    validate_username(&c.username)?;
+    if c.password.is_empty() {
+        return Err(ApiError::invalid("The password must not be empty."));
+    }
+    if c.password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid(format!(
+            "The password must be at most {MAX_PASSWORD_BYTES} bytes."
+        )));
+    }
+    Ok(())
+}
+
+fn validate_username(name: &str) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::invalid("The username must not be empty."));
+    }
+    if name.chars().count() > MAX_USERNAME_CHARS {
+        return Err(ApiError::invalid(format!(
+            "The username must be at most {MAX_USERNAME_CHARS} characters."
+        )));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::invalid(
+            "The username must not contain spaces or control characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// `("Sat, 10 Apr 2021 19:59:53 GMT", "2021-04-10T19:59:53.123Z")`.
+pub fn format_times(t: SystemTime) -> (String, String) {
+    let nanos = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or_else(|e| -(e.duration().as_nanos() as i128));
+    let dt = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, mo, d) = (dt.year(), dt.month() as usize, dt.day());
+    let (h, mi, s) = (dt.hour(), dt.minute(), dt.second());
+    let time = format!(
+        "{}, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT",
+        DAYS[dt.weekday().number_days_from_monday() as usize],
+        MONTHS[mo - 1],
+    );
+    let timestamp = format!(
+        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
+        dt.millisecond()
+    );
+    (time, timestamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_match_the_seed_format() {
+        // 2021-04-10T19:59:53.123456Z, the seed's first history entry.
+        let t = UNIX_EPOCH + Duration::from_nanos(1_618_084_793_123_456_000);
+        assert_eq!(
+            format_times(t),
+            (
+                "Sat, 10 Apr 2021 19:59:53 GMT".to_string(),
+                "2021-04-10T19:59:53.123Z".to_string()
+            )
+        );
+        assert_eq!(
+            format_times(UNIX_EPOCH).0,
+            httpdate::fmt_http_date(UNIX_EPOCH)
+        );
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(format_times(t).0, httpdate::fmt_http_date(t));
+    }
+
+    #[test]
+    fn username_rules() {
+        assert!(validate_username("wonsun").is_ok());
+        assert!(validate_username("Ünïcødé-ok_1").is_ok());
+        assert!(validate_username(&"é".repeat(64)).is_ok());
+        assert!(validate_username(&"é".repeat(65)).is_err());
+        for bad in ["", "a b", "a\tb", "a\u{0}b", "a\u{7f}", "\u{a0}x"] {
+            assert!(validate_username(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn password_rules() {
+        let c = |p: &str| Credentials {
+            username: "u".into(),
+            password: p.into(),
+        };
+        assert!(validate_credentials(&c("x")).is_ok());
+        assert!(validate_credentials(&c(&"x".repeat(1024))).is_ok());
+        assert!(validate_credentials(&c(&"x".repeat(1025))).is_err());
+        assert!(validate_credentials(&c("")).is_err());
+        assert!(validate_credentials(&c("with space and ünicode")).is_ok());
+    }
+}

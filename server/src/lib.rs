@@ -1,0 +1,147 @@
+//! strop-server: the strop HTTP API on warp and PostgreSQL.
+//!
+//! [`run`] is the whole server (database resolution, embedded cluster,
+//! migrations, HTTP, graceful shutdown); [`serve`] is the part after the
+//! database is chosen, which the integration tests drive on port 0 with a
+//! fresh database each.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod handlers;
+pub mod healthcheck;
+pub mod openapi;
+pub mod routes;
+pub mod strops;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use tokio::net::TcpListener;
+
+pub use config::{Config, DatabaseSource, ServeOptions};
+pub use routes::build;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long start-up waits for an external database to accept connections.
+const DATABASE_PATIENCE: Duration = Duration::from_secs(30);
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: deadpool_postgres::Pool,
+    pub token_ttl: Duration,
+    /// A real argon2id hash of nothing in particular, verified against when a
+    /// username is unknown so that such a request costs as much as a real one.
+    pub dummy_hash: Arc<str>,
+}
+
+impl AppState {
+    pub async fn new(
+        pool: deadpool_postgres::Pool,
+        token_ttl: Duration,
+    ) -> Result<Self, StartError> {
+        let dummy_hash = auth::hash_password(auth::mint_token())
+            .await
+            .map_err(|_| StartError::Internal("cannot compute a password hash"))?;
+        Ok(AppState {
+            pool,
+            token_ttl,
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+}
+
+/// A shutdown signal that any number of waiters can share.
+pub type Shutdown = Shared<BoxFuture<'static, ()>>;
+
+/// Wraps any future as a [`Shutdown`].
+pub fn shutdown_on(signal: impl Future<Output = ()> + Send + 'static) -> Shutdown {
+    signal.boxed().shared()
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::BadDatabaseUrl),
+    #[error(transparent)]
+    Embedded(#[from] db::embedded::EmbeddedError),
+    #[error(transparent)]
+    Migrate(#[from] db::migrations::MigrateError),
+    #[error("cannot build the database pool: {0}")]
+    Pool(#[from] deadpool_postgres::BuildError),
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+/// Runs the server on `listener` until `shutdown` resolves: chooses the
+/// database (starting the embedded cluster if none is configured), migrates,
+/// serves, drains in-flight requests, and stops the embedded cluster.
+pub async fn run(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), StartError> {
+    let options = config.serve_options();
+    match config.database()? {
+        DatabaseSource::External(pg) => {
+            tracing::info!(database = %config::describe_pg(&pg), "using the configured PostgreSQL");
+            serve(pg, options, listener, shutdown).await
+        }
+        DatabaseSource::Embedded(data_dir) => {
+            tracing::info!(
+                data_dir = %data_dir.display(),
+                "no database configured; starting the embedded PostgreSQL"
+            );
+            let cluster = db::embedded::EmbeddedPostgres::start(&data_dir).await?;
+            let result = serve(cluster.pg_config("strop"), options, listener, shutdown).await;
+            tracing::info!("stopping the embedded PostgreSQL");
+            if let Err(e) = cluster.stop().await {
+                tracing::error!(error = %e, "could not stop the embedded PostgreSQL");
+            }
+            result
+        }
+    }
+}
+
+/// Migrates `pg` and serves the API on `listener` until `shutdown`, then
+/// lets in-flight requests finish (a 200 means its history row is committed).
+pub async fn serve(
+    pg: tokio_postgres::Config,
+    options: ServeOptions,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), StartError> {
+    let applied = db::migrations::migrate_with_retry(&pg, DATABASE_PATIENCE).await?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "schema migrated");
+    }
+    let pool = db::pool::create(pg, options.pool_size)?;
+    let state = AppState::new(pool.clone(), options.token_ttl).await?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening");
+    }
+    let server = warp::serve(build(state))
+        .incoming(listener)
+        .graceful(shutdown.clone())
+        .run();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        () = &mut server => {}
+        () = shutdown => {
+            tracing::info!("shutting down; letting in-flight requests finish");
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await.is_err() {
+                tracing::warn!("some requests did not finish in time; closing anyway");
+            }
+        }
+    }
+    pool.close();
+    tracing::info!("server stopped");
+    Ok(())
+}
