@@ -4,6 +4,12 @@
 //! into state changes plus effects (no I/O), `view` draws a state, and
 //! `runtime` owns the terminal, runs effects as tasks and feeds results back.
 
+pub mod keymap;
+pub mod runtime;
+pub mod state;
+pub mod update;
+pub mod view;
+
 /// What `main.rs` passes in; everything else comes from saved settings or the
 /// user.
 #[derive(Clone, Default)]
@@ -26,7 +32,5 @@ impl std::fmt::Debug for Options {
 /// Runs the TUI until the user quits. The terminal is restored on every exit
 /// path, panics included.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
-    // Replaced by the runtime in the next commits; the signature is the contract.
-    let _ = opts;
-    anyhow::bail!("the interactive client is not built yet")
+    runtime::run(opts).await
 }

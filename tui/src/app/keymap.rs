@@ -1,0 +1,473 @@
+//! The one key table: `update` looks keys up here and the help overlay lists
+//! it, so the two cannot drift apart.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where a binding applies. Lookups try the most specific context first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// Everywhere, overlays included.
+    Global,
+    Server,
+    Login,
+    /// Anywhere on the main screen, whatever has focus.
+    Main,
+    /// Main screen, the input line has focus.
+    Input,
+    /// Main screen, the history list has focus.
+    History,
+    /// Main screen, the search box has focus.
+    Search,
+    Detail,
+    Help,
+    ConfirmLogout,
+}
+
+impl Context {
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Global => "Everywhere",
+            Context::Server => "Server address",
+            Context::Login => "Log in / register",
+            Context::Main => "Main screen",
+            Context::Input => "Main: input line",
+            Context::History => "Main: history list",
+            Context::Search => "Main: search box",
+            Context::Detail => "Entry detail",
+            Context::Help => "This help",
+            Context::ConfirmLogout => "Log-out question",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Help,
+    Submit,
+    NextField,
+    PrevField,
+    ToggleMode,
+    ChangeServer,
+    SwitchFunction,
+    FocusNext,
+    FocusPrev,
+    FocusInput,
+    FocusHistory,
+    Search,
+    ClearSearch,
+    CycleFilter,
+    Refresh,
+    Logout,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    OpenDetail,
+    Rerun,
+    Close,
+    Confirm,
+    Cancel,
+}
+
+/// A key as the table spells it. Shift is folded into the character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+}
+
+const fn k(code: KeyCode) -> Key {
+    Key {
+        code,
+        mods: KeyModifiers::NONE,
+    }
+}
+
+const fn c(ch: char) -> Key {
+    Key {
+        code: KeyCode::Char(ch),
+        mods: KeyModifiers::NONE,
+    }
+}
+
+const fn ctrl(ch: char) -> Key {
+    Key {
+        code: KeyCode::Char(ch),
+        mods: KeyModifiers::CONTROL,
+    }
+}
+
+impl Key {
+    /// The table's form of a terminal key event.
+    pub fn from_event(ev: &KeyEvent) -> Key {
+        let mut mods =
+            ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        let code = match ev.code {
+            // Terminals differ on whether Shift comes with an upper-case
+            // letter or a BackTab; the code already says it.
+            KeyCode::Char(ch) => {
+                mods.remove(KeyModifiers::SHIFT);
+                KeyCode::Char(if mods.contains(KeyModifiers::CONTROL) {
+                    ch.to_ascii_lowercase()
+                } else {
+                    ch
+                })
+            }
+            KeyCode::BackTab => {
+                mods.remove(KeyModifiers::SHIFT);
+                KeyCode::BackTab
+            }
+            other => other,
+        };
+        Key { code, mods }
+    }
+
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "Space".to_string(),
+            KeyCode::Char(ch) => ch.to_string(),
+            KeyCode::F(n) => format!("F{n}"),
+            KeyCode::Enter => "Enter".into(),
+            KeyCode::Esc => "Esc".into(),
+            KeyCode::Tab => "Tab".into(),
+            KeyCode::BackTab => "Shift+Tab".into(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::Home => "Home".into(),
+            KeyCode::End => "End".into(),
+            other => format!("{other:?}"),
+        };
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            format!("Ctrl+{}", base.to_uppercase())
+        } else {
+            base
+        }
+    }
+}
+
+pub struct Binding {
+    pub context: Context,
+    pub keys: &'static [Key],
+    pub action: Action,
+    pub help: &'static str,
+}
+
+const fn b(context: Context, keys: &'static [Key], action: Action, help: &'static str) -> Binding {
+    Binding {
+        context,
+        keys,
+        action,
+        help,
+    }
+}
+
+use Action as A;
+use Context as C;
+
+/// Every key the TUI knows, in the order the help lists them.
+pub static KEYMAP: &[Binding] = &[
+    b(C::Global, &[ctrl('c'), ctrl('q')], A::Quit, "Quit"),
+    b(
+        C::Global,
+        &[k(KeyCode::F(1))],
+        A::Help,
+        "Show or hide this help",
+    ),
+    b(
+        C::Server,
+        &[k(KeyCode::Enter)],
+        A::Submit,
+        "Connect to this server",
+    ),
+    b(
+        C::Login,
+        &[k(KeyCode::Enter)],
+        A::Submit,
+        "Log in or register (from the username: next field)",
+    ),
+    b(
+        C::Login,
+        &[k(KeyCode::Tab), k(KeyCode::Down)],
+        A::NextField,
+        "Next field",
+    ),
+    b(
+        C::Login,
+        &[k(KeyCode::BackTab), k(KeyCode::Up)],
+        A::PrevField,
+        "Previous field",
+    ),
+    b(
+        C::Login,
+        &[k(KeyCode::F(2)), ctrl('t')],
+        A::ToggleMode,
+        "Switch between log in and register",
+    ),
+    b(
+        C::Login,
+        &[k(KeyCode::Esc)],
+        A::ChangeServer,
+        "Change the server address",
+    ),
+    b(
+        C::Main,
+        &[k(KeyCode::F(2)), ctrl('t')],
+        A::SwitchFunction,
+        "Switch function: reverse / piglatin",
+    ),
+    b(
+        C::Main,
+        &[k(KeyCode::F(3))],
+        A::CycleFilter,
+        "Filter history: all / reverse / piglatin",
+    ),
+    b(
+        C::Main,
+        &[k(KeyCode::F(5)), ctrl('r')],
+        A::Refresh,
+        "Reload the history",
+    ),
+    b(C::Main, &[ctrl('f')], A::Search, "Search the history"),
+    b(C::Main, &[ctrl('o')], A::Logout, "Log out (asks first)"),
+    b(
+        C::Main,
+        &[k(KeyCode::Tab)],
+        A::FocusNext,
+        "Focus: input / history / search",
+    ),
+    b(
+        C::Main,
+        &[k(KeyCode::BackTab)],
+        A::FocusPrev,
+        "Focus, the other way round",
+    ),
+    b(
+        C::Input,
+        &[k(KeyCode::Enter)],
+        A::Submit,
+        "Run the function on the input",
+    ),
+    b(
+        C::Input,
+        &[k(KeyCode::Esc), k(KeyCode::Down)],
+        A::FocusHistory,
+        "Go to the history list",
+    ),
+    b(
+        C::History,
+        &[k(KeyCode::Up), c('k')],
+        A::Up,
+        "Previous (newer) entry",
+    ),
+    b(
+        C::History,
+        &[k(KeyCode::Down), c('j')],
+        A::Down,
+        "Next (older) entry; older pages load as you go",
+    ),
+    b(C::History, &[k(KeyCode::PageUp)], A::PageUp, "One page up"),
+    b(
+        C::History,
+        &[k(KeyCode::PageDown)],
+        A::PageDown,
+        "One page down",
+    ),
+    b(
+        C::History,
+        &[k(KeyCode::Home), c('g')],
+        A::Top,
+        "Newest entry",
+    ),
+    b(
+        C::History,
+        &[k(KeyCode::End), c('G')],
+        A::Bottom,
+        "Oldest loaded entry",
+    ),
+    b(
+        C::History,
+        &[k(KeyCode::Enter)],
+        A::OpenDetail,
+        "Show the entry in full",
+    ),
+    b(
+        C::History,
+        &[c('r')],
+        A::Rerun,
+        "Re-run the entry (input and function)",
+    ),
+    b(C::History, &[c('/')], A::Search, "Search the history"),
+    b(
+        C::History,
+        &[c('f')],
+        A::CycleFilter,
+        "Filter history: all / reverse / piglatin",
+    ),
+    b(C::History, &[c('R')], A::Refresh, "Reload the history"),
+    b(
+        C::History,
+        &[c('t')],
+        A::SwitchFunction,
+        "Switch function: reverse / piglatin",
+    ),
+    b(
+        C::History,
+        &[c('i'), k(KeyCode::Esc)],
+        A::FocusInput,
+        "Go to the input line",
+    ),
+    b(C::History, &[c('L')], A::Logout, "Log out (asks first)"),
+    b(C::History, &[c('?')], A::Help, "Show this help"),
+    b(C::History, &[c('q')], A::Quit, "Quit"),
+    b(
+        C::Search,
+        &[k(KeyCode::Enter)],
+        A::FocusHistory,
+        "Keep the search, go to the list",
+    ),
+    b(
+        C::Search,
+        &[k(KeyCode::Esc)],
+        A::ClearSearch,
+        "Clear the search, go to the list",
+    ),
+    b(C::Search, &[k(KeyCode::Up)], A::Up, "Previous entry"),
+    b(C::Search, &[k(KeyCode::Down)], A::Down, "Next entry"),
+    b(C::Detail, &[k(KeyCode::Up), c('k')], A::Up, "Scroll up"),
+    b(
+        C::Detail,
+        &[k(KeyCode::Down), c('j')],
+        A::Down,
+        "Scroll down",
+    ),
+    b(
+        C::Detail,
+        &[k(KeyCode::PageUp)],
+        A::PageUp,
+        "Scroll a page up",
+    ),
+    b(
+        C::Detail,
+        &[k(KeyCode::PageDown), c(' ')],
+        A::PageDown,
+        "Scroll a page down",
+    ),
+    b(C::Detail, &[c('r')], A::Rerun, "Re-run this entry"),
+    b(
+        C::Detail,
+        &[k(KeyCode::Esc), k(KeyCode::Enter), c('q')],
+        A::Close,
+        "Close",
+    ),
+    b(C::Help, &[k(KeyCode::Up), c('k')], A::Up, "Scroll up"),
+    b(C::Help, &[k(KeyCode::Down), c('j')], A::Down, "Scroll down"),
+    b(
+        C::Help,
+        &[k(KeyCode::Esc), c('q'), c('?')],
+        A::Close,
+        "Close",
+    ),
+    b(
+        C::ConfirmLogout,
+        &[c('y'), k(KeyCode::Enter)],
+        A::Confirm,
+        "Yes, log out",
+    ),
+    b(
+        C::ConfirmLogout,
+        &[c('n'), k(KeyCode::Esc)],
+        A::Cancel,
+        "No, stay",
+    ),
+];
+
+/// The action bound to `key`, trying `contexts` in order.
+pub fn lookup(contexts: &[Context], ev: &KeyEvent) -> Option<Action> {
+    let key = Key::from_event(ev);
+    contexts.iter().find_map(|ctx| {
+        KEYMAP
+            .iter()
+            .find(|bd| bd.context == *ctx && bd.keys.contains(&key))
+            .map(|bd| bd.action)
+    })
+}
+
+/// The keys bound to `action` in `context`, for hints ("F2/Ctrl+T").
+pub fn keys_for(context: Context, action: Action) -> String {
+    KEYMAP
+        .iter()
+        .filter(|bd| bd.context == context && bd.action == action)
+        .flat_map(|bd| bd.keys.iter().map(Key::label))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, mods)
+    }
+
+    #[test]
+    fn shift_is_folded_into_the_character() {
+        let got = lookup(
+            &[Context::History],
+            &ev(KeyCode::Char('R'), KeyModifiers::SHIFT),
+        );
+        assert_eq!(got, Some(Action::Refresh));
+        let got = lookup(
+            &[Context::History],
+            &ev(KeyCode::Char('r'), KeyModifiers::NONE),
+        );
+        assert_eq!(got, Some(Action::Rerun));
+        let got = lookup(
+            &[Context::Login],
+            &ev(KeyCode::BackTab, KeyModifiers::SHIFT),
+        );
+        assert_eq!(got, Some(Action::PrevField));
+    }
+
+    #[test]
+    fn specific_context_wins_over_general() {
+        let enter = ev(KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(
+            lookup(&[Context::History, Context::Main, Context::Global], &enter),
+            Some(Action::OpenDetail)
+        );
+        assert_eq!(
+            lookup(&[Context::Input, Context::Main, Context::Global], &enter),
+            Some(Action::Submit)
+        );
+        let ctrl_c = ev(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(
+            lookup(&[Context::Input, Context::Global], &ctrl_c),
+            Some(Action::Quit)
+        );
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_context() {
+        for (i, a) in KEYMAP.iter().enumerate() {
+            for bd in &KEYMAP[i + 1..] {
+                if a.context == bd.context {
+                    for key in a.keys {
+                        assert!(!bd.keys.contains(key), "{key:?} twice in {:?}", a.context);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn labels_read_like_the_keyboard() {
+        assert_eq!(keys_for(Context::Main, Action::SwitchFunction), "F2/Ctrl+T");
+        assert_eq!(keys_for(Context::Global, Action::Quit), "Ctrl+C/Ctrl+Q");
+    }
+}

@@ -1,0 +1,413 @@
+//! The loop: terminal events, a tick and task results in; effects out as
+//! tokio tasks (keyring calls on the blocking pool); one redraw per drained
+//! batch of messages.
+
+use std::collections::HashMap;
+use std::io::stdout;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event, EventStream};
+use crossterm::execute;
+use futures::StreamExt;
+use ratatui::DefaultTerminal;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+use super::Options;
+use super::state::Secret;
+use super::update::{self, Effect, Failure, FailureKind, Msg, Start};
+use super::view::{self, Theme};
+use crate::client::{Client, ClientError, normalize_server};
+use crate::settings::Settings;
+use crate::token_store::TokenStore;
+
+/// Spinner speed; the tick only runs while something is in flight.
+const TICK: Duration = Duration::from_millis(100);
+
+/// What start-up reads before the first frame: the settings file (small and
+/// local) and the options. Nothing here waits on the network or the keyring.
+pub fn start_from(opts: &Options) -> Start {
+    let (settings, settings_error) = match Settings::load() {
+        Ok(s) => (s, None),
+        Err(e) => (Settings::default(), Some(e.to_string())),
+    };
+    let mut start = Start {
+        settings_error,
+        env_token: opts.token.clone().filter(|t| !t.trim().is_empty()),
+        ..Start::default()
+    };
+    let chosen = opts.server.clone().or(settings.server.clone());
+    if let Some(raw) = chosen {
+        match normalize_server(&raw) {
+            Ok(server) => {
+                start.last_user = settings.last_user_for(&server).map(str::to_string);
+                start.server = Some(server);
+            }
+            Err(e) => start.server_error = Some(e.to_string()),
+        }
+    }
+    start
+}
+
+/// Restores the terminal when dropped, so `?` and early returns are safe;
+/// ratatui's panic hook covers panics.
+struct Term {
+    terminal: DefaultTerminal,
+}
+
+impl Term {
+    fn enter() -> std::io::Result<Term> {
+        // Alternate screen, no inline viewport: nothing asks the terminal for
+        // the cursor position (ptys in tests do not answer that).
+        let terminal = ratatui::try_init()?;
+        execute!(stdout(), EnableBracketedPaste)?;
+        Ok(Term { terminal })
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = execute!(stdout(), DisableBracketedPaste);
+        ratatui::restore();
+    }
+}
+
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let (mut state, effects) = update::init(start_from(&opts));
+    let theme = Theme::from_env();
+    let mut term = Term::enter()?;
+    term.terminal.draw(|f| view::draw(f, &state, &theme))?;
+
+    let (tx, mut rx) = unbounded_channel::<Msg>();
+    let mut runner = Runner::new(tx);
+    for fx in effects {
+        runner.spawn(fx);
+    }
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut term_signal = signal(tokio::signal::unix::SignalKind::terminate());
+    let mut hup_signal = signal(tokio::signal::unix::SignalKind::hangup());
+
+    loop {
+        let msg = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(key))) => Some(Msg::Key(key)),
+                Some(Ok(Event::Paste(text))) => Some(Msg::Paste(text)),
+                // A resize only needs a redraw; ratatui picks up the new size.
+                Some(Ok(_)) => None,
+                Some(Err(e)) => return Err(e.into()),
+                None => break,
+            },
+            Some(msg) = rx.recv() => Some(msg),
+            _ = tick.tick(), if state.busy() => Some(Msg::Tick),
+            _ = term_signal.recv() => break,
+            _ = hup_signal.recv() => break,
+        };
+        if let Some(msg) = msg {
+            for fx in update::update(&mut state, msg) {
+                runner.spawn(fx);
+            }
+        }
+        // Apply everything already queued before paying for a frame.
+        while let Ok(msg) = rx.try_recv() {
+            for fx in update::update(&mut state, msg) {
+                runner.spawn(fx);
+            }
+        }
+        if state.quit {
+            break;
+        }
+        term.terminal.draw(|f| view::draw(f, &state, &theme))?;
+    }
+    drop(term);
+    Ok(())
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> tokio::signal::unix::Signal {
+    tokio::signal::unix::signal(kind).expect("installing a signal handler at start-up")
+}
+
+/// Runs effects as tasks; every task answers on the channel.
+struct Runner {
+    tx: UnboundedSender<Msg>,
+    /// One HTTP client (and connection pool) per server.
+    clients: HashMap<String, Client>,
+    /// Set once the keyring has opened (on the blocking pool).
+    store: Arc<OnceLock<TokenStore>>,
+}
+
+impl Runner {
+    fn new(tx: UnboundedSender<Msg>) -> Self {
+        Runner {
+            tx,
+            clients: HashMap::new(),
+            store: Arc::new(OnceLock::new()),
+        }
+    }
+
+    fn client(&mut self, server: &str, token: Option<&Secret>) -> Result<Client, Failure> {
+        let client = match self.clients.get(server) {
+            Some(c) => c.clone(),
+            None => {
+                let c = Client::new(server).map_err(|e| failure(&e))?;
+                self.clients.insert(server.to_string(), c.clone());
+                c
+            }
+        };
+        Ok(client.with_token(token.map(|t| t.0.clone())))
+    }
+
+    /// Runs `f` with the client, or answers at once when the address is bad.
+    fn http<F, Fut>(&mut self, server: &str, token: Option<&Secret>, f: F)
+    where
+        F: FnOnce(Result<Client, Failure>) -> Fut,
+        Fut: std::future::Future<Output = Msg> + Send + 'static,
+    {
+        let fut = f(self.client(server, token));
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+    }
+
+    /// Runs a keyring call on the blocking pool: a locked Secret Service
+    /// collection may wait for the person, and the UI must not.
+    fn keyring<F>(&self, f: F)
+    where
+        F: FnOnce(Option<&TokenStore>) -> Msg + Send + 'static,
+    {
+        let tx = self.tx.clone();
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(f(store.get()));
+        });
+    }
+
+    fn spawn(&mut self, fx: Effect) {
+        match fx {
+            Effect::Quit => {}
+            Effect::OpenKeyring => {
+                let tx = self.tx.clone();
+                let slot = self.store.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = TokenStore::open().map(|store| {
+                        let name = store.backend().to_string();
+                        let _ = slot.set(store);
+                        name
+                    });
+                    let _ = tx.send(Msg::KeyringOpened(result.map_err(|e| e.to_string())));
+                });
+            }
+            Effect::CheckServer { server } => {
+                let input = server.clone();
+                self.http(&server, None, |client| async move {
+                    let result = match client {
+                        Ok(c) => c
+                            .health()
+                            .await
+                            .map(|()| c.server().to_string())
+                            .map_err(|e| failure(&e)),
+                        Err(f) => Err(f),
+                    };
+                    Msg::ServerChecked { input, result }
+                });
+            }
+            Effect::LoadToken { server, user } => self.keyring(move |store| Msg::TokenLoaded {
+                result: match store {
+                    Some(st) => st
+                        .get(&server, &user)
+                        .map(|t| t.map(Secret))
+                        .map_err(|e| e.to_string()),
+                    None => Err(NO_KEYRING.into()),
+                },
+            }),
+            Effect::StoreToken {
+                server,
+                user,
+                token,
+            } => self.keyring(move |store| {
+                Msg::TokenStored(match store {
+                    Some(st) => st.set(&server, &user, &token.0).map_err(|e| e.to_string()),
+                    None => Err(NO_KEYRING.into()),
+                })
+            }),
+            Effect::DeleteToken { server, user } => self.keyring(move |store| {
+                Msg::TokenDeleted(match store {
+                    Some(st) => st.delete(&server, &user).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                })
+            }),
+            Effect::SaveSettings { server, last_user } => {
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = Settings {
+                        server: Some(server),
+                        last_user,
+                    }
+                    .save()
+                    .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::SettingsSaved(result));
+                });
+            }
+            Effect::VerifySession { server, token } => {
+                self.http(&server, Some(&token), |client| async move {
+                    let result = match client {
+                        Ok(c) => c.whoami().await.map_err(|e| failure(&e)),
+                        Err(f) => Err(f),
+                    };
+                    Msg::SessionVerified { result }
+                })
+            }
+            Effect::Register {
+                server,
+                username,
+                password,
+            } => self.http(&server, None, |client| async move {
+                let result = match client {
+                    Ok(c) => c
+                        .register(&username, &password.0)
+                        .await
+                        .map(drop)
+                        .map_err(|e| failure(&e)),
+                    Err(f) => Err(f),
+                };
+                Msg::Registered { username, result }
+            }),
+            Effect::Authenticate {
+                server,
+                username,
+                password,
+            } => self.http(&server, None, |client| async move {
+                let result = match client {
+                    Ok(c) => c
+                        .authenticate(&username, &password.0)
+                        .await
+                        .map(Secret)
+                        .map_err(|e| failure(&e)),
+                    Err(f) => Err(f),
+                };
+                Msg::Authenticated { username, result }
+            }),
+            Effect::Run {
+                server,
+                token,
+                function,
+                input,
+            } => self.http(&server, Some(&token), |client| async move {
+                let result = match client {
+                    Ok(c) => c.run(function, &input).await.map_err(|e| failure(&e)),
+                    Err(f) => Err(f),
+                };
+                Msg::Ran {
+                    function,
+                    input,
+                    result,
+                    at: now_stamps(SystemTime::now()),
+                }
+            }),
+            Effect::LoadHistory {
+                server,
+                token,
+                generation,
+                query,
+            } => self.http(&server, Some(&token), |client| async move {
+                let before = query.before;
+                let result = match client {
+                    Ok(c) => c.history(&query).await.map_err(|e| failure(&e)),
+                    Err(f) => Err(f),
+                };
+                Msg::HistoryLoaded {
+                    generation,
+                    before,
+                    result,
+                }
+            }),
+            Effect::Debounce { ticket, after } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = tx.send(Msg::SearchDue(ticket));
+                });
+            }
+            Effect::Logout { server, token } => {
+                self.http(&server, Some(&token), |client| async move {
+                    let result = match client {
+                        Ok(c) => c.logout().await.map_err(|e| failure(&e)),
+                        Err(f) => Err(f),
+                    };
+                    Msg::LoggedOut(result)
+                })
+            }
+        }
+    }
+}
+
+const NO_KEYRING: &str = "No OS keyring is available; set STROP_TOKEN to skip the login.";
+
+fn failure(e: &ClientError) -> Failure {
+    let kind = if e.is_auth_failure() {
+        FailureKind::Auth
+    } else if e.is_unreachable() {
+        FailureKind::Unreachable
+    } else {
+        FailureKind::Refused
+    };
+    Failure::new(kind, e.to_string())
+}
+
+/// `t` as the server writes it: RFC 1123 GMT and RFC 3339 UTC with
+/// milliseconds (for the row shown until the server's copy arrives).
+pub fn now_stamps(t: SystemTime) -> (String, String) {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let wd = WEEKDAYS[days.rem_euclid(7) as usize];
+    let rfc1123 = format!(
+        "{wd}, {d:02} {} {y} {hh:02}:{mm:02}:{ss:02} GMT",
+        MONTHS[(m - 1) as usize]
+    );
+    let rfc3339 = format!(
+        "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:03}Z",
+        since.subsec_millis()
+    );
+    (rfc1123, rfc3339)
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_match_the_servers_formats() {
+        // 2021-04-10T19:59:53.123Z, the seed's example.
+        let t = UNIX_EPOCH + Duration::from_millis(1_618_084_793_123);
+        let (rfc1123, rfc3339) = now_stamps(t);
+        assert_eq!(rfc1123, "Sat, 10 Apr 2021 19:59:53 GMT");
+        assert_eq!(rfc3339, "2021-04-10T19:59:53.123Z");
+        let (leap, _) = now_stamps(UNIX_EPOCH + Duration::from_secs(951_782_400));
+        assert_eq!(leap, "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+}

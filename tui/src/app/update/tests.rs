@@ -1,0 +1,926 @@
+//! Every message type, driven as the runtime would drive it.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::*;
+
+const SERVER: &str = "http://127.0.0.1:5000";
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn ch(c: char) -> Msg {
+    key(KeyCode::Char(c))
+}
+
+fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+fn type_str(s: &mut State, text: &str) -> Vec<Effect> {
+    text.chars().flat_map(|c| update(s, ch(c))).collect()
+}
+
+fn tok() -> Secret {
+    Secret("0123456789abcdef0123456789abcdef".into())
+}
+
+fn entry(id: i64, function: Function, input: &str, output: &str) -> HistoryEntry {
+    HistoryEntry {
+        function,
+        id,
+        input: input.into(),
+        output: output.into(),
+        time: "Sat, 10 Apr 2021 19:59:53 GMT".into(),
+        timestamp: "2021-04-10T19:59:53.123Z".into(),
+        user: "alice".into(),
+    }
+}
+
+/// Ids `lo..=hi`, oldest first, as the server sends them.
+fn page(lo: i64, hi: i64, next_before: Option<i64>) -> HistoryResponse {
+    HistoryResponse {
+        history: (lo..=hi)
+            .map(|i| {
+                entry(
+                    i,
+                    Function::Reverse,
+                    &format!("in {i}"),
+                    &format!("out {i}"),
+                )
+            })
+            .collect(),
+        next_before: Some(next_before),
+    }
+}
+
+fn stamps() -> (String, String) {
+    (
+        "Sun, 22 Nov 2026 16:00:00 GMT".into(),
+        "2026-11-22T16:00:00.000Z".into(),
+    )
+}
+
+/// Logged in on the main screen, first history page not yet answered.
+fn logged_in() -> State {
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        ..Start::default()
+    });
+    update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    update(
+        &mut s,
+        Msg::ServerChecked {
+            input: SERVER.into(),
+            result: Ok(SERVER.into()),
+        },
+    );
+    update(&mut s, ch('a'));
+    type_str(&mut s, "lice");
+    update(&mut s, key(KeyCode::Tab));
+    type_str(&mut s, "pw");
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::Authenticated {
+            username: "alice".into(),
+            result: Ok(tok()),
+        },
+    );
+    assert_eq!(s.screen, Screen::Main);
+    s
+}
+
+fn history_loads(fx: &[Effect]) -> Vec<HistoryQuery> {
+    fx.iter()
+        .filter_map(|f| match f {
+            Effect::LoadHistory { query, .. } => Some(query.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn answer_history(s: &mut State, before: Option<i64>, resp: HistoryResponse) -> Vec<Effect> {
+    let generation = s.history.generation;
+    update(
+        s,
+        Msg::HistoryLoaded {
+            generation,
+            before,
+            result: Ok(resp),
+        },
+    )
+}
+
+fn unreachable() -> Failure {
+    Failure::new(
+        FailureKind::Unreachable,
+        "Cannot reach the server at http://127.0.0.1:5000: connection refused. Is strop-server running?",
+    )
+}
+
+fn auth() -> Failure {
+    Failure::new(FailureKind::Auth, "token refused")
+}
+
+#[test]
+fn first_run_asks_for_the_server_and_opens_the_keyring() {
+    let (s, fx) = init(Start::default());
+    assert_eq!(s.screen, Screen::Server);
+    assert_eq!(s.server_input.value(), DEFAULT_SERVER);
+    assert_eq!(fx, vec![Effect::OpenKeyring]);
+    assert!(s.busy());
+}
+
+#[test]
+fn server_screen_checks_then_goes_to_login_and_saves() {
+    let (mut s, _) = init(Start::default());
+    update(&mut s, ctrl('u'));
+    type_str(&mut s, "localhost:5000");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        fx,
+        vec![Effect::CheckServer {
+            server: "localhost:5000".into()
+        }]
+    );
+    // A failure stays on the screen, as a sentence.
+    update(
+        &mut s,
+        Msg::ServerChecked {
+            input: "localhost:5000".into(),
+            result: Err(unreachable()),
+        },
+    );
+    assert_eq!(s.screen, Screen::Server);
+    assert!(
+        s.server_error
+            .as_deref()
+            .unwrap()
+            .contains("connection refused")
+    );
+    assert_eq!(s.conn, Conn::Offline);
+
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(
+        &mut s,
+        Msg::ServerChecked {
+            input: "localhost:5000".into(),
+            result: Ok("http://localhost:5000".into()),
+        },
+    );
+    assert_eq!(s.screen, Screen::Login);
+    assert_eq!(s.server, "http://localhost:5000");
+    assert_eq!(s.conn, Conn::Online);
+    assert_eq!(
+        fx,
+        vec![Effect::SaveSettings {
+            server: "http://localhost:5000".into(),
+            last_user: None
+        }]
+    );
+}
+
+#[test]
+fn stored_token_is_verified_and_lands_in_main() {
+    let (mut s, fx) = init(Start {
+        server: Some(SERVER.into()),
+        last_user: Some("alice".into()),
+        ..Start::default()
+    });
+    assert_eq!(s.screen, Screen::Connecting);
+    assert_eq!(fx, vec![Effect::OpenKeyring]);
+    let fx = update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    assert_eq!(
+        fx,
+        vec![Effect::LoadToken {
+            server: SERVER.into(),
+            user: "alice".into()
+        }]
+    );
+    let fx = update(
+        &mut s,
+        Msg::TokenLoaded {
+            result: Ok(Some(tok())),
+        },
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::VerifySession {
+            server: SERVER.into(),
+            token: tok()
+        }]
+    );
+    let fx = update(
+        &mut s,
+        Msg::SessionVerified {
+            result: Ok("alice".into()),
+        },
+    );
+    assert_eq!(s.screen, Screen::Main);
+    assert_eq!(s.user.as_deref(), Some("alice"));
+    let loads = history_loads(&fx);
+    assert_eq!(loads.len(), 1);
+    assert_eq!(loads[0].limit, Some(PAGE_SIZE));
+    assert_eq!(loads[0].before, None);
+    assert!(s.history.loading);
+}
+
+#[test]
+fn refused_token_goes_to_login_with_the_reason_and_is_forgotten() {
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        last_user: Some("alice".into()),
+        ..Start::default()
+    });
+    update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    update(
+        &mut s,
+        Msg::TokenLoaded {
+            result: Ok(Some(tok())),
+        },
+    );
+    let fx = update(
+        &mut s,
+        Msg::SessionVerified {
+            result: Err(auth()),
+        },
+    );
+    assert_eq!(s.screen, Screen::Login);
+    assert_eq!(s.login.error.as_deref(), Some(SESSION_EXPIRED));
+    assert_eq!(s.login.username.value(), "alice");
+    assert_eq!(s.login.focus, LoginField::Password);
+    assert!(s.token.is_none());
+    assert!(fx.contains(&Effect::DeleteToken {
+        server: SERVER.into(),
+        user: "alice".into()
+    }));
+}
+
+#[test]
+fn unverifiable_token_lands_in_main_offline() {
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        last_user: Some("alice".into()),
+        ..Start::default()
+    });
+    update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    update(
+        &mut s,
+        Msg::TokenLoaded {
+            result: Ok(Some(tok())),
+        },
+    );
+    update(
+        &mut s,
+        Msg::SessionVerified {
+            result: Err(unreachable()),
+        },
+    );
+    assert_eq!(s.screen, Screen::Main);
+    assert_eq!(s.conn, Conn::Offline);
+    assert_eq!(s.user.as_deref(), Some("alice"));
+    assert!(s.last_error.as_deref().unwrap().contains("Cannot reach"));
+}
+
+#[test]
+fn no_stored_token_or_unreadable_keyring_goes_to_login() {
+    let start = Start {
+        server: Some(SERVER.into()),
+        last_user: Some("alice".into()),
+        ..Start::default()
+    };
+    let (mut s, _) = init(start.clone());
+    update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    let fx = update(&mut s, Msg::TokenLoaded { result: Ok(None) });
+    assert_eq!(s.screen, Screen::Login);
+    assert_eq!(s.login.username.value(), "alice");
+    assert_eq!(
+        fx,
+        vec![Effect::CheckServer {
+            server: SERVER.into()
+        }]
+    );
+
+    let (mut s, _) = init(start.clone());
+    update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    update(
+        &mut s,
+        Msg::TokenLoaded {
+            result: Err("The kernel keyring refused to read the token: denied.".into()),
+        },
+    );
+    assert_eq!(s.screen, Screen::Login);
+    assert!(
+        s.login
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("refused to read")
+    );
+
+    let (mut s, _) = init(start);
+    update(
+        &mut s,
+        Msg::KeyringOpened(Err("No OS keyring is available (x); set STROP_TOKEN".into())),
+    );
+    assert_eq!(s.screen, Screen::Login);
+    assert!(matches!(s.keyring, Keyring::Unavailable(_)));
+    assert!(s.last_error.as_deref().unwrap().contains("STROP_TOKEN"));
+}
+
+#[test]
+fn env_token_skips_the_keyring() {
+    let (mut s, fx) = init(Start {
+        server: Some(SERVER.into()),
+        env_token: Some(tok().0),
+        ..Start::default()
+    });
+    assert_eq!(s.keyring, Keyring::Overridden);
+    assert_eq!(
+        fx,
+        vec![Effect::VerifySession {
+            server: SERVER.into(),
+            token: tok()
+        }]
+    );
+    update(
+        &mut s,
+        Msg::SessionVerified {
+            result: Ok("bob".into()),
+        },
+    );
+    assert_eq!(s.screen, Screen::Main);
+    // A refused env token is never deleted from the keyring.
+    let fx = update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "x".into(),
+            result: Err(auth()),
+            at: stamps(),
+        },
+    );
+    assert_eq!(s.screen, Screen::Login);
+    assert!(!fx.iter().any(|f| matches!(f, Effect::DeleteToken { .. })));
+}
+
+#[test]
+fn login_form_moves_between_fields_and_submits() {
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        ..Start::default()
+    });
+    update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    assert_eq!(s.screen, Screen::Login);
+    type_str(&mut s, "alice");
+    // Enter on the username with no password yet moves on.
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert_eq!(s.login.focus, LoginField::Password);
+    type_str(&mut s, "hunter2");
+    update(&mut s, key(KeyCode::BackTab));
+    assert_eq!(s.login.focus, LoginField::Username);
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        fx,
+        vec![Effect::Authenticate {
+            server: SERVER.into(),
+            username: "alice".into(),
+            password: Secret("hunter2".into())
+        }]
+    );
+    assert!(s.login.busy);
+    // Typing while busy changes nothing.
+    type_str(&mut s, "zz");
+    assert_eq!(s.login.username.value(), "alice");
+
+    let fx = update(
+        &mut s,
+        Msg::Authenticated {
+            username: "alice".into(),
+            result: Ok(tok()),
+        },
+    );
+    assert_eq!(s.screen, Screen::Main);
+    assert_eq!(s.login.password.value(), "");
+    assert!(fx.contains(&Effect::StoreToken {
+        server: SERVER.into(),
+        user: "alice".into(),
+        token: tok()
+    }));
+    assert!(fx.contains(&Effect::SaveSettings {
+        server: SERVER.into(),
+        last_user: Some("alice".into())
+    }));
+    assert_eq!(history_loads(&fx).len(), 1);
+}
+
+#[test]
+fn login_errors_show_inline() {
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        ..Start::default()
+    });
+    update(&mut s, key(KeyCode::Tab));
+    type_str(&mut s, "pw");
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.login.error.as_deref(), Some("Enter a username."));
+    type_str(&mut s, "alice");
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::Authenticated {
+            username: "alice".into(),
+            result: Err(Failure::new(
+                FailureKind::Refused,
+                "Wrong username or password.",
+            )),
+        },
+    );
+    assert_eq!(s.screen, Screen::Login);
+    assert!(!s.login.busy);
+    assert_eq!(
+        s.login.error.as_deref(),
+        Some("Wrong username or password.")
+    );
+}
+
+#[test]
+fn register_then_logs_straight_in() {
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        ..Start::default()
+    });
+    update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    update(&mut s, key(KeyCode::F(2)));
+    assert_eq!(s.login.mode, LoginMode::Register);
+    type_str(&mut s, "bob");
+    update(&mut s, key(KeyCode::Tab));
+    type_str(&mut s, "pw");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(matches!(&fx[..], [Effect::Register { username, .. }] if username == "bob"));
+
+    let fx = update(
+        &mut s,
+        Msg::Registered {
+            username: "bob".into(),
+            result: Err(Failure::new(
+                FailureKind::Refused,
+                "That username is taken.",
+            )),
+        },
+    );
+    assert!(fx.is_empty());
+    assert_eq!(s.login.error.as_deref(), Some("That username is taken."));
+
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(
+        &mut s,
+        Msg::Registered {
+            username: "bob".into(),
+            result: Ok(()),
+        },
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::Authenticate {
+            server: SERVER.into(),
+            username: "bob".into(),
+            password: Secret("pw".into())
+        }]
+    );
+    // Ctrl+T toggles back.
+    update(&mut s, ctrl('t'));
+    assert_eq!(s.login.mode, LoginMode::Login);
+}
+
+#[test]
+fn esc_on_login_changes_server() {
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        ..Start::default()
+    });
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::Server);
+    assert_eq!(s.server_input.value(), SERVER);
+}
+
+#[test]
+fn keyring_and_settings_failures_are_told() {
+    let mut s = logged_in();
+    update(
+        &mut s,
+        Msg::TokenStored(Err(
+            "The kernel keyring refused to save the token: quota.".into()
+        )),
+    );
+    assert!(s.last_error.as_deref().unwrap().contains("STROP_TOKEN"));
+    update(&mut s, Msg::TokenDeleted(Err("cannot delete".into())));
+    assert_eq!(s.last_error.as_deref(), Some("cannot delete"));
+    update(
+        &mut s,
+        Msg::SettingsSaved(Err("Cannot save the settings file x: denied.".into())),
+    );
+    assert!(s.last_error.as_deref().unwrap().starts_with("Cannot save"));
+    update(&mut s, Msg::TokenStored(Ok(())));
+    update(&mut s, Msg::SettingsSaved(Ok(())));
+    assert!(s.last_error.as_deref().unwrap().starts_with("Cannot save"));
+}
+
+#[test]
+fn run_shows_output_and_the_row_at_once() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    assert_eq!(s.history.entries.len(), 3);
+    type_str(&mut s, "Hello");
+    update(&mut s, key(KeyCode::F(2)));
+    assert_eq!(s.main.function, Function::Piglatin);
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        fx,
+        vec![Effect::Run {
+            server: SERVER.into(),
+            token: tok(),
+            function: Function::Piglatin,
+            input: "Hello".into()
+        }]
+    );
+    assert_eq!(s.main.running, 1);
+    let fx = update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Piglatin,
+            input: "Hello".into(),
+            result: Ok("Ellohay".into()),
+            at: stamps(),
+        },
+    );
+    assert_eq!(s.main.running, 0);
+    assert_eq!(s.main.output.as_ref().unwrap().output, "Ellohay");
+    let top = &s.history.entries[0];
+    assert_eq!((top.id < 0, top.output.as_str()), (true, "Ellohay"));
+    assert_eq!(s.history.entries.len(), 4);
+    // The newest page is fetched so the row gets its real id.
+    let loads = history_loads(&fx);
+    assert_eq!(loads.len(), 1);
+    assert_eq!(loads[0].before, None);
+    let mut newest = page(1, 3, None);
+    newest
+        .history
+        .push(entry(4, Function::Piglatin, "Hello", "Ellohay"));
+    answer_history(&mut s, None, newest);
+    let ids: Vec<i64> = s.history.entries.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [4, 3, 2, 1]);
+}
+
+#[test]
+fn run_failures_are_sentences_and_401_logs_out() {
+    let mut s = logged_in();
+    type_str(&mut s, "x");
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "x".into(),
+            result: Err(unreachable()),
+            at: stamps(),
+        },
+    );
+    assert_eq!(s.screen, Screen::Main);
+    assert_eq!(s.conn, Conn::Offline);
+    assert!(s.last_error.as_deref().unwrap().contains("Cannot reach"));
+    assert!(s.history.entries.is_empty());
+
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "x".into(),
+            result: Err(auth()),
+            at: stamps(),
+        },
+    );
+    assert_eq!(s.screen, Screen::Login);
+    assert_eq!(s.login.error.as_deref(), Some(SESSION_EXPIRED));
+    assert!(fx.contains(&Effect::DeleteToken {
+        server: SERVER.into(),
+        user: "alice".into()
+    }));
+}
+
+#[test]
+fn a_run_outside_the_filter_is_not_listed() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 2, None));
+    update(&mut s, key(KeyCode::F(3)));
+    update(&mut s, key(KeyCode::F(3)));
+    assert_eq!(s.history.filter, Some(Function::Piglatin));
+    answer_history(
+        &mut s,
+        None,
+        HistoryResponse {
+            history: vec![],
+            next_before: Some(None),
+        },
+    );
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "".into(),
+            result: Ok("".into()),
+            at: stamps(),
+        },
+    );
+    assert!(s.history.entries.is_empty());
+}
+
+#[test]
+fn older_pages_load_as_the_selection_nears_the_end() {
+    let mut s = logged_in();
+    let fx = answer_history(&mut s, None, page(101, 200, Some(101)));
+    assert!(history_loads(&fx).is_empty(), "selection is at the top");
+    assert_eq!(s.history.entries[0].id, 200);
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(s.main.focus, Focus::History);
+    let mut loads = Vec::new();
+    for _ in 0..85 {
+        loads.extend(history_loads(&update(&mut s, key(KeyCode::Down))));
+    }
+    assert_eq!(loads.len(), 1, "one page at a time");
+    assert_eq!(loads[0].before, Some(101));
+    assert_eq!(loads[0].limit, Some(PAGE_SIZE));
+    // A late answer to an older generation is ignored.
+    let old = s.history.generation - 1;
+    update(
+        &mut s,
+        Msg::HistoryLoaded {
+            generation: old,
+            before: Some(101),
+            result: Ok(page(1, 100, None)),
+        },
+    );
+    assert_eq!(s.history.entries.len(), 100);
+    answer_history(&mut s, Some(101), page(1, 100, None));
+    assert_eq!(s.history.entries.len(), 200);
+    assert_eq!(s.history.entries[199].id, 1);
+    assert_eq!(s.history.next_before, None);
+    // End: the oldest loaded; nothing more to load.
+    let fx = update(&mut s, key(KeyCode::End));
+    assert_eq!(s.history.selected, 199);
+    assert!(history_loads(&fx).is_empty());
+    update(&mut s, ch('g'));
+    assert_eq!(s.history.selected, 0);
+    update(&mut s, key(KeyCode::PageDown));
+    assert_eq!(s.history.selected, 10);
+    update(&mut s, key(KeyCode::PageUp));
+    update(&mut s, ch('k'));
+    assert_eq!(s.history.selected, 0);
+}
+
+#[test]
+fn history_failure_is_told_and_401_logs_out() {
+    let mut s = logged_in();
+    let g = s.history.generation;
+    update(
+        &mut s,
+        Msg::HistoryLoaded {
+            generation: g,
+            before: None,
+            result: Err(unreachable()),
+        },
+    );
+    assert_eq!(s.conn, Conn::Offline);
+    assert!(!s.history.loading);
+    let fx = update(&mut s, key(KeyCode::F(5)));
+    assert_eq!(history_loads(&fx).len(), 1);
+    assert!(s.last_error.is_none());
+    let g = s.history.generation;
+    update(
+        &mut s,
+        Msg::HistoryLoaded {
+            generation: g,
+            before: None,
+            result: Err(auth()),
+        },
+    );
+    assert_eq!(s.screen, Screen::Login);
+}
+
+#[test]
+fn search_is_debounced_and_sent_as_q() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 5, None));
+    update(&mut s, ctrl('f'));
+    assert_eq!(s.main.focus, Focus::Search);
+    let fx = type_str(&mut s, "ab");
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Debounce {
+                ticket: 1,
+                after: Duration::from_millis(SEARCH_DEBOUNCE_MS)
+            },
+            Effect::Debounce {
+                ticket: 2,
+                after: Duration::from_millis(SEARCH_DEBOUNCE_MS)
+            },
+        ]
+    );
+    // Only the last keystroke's timer counts.
+    assert!(update(&mut s, Msg::SearchDue(1)).is_empty());
+    let fx = update(&mut s, Msg::SearchDue(2));
+    let loads = history_loads(&fx);
+    assert_eq!(loads.len(), 1);
+    assert_eq!(loads[0].q.as_deref(), Some("ab"));
+    assert_eq!(s.history.applied_query, "ab");
+    // Enter keeps the search and moves to the list.
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.main.focus, Focus::History);
+    // Esc in the search box clears it and reloads everything.
+    update(&mut s, ch('/'));
+    let fx = update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.history.search.value(), "");
+    assert_eq!(history_loads(&fx)[0].q, None);
+}
+
+#[test]
+fn typing_in_the_list_starts_a_search() {
+    let mut s = logged_in();
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.main.focus, Focus::History);
+    let fx = update(&mut s, ch('z'));
+    assert_eq!(s.main.focus, Focus::Search);
+    assert_eq!(s.history.search.value(), "z");
+    assert_eq!(fx.len(), 1);
+}
+
+#[test]
+fn filter_cycles_all_reverse_piglatin() {
+    let mut s = logged_in();
+    update(&mut s, key(KeyCode::Tab));
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let fx = update(&mut s, ch('f'));
+        seen.push(history_loads(&fx)[0].function);
+    }
+    assert_eq!(
+        seen,
+        [Some(Function::Reverse), Some(Function::Piglatin), None]
+    );
+}
+
+#[test]
+fn detail_opens_scrolls_reruns_and_closes() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::Enter));
+    let Some(Overlay::Detail(d)) = &s.overlay else {
+        panic!("no detail: {:?}", s.overlay)
+    };
+    assert_eq!(d.entry.id, 2);
+    update(&mut s, ch('j'));
+    update(&mut s, key(KeyCode::PageDown));
+    assert!(matches!(&s.overlay, Some(Overlay::Detail(d)) if d.scroll == 11));
+    // Keys go to the overlay, not to the list below.
+    assert_eq!(s.history.selected, 1);
+    update(&mut s, key(KeyCode::Esc));
+    assert!(s.overlay.is_none());
+
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(&mut s, ch('r'));
+    assert!(s.overlay.is_none());
+    assert_eq!(s.main.input.value(), "in 2");
+    assert_eq!(s.main.focus, Focus::Input);
+    assert!(
+        matches!(&fx[..], [Effect::Run { input, function: Function::Reverse, .. }] if input == "in 2")
+    );
+}
+
+#[test]
+fn rerun_from_the_list() {
+    let mut s = logged_in();
+    let mut resp = page(1, 1, None);
+    resp.history[0].function = Function::Piglatin;
+    answer_history(&mut s, None, resp);
+    update(&mut s, key(KeyCode::Tab));
+    let fx = update(&mut s, ch('r'));
+    assert_eq!(s.main.function, Function::Piglatin);
+    assert!(matches!(
+        &fx[..],
+        [Effect::Run {
+            function: Function::Piglatin,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn help_toggles_from_anywhere_and_scrolls() {
+    let mut s = logged_in();
+    update(&mut s, key(KeyCode::F(1)));
+    assert_eq!(s.overlay, Some(Overlay::Help { scroll: 0 }));
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.overlay, Some(Overlay::Help { scroll: 1 }));
+    update(&mut s, key(KeyCode::F(1)));
+    assert_eq!(s.overlay, None);
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, ch('?'));
+    assert!(matches!(s.overlay, Some(Overlay::Help { .. })));
+    update(&mut s, ch('q'));
+    assert_eq!(s.overlay, None);
+    assert!(!s.quit, "q closes the help, it does not quit");
+}
+
+#[test]
+fn logout_asks_then_revokes_and_forgets() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    update(&mut s, ctrl('o'));
+    assert_eq!(s.overlay, Some(Overlay::ConfirmLogout));
+    update(&mut s, ch('n'));
+    assert_eq!(s.overlay, None);
+    update(&mut s, ctrl('o'));
+    let fx = update(&mut s, ch('y'));
+    assert_eq!(
+        fx,
+        vec![Effect::Logout {
+            server: SERVER.into(),
+            token: tok()
+        }]
+    );
+    let fx = update(&mut s, Msg::LoggedOut(Ok(())));
+    assert_eq!(
+        fx,
+        vec![Effect::DeleteToken {
+            server: SERVER.into(),
+            user: "alice".into()
+        }]
+    );
+    assert_eq!(s.screen, Screen::Login);
+    assert!(s.token.is_none() && s.user.is_none());
+    assert!(s.history.entries.is_empty());
+    assert_eq!(s.notice.as_deref(), Some("Logged out."));
+    assert_eq!(s.login.username.value(), "alice");
+}
+
+#[test]
+fn logout_with_the_server_down_still_forgets_locally() {
+    let mut s = logged_in();
+    update(&mut s, ctrl('o'));
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(&mut s, Msg::LoggedOut(Err(unreachable())));
+    assert_eq!(fx.len(), 1);
+    assert_eq!(s.screen, Screen::Login);
+    assert!(s.notice.as_deref().unwrap().contains("could not be told"));
+    assert!(s.last_error.as_deref().unwrap().contains("Cannot reach"));
+}
+
+#[test]
+fn tick_turns_the_spinner_only_while_busy() {
+    let mut s = logged_in();
+    assert!(s.busy(), "first page is loading");
+    update(&mut s, Msg::Tick);
+    assert_eq!(s.spinner, 1);
+    answer_history(&mut s, None, page(1, 1, None));
+    // The keyring store/settings effects are fire-and-forget; nothing else is out.
+    assert!(!s.busy(), "{:?}", s.activities);
+    update(&mut s, Msg::Tick);
+    assert_eq!(s.spinner, 1);
+}
+
+#[test]
+fn paste_goes_into_the_focused_field_on_one_line() {
+    let mut s = logged_in();
+    update(&mut s, Msg::Paste("two\nlines".into()));
+    assert_eq!(s.main.input.value(), "two lines");
+}
+
+#[test]
+fn quit_keys() {
+    let mut s = logged_in();
+    assert_eq!(update(&mut s, ctrl('c')), vec![Effect::Quit]);
+    assert!(s.quit);
+    let mut s = logged_in();
+    type_str(&mut s, "q");
+    assert!(!s.quit, "q types into the input");
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, ch('q'));
+    assert!(s.quit);
+}
+
+#[test]
+fn key_releases_are_ignored() {
+    let mut s = logged_in();
+    let mut ev = KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE);
+    ev.kind = KeyEventKind::Release;
+    update(&mut s, Msg::Key(ev));
+    assert_eq!(s.main.input.value(), "");
+}

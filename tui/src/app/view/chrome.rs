@@ -1,0 +1,146 @@
+//! What frames every screen: the status bar, and the log-out question.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::{Theme, centered, spinner};
+use crate::app::keymap::{Action, Context, keys_for};
+use crate::app::state::{Conn, State};
+
+/// Server, user, connection, then what we wait for or what went wrong.
+pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
+    let help = format!(" {} help ", keys_for(Context::Global, Action::Help));
+    let [left, right] = Layout::horizontal([
+        Constraint::Min(1),
+        Constraint::Length(help.chars().count() as u16),
+    ])
+    .areas(area);
+    let server = if s.server.is_empty() {
+        "no server"
+    } else {
+        s.server.as_str()
+    };
+    let user = s.user.as_deref().unwrap_or("not logged in");
+    let (conn, conn_style) = match s.conn {
+        Conn::Online => ("● online", theme.ok()),
+        Conn::Offline => ("○ offline", theme.error()),
+        Conn::Unknown => ("◌ not checked", theme.dim()),
+    };
+    let sep = Span::styled(" │ ", theme.dim());
+    let mut spans = vec![
+        Span::raw(" "),
+        Span::raw(server.to_string()),
+        sep.clone(),
+        Span::styled(user.to_string(), theme.heading()),
+        sep.clone(),
+        Span::styled(conn, conn_style),
+        sep,
+    ];
+    if let Some(waiting) = s.waiting_for() {
+        spans.push(Span::styled(
+            format!("{} {waiting}", spinner(s)),
+            theme.accent(),
+        ));
+    } else if let Some(err) = &s.last_error {
+        spans.push(Span::styled(err.clone(), theme.error()));
+    } else if let Some(notice) = &s.notice {
+        spans.push(Span::raw(notice.clone()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), left);
+    frame.render_widget(
+        Paragraph::new(Span::styled(help, theme.selected(true))),
+        right,
+    );
+}
+
+pub fn confirm_logout(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
+    let rect = centered(area, 60, 8);
+    frame.render_widget(Clear, rect);
+    let who = s.user.as_deref().unwrap_or("this session");
+    let text = vec![
+        Line::from(vec![
+            Span::raw("Log out "),
+            Span::styled(who.to_string(), theme.heading()),
+            Span::raw(" from "),
+            Span::raw(s.server.clone()),
+            Span::raw("?"),
+        ]),
+        Line::from(""),
+        Line::styled(
+            "The token is revoked on the server and removed from the keyring.",
+            theme.dim(),
+        ),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled(
+                keys_for(Context::ConfirmLogout, Action::Confirm),
+                theme.heading(),
+            ),
+            Span::raw(" log out   "),
+            Span::styled(
+                keys_for(Context::ConfirmLogout, Action::Cancel),
+                theme.heading(),
+            ),
+            Span::raw(" stay"),
+        ]),
+    ];
+    let block = Block::bordered()
+        .title(" Log out ")
+        .border_style(theme.border(true));
+    frame.render_widget(
+        Paragraph::new(text).block(block).wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+/// A one-line text field: `label` then the value (dots when `masked`), with
+/// the terminal cursor in it when it has focus.
+#[allow(clippy::too_many_arguments)]
+pub fn field(
+    frame: &mut Frame,
+    area: Rect,
+    label: &str,
+    input: &tui_input::Input,
+    masked: bool,
+    focused: bool,
+    typing: bool,
+    theme: &Theme,
+) {
+    let label_w = 11u16.min(area.width);
+    let [label_area, value_area] =
+        Layout::horizontal([Constraint::Length(label_w), Constraint::Min(1)]).areas(area);
+    let marker = if focused { "▸ " } else { "  " };
+    let label_style = if focused {
+        theme.accent()
+    } else {
+        theme.heading()
+    };
+    frame.render_widget(
+        Paragraph::new(Span::styled(format!("{marker}{label}"), label_style)),
+        label_area,
+    );
+    let width = value_area.width.max(1) as usize;
+    let (shown, cursor) = if masked {
+        let n = input.value().chars().count();
+        ("•".repeat(n), input.cursor())
+    } else {
+        (input.value().to_string(), input.visual_cursor())
+    };
+    // Keep the cursor inside the field: scroll the text left when needed.
+    let scroll = (cursor + 1).saturating_sub(width);
+    let style = if focused {
+        theme.selected(false)
+    } else {
+        ratatui::style::Style::new().add_modifier(ratatui::style::Modifier::UNDERLINED)
+    };
+    let padded = format!("{shown:<width$}", width = width + scroll);
+    frame.render_widget(
+        Paragraph::new(Span::styled(padded, style)).scroll((0, scroll as u16)),
+        value_area,
+    );
+    if focused && typing {
+        frame.set_cursor_position((value_area.x + (cursor - scroll) as u16, value_area.y));
+    }
+}

@@ -1,0 +1,134 @@
+//! Pure rendering: a `State` in, a frame out. One module per screen.
+
+mod chrome;
+mod detail;
+mod help;
+mod history;
+mod login;
+mod main_screen;
+mod server;
+pub mod text;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+
+use super::state::{Overlay, Screen, State};
+
+/// Styles, with or without colour (`NO_COLOR`): without, selection and
+/// emphasis still show through reverse video, bold and underline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    /// Colour unless `NO_COLOR` is set to something non-empty (no-color.org).
+    pub fn from_env() -> Theme {
+        Theme {
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    fn fg(&self, c: Color) -> Style {
+        if self.color {
+            Style::new().fg(c)
+        } else {
+            Style::new()
+        }
+    }
+
+    pub fn selected(&self, focused: bool) -> Style {
+        if focused {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+        }
+    }
+
+    pub fn error(&self) -> Style {
+        self.fg(Color::LightRed).add_modifier(Modifier::BOLD)
+    }
+
+    pub fn ok(&self) -> Style {
+        self.fg(Color::Green)
+    }
+
+    pub fn dim(&self) -> Style {
+        if self.color {
+            Style::new().fg(Color::DarkGray)
+        } else {
+            Style::new()
+        }
+    }
+
+    pub fn accent(&self) -> Style {
+        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+
+    pub fn heading(&self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+
+    pub fn matched(&self) -> Style {
+        if self.color {
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+        }
+    }
+
+    pub fn border(&self, focused: bool) -> Style {
+        if focused {
+            self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+        } else {
+            self.dim()
+        }
+    }
+}
+
+/// Spinner frames; the tick advances `State::spinner`, so snapshots (frame 0)
+/// are stable.
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+pub fn spinner(s: &State) -> &'static str {
+    SPINNER[s.spinner % SPINNER.len()]
+}
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
+    let [body, status] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(frame.area());
+    let typing = s.overlay.is_none();
+    match s.screen {
+        Screen::Connecting => server::draw_connecting(frame, body, s, theme),
+        Screen::Server => server::draw(frame, body, s, theme, typing),
+        Screen::Login => login::draw(frame, body, s, theme, typing),
+        Screen::Main => main_screen::draw(frame, body, s, theme, typing),
+    }
+    chrome::status_bar(frame, status, s, theme);
+    match &s.overlay {
+        Some(Overlay::Help { scroll }) => help::draw(frame, body, *scroll, theme),
+        Some(Overlay::Detail(d)) => detail::draw(frame, body, d, theme),
+        Some(Overlay::ConfirmLogout) => chrome::confirm_logout(frame, body, s, theme),
+        None => {}
+    }
+}
+
+/// A box of at most `w` x `h` in the middle of `area`.
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+#[cfg(test)]
+mod tests;
