@@ -1,1 +1,55 @@
-fn main() { println!("strop {}", env!("CARGO_PKG_VERSION")); }
+//! `strop`: the interactive client, or one scripting command.
+
+use std::process::ExitCode;
+
+use strop_tui::app;
+use strop_tui::cli::{self, exit};
+use strop_tui::session::Launch;
+
+fn main() -> ExitCode {
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err((text, code)) => {
+            if code == exit::OK {
+                print!("{text}");
+            } else {
+                eprintln!("{text}");
+            }
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("strop: cannot start the async runtime: {e}.");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let mut cli = cli;
+    match cli.command.take() {
+        Some(command) => match runtime.block_on(cli::execute(cli, command)) {
+            Ok(()) => ExitCode::from(exit::OK),
+            Err(e) => {
+                eprintln!("strop: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        },
+        None => {
+            let launch = Launch::new(cli.server, cli.user);
+            let opts = app::Options {
+                server: launch.server_arg.clone(),
+                token: launch.env_token.clone(),
+            };
+            match runtime.block_on(app::run(opts)) {
+                Ok(()) => ExitCode::from(exit::OK),
+                Err(e) => {
+                    eprintln!("strop: {e:#}");
+                    ExitCode::from(exit::FAILURE)
+                }
+            }
+        }
+    }
+}

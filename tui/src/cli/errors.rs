@@ -1,0 +1,160 @@
+//! Failures of the scripting commands: one sentence and one exit code each.
+
+use crate::client::ClientError;
+use crate::settings::SettingsError;
+use crate::token_store::StoreError;
+use strop_common::api::ErrorCode;
+
+/// Process exit codes (also listed in `strop --help`).
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Anything not covered below.
+    pub const FAILURE: u8 = 1;
+    /// Bad command line (clap's own code for usage errors).
+    pub const USAGE: u8 = 2;
+    /// Wrong credentials, not logged in, expired or revoked token.
+    pub const AUTH: u8 = 3;
+    /// The server cannot be reached or timed out.
+    pub const UNREACHABLE: u8 = 4;
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("{}", not_logged_in(server, user.as_deref()))]
+    NotLoggedIn {
+        server: String,
+        user: Option<String>,
+    },
+    #[error("The token in STROP_TOKEN was refused: it has expired or was revoked.")]
+    EnvTokenRefused,
+    /// The command line was fine for clap but not for us.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn not_logged_in(server: &str, user: Option<&str>) -> String {
+    match user {
+        Some(user) => format!(
+            "{user} is not logged in to {server}; run `strop login {user}` (or set STROP_TOKEN)."
+        ),
+        None => format!(
+            "You are not logged in to {server}; run `strop login USER` (or set STROP_TOKEN)."
+        ),
+    }
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Client(e) if e.is_unreachable() => exit::UNREACHABLE,
+            CliError::Client(ClientError::InvalidServer { .. }) => exit::USAGE,
+            CliError::Client(e) => match e.code() {
+                Some(
+                    ErrorCode::InvalidCredentials
+                    | ErrorCode::InvalidToken
+                    | ErrorCode::MissingToken,
+                ) => exit::AUTH,
+                _ => exit::FAILURE,
+            },
+            CliError::NotLoggedIn { .. } | CliError::EnvTokenRefused => exit::AUTH,
+            CliError::Usage(_) => exit::USAGE,
+            CliError::Store(_) | CliError::Settings(_) | CliError::Other(_) => exit::FAILURE,
+        }
+    }
+}
+
+/// A clap failure as (what to print, exit code): help and version go out
+/// as clap renders them, usage errors become one line.
+pub(super) fn clap_failure(e: clap::Error) -> (String, u8) {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            (e.render().ansi().to_string(), exit::OK)
+        }
+        _ => (
+            format!("strop: {}", one_line_usage(&e.to_string())),
+            exit::USAGE,
+        ),
+    }
+}
+
+/// clap's multi-line report ("error: ...", indented values, tips, usage)
+/// folded into one sentence.
+fn one_line_usage(report: &str) -> String {
+    let mut parts = Vec::new();
+    for line in report.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if line.is_empty() || line.starts_with("tip:") {
+            continue;
+        }
+        parts.push(line.strip_prefix("error: ").unwrap_or(line));
+    }
+    let mut sentence = parts.join(" ");
+    sentence = sentence.trim_end_matches('.').to_string();
+    format!("{sentence}; see `strop --help`.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn usage_errors_fold_to_one_line() {
+        let err = crate::cli::Cli::try_parse_from(["strop", "reverse"]).unwrap_err();
+        let (line, code) = clap_failure(err);
+        assert_eq!(code, exit::USAGE);
+        assert!(!line.trim_end().contains('\n'), "{line}");
+        assert!(line.starts_with("strop: "), "{line}");
+        assert!(line.contains("<TEXT>"), "{line}");
+
+        let err = crate::cli::Cli::try_parse_from(["strop", "--bogus"]).unwrap_err();
+        let (line, _) = clap_failure(err);
+        assert!(line.contains("--bogus"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+
+        let err =
+            crate::cli::Cli::try_parse_from(["strop", "history", "--limit", "0"]).unwrap_err();
+        let (line, code) = clap_failure(err);
+        assert_eq!(code, exit::USAGE);
+        assert!(line.contains("--limit"), "{line}");
+    }
+
+    #[test]
+    fn exit_codes_follow_the_kind_of_failure() {
+        let api = |code: ErrorCode| {
+            CliError::Client(ClientError::Api {
+                status: code.status(),
+                code,
+                message: String::new(),
+            })
+        };
+        assert_eq!(api(ErrorCode::InvalidCredentials).exit_code(), exit::AUTH);
+        assert_eq!(api(ErrorCode::InvalidToken).exit_code(), exit::AUTH);
+        assert_eq!(api(ErrorCode::UserExists).exit_code(), exit::FAILURE);
+        let down = CliError::Client(ClientError::Unreachable {
+            server: "http://x".into(),
+            reason: "connection refused".into(),
+        });
+        assert_eq!(down.exit_code(), exit::UNREACHABLE);
+        let not_in = CliError::NotLoggedIn {
+            server: "http://x".into(),
+            user: Some("ann".into()),
+        };
+        assert_eq!(not_in.exit_code(), exit::AUTH);
+        assert!(not_in.to_string().contains("strop login ann"));
+    }
+}

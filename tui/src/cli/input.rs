@@ -1,0 +1,116 @@
+//! What the commands read from the person: usernames, passwords, text.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+
+use super::CliError;
+
+/// The username from the arguments, else asked for on a terminal.
+pub(super) fn username(given: Option<String>, command: &str) -> Result<String, CliError> {
+    if let Some(user) = given.filter(|u| !u.is_empty()) {
+        return Ok(user);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(CliError::Usage(format!(
+            "Name the user: strop {command} USER."
+        )));
+    }
+    eprint!("Username: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Other(format!("Cannot read the username: {e}.")))?;
+    let user = line.trim().to_string();
+    if user.is_empty() {
+        return Err(CliError::Usage("The username is empty.".into()));
+    }
+    Ok(user)
+}
+
+/// The password: all of stdin (minus one trailing newline) with
+/// `--password-stdin`, else a masked prompt on the terminal. `confirm` asks
+/// twice (for a new account).
+pub(super) fn password(from_stdin: bool, confirm: bool) -> Result<String, CliError> {
+    let password = if from_stdin {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(|_| {
+            CliError::Usage("Standard input is not a readable UTF-8 password.".into())
+        })?;
+        strip_one_newline(text)
+    } else {
+        let first = prompt("Password: ")?;
+        if confirm {
+            let again = prompt("Repeat the password: ")?;
+            if again != first {
+                return Err(CliError::Usage("The passwords do not match.".into()));
+            }
+        }
+        first
+    };
+    if password.is_empty() {
+        return Err(CliError::Usage("The password is empty.".into()));
+    }
+    Ok(password)
+}
+
+fn prompt(label: &str) -> Result<String, CliError> {
+    // rpassword reads from the controlling terminal, so it fails cleanly
+    // when there is none (cron, CI) instead of reading a pipe.
+    rpassword::prompt_password(label).map_err(|_| {
+        CliError::Usage(
+            "Cannot prompt for a password without a terminal; pipe it in with --password-stdin."
+                .into(),
+        )
+    })
+}
+
+/// The text to operate on: "-" alone reads stdin, else the words joined by
+/// single spaces.
+pub(super) fn text(words: Vec<String>) -> Result<String, CliError> {
+    if words.len() == 1 && words[0] == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| CliError::Other(format!("Cannot read standard input: {e}.")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| CliError::Usage("Standard input is not valid UTF-8.".into()))?;
+        return Ok(strip_one_newline(text));
+    }
+    Ok(words.join(" "))
+}
+
+/// `echo text |` adds a newline nobody meant as input; drop exactly one.
+fn strip_one_newline(mut text: String) -> String {
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_trailing_newline_is_dropped() {
+        assert_eq!(strip_one_newline("a\n".into()), "a");
+        assert_eq!(strip_one_newline("a\r\n".into()), "a");
+        assert_eq!(strip_one_newline("a\n\n".into()), "a\n");
+        assert_eq!(strip_one_newline("a".into()), "a");
+        assert_eq!(strip_one_newline(String::new()), "");
+    }
+
+    #[test]
+    fn words_join_with_single_spaces() {
+        assert_eq!(
+            text(vec!["This".into(), "is".into(), "it".into()]).unwrap(),
+            "This is it"
+        );
+        assert_eq!(text(vec!["".into()]).unwrap(), "");
+    }
+}

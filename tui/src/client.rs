@@ -1,0 +1,396 @@
+//! The HTTP client for the strop API: `strop_common::api` types in and out,
+//! every failure turned into one plain sentence for a person.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use strop_common::api::{
+    Credentials, ErrorBody, ErrorCode, Function, HistoryQuery, HistoryResponse, MessageResponse,
+    StatusResponse, StropRequest, StropResponse, TokenResponse, WhoAmIResponse, paths,
+};
+
+/// The server address used when neither a flag, the environment nor the saved
+/// settings name one (the seed's `flask run` port).
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:5000";
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A cheap-to-clone handle on one server, optionally carrying a token.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Why a request failed, worded for the person at the keyboard.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    #[error("\"{input}\" is not a server address: {reason}.")]
+    InvalidServer { input: String, reason: String },
+    #[error("Cannot reach the server at {server}: {reason}. Is strop-server running?")]
+    Unreachable { server: String, reason: String },
+    #[error(
+        "The server at {server} did not answer within {seconds} seconds; it may be overloaded."
+    )]
+    Timeout { server: String, seconds: u64 },
+    /// The server answered with its JSON error shape.
+    #[error("{}", api_sentence(*code, message))]
+    Api {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+    },
+    /// Something answered, but not the way strop-server does.
+    #[error("The server at {server} gave an unexpected answer ({detail}); is it a strop server?")]
+    Unexpected { server: String, detail: String },
+}
+
+/// Our own wording for the codes a person meets often; the server's
+/// sentence otherwise (it is written for people too).
+fn api_sentence(code: ErrorCode, message: &str) -> String {
+    match code {
+        ErrorCode::InvalidCredentials => "Wrong username or password.".into(),
+        ErrorCode::InvalidToken => {
+            "Your session has expired or was revoked; please log in again.".into()
+        }
+        ErrorCode::MissingToken => "You are not logged in; please log in first.".into(),
+        ErrorCode::UserExists => "That username is taken.".into(),
+        ErrorCode::Unavailable => {
+            "The server cannot reach its database right now; try again in a moment.".into()
+        }
+        ErrorCode::Internal => "The server hit an internal error; its log has the details.".into(),
+        _ if !message.trim().is_empty() => one_line(message),
+        _ => format!("The server refused the request ({code:?})."),
+    }
+}
+
+impl ClientError {
+    /// True when the token is missing, unknown, revoked or expired: the
+    /// caller should send the person back to the login form.
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(ErrorCode::InvalidToken | ErrorCode::MissingToken)
+        )
+    }
+
+    /// The server's machine-readable code, when the server sent one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// True when no answer came back at all (down, unreachable, timed out).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Unreachable { .. } | ClientError::Timeout { .. }
+        )
+    }
+}
+
+/// Turns what a person types ("localhost:5000", "http://h/", "https://h")
+/// into the base URL requests are built on: a scheme, no trailing slash.
+pub fn normalize_server(input: &str) -> Result<String, ClientError> {
+    let invalid = |reason: &str| ClientError::InvalidServer {
+        input: input.to_string(),
+        reason: reason.to_string(),
+    };
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        format!("http://{trimmed}")
+    };
+    let url = reqwest::Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("only http:// and https:// are supported"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("it names no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("it must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("it must not contain a user name or password"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+impl Client {
+    /// A client for `server` ("host:port" or "http(s)://...").
+    pub fn new(server: &str) -> Result<Client, ClientError> {
+        let base = normalize_server(server)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("strop/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::InvalidServer {
+                input: server.to_string(),
+                reason: format!("cannot set up HTTP: {}", chain_reason(&e)),
+            })?;
+        Ok(Client {
+            base,
+            http,
+            token: None,
+        })
+    }
+
+    /// The same server and connection pool, with this token (or none).
+    pub fn with_token(&self, token: Option<String>) -> Client {
+        Client {
+            token,
+            ..self.clone()
+        }
+    }
+
+    /// The normalized base URL, e.g. `http://127.0.0.1:5000`.
+    pub fn server(&self) -> &str {
+        &self.base
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// `GET /healthz`: Ok when a strop server answers.
+    pub async fn health(&self) -> Result<(), ClientError> {
+        let status: StatusResponse = self.send(Method::GET, paths::HEALTHZ, None::<&()>).await?;
+        if status.status == "ok" {
+            Ok(())
+        } else {
+            Err(self.unexpected(format!("health status \"{}\"", status.status)))
+        }
+    }
+
+    /// Creates an account; returns the server's message.
+    pub async fn register(&self, user: &str, password: &str) -> Result<String, ClientError> {
+        let body = Credentials {
+            username: user.to_string(),
+            password: password.to_string(),
+        };
+        let reply: MessageResponse = self
+            .send(Method::POST, paths::REGISTER, Some(&body))
+            .await?;
+        Ok(reply.message)
+    }
+
+    /// Logs in; returns a fresh token.
+    pub async fn authenticate(&self, user: &str, password: &str) -> Result<String, ClientError> {
+        let body = Credentials {
+            username: user.to_string(),
+            password: password.to_string(),
+        };
+        let reply: TokenResponse = self
+            .send(Method::POST, paths::AUTHENTICATE, Some(&body))
+            .await?;
+        Ok(reply.token)
+    }
+
+    /// Runs one string operation; returns its output.
+    pub async fn run(&self, f: Function, input: &str) -> Result<String, ClientError> {
+        let body = StropRequest {
+            input: input.to_string(),
+        };
+        let reply: StropResponse = self.send(Method::POST, f.path(), Some(&body)).await?;
+        Ok(reply.output)
+    }
+
+    pub async fn history(&self, q: &HistoryQuery) -> Result<HistoryResponse, ClientError> {
+        let request = self.request(Method::GET, paths::HISTORY).query(q);
+        self.execute(request).await
+    }
+
+    /// The user the token belongs to.
+    pub async fn whoami(&self) -> Result<String, ClientError> {
+        let reply: WhoAmIResponse = self.send(Method::GET, paths::WHOAMI, None::<&()>).await?;
+        Ok(reply.user)
+    }
+
+    /// Revokes the token server-side.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        let _: MessageResponse = self.send(Method::POST, paths::LOGOUT, None::<&()>).await?;
+        Ok(())
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.header(reqwest::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        request
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.execute(request).await
+    }
+
+    async fn execute<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let response = request.send().await.map_err(|e| self.transport(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|_| {
+                self.unexpected(format!(
+                    "HTTP {} with a body strop cannot read",
+                    status.as_u16()
+                ))
+            });
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(ClientError::Api {
+                status: status.as_u16(),
+                code: body.error,
+                message: body.message,
+            }),
+            Err(_) => Err(self.unexpected(describe_status(status))),
+        }
+    }
+
+    fn unexpected(&self, detail: String) -> ClientError {
+        ClientError::Unexpected {
+            server: self.base.clone(),
+            detail,
+        }
+    }
+
+    fn transport(&self, e: &reqwest::Error) -> ClientError {
+        if e.is_timeout() {
+            let seconds = if e.is_connect() {
+                CONNECT_TIMEOUT
+            } else {
+                REQUEST_TIMEOUT
+            };
+            return ClientError::Timeout {
+                server: self.base.clone(),
+                seconds: seconds.as_secs(),
+            };
+        }
+        ClientError::Unreachable {
+            server: self.base.clone(),
+            reason: chain_reason(e),
+        }
+    }
+}
+
+fn describe_status(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
+        None => format!("HTTP {}", status.as_u16()),
+    }
+}
+
+/// The most specific cause in an error chain, as a short lowercase phrase:
+/// "connection refused", "dns error: failed to lookup address information".
+fn chain_reason(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost: &(dyn std::error::Error + 'static) = e;
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return crate::settings::io_reason(io);
+        }
+        innermost = cause;
+        source = cause.source();
+    }
+    let text = innermost.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    crate::settings::lowercase_first(text.trim_end_matches('.'))
+}
+
+/// Server messages are shown in one status line: fold any newlines.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_addresses_normalize() {
+        for (input, want) in [
+            ("127.0.0.1:5000", "http://127.0.0.1:5000"),
+            ("localhost:5000/", "http://localhost:5000"),
+            ("http://example.com", "http://example.com"),
+            ("https://example.com/", "https://example.com"),
+            (" https://example.com/strop/ ", "https://example.com/strop"),
+        ] {
+            assert_eq!(normalize_server(input).unwrap(), want, "{input}");
+        }
+        for bad in ["", "ftp://x", "http://", "http://u:p@h", "h:5000?x=1"] {
+            let err = normalize_server(bad).unwrap_err();
+            assert!(
+                matches!(err, ClientError::InvalidServer { .. }),
+                "{bad}: {err:?}"
+            );
+            assert!(err.to_string().ends_with('.'), "{err}");
+        }
+    }
+
+    #[test]
+    fn api_errors_read_as_sentences() {
+        let api = |code, message: &str| ClientError::Api {
+            status: code_status(code),
+            code,
+            message: message.into(),
+        };
+        fn code_status(code: ErrorCode) -> u16 {
+            code.status()
+        }
+        assert_eq!(
+            api(ErrorCode::InvalidCredentials, "x").to_string(),
+            "Wrong username or password."
+        );
+        assert_eq!(
+            api(ErrorCode::UserExists, "x").to_string(),
+            "That username is taken."
+        );
+        let expired = api(ErrorCode::InvalidToken, "x");
+        assert!(expired.is_auth_failure());
+        assert_eq!(
+            expired.to_string(),
+            "Your session has expired or was revoked; please log in again."
+        );
+        assert!(api(ErrorCode::MissingToken, "x").is_auth_failure());
+        assert!(!api(ErrorCode::InvalidCredentials, "x").is_auth_failure());
+        assert_eq!(
+            api(ErrorCode::InvalidRequest, "Field \"input\"\nis missing.").to_string(),
+            "Field \"input\" is missing."
+        );
+    }
+}

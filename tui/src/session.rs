@@ -1,0 +1,172 @@
+//! Which server, which user, which token: the precedence rules shared by the
+//! scripting commands and the TUI.
+//!
+//! Server: `--server` flag > `STROP_SERVER` > saved settings > the default
+//! `http://127.0.0.1:5000`. User: `--user` (or a command's USER argument) >
+//! the last user saved for that server. Token: `STROP_TOKEN` > the OS keyring
+//! entry for (server, user).
+
+use crate::client::{ClientError, DEFAULT_SERVER, normalize_server};
+use crate::settings::{Settings, SettingsError};
+use crate::token_store::{StoreError, TokenStore};
+
+/// Overrides the keyring token (for scripts and keyring-less machines).
+pub const TOKEN_ENV: &str = "STROP_TOKEN";
+
+/// Where the server address came from; the TUI asks for one on first run
+/// (`Default`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerSource {
+    /// `--server` or `STROP_SERVER`.
+    Explicit,
+    /// The saved settings.
+    Saved,
+    /// Nothing named one: [`DEFAULT_SERVER`].
+    Default,
+}
+
+/// Where a token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `STROP_TOKEN`: never written to or deleted from the keyring.
+    Env,
+    /// The OS keyring entry for (server, user).
+    Keyring,
+}
+
+/// Everything `strop` knows at start-up, before talking to anyone: what
+/// `main` hands to the TUI (`app::run`) and to the scripting commands.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// `--server` / `STROP_SERVER`, as typed (not yet normalized).
+    pub server_arg: Option<String>,
+    /// `--user` / `STROP_USER`.
+    pub user_arg: Option<String>,
+    /// `STROP_TOKEN`, when set and not empty.
+    pub env_token: Option<String>,
+    /// The saved settings (default when none or unreadable).
+    pub settings: Settings,
+    /// Why the settings could not be read, if they could not: the TUI shows
+    /// it in the status bar, commands ignore it.
+    pub settings_error: Option<SettingsError>,
+}
+
+impl Launch {
+    /// Reads the settings and `STROP_TOKEN`; flags come from clap.
+    pub fn new(server_arg: Option<String>, user_arg: Option<String>) -> Launch {
+        let (settings, settings_error) = match Settings::load() {
+            Ok(s) => (s, None),
+            Err(e) => (Settings::default(), Some(e)),
+        };
+        let env_token = std::env::var(TOKEN_ENV)
+            .ok()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        Launch {
+            server_arg: server_arg.filter(|s| !s.trim().is_empty()),
+            user_arg: user_arg.filter(|u| !u.is_empty()),
+            env_token,
+            settings,
+            settings_error,
+        }
+    }
+
+    /// The server to use, normalized, and where it came from.
+    pub fn server(&self) -> Result<(String, ServerSource), ClientError> {
+        if let Some(arg) = &self.server_arg {
+            return Ok((normalize_server(arg)?, ServerSource::Explicit));
+        }
+        if let Some(saved) = &self.settings.server
+            && let Ok(server) = normalize_server(saved)
+        {
+            return Ok((server, ServerSource::Saved));
+        }
+        Ok((DEFAULT_SERVER.to_string(), ServerSource::Default))
+    }
+
+    /// The user to act as on `server`: the flag, else the last user saved
+    /// for that server.
+    pub fn user_for(&self, server: &str) -> Option<String> {
+        self.user_arg
+            .clone()
+            .or_else(|| self.settings.last_user_for(server).map(str::to_string))
+    }
+
+    /// The token to use for `user` on `server`: `STROP_TOKEN`, else the
+    /// keyring. Blocks on the keyring: call from `spawn_blocking` in async code.
+    pub fn token_for(
+        &self,
+        server: &str,
+        user: Option<&str>,
+    ) -> Result<Option<(String, TokenSource)>, StoreError> {
+        if let Some(token) = &self.env_token {
+            return Ok(Some((token.clone(), TokenSource::Env)));
+        }
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        let store = TokenStore::open()?;
+        Ok(store
+            .get(server, user)?
+            .map(|token| (token, TokenSource::Keyring)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn launch(server_arg: Option<&str>, saved: Option<&str>, last: Option<&str>) -> Launch {
+        Launch {
+            server_arg: server_arg.map(str::to_string),
+            user_arg: None,
+            env_token: None,
+            settings: Settings {
+                server: saved.map(str::to_string),
+                last_user: last.map(str::to_string),
+            },
+            settings_error: None,
+        }
+    }
+
+    #[test]
+    fn server_precedence_flag_then_saved_then_default() {
+        let l = launch(Some("h:1"), Some("http://saved:2"), None);
+        assert_eq!(
+            l.server().unwrap(),
+            ("http://h:1".to_string(), ServerSource::Explicit)
+        );
+        let l = launch(None, Some("http://saved:2/"), None);
+        assert_eq!(
+            l.server().unwrap(),
+            ("http://saved:2".to_string(), ServerSource::Saved)
+        );
+        let l = launch(None, None, None);
+        assert_eq!(
+            l.server().unwrap(),
+            (DEFAULT_SERVER.to_string(), ServerSource::Default)
+        );
+        assert!(launch(Some("ftp://x"), None, None).server().is_err());
+    }
+
+    #[test]
+    fn user_flag_wins_and_last_user_is_per_server() {
+        let mut l = launch(None, Some("http://a:1"), Some("ann"));
+        assert_eq!(l.user_for("http://a:1").as_deref(), Some("ann"));
+        assert_eq!(l.user_for("http://b:1"), None);
+        l.user_arg = Some("bob".into());
+        assert_eq!(l.user_for("http://a:1").as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn env_token_wins_without_touching_the_keyring() {
+        let mut l = launch(None, None, None);
+        l.env_token = Some("abc".into());
+        assert_eq!(
+            l.token_for("http://a:1", None).unwrap(),
+            Some(("abc".to_string(), TokenSource::Env))
+        );
+        l.env_token = None;
+        assert_eq!(l.token_for("http://a:1", None).unwrap(), None);
+    }
+}
