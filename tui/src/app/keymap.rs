@@ -407,6 +407,16 @@ pub fn keys_for(context: Context, action: Action) -> String {
         .join("/")
 }
 
+/// The first key bound to `action` in `context`, for short hints.
+pub fn first_key(context: Context, action: Action) -> String {
+    KEYMAP
+        .iter()
+        .find(|bd| bd.context == context && bd.action == action)
+        .and_then(|bd| bd.keys.first())
+        .map(Key::label)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
         for b in KEYMAP.iter().filter(|b| b.context == bd.context) {
             let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
             out.push(Line::from(vec![
-                Span::styled(format!("  {:<22}", keys.join(" ")), theme.heading()),
+                Span::styled(format!("  {:<20}", keys.join(" ")), theme.heading()),
                 Span::raw(b.help),
             ]));
         }
@@ -38,10 +38,16 @@ pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
+    // Narrow terminals get the full width: the descriptions are long.
+    let margin = if area.width >= 100 {
+        area.width / 10
+    } else {
+        0
+    };
     let rect = Rect {
-        x: area.x + area.width / 20,
+        x: area.x + margin,
         y: area.y,
-        width: area.width - area.width / 10,
+        width: area.width - 2 * margin,
         height: area.height,
     };
     frame.render_widget(Clear, rect);

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::chrome::field;
 use super::{Theme, centered, spinner};
-use crate::app::keymap::{Action, Context, keys_for};
+use crate::app::keymap::{Action, Context, first_key};
 use crate::app::state::{Keyring, LoginField, LoginMode, State};
 
 pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: bool) {
@@ -99,14 +99,14 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
 
     let hint = |ctx, action, what: &str| {
         vec![
-            Span::styled(keys_for(ctx, action), theme.heading()),
-            Span::raw(format!(" {what}   ")),
+            Span::styled(first_key(ctx, action), theme.heading()),
+            Span::raw(format!(" {what}  ")),
         ]
     };
     let mut spans = hint(Context::Login, Action::Submit, verb);
     spans.extend(hint(Context::Login, Action::NextField, "next field"));
     spans.extend(hint(Context::Login, Action::ToggleMode, other));
-    spans.extend(hint(Context::Login, Action::ChangeServer, "change server"));
+    spans.extend(hint(Context::Login, Action::ChangeServer, "server"));
     frame.render_widget(
         Paragraph::new(Line::from(spans)).wrap(Wrap { trim: true }),
         hints,

@@ -1,1 +1,321 @@
+//! Every screen drawn on a TestBackend and compared with a snapshot (the
+//! `.snap` files under `snapshots/`). Fixed times, spinner frame 0.
 
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use strop_common::{Function, HistoryEntry};
+use tui_input::Input;
+
+use super::*;
+use crate::app::state::*;
+
+const SERVER: &str = "http://127.0.0.1:5000";
+
+fn render(s: &State, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| draw(f, s, &Theme { color: true })).unwrap();
+    t
+}
+
+macro_rules! snap {
+    ($name:expr, $state:expr) => {
+        snap!($name, $state, 80, 24)
+    };
+    ($name:expr, $state:expr, $w:expr, $h:expr) => {{
+        let t = render(&$state, $w, $h);
+        insta::assert_snapshot!($name, t.backend());
+    }};
+}
+
+fn entry(id: i64, function: Function, input: &str, output: &str) -> HistoryEntry {
+    let minute = id % 60;
+    HistoryEntry {
+        function,
+        id,
+        input: input.into(),
+        output: output.into(),
+        time: format!("Sat, 10 Apr 2021 19:{minute:02}:53 GMT"),
+        timestamp: format!("2021-04-10T19:{minute:02}:53.123Z"),
+        user: "alice".into(),
+    }
+}
+
+fn sample_history() -> Vec<HistoryEntry> {
+    let mut v = vec![
+        entry(
+            30,
+            Function::Piglatin,
+            "This is my string to convert to piglatin",
+            "Isthay isway myay ingstray otay onvertcay otay iglatinpay",
+        ),
+        entry(
+            29,
+            Function::Reverse,
+            "This is my string to reverse",
+            "esrever ot gnirts ym si sihT",
+        ),
+        entry(28, Function::Piglatin, "Hello, world!", "Ellohay, orldway!"),
+        entry(27, Function::Reverse, "two\nlines", "senil\nowt"),
+    ];
+    for id in (1..27).rev() {
+        v.push(entry(
+            id,
+            Function::Reverse,
+            &format!("input {id}"),
+            &format!("{id} tupni"),
+        ));
+    }
+    v
+}
+
+fn main_state() -> State {
+    let mut s = State::new();
+    s.screen = Screen::Main;
+    s.server = SERVER.into();
+    s.user = Some("alice".into());
+    s.token = Some(Secret("t".into()));
+    s.keyring = Keyring::Ready("kernel keyring".into());
+    s.conn = Conn::Online;
+    s.history.entries = sample_history();
+    s.history.loaded = true;
+    s.history.next_before = Some(1);
+    s.main.input = Input::new("Hello, world!".into());
+    s.main.function = Function::Piglatin;
+    s.main.output = Some(Output {
+        function: Function::Piglatin,
+        input: "Hello, world!".into(),
+        output: "Ellohay, orldway!".into(),
+    });
+    s
+}
+
+fn login_state() -> State {
+    let mut s = State::new();
+    s.screen = Screen::Login;
+    s.server = SERVER.into();
+    s.keyring = Keyring::Ready("kernel keyring".into());
+    s.conn = Conn::Online;
+    s.login.username = Input::new("alice".into());
+    s.login.password = Input::new("hunter2".into());
+    s.login.focus = LoginField::Password;
+    s
+}
+
+#[test]
+fn server_first_run() {
+    let s = State::new();
+    snap!("server_first_run", s);
+}
+
+#[test]
+fn server_unreachable() {
+    let mut s = State::new();
+    s.keyring = Keyring::Ready("kernel keyring".into());
+    s.conn = Conn::Offline;
+    s.server_error = Some(
+        "Cannot reach the server at http://127.0.0.1:5000: connection refused. Is strop-server running?"
+            .into(),
+    );
+    snap!("server_unreachable", s);
+}
+
+#[test]
+fn connecting_with_a_stored_token() {
+    let mut s = State::new();
+    s.screen = Screen::Connecting;
+    s.server = SERVER.into();
+    s.last_user = Some("alice".into());
+    s.start(Activity::VerifySession);
+    snap!("connecting", s);
+}
+
+#[test]
+fn login_form() {
+    snap!("login", login_state());
+}
+
+#[test]
+fn login_wide() {
+    snap!("login_wide", login_state(), 160, 40);
+}
+
+#[test]
+fn login_session_expired() {
+    let mut s = login_state();
+    s.login.password = Input::default();
+    s.login.error = Some(SESSION_EXPIRED.into());
+    s.last_error = Some(SESSION_EXPIRED.into());
+    snap!("login_session_expired", s);
+}
+
+#[test]
+fn register_busy() {
+    let mut s = login_state();
+    s.login.mode = LoginMode::Register;
+    s.login.busy = true;
+    s.start(Activity::Register);
+    snap!("register_busy", s);
+}
+
+#[test]
+fn login_without_a_keyring() {
+    let mut s = login_state();
+    s.keyring = Keyring::Unavailable("No OS keyring is available (kernel keyring: denied).".into());
+    s.last_error = Some("No OS keyring is available (kernel keyring: denied).".into());
+    snap!("login_no_keyring", s);
+}
+
+#[test]
+fn main_with_history() {
+    snap!("main", main_state());
+}
+
+#[test]
+fn main_wide() {
+    snap!("main_wide", main_state(), 160, 40);
+}
+
+#[test]
+fn main_empty_history_loading() {
+    let mut s = main_state();
+    s.history = History::default();
+    s.history.loading = true;
+    s.main.output = None;
+    s.main.input = Input::default();
+    s.start(Activity::LoadHistory);
+    snap!("main_loading", s);
+}
+
+#[test]
+fn main_history_focused_scrolled() {
+    let mut s = main_state();
+    s.main.focus = Focus::History;
+    s.history.selected = 20;
+    snap!("main_history_scrolled", s);
+}
+
+#[test]
+fn main_search_highlights_matches() {
+    let mut s = main_state();
+    s.main.focus = Focus::Search;
+    s.history.search = Input::new("is".into());
+    s.history.applied_query = "is".into();
+    s.history.entries.truncate(2);
+    s.history.next_before = None;
+    snap!("main_search", s);
+    // The matches carry the highlight style; plain text does not.
+    let t = render(&s, 80, 24);
+    let buf = t.backend().buffer();
+    let hit = Theme { color: true }.matched();
+    let styled: String = buf
+        .content()
+        .iter()
+        .filter(|c| c.bg == hit.bg.unwrap())
+        .map(|c| c.symbol())
+        .collect();
+    assert!(styled.starts_with("is"), "{styled:?}");
+    assert_eq!(styled.len() % 2, 0, "{styled:?}");
+}
+
+#[test]
+fn main_offline_running() {
+    let mut s = main_state();
+    s.conn = Conn::Offline;
+    s.main.running = 1;
+    s.start(Activity::Run(Function::Piglatin));
+    snap!("main_running", s);
+    s.activities.clear();
+    s.main.running = 0;
+    s.last_error = Some(
+        "Cannot reach the server at http://127.0.0.1:5000: connection refused. Is strop-server running?"
+            .into(),
+    );
+    snap!("main_offline", s);
+}
+
+#[test]
+fn detail_overlay() {
+    let mut s = main_state();
+    let long = "All work and no play makes Jack a dull boy. ".repeat(12);
+    s.overlay = Some(Overlay::Detail(Detail {
+        entry: entry(
+            42,
+            Function::Reverse,
+            &long,
+            &long.chars().rev().collect::<String>(),
+        ),
+        scroll: 0,
+    }));
+    snap!("detail", s);
+    s.overlay = Some(Overlay::Detail(Detail {
+        entry: entry(42, Function::Reverse, &long, "short"),
+        scroll: 500,
+    }));
+    snap!("detail_scrolled_to_end", s);
+}
+
+#[test]
+fn help_overlay() {
+    let mut s = main_state();
+    s.overlay = Some(Overlay::Help { scroll: 0 });
+    snap!("help", s);
+    snap!("help_wide", s, 160, 60);
+}
+
+#[test]
+fn help_lists_every_binding() {
+    let text: Vec<String> = help::lines(&Theme { color: false })
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    for bd in crate::app::keymap::KEYMAP {
+        assert!(
+            text.iter().any(|l| l.contains(bd.help)),
+            "help lacks {:?}",
+            bd.help
+        );
+    }
+}
+
+#[test]
+fn confirm_logout_overlay() {
+    let mut s = main_state();
+    s.overlay = Some(Overlay::ConfirmLogout);
+    snap!("confirm_logout", s);
+}
+
+#[test]
+fn no_color_keeps_reverse_video_for_the_selection() {
+    let mut s = main_state();
+    s.main.focus = Focus::History;
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| draw(f, &s, &Theme { color: false })).unwrap();
+    let buf = t.backend().buffer();
+    assert!(
+        buf.content()
+            .iter()
+            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset),
+        "NO_COLOR must draw no colours"
+    );
+    let reversed = buf
+        .content()
+        .iter()
+        .filter(|c| c.modifier.contains(ratatui::style::Modifier::REVERSED))
+        .count();
+    assert!(
+        reversed >= 78,
+        "the selected row is reverse video ({reversed} cells)"
+    );
+    s.main.focus = Focus::Input;
+}
+
+#[test]
+fn tiny_terminal_does_not_panic() {
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10)] {
+        for mut s in [State::new(), login_state(), main_state()] {
+            render(&s, w, h);
+            s.overlay = Some(Overlay::Help { scroll: 3 });
+            render(&s, w, h);
+        }
+    }
+}
