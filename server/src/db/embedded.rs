@@ -1,0 +1,567 @@
+//! The embedded default database: a private PostgreSQL cluster that the server
+//! creates in its data directory and runs on a Unix socket.
+//!
+//! Policies:
+//! - Binaries come from `STROP_PG_BINDIR` if set (and then from nowhere else),
+//!   else PATH, `pg_config --bindir`, `/usr/lib/postgresql/*/bin` (newest first),
+//!   `/usr/pgsql-*/bin`, `/usr/local/pgsql/bin`. An existing cluster needs
+//!   binaries of its own major version.
+//! - Layout of `data_dir`: `pgdata/` is the cluster (its log is
+//!   `pgdata/postgres.log`, our settings `pgdata/strop.conf`, rewritten at every
+//!   start), plus the lock files `strop-start.lock` and `strop-owner.lock`.
+//! - Authentication is `trust` for the Unix socket only; there is no TCP
+//!   listener (`listen_addresses = ''`) and the socket is mode 0700, so only
+//!   the cluster's OS user (and root) can connect. The superuser is `strop`.
+//! - The socket lives in `pgdata` itself, or, when that path would exceed the
+//!   107-byte socket path limit, in `/tmp/strop-pg-<hash of pgdata>` (0700).
+//! - As root, PostgreSQL runs as the `postgres` system user; `pgdata` is owned
+//!   by it and `data_dir` with all its parents must be enterable by it (so not
+//!   under `/root`): otherwise `start` fails naming the blocking directory.
+//! - A cluster already running on `data_dir` (another server process) is
+//!   attached to and left running by `stop`. Its starter holds
+//!   `strop-owner.lock` for its lifetime; if that process died (killed), the
+//!   next `start` adopts the orphaned cluster and will stop it. A stale
+//!   `postmaster.pid` after a crash does not block a start.
+//! - Dropping an [`EmbeddedPostgres`] without `stop` leaves the cluster running
+//!   (the next `start` adopts it).
+
+mod discovery;
+mod locks;
+mod postmaster;
+mod run_as;
+pub mod testing;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+use tracing::{debug, info, warn};
+
+pub use discovery::BINDIR_ENV;
+use discovery::Binaries;
+use run_as::RunAs;
+
+/// The cluster's superuser (what `pg_config` connects as).
+const SUPERUSER: &str = "strop";
+/// The application's database, created on first start.
+const APP_DB: &str = "strop";
+/// Only names the socket file: there is no TCP listener.
+const PORT: u16 = 5432;
+const PGDATA_DIR: &str = "pgdata";
+const INIT_DIR: &str = "pgdata.initdb";
+const LOG_FILE: &str = "postgres.log";
+const SETTINGS_FILE: &str = "strop.conf";
+const START_LOCK: &str = "strop-start.lock";
+const OWNER_LOCK: &str = "strop-owner.lock";
+/// `sizeof(sockaddr_un.sun_path) - 1` on Linux.
+const MAX_SOCKET_PATH: usize = 107;
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why the embedded cluster could not be started or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error(
+        "no PostgreSQL found (searched {searched} for initdb, pg_ctl and postgres). \
+         To get a database, do one of: set DATABASE_URL to an existing server; \
+         or set POSTGRES_HOST, POSTGRES_PORT, POSTGRES_DB, POSTGRES_USER and POSTGRES_PASSWORD; \
+         or install the PostgreSQL server binaries (e.g. `apt install postgresql`) so they \
+         are on PATH (or in /usr/lib/postgresql/<version>/bin)"
+    )]
+    NoPostgres { searched: String },
+
+    #[error(
+        "the database cluster in {} was created by PostgreSQL {cluster_version}, but only \
+         PostgreSQL {found} server binaries were found; install PostgreSQL {cluster_version} \
+         (or set {BINDIR_ENV} to its bin directory) or use another data directory",
+        pgdata.display()
+    )]
+    VersionMismatch {
+        pgdata: PathBuf,
+        cluster_version: String,
+        found: String,
+    },
+
+    #[error(
+        "running as root, so PostgreSQL must run as the `postgres` system user, but it cannot \
+         be found ({detail}); create it (e.g. `useradd --system postgres`) or run as a regular user"
+    )]
+    NoPostgresUser { detail: String },
+
+    #[error(
+        "running as root, PostgreSQL runs as the `postgres` user, which cannot enter {} \
+         (mode {mode:o}, owner uid {owner}) to reach the data directory {}; choose a data \
+         directory it can reach (e.g. --data-dir /var/lib/strop) or make {} enterable \
+         (chmod o+x)",
+        blocked.display(), data_dir.display(), blocked.display()
+    )]
+    Unreachable {
+        data_dir: PathBuf,
+        blocked: PathBuf,
+        mode: u32,
+        owner: u32,
+    },
+
+    #[error("refusing to use {} for PostgreSQL: {reason}", dir.display())]
+    UnsafeDir { dir: PathBuf, reason: String },
+
+    #[error("could not {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("{program} failed ({status}): {output} (PostgreSQL's log: {})", log.display())]
+    Command {
+        program: String,
+        status: String,
+        output: String,
+        log: PathBuf,
+    },
+
+    #[error(
+        "PostgreSQL in {} did not accept connections within {} s: {last_error} (see {})",
+        pgdata.display(), timeout.as_secs(), log.display()
+    )]
+    NotReady {
+        pgdata: PathBuf,
+        timeout: Duration,
+        last_error: String,
+        log: PathBuf,
+    },
+
+    #[error("database error on the embedded PostgreSQL: {0}")]
+    Database(#[from] tokio_postgres::Error),
+}
+
+impl EmbeddedError {
+    fn io(action: &'static str, path: &Path, source: std::io::Error) -> EmbeddedError {
+        EmbeddedError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Settings that differ between real data and the throwaway test cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Profile {
+    /// Real data: PostgreSQL's durable defaults.
+    Durable,
+    /// The shared test cluster: no fsync, more connections for parallel tests.
+    Test,
+}
+
+/// A PostgreSQL cluster in a data directory, started (or attached to) by this process.
+#[derive(Debug)]
+pub struct EmbeddedPostgres {
+    data_dir: PathBuf,
+    pgdata: PathBuf,
+    bins: Binaries,
+    run_as: RunAs,
+    socket_dir: PathBuf,
+    port: u16,
+    /// Held while this process is responsible for stopping the cluster.
+    owner: Option<locks::Held>,
+}
+
+impl EmbeddedPostgres {
+    /// Find binaries, initdb on first run, start on a Unix socket in/near data_dir, wait ready.
+    /// Ensures a database named "strop" exists.
+    ///
+    /// If the cluster is already running (another process started it), this
+    /// attaches to it instead, and [`stop`](Self::stop) leaves it running.
+    /// Set `STROP_PG_BINDIR` to choose the binaries' directory; set to an empty
+    /// directory it makes discovery find nothing.
+    pub async fn start(data_dir: &Path) -> Result<EmbeddedPostgres, EmbeddedError> {
+        Self::start_with(data_dir, Profile::Durable).await
+    }
+
+    async fn start_with(data_dir: &Path, profile: Profile) -> Result<Self, EmbeddedError> {
+        let run_as = RunAs::detect()?;
+        let data_dir = prepare_data_dir(data_dir, &run_as)?;
+        let pgdata = data_dir.join(PGDATA_DIR);
+
+        // One process at a time decides whether to init/start/attach.
+        let _starting = locks::exclusive(data_dir.join(START_LOCK)).await?;
+
+        let cluster_major = std::fs::read_to_string(pgdata.join("PG_VERSION"))
+            .ok()
+            .map(|v| v.trim().to_owned());
+        let bins = {
+            let (pgdata, major) = (pgdata.clone(), cluster_major.clone());
+            tokio::task::spawn_blocking(move || discovery::find(&pgdata, major.as_deref()))
+                .await
+                .expect("discovery task panicked")?
+        };
+        debug!(bindir = %bins.bindir.display(), version = %bins.major, "found PostgreSQL");
+
+        let mut pg = EmbeddedPostgres {
+            socket_dir: socket_dir_for(&pgdata),
+            data_dir,
+            pgdata,
+            bins,
+            run_as,
+            port: PORT,
+            owner: None,
+        };
+
+        let running = postmaster::read(&pg.pgdata);
+        if let Some(pid) = running
+            .as_ref()
+            .filter(|p| postmaster::is_live_postgres(p.pid))
+        {
+            if let Some(dir) = &pid.socket_dir {
+                pg.socket_dir = dir.clone();
+            }
+            pg.port = pid.port.unwrap_or(PORT);
+            pg.wait_ready().await?;
+            pg.owner = locks::try_exclusive(&pg.data_dir.join(OWNER_LOCK))?;
+            if pg.owner.is_some() {
+                info!(pgdata = %pg.pgdata.display(), "adopted a running PostgreSQL whose starter has exited");
+            } else {
+                info!(pgdata = %pg.pgdata.display(), "attached to PostgreSQL started by another process");
+            }
+        } else {
+            if let Some(stale) = running {
+                let mut lock_files = vec![postmaster::path(&pg.pgdata)];
+                for dir in stale.socket_dir.iter().chain([&pg.socket_dir]) {
+                    let port = stale.port.unwrap_or(PORT);
+                    lock_files.push(dir.join(format!(".s.PGSQL.{port}.lock")));
+                }
+                for path in lock_files {
+                    postmaster::remove_if_stale(&path)?;
+                }
+            }
+            if cluster_major.is_none() {
+                pg.init(profile).await?;
+            }
+            pg.prepare_socket_dir()?;
+            pg.write_settings(profile)?;
+            pg.owner = locks::try_exclusive(&pg.data_dir.join(OWNER_LOCK))?;
+            if pg.owner.is_none() {
+                warn!(
+                    "another live process holds {OWNER_LOCK} but its PostgreSQL is down; starting it without owning it"
+                );
+            }
+            pg.pg_ctl_start().await?;
+            pg.wait_ready().await?;
+            info!(
+                pgdata = %pg.pgdata.display(),
+                socket_dir = %pg.socket_dir.display(),
+                version = %pg.bins.major,
+                "started embedded PostgreSQL"
+            );
+        }
+        pg.ensure_database(APP_DB).await?;
+        Ok(pg)
+    }
+
+    /// Connection settings for `dbname` on this cluster (Unix socket host, port, user).
+    pub fn pg_config(&self, dbname: &str) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path(&self.socket_dir)
+            .port(self.port)
+            .user(SUPERUSER)
+            .dbname(dbname)
+            .application_name("strop-server");
+        config
+    }
+
+    /// Whether [`stop`](Self::stop) will stop the cluster (false when attached
+    /// to a cluster another live process started).
+    pub fn owns_cluster(&self) -> bool {
+        self.owner.is_some()
+    }
+
+    /// The cluster's data directory (`<data_dir>/pgdata`); its log is `postgres.log` there.
+    pub fn pgdata(&self) -> &Path {
+        &self.pgdata
+    }
+
+    /// Stop the cluster (fast shutdown) if this process started it.
+    pub async fn stop(mut self) -> Result<(), EmbeddedError> {
+        let Some(owner) = self.owner.take() else {
+            info!(pgdata = %self.pgdata.display(), "leaving PostgreSQL running for the process that started it");
+            return Ok(());
+        };
+        let _stopping = locks::exclusive(self.data_dir.join(START_LOCK)).await?;
+        let running =
+            postmaster::read(&self.pgdata).is_some_and(|p| postmaster::is_live_postgres(p.pid));
+        if running {
+            let mut args = vec![
+                OsString::from("stop"),
+                "-D".into(),
+                self.pgdata.clone().into(),
+            ];
+            args.extend(["-m", "fast", "-w", "-t", "120", "-s"].map(OsString::from));
+            self.run("pg_ctl", args).await?;
+            info!(pgdata = %self.pgdata.display(), "stopped embedded PostgreSQL");
+        }
+        drop(owner);
+        Ok(())
+    }
+
+    async fn init(&self, profile: Profile) -> Result<(), EmbeddedError> {
+        info!(pgdata = %self.pgdata.display(), bindir = %self.bins.bindir.display(), "creating PostgreSQL cluster");
+        // initdb into a scratch directory and rename, so an interrupted
+        // initdb never leaves a half-made cluster in `pgdata`.
+        let tmp = self.data_dir.join(INIT_DIR);
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)
+                .map_err(|e| EmbeddedError::io("remove leftover", &tmp, e))?;
+        }
+        self.run_as.private_dir(&tmp)?;
+        let mut args = vec![OsString::from("-D"), tmp.clone().into()];
+        args.extend(
+            [
+                "-U",
+                SUPERUSER,
+                "--auth-local=trust",
+                "--auth-host=reject",
+                "--encoding=UTF8",
+                "--locale=C",
+            ]
+            .map(OsString::from),
+        );
+        if profile == Profile::Test {
+            args.push("--no-sync".into());
+        }
+        self.run("initdb", args).await?;
+
+        let conf = tmp.join("postgresql.conf");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&conf)
+            .map_err(|e| EmbeddedError::io("open", &conf, e))?;
+        writeln!(file, "\n# strop-server's own settings, rewritten at every start\ninclude_if_exists = '{SETTINGS_FILE}'")
+            .map_err(|e| EmbeddedError::io("write", &conf, e))?;
+        std::fs::rename(&tmp, &self.pgdata)
+            .map_err(|e| EmbeddedError::io("rename the new cluster to", &self.pgdata, e))
+    }
+
+    /// Uses `pgdata` itself as socket directory if the path is short enough,
+    /// else a private directory under /tmp named after `pgdata`.
+    fn prepare_socket_dir(&mut self) -> Result<(), EmbeddedError> {
+        self.socket_dir = socket_dir_for(&self.pgdata);
+        if self.socket_dir != self.pgdata {
+            self.run_as.private_dir(&self.socket_dir)?;
+        }
+        Ok(())
+    }
+
+    fn write_settings(&self, profile: Profile) -> Result<(), EmbeddedError> {
+        let mut conf = format!(
+            "# Written by strop-server at every start: put your own settings in postgresql.conf.\n\
+             listen_addresses = ''\n\
+             port = {PORT}\n\
+             unix_socket_directories = {}\n\
+             unix_socket_permissions = 0700\n",
+            conf_string(&self.socket_dir)
+        );
+        if profile == Profile::Test {
+            conf.push_str(
+                "# Throwaway test cluster: speed over crash safety.\n\
+                 fsync = off\n\
+                 synchronous_commit = off\n\
+                 full_page_writes = off\n\
+                 max_connections = 300\n",
+            );
+        }
+        let path = self.pgdata.join(SETTINGS_FILE);
+        std::fs::write(&path, conf).map_err(|e| EmbeddedError::io("write", &path, e))?;
+        self.run_as.give(&path)
+    }
+
+    async fn pg_ctl_start(&self) -> Result<(), EmbeddedError> {
+        let mut args = vec![
+            OsString::from("start"),
+            "-D".into(),
+            self.pgdata.clone().into(),
+            "-l".into(),
+            self.log_file().into(),
+        ];
+        args.extend(["-w", "-t", "120", "-s"].map(OsString::from));
+        self.run("pg_ctl", args).await
+    }
+
+    /// Polls until the cluster accepts connections (it may still be starting
+    /// or recovering after a crash).
+    async fn wait_ready(&self) -> Result<(), EmbeddedError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let config = self.pg_config("postgres");
+        loop {
+            match connect(&config).await {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(EmbeddedError::NotReady {
+                        pgdata: self.pgdata.clone(),
+                        timeout: START_TIMEOUT,
+                        last_error: e.to_string(),
+                        log: self.log_file(),
+                    });
+                }
+                Err(e) => {
+                    debug!(error = %e, "PostgreSQL not ready yet");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    async fn ensure_database(&self, name: &str) -> Result<(), EmbeddedError> {
+        let client = connect(&self.pg_config("postgres")).await?;
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await?
+            .is_some();
+        if !exists {
+            match client
+                .batch_execute(&format!("CREATE DATABASE {}", quote_ident(name)))
+                .await
+            {
+                Ok(()) => info!(database = name, "created database"),
+                // Another process created it meanwhile.
+                Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.pgdata.join(LOG_FILE)
+    }
+
+    /// Runs one of the PostgreSQL programs as the cluster's OS user.
+    async fn run(&self, program: &str, args: Vec<OsString>) -> Result<(), EmbeddedError> {
+        let path = self.bins.program(program);
+        debug!(program = %path.display(), ?args, "running");
+        let out = self
+            .run_as
+            .command(&path)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| EmbeddedError::io("run", &path, e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let mut output = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !stdout.trim().is_empty() {
+            output.push_str(" / ");
+            output.push_str(stdout.trim());
+        }
+        Err(EmbeddedError::Command {
+            program: program.to_owned(),
+            status: out.status.to_string(),
+            output: tail(&output, 2000),
+            log: self.log_file(),
+        })
+    }
+}
+
+/// Makes `data_dir` absolute and existing, and (as root) checks that the
+/// `postgres` user can reach it.
+fn prepare_data_dir(data_dir: &Path, run_as: &RunAs) -> Result<PathBuf, EmbeddedError> {
+    let dir =
+        std::path::absolute(data_dir).map_err(|e| EmbeddedError::io("resolve", data_dir, e))?;
+    if run_as.is_switching() {
+        run_as.check_reachable(&dir)?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| EmbeddedError::io("create", &dir, e))?;
+    let dir = std::fs::canonicalize(&dir).map_err(|e| EmbeddedError::io("resolve", &dir, e))?;
+    if run_as.is_switching() {
+        // Again: directories just created may be restricted by the umask.
+        run_as.check_reachable(&dir)?;
+    }
+    Ok(dir)
+}
+
+fn socket_dir_for(pgdata: &Path) -> PathBuf {
+    let socket = pgdata.join(format!(".s.PGSQL.{PORT}"));
+    let listable = !pgdata.to_string_lossy().contains(',');
+    if socket.as_os_str().len() <= MAX_SOCKET_PATH && listable {
+        pgdata.to_path_buf()
+    } else {
+        PathBuf::from(format!("/tmp/strop-pg-{}", short_hash(pgdata)))
+    }
+}
+
+/// 16 hex digits naming a path, for directories derived from it.
+fn short_hash(path: &Path) -> String {
+    let digest = Sha256::digest(path.as_os_str().as_encoded_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// A postgresql.conf string literal.
+fn conf_string(path: &Path) -> String {
+    let raw = path.to_string_lossy();
+    format!("'{}'", raw.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn tail(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &text[start..])
+}
+
+/// Connects without TLS (Unix socket) and drives the connection in the background.
+async fn connect(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            debug!(error = %e, "embedded PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_pgdata_holds_its_own_socket() {
+        let pgdata = Path::new("/var/lib/strop/pgdata");
+        assert_eq!(socket_dir_for(pgdata), pgdata);
+    }
+
+    #[test]
+    fn long_pgdata_gets_a_tmp_socket_dir() {
+        let long = PathBuf::from("/").join("x".repeat(100)).join("pgdata");
+        let dir = socket_dir_for(&long);
+        assert!(dir.starts_with("/tmp"), "{}", dir.display());
+        assert!(dir.join(".s.PGSQL.5432").as_os_str().len() <= MAX_SOCKET_PATH);
+        assert_eq!(dir, socket_dir_for(&long), "must be stable");
+        assert!(socket_dir_for(Path::new("/a,b/pgdata")).starts_with("/tmp"));
+    }
+
+    #[test]
+    fn conf_strings_are_escaped() {
+        assert_eq!(conf_string(Path::new("/a/it's\\x")), "'/a/it''s\\\\x'");
+    }
+
+    #[test]
+    fn tail_keeps_the_end_on_a_char_boundary() {
+        assert_eq!(tail("short", 10), "short");
+        assert_eq!(tail("ééé", 3), "…é");
+    }
+}

@@ -1,0 +1,337 @@
+//! The embedded PostgreSQL cluster, against the machine's real PostgreSQL
+//! binaries: restarts keep data, a second start attaches, crashes and killed
+//! owners do not block the next start, and the shared test databases.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+use tokio_postgres::{Client, NoTls};
+
+use strop_server::db::embedded::testing::fresh_database;
+use strop_server::db::embedded::{BINDIR_ENV, EmbeddedError, EmbeddedPostgres};
+
+/// A temporary data dir the `postgres` user can enter when we run as root
+/// (tempfile's default mode 0700 would lock it out).
+fn data_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("strop-embedded-")
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir()
+        .unwrap()
+}
+
+async fn connect(config: &tokio_postgres::Config) -> Client {
+    let (client, connection) = config.connect(NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+fn postmaster_pid(data_dir: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(data_dir.join("pgdata/postmaster.pid")).ok()?;
+    text.lines().next()?.trim().parse().ok()
+}
+
+async fn start_time(pg: &EmbeddedPostgres) -> String {
+    let client = connect(&pg.pg_config("strop")).await;
+    client
+        .query_one("SELECT pg_postmaster_start_time()::text", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let dir = data_dir();
+    let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    assert!(pg.owns_cluster());
+    let client = connect(&pg.pg_config("strop")).await;
+    client
+        .batch_execute("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')")
+        .await
+        .unwrap();
+    let listen: String = client
+        .query_one("SHOW listen_addresses", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(listen, "", "no TCP listener");
+    drop(client);
+    pg.stop().await.unwrap();
+    assert_eq!(
+        postmaster_pid(dir.path()),
+        None,
+        "stop shuts the cluster down"
+    );
+
+    let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    let client = connect(&pg.pg_config("strop")).await;
+    let v: String = client
+        .query_one("SELECT v FROM kept", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, "still here");
+    drop(client);
+    pg.stop().await.unwrap();
+    assert!(
+        dir.path().join("pgdata/postgres.log").is_file(),
+        "PostgreSQL logs to a file in the data dir"
+    );
+}
+
+#[tokio::test]
+async fn second_start_on_the_same_dir_attaches() {
+    let dir = data_dir();
+    let first = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    let second = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    assert!(first.owns_cluster());
+    assert!(!second.owns_cluster());
+    assert_eq!(start_time(&first).await, start_time(&second).await);
+
+    second.stop().await.unwrap();
+    // The first process's cluster is untouched by the attached one's stop.
+    let client = connect(&first.pg_config("strop")).await;
+    client.batch_execute("SELECT 1").await.unwrap();
+    drop(client);
+    first.stop().await.unwrap();
+    assert_eq!(postmaster_pid(dir.path()), None);
+}
+
+#[tokio::test]
+async fn a_cluster_left_by_a_dead_owner_is_adopted() {
+    let dir = data_dir();
+    let first = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    let started = start_time(&first).await;
+    // Like a server killed without shutdown: PostgreSQL keeps running and the
+    // owner's lock is gone.
+    drop(first);
+    let second = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    assert!(second.owns_cluster());
+    assert_eq!(
+        start_time(&second).await,
+        started,
+        "reuses the running cluster"
+    );
+    second.stop().await.unwrap();
+    assert_eq!(postmaster_pid(dir.path()), None);
+}
+
+#[tokio::test]
+async fn a_crashed_cluster_starts_again_with_its_data() {
+    let dir = data_dir();
+    let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    let client = connect(&pg.pg_config("strop")).await;
+    client
+        .batch_execute("CREATE TABLE t (v int); INSERT INTO t VALUES (42)")
+        .await
+        .unwrap();
+    drop(client);
+    let pid = postmaster_pid(dir.path()).unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    drop(pg);
+    // postmaster.pid stays behind, naming a dead (or zombie) process.
+    assert_eq!(postmaster_pid(dir.path()), Some(pid));
+
+    let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    assert!(pg.owns_cluster());
+    let client = connect(&pg.pg_config("strop")).await;
+    let v: i32 = client
+        .query_one("SELECT v FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 42);
+    drop(client);
+    pg.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stale_pid_file_naming_another_process_does_not_block_start() {
+    let dir = data_dir();
+    EmbeddedPostgres::start(dir.path())
+        .await
+        .unwrap()
+        .stop()
+        .await
+        .unwrap();
+    // After a reboot the recorded pid may belong to any live process: ours.
+    let pid_file = dir.path().join("pgdata/postmaster.pid");
+    let pgdata = dir.path().join("pgdata");
+    std::fs::write(
+        &pid_file,
+        format!(
+            "{}\n{}\n1700000000\n5432\n{}\n\n  1234567   7\nready   \n",
+            std::process::id(),
+            pgdata.display(),
+            pgdata.display()
+        ),
+    )
+    .unwrap();
+    let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    assert!(pg.owns_cluster());
+    assert_ne!(postmaster_pid(dir.path()), Some(std::process::id() as i32));
+    pg.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_long_data_dir_puts_the_socket_under_tmp() {
+    let base = data_dir();
+    let dir = base.path().join("d".repeat(60)).join("e".repeat(50));
+    std::fs::create_dir_all(&dir).unwrap();
+    for p in [dir.parent().unwrap(), dir.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let pg = EmbeddedPostgres::start(&dir).await.unwrap();
+    let config = pg.pg_config("strop");
+    let host = format!("{:?}", config.get_hosts());
+    assert!(host.contains("/tmp/strop-pg-"), "{host}");
+    connect(&config)
+        .await
+        .batch_execute("SELECT 1")
+        .await
+        .unwrap();
+    pg.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn as_root_an_unreachable_data_dir_is_refused_clearly() {
+    let outer = tempfile::Builder::new()
+        .prefix("strop-private-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap();
+    let dir = outer.path().join("data");
+    let result = EmbeddedPostgres::start(&dir).await;
+    if nix::unistd::geteuid().is_root() {
+        let err = result.unwrap_err();
+        assert!(matches!(err, EmbeddedError::Unreachable { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&outer.path().display().to_string()),
+            "{message}"
+        );
+        assert!(!dir.exists(), "nothing is created before the check");
+    } else {
+        // Our own private directory is fine when PostgreSQL runs as us.
+        result.unwrap().stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn without_binaries_the_error_names_three_ways_out() {
+    let empty = tempfile::tempdir().unwrap();
+    let data = data_dir();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_start_without_binaries",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(BINDIR_ENV, empty.path())
+        .env("STROP_TEST_CHILD_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let message = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ERROR: "))
+        .unwrap_or_else(|| panic!("no error line in: {stdout}"));
+    for way in [
+        "DATABASE_URL",
+        "POSTGRES_HOST",
+        "POSTGRES_PASSWORD",
+        "apt install postgresql",
+        "PATH",
+    ] {
+        assert!(message.contains(way), "{way:?} missing from: {message}");
+    }
+    assert!(!data.path().join("pgdata").exists());
+}
+
+/// Run by `without_binaries_the_error_names_three_ways_out` in a child process
+/// with `STROP_PG_BINDIR` pointing at an empty directory.
+#[tokio::test]
+#[ignore = "run in a child process by without_binaries_the_error_names_three_ways_out"]
+async fn child_start_without_binaries() {
+    let dir = std::env::var_os("STROP_TEST_CHILD_DATA_DIR").expect("run by the parent test");
+    let err = EmbeddedPostgres::start(Path::new(&dir)).await.unwrap_err();
+    assert!(matches!(err, EmbeddedError::NoPostgres { .. }), "{err}");
+    println!("ERROR: {err}");
+}
+
+#[tokio::test]
+async fn fresh_databases_are_distinct_and_empty() {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        tasks.spawn(fresh_database());
+    }
+    let configs = tasks.join_all().await;
+    let mut names: Vec<_> = configs
+        .iter()
+        .map(|c| c.get_dbname().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), configs.len(), "unique names");
+
+    for config in &configs {
+        let client = connect(config).await;
+        let row = client
+            .query_one(
+                "SELECT current_database()::text, \
+                 (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                  WHERE n.nspname = 'public')",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), config.get_dbname().unwrap());
+        assert_eq!(row.get::<_, i64>(1), 0, "empty");
+    }
+    connect(&configs[0])
+        .await
+        .batch_execute("CREATE TABLE only_here (v int)")
+        .await
+        .unwrap();
+    let seen: i64 = connect(&configs[1])
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'only_here'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(seen, 0, "databases are separate");
+}
+
+#[tokio::test]
+async fn fresh_database_works_from_another_runtime_too() {
+    // Each #[tokio::test] has its own runtime; the shared cluster must not be
+    // tied to the first one.
+    let config = std::thread::spawn(|| {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(fresh_database())
+    })
+    .join()
+    .unwrap();
+    let config2 = fresh_database().await;
+    assert_ne!(config.get_dbname(), config2.get_dbname());
+    let client = connect(&config).await;
+    tokio::time::timeout(Duration::from_secs(10), client.batch_execute("SELECT 1"))
+        .await
+        .unwrap()
+        .unwrap();
+}
