@@ -72,7 +72,7 @@ fn api_sentence(code: ErrorCode, message: &str) -> String {
             "The server cannot reach its database right now; try again in a moment.".into()
         }
         ErrorCode::Internal => "The server hit an internal error; its log has the details.".into(),
-        _ if !message.trim().is_empty() => one_line(message),
+        _ if !message.trim().is_empty() => as_sentence(message),
         _ => format!("The server refused the request ({code:?})."),
     }
 }
@@ -332,9 +332,19 @@ fn chain_reason(e: &(dyn std::error::Error + 'static)) -> String {
     crate::settings::lowercase_first(text.trim_end_matches('.'))
 }
 
-/// Server messages are shown in one status line: fold any newlines.
-fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
+/// A server message as one sentence for a status line: newlines folded,
+/// a capital first letter, a final full stop.
+fn as_sentence(message: &str) -> String {
+    let folded = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut chars = folded.chars();
+    let mut out: String = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -391,6 +401,14 @@ mod tests {
         assert_eq!(
             api(ErrorCode::InvalidRequest, "Field \"input\"\nis missing.").to_string(),
             "Field \"input\" is missing."
+        );
+        assert_eq!(
+            api(
+                ErrorCode::InvalidRequest,
+                "limit must be between 1 and 1000"
+            )
+            .to_string(),
+            "Limit must be between 1 and 1000."
         );
     }
 }

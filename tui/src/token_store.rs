@@ -6,12 +6,13 @@
 //!
 //! * Linux kernel keyring (keyutils, the headless default): a key of type
 //!   `user` whose description is `keyring:<user>@strop:<server>` (see
-//!   [`kernel_key_description`]). It is added to the caller's session keyring
-//!   (`@s`; without a login session the kernel hands out the user-session
-//!   keyring `@us`) and linked into the user's persistent keyring, so other
-//!   sessions of the same user find it too. From a shell:
-//!   `keyctl search @s user 'keyring:alice@strop:http://127.0.0.1:5000'`, then
-//!   `keyctl pipe <id>`.
+//!   [`kernel_key_description`]), linked into the user's **persistent
+//!   keyring** (which outlives sessions; its expiry, 3 days by default, is
+//!   reset every time strop opens the store) and into the session keyring of
+//!   the `strop` process. Read it from a shell with [`KEYCTL_READ_SCRIPT`]:
+//!   `keyctl session - sh -c "$KEYCTL_READ_SCRIPT" - 'keyring:alice@strop:http://127.0.0.1:5000'`
+//!   (a bare `keyctl search @s ...` only works in a session that has the
+//!   persistent keyring linked in).
 //! * Secret Service (a Linux desktop session bus offering one): an item in the
 //!   default collection with attributes `service` and `username` as above.
 //! * macOS Keychain / Windows Credential Manager: a generic password for the
@@ -42,6 +43,11 @@ pub fn kernel_key_description(server: &str, user: &str) -> String {
     // then user, "@", service, and no suffix.
     format!("keyring:{user}@{}", service_name(server))
 }
+
+/// A `sh -c` script that prints the token stored under the key description
+/// given as `$1`, for use inside `keyctl session - sh -c SCRIPT NAME DESC`:
+/// it links the persistent keyring into that fresh session, searches, pipes.
+pub const KEYCTL_READ_SCRIPT: &str = r#"keyctl get_persistent @s >/dev/null && id=$(keyctl search @s user "$1") && keyctl pipe "$id""#;
 
 /// The OS keyring chosen for this machine.
 #[derive(Clone)]
@@ -133,8 +139,13 @@ impl TokenStore {
             store,
             backend: "kernel keyring",
         };
-        // Building an entry looks up the session keyring: this is where a
-        // sandbox that forbids keyctl (e.g. Docker's default seccomp) shows.
+        // Load-bearing probe. Building an entry looks up the session keyring
+        // and then links the persistent keyring into it; when the process has
+        // no session of its own, that second step moves it from the shared
+        // user-session keyring to a private one. Every entry built after this
+        // first one therefore sees the persistent keyring (and the tokens
+        // earlier runs saved there); the first one would not. It is also
+        // where a sandbox that forbids keyctl (Docker's default seccomp) shows.
         opened
             .entry("http://probe.invalid", "probe")
             .map_err(|e| StoreError::Unavailable {
@@ -303,20 +314,25 @@ mod tests {
         let user = unique_user("keyctl");
         store.set(server, &user, "seen-from-outside").unwrap();
         let description = kernel_key_description(server, &user);
-        let found = std::process::Command::new("keyctl")
-            .args(["search", "@s", "user", &description])
+        // A fresh session, as another login of the same user would have.
+        let read = std::process::Command::new("keyctl")
+            .args([
+                "session",
+                "-",
+                "sh",
+                "-c",
+                KEYCTL_READ_SCRIPT,
+                "read",
+                &description,
+            ])
+            .stdin(std::process::Stdio::null())
             .output()
             .expect("keyctl must be installed (apt-get install keyutils)");
         assert!(
-            found.status.success(),
-            "keyctl search failed: {}",
-            String::from_utf8_lossy(&found.stderr)
+            read.status.success(),
+            "keyctl found no key {description}: {}",
+            String::from_utf8_lossy(&read.stderr)
         );
-        let id = String::from_utf8(found.stdout).unwrap().trim().to_string();
-        let read = std::process::Command::new("keyctl")
-            .args(["pipe", &id])
-            .output()
-            .unwrap();
         assert_eq!(String::from_utf8_lossy(&read.stdout), "seen-from-outside");
         store.delete(server, &user).unwrap();
     }

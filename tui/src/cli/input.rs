@@ -56,14 +56,18 @@ pub(super) fn password(from_stdin: bool, confirm: bool) -> Result<String, CliErr
 }
 
 fn prompt(label: &str) -> Result<String, CliError> {
-    // rpassword reads from the controlling terminal, so it fails cleanly
-    // when there is none (cron, CI) instead of reading a pipe.
-    rpassword::prompt_password(label).map_err(|_| {
+    let no_terminal = || {
         CliError::Usage(
             "Cannot prompt for a password without a terminal; pipe it in with --password-stdin."
                 .into(),
         )
-    })
+    };
+    // With stdin redirected this is a script: a prompt on the controlling
+    // terminal (where rpassword reads) would hang it, so ask for the flag.
+    if !std::io::stdin().is_terminal() {
+        return Err(no_terminal());
+    }
+    rpassword::prompt_password(label).map_err(|_| no_terminal())
 }
 
 /// The text to operate on: "-" alone reads stdin, else the words joined by

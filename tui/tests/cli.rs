@@ -1,0 +1,472 @@
+//! The scripting commands, end to end: the real `strop` binary against a real
+//! `strop-server` (real PostgreSQL), tokens in the real kernel keyring read
+//! back from outside with `keyctl`.
+#![cfg(target_os = "linux")]
+
+#[path = "cli/client_errors.rs"]
+mod client_errors;
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+
+use strop_common::api::{Function, HistoryResponse, StropResponse, WhoAmIResponse};
+use support::{TestServer, config_dir, free_port, keyctl_read, run_with_stdin, strop_command};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// One test's view: a server, its own config dir, its own user.
+struct Ctx {
+    server: String,
+    config: tempfile::TempDir,
+    user: String,
+}
+
+impl Ctx {
+    fn new(tag: &str) -> Ctx {
+        Ctx {
+            server: TestServer::shared().url().to_string(),
+            config: config_dir(),
+            user: support::unique_user(tag),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, None, &[])
+    }
+
+    fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+        let mut cmd = strop_command(self.config.path(), &self.server);
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        run_with_stdin(cmd, stdin)
+    }
+
+    fn register_and_login(&self) {
+        ok(&self.run_with(
+            &["register", &self.user, "--password-stdin"],
+            Some(PASSWORD),
+            &[],
+        ));
+        ok(&self.run_with(
+            &["login", &self.user, "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+            &[],
+        ));
+    }
+
+    fn stored_token(&self) -> Option<String> {
+        keyctl_read(&self.server, &self.user)
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // Leave no keys behind in the machine's keyring.
+        let _ = self.run(&["logout"]);
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts success; returns stdout.
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "expected success, got {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
+/// Asserts failure with `code` and exactly one line `strop: <sentence>` on
+/// stderr; returns that line.
+fn fails(out: &Output, code: i32) -> String {
+    let err = stderr(out);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {err}",
+        stdout(out)
+    );
+    assert_eq!(err.lines().count(), 1, "one line on stderr, got: {err:?}");
+    assert!(err.starts_with("strop: "), "{err:?}");
+    assert!(err.trim_end().ends_with(['.', '?']), "a sentence: {err:?}");
+    assert!(!err.contains("panicked"), "{err:?}");
+    err.trim_end().to_string()
+}
+
+fn settings_text(config: &Path) -> String {
+    std::fs::read_to_string(config.join("settings.toml")).unwrap_or_default()
+}
+
+#[test]
+fn register_login_whoami_logout() {
+    let ctx = Ctx::new("life");
+    let out = ctx.run_with(
+        &["register", &ctx.user, "--password-stdin"],
+        Some(PASSWORD),
+        &[],
+    );
+    assert_eq!(
+        ok(&out),
+        format!("User \"{}\" registered succesfully.\n", ctx.user)
+    );
+    assert_eq!(ctx.stored_token(), None, "register does not log in");
+
+    let out = ctx.run_with(
+        &["login", &ctx.user, "--password-stdin"],
+        Some(PASSWORD),
+        &[],
+    );
+    let said = ok(&out);
+    assert!(said.contains("kernel keyring"), "{said}");
+    let token = ctx
+        .stored_token()
+        .expect("login leaves the token in the kernel keyring");
+    assert_eq!(token.len(), 32, "{token:?}");
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{token:?}");
+    let settings = settings_text(ctx.config.path());
+    assert!(settings.contains(&ctx.server), "{settings}");
+    assert!(settings.contains(&ctx.user), "{settings}");
+    assert!(
+        !settings.contains(&token),
+        "never a token in the settings file"
+    );
+
+    // The last user and server come from the settings now.
+    assert_eq!(ok(&ctx.run(&["whoami"])), format!("{}\n", ctx.user));
+    let json: WhoAmIResponse = serde_json::from_str(&ok(&ctx.run(&["whoami", "--json"]))).unwrap();
+    assert_eq!(json.user, ctx.user);
+
+    assert_eq!(ok(&ctx.run(&["logout"])), "Logged out.\n");
+    assert_eq!(ctx.stored_token(), None, "logout deletes the keyring entry");
+    let line = fails(&ctx.run(&["whoami"]), 3);
+    assert!(line.contains("not logged in"), "{line}");
+    // And the server revoked the token itself.
+    let line = fails(
+        &ctx.run_with(&["whoami"], None, &[("STROP_TOKEN", &token)]),
+        3,
+    );
+    assert!(line.contains("expired or was revoked"), "{line}");
+    // Logging out twice is not an error.
+    ok(&ctx.run(&["logout"]));
+}
+
+#[test]
+fn a_second_login_replaces_and_revokes_the_first_token() {
+    let ctx = Ctx::new("relog");
+    ctx.register_and_login();
+    let first = ctx.stored_token().unwrap();
+    ok(&ctx.run_with(
+        &["login", &ctx.user, "--password-stdin"],
+        Some(PASSWORD),
+        &[],
+    ));
+    let second = ctx.stored_token().unwrap();
+    assert_ne!(first, second);
+    fails(
+        &ctx.run_with(&["whoami"], None, &[("STROP_TOKEN", &first)]),
+        3,
+    );
+    ok(&ctx.run_with(&["whoami"], None, &[("STROP_TOKEN", &second)]));
+}
+
+#[test]
+fn reverse_and_piglatin_from_arguments_and_stdin() {
+    let ctx = Ctx::new("ops");
+    ctx.register_and_login();
+    let seed = "This is my string to reverse";
+    assert_eq!(
+        ok(&ctx.run(&["reverse", seed])),
+        "esrever ot gnirts ym si sihT\n"
+    );
+    // Several words are joined like echo does.
+    assert_eq!(
+        ok(&ctx.run(&["reverse", "This", "is", "my", "string", "to", "reverse"])),
+        "esrever ot gnirts ym si sihT\n"
+    );
+    assert_eq!(
+        ok(&ctx.run_with(&["reverse", "-"], Some(&format!("{seed}\n")), &[])),
+        "esrever ot gnirts ym si sihT\n"
+    );
+    assert_eq!(
+        ok(&ctx.run(&["piglatin", "This is my string to convert to piglatin"])),
+        "Isthay isway myay ingstray otay onvertcay otay iglatinpay\n"
+    );
+    assert_eq!(
+        ok(&ctx.run_with(&["piglatin", "-"], Some("Hello, world!"), &[])),
+        "Ellohay, orldway!\n"
+    );
+    // Inner newlines from stdin survive; only the last one is dropped.
+    assert_eq!(
+        ok(&ctx.run_with(&["reverse", "-"], Some("ab\ncd\n"), &[])),
+        "dc\nba\n"
+    );
+    let json: StropResponse =
+        serde_json::from_str(&ok(&ctx.run(&["piglatin", "--json", "string"]))).unwrap();
+    assert_eq!(json.output, "ingstray");
+}
+
+#[test]
+fn history_plain_json_and_filters() {
+    let ctx = Ctx::new("hist");
+    ctx.register_and_login();
+    let empty = ok(&ctx.run(&["history"]));
+    assert_eq!(empty, "No history yet.\n");
+
+    ok(&ctx.run(&["reverse", "This is my string to reverse"]));
+    ok(&ctx.run(&["piglatin", "Hello, world!"]));
+    ok(&ctx.run(&["reverse", "abc"]));
+    ok(&ctx.run(&["piglatin", "my STRING"]));
+
+    let all: HistoryResponse = serde_json::from_str(&ok(&ctx.run(&["history", "--json"])))
+        .expect("history --json parses as HistoryResponse");
+    let inputs: Vec<&str> = all.history.iter().map(|e| e.input.as_str()).collect();
+    assert_eq!(
+        inputs,
+        [
+            "This is my string to reverse",
+            "Hello, world!",
+            "abc",
+            "my STRING"
+        ]
+    );
+    assert!(all.history.iter().all(|e| e.user == ctx.user));
+    assert_eq!(all.history[1].function, Function::Piglatin);
+    assert_eq!(all.history[1].output, "Ellohay, orldway!");
+
+    // Plain: a header and one aligned row per entry, oldest first.
+    let plain = ok(&ctx.run(&["history"]));
+    let lines: Vec<&str> = plain.lines().collect();
+    assert_eq!(lines.len(), 5, "{plain}");
+    assert!(lines[0].starts_with("TIME"), "{plain}");
+    let output_col = lines[0].find("OUTPUT").unwrap();
+    assert_eq!(
+        lines[1].find("esrever ot gnirts ym si sihT"),
+        Some(output_col),
+        "{plain}"
+    );
+    assert_eq!(
+        lines[2].find("Ellohay, orldway!"),
+        Some(output_col),
+        "{plain}"
+    );
+    assert!(lines[2].contains("piglatin"), "{plain}");
+    assert_eq!(
+        lines[1].split_once(" GMT  ").map(|(_, rest)| rest),
+        Some("reverse   This is my string to reverse  esrever ot gnirts ym si sihT"),
+        "{plain}"
+    );
+
+    // --function
+    let only: HistoryResponse = serde_json::from_str(&ok(&ctx.run(&[
+        "history",
+        "--json",
+        "--function",
+        "piglatin",
+    ])))
+    .unwrap();
+    assert_eq!(only.history.len(), 2);
+    assert!(
+        only.history
+            .iter()
+            .all(|e| e.function == Function::Piglatin)
+    );
+
+    // --search: any case, input or output.
+    let found: HistoryResponse =
+        serde_json::from_str(&ok(&ctx.run(&["history", "--json", "--search", "string"]))).unwrap();
+    let inputs: Vec<&str> = found.history.iter().map(|e| e.input.as_str()).collect();
+    assert_eq!(inputs, ["This is my string to reverse", "my STRING"]);
+    let plain = ok(&ctx.run(&["history", "--search", "nothing-like-this"]));
+    assert_eq!(plain, "No history entries match.\n");
+
+    // --limit: the newest N, oldest first, and where to continue.
+    let page: HistoryResponse =
+        serde_json::from_str(&ok(&ctx.run(&["history", "--json", "--limit", "2"]))).unwrap();
+    let inputs: Vec<&str> = page.history.iter().map(|e| e.input.as_str()).collect();
+    assert_eq!(inputs, ["abc", "my STRING"]);
+    let older = page.older_page().expect("older entries exist");
+    let out = ctx.run(&["history", "--limit", "2"]);
+    assert_eq!(ok(&out).lines().count(), 3);
+    assert!(
+        stderr(&out).contains(&format!("--before {older}")),
+        "{}",
+        stderr(&out)
+    );
+    let rest: HistoryResponse = serde_json::from_str(&ok(&ctx.run(&[
+        "history",
+        "--json",
+        "--limit",
+        "2",
+        "--before",
+        &older.to_string(),
+    ])))
+    .unwrap();
+    let inputs: Vec<&str> = rest.history.iter().map(|e| e.input.as_str()).collect();
+    assert_eq!(inputs, ["This is my string to reverse", "Hello, world!"]);
+    assert_eq!(rest.older_page(), None);
+
+    // Out-of-range values are usage errors, caught before any request.
+    fails(&ctx.run(&["history", "--limit", "0"]), 2);
+    fails(&ctx.run(&["history", "--limit", "1001"]), 2);
+    fails(&ctx.run(&["history", "--function", "shout"]), 2);
+}
+
+#[test]
+fn strop_token_overrides_the_keyring() {
+    let ctx = Ctx::new("envtok");
+    ok(&ctx.run_with(
+        &["register", &ctx.user, "--password-stdin"],
+        Some(PASSWORD),
+        &[],
+    ));
+    let token = ok(&ctx.run_with(
+        &["login", &ctx.user, "--print-token", "--password-stdin"],
+        Some(PASSWORD),
+        &[],
+    ));
+    let token = token.trim();
+    assert_eq!(token.len(), 32);
+    assert_eq!(
+        ctx.stored_token(),
+        None,
+        "--print-token keeps the keyring out"
+    );
+
+    let env = [("STROP_TOKEN", token)];
+    assert_eq!(
+        ok(&ctx.run_with(&["whoami"], None, &env)),
+        format!("{}\n", ctx.user)
+    );
+    assert_eq!(ok(&ctx.run_with(&["reverse", "abc"], None, &env)), "cba\n");
+    // STROP_TOKEN wins over a keyring entry of another user.
+    let other = Ctx::new("envtok-other");
+    other.register_and_login();
+    let mixed = other.run_with(&["whoami"], None, &env);
+    assert_eq!(ok(&mixed), format!("{}\n", ctx.user));
+
+    let line = fails(
+        &ctx.run_with(
+            &["whoami"],
+            None,
+            &[("STROP_TOKEN", "0123456789abcdef0123456789abcdef")],
+        ),
+        3,
+    );
+    assert!(line.contains("STROP_TOKEN"), "{line}");
+    // Logging out with STROP_TOKEN revokes it and leaves the keyring alone.
+    ok(&other.run_with(&["logout"], None, &env));
+    assert!(other.stored_token().is_some());
+    fails(&ctx.run_with(&["whoami"], None, &env), 3);
+}
+
+#[test]
+fn wrong_password_and_taken_username() {
+    let ctx = Ctx::new("wrong");
+    ok(&ctx.run_with(
+        &["register", &ctx.user, "--password-stdin"],
+        Some(PASSWORD),
+        &[],
+    ));
+    let line = fails(
+        &ctx.run_with(&["login", &ctx.user, "--password-stdin"], Some("nope"), &[]),
+        3,
+    );
+    assert_eq!(line, "strop: Wrong username or password.");
+    assert_eq!(ctx.stored_token(), None);
+    let line = fails(
+        &ctx.run_with(
+            &["login", "no-such-user-at-all", "--password-stdin"],
+            Some("x"),
+            &[],
+        ),
+        3,
+    );
+    assert_eq!(line, "strop: Wrong username or password.");
+
+    let line = fails(
+        &ctx.run_with(
+            &["register", &ctx.user, "--password-stdin"],
+            Some(PASSWORD),
+            &[],
+        ),
+        1,
+    );
+    assert_eq!(line, "strop: That username is taken.");
+    let line = fails(
+        &ctx.run_with(&["register", &ctx.user, "--password-stdin"], Some(""), &[]),
+        2,
+    );
+    assert!(line.contains("password is empty"), "{line}");
+}
+
+#[test]
+fn not_logged_in_and_no_terminal() {
+    let ctx = Ctx::new("nologin");
+    let line = fails(&ctx.run(&["reverse", "abc"]), 3);
+    assert!(line.contains("not logged in"), "{line}");
+    assert!(line.contains(&ctx.server), "{line}");
+    // No terminal to prompt on: say how to pass the password instead.
+    let line = fails(&ctx.run(&["login", &ctx.user]), 2);
+    assert!(line.contains("--password-stdin"), "{line}");
+    let line = fails(
+        &ctx.run_with(&["login", "--password-stdin"], Some("x"), &[]),
+        2,
+    );
+    assert!(line.contains("strop login USER"), "{line}");
+}
+
+#[test]
+fn server_down_is_exit_code_4_and_one_sentence() {
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let config = config_dir();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = strop_command(config.path(), &down);
+        cmd.args(args)
+            .env("STROP_TOKEN", "0123456789abcdef0123456789abcdef");
+        run_with_stdin(cmd, stdin)
+    };
+    for (args, stdin) in [
+        (&["whoami"][..], None),
+        (&["reverse", "abc"][..], None),
+        (&["history"][..], None),
+        (&["login", "someone", "--password-stdin"][..], Some("pw")),
+    ] {
+        let line = fails(&run(args, stdin), 4);
+        assert_eq!(
+            line,
+            format!(
+                "strop: Cannot reach the server at {down}: connection refused. Is strop-server running?"
+            ),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_and_version() {
+    let ctx = Ctx::new("usage");
+    let version = ok(&ctx.run(&["--version"]));
+    assert_eq!(version, format!("strop {}\n", env!("CARGO_PKG_VERSION")));
+    let help = ok(&ctx.run(&["--help"]));
+    assert!(help.contains("Exit codes:"), "{help}");
+    fails(&ctx.run(&["reverse"]), 2);
+    fails(&ctx.run(&["--no-such-flag"]), 2);
+    let line = fails(
+        &ctx.run_with(&["whoami"], None, &[("STROP_SERVER", "ftp://x")]),
+        2,
+    );
+    assert!(line.contains("not a server address"), "{line}");
+}

@@ -1,0 +1,296 @@
+//! Shared by the `strop` integration tests (`tests/cli.rs`, `tests/tui_*.rs`):
+//! a real `strop-server` on a real PostgreSQL, the real `strop` binary, and
+//! the real kernel keyring read from outside with `keyctl`.
+//!
+//! Server: `TestServer::shared()` starts one per test binary (embedded
+//! PostgreSQL costs seconds of initdb), so tests must use [`unique_user`].
+//! `TestServer::start()` gives a test its own server, e.g. to stop it.
+//! With `DATABASE_URL` (or `POSTGRES_HOST`) set, the server uses that
+//! database instead of an embedded cluster (the variables are inherited).
+//!
+//! Each server runs under a small `sh` guard whose stdin is a pipe from this
+//! process: when the test process ends (even killed), the pipe closes and the
+//! guard sends the server SIGTERM, so the shared server of a `static` (never
+//! dropped) does not outlive its tests. Unix only.
+#![allow(dead_code)] // each test binary uses its own part of this module
+#![cfg(unix)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer /healthz after start (initdb included).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a server may take to shut down after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the server (its arguments follow), SIGTERMs it once stdin closes, then
+/// removes its data dir (and its log, after a clean exit). Exits with the
+/// server's status, so an early crash is visible to `try_wait`.
+const GUARD: &str = r#"
+data_dir="$1"; log="$2"; shift 2
+exec 3<&0
+"$@" </dev/null 3<&- >"$log" 2>&1 &
+server=$!
+( read -r _line <&3; kill -TERM "$server" 2>/dev/null ) &
+watcher=$!
+wait "$server"; status=$?
+kill "$watcher" 2>/dev/null
+rm -rf "$data_dir"
+# A clean shutdown leaves nothing; a crash leaves its log to read.
+[ "$status" -eq 0 ] && rm -f "$log"
+exit "$status"
+"#;
+
+/// The `strop` binary under test.
+pub fn strop_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_strop"))
+}
+
+/// `strop-server`, built into the same target dir by `cargo test --workspace`.
+pub fn server_bin() -> PathBuf {
+    let strop = strop_bin();
+    let dir = strop.parent().expect("the strop binary has a directory");
+    let server = dir.join(format!("strop-server{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        server.is_file(),
+        "{} is missing: these tests run a real strop-server. Build it first with \
+         `cargo build -p strop-server`, or run `cargo test --workspace`.",
+        server.display()
+    );
+    server
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// A username no other test (or earlier run against the same database) uses.
+pub fn unique_user(tag: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{tag}-{}-{}-{nanos:08x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// An empty config directory for one test's `STROP_CONFIG_DIR`.
+pub fn config_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("strop-config-")
+        .tempdir()
+        .expect("create a config tempdir")
+}
+
+/// A running `strop-server`.
+pub struct TestServer {
+    url: String,
+    addr: SocketAddr,
+    guard: Child,
+    stdin: Option<ChildStdin>,
+    log: PathBuf,
+}
+
+impl TestServer {
+    /// The server shared by every test of this binary.
+    pub fn shared() -> &'static TestServer {
+        static SHARED: OnceLock<TestServer> = OnceLock::new();
+        SHARED.get_or_init(TestServer::start)
+    }
+
+    /// A server of the test's own, stopped on drop.
+    pub fn start() -> TestServer {
+        let server_bin = server_bin();
+        // The embedded cluster runs as `postgres` when we are root: it must be
+        // able to enter the data dir, which tempfile creates 0700.
+        let data_dir = {
+            use std::os::unix::fs::PermissionsExt;
+            tempfile::Builder::new()
+                .prefix("strop-server-")
+                .permissions(std::fs::Permissions::from_mode(0o755))
+                .tempdir()
+                .expect("create a server data dir")
+                .keep()
+        };
+        let log = std::env::temp_dir().join(format!(
+            "strop-server-{}-{}.log",
+            std::process::id(),
+            free_port()
+        ));
+        let port = free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut guard = Command::new("sh")
+            .arg("-c")
+            .arg(GUARD)
+            .arg("strop-server-guard")
+            .arg(&data_dir)
+            .arg(&log)
+            .arg(&server_bin)
+            .arg("--addr")
+            .arg(addr.to_string())
+            .env("STROP_DATA_DIR", &data_dir)
+            .env("STROP_LOG_FORMAT", "text")
+            .env("NO_COLOR", "1")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sh to run strop-server");
+        let stdin = guard.stdin.take();
+        let mut server = TestServer {
+            url: format!("http://{addr}"),
+            addr,
+            guard,
+            stdin,
+            log,
+        };
+        server.wait_healthy();
+        server
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for the server to exit (and its cluster to stop).
+    pub fn stop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.guard.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.guard.kill();
+        let _ = self.guard.wait();
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if healthz(self.addr) {
+                return;
+            }
+            if let Ok(Some(status)) = self.guard.try_wait() {
+                panic!(
+                    "strop-server exited ({status}) before answering /healthz; its log:\n{}",
+                    self.log()
+                );
+            }
+            if Instant::now() > deadline {
+                self.stop();
+                panic!(
+                    "strop-server did not answer /healthz within {START_TIMEOUT:?}; its log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// One plain HTTP/1.0 GET of /healthz: true on a 200.
+fn healthz(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200")
+}
+
+/// A `strop` command for one test: its own config dir, the given server, the
+/// kernel keyring (what `keyctl` can read back), and no token or user leaking
+/// in from the environment.
+pub fn strop_command(config_dir: &Path, server: &str) -> Command {
+    let mut cmd = Command::new(strop_bin());
+    cmd.env("STROP_CONFIG_DIR", config_dir)
+        .env("STROP_SERVER", server)
+        .env("STROP_KEYRING", "kernel")
+        .env("NO_COLOR", "1")
+        .env_remove("STROP_TOKEN")
+        .env_remove("STROP_USER");
+    cmd
+}
+
+/// Runs `cmd` with `stdin` (or an empty stdin) and collects its output.
+pub fn run_with_stdin(mut cmd: Command, stdin: Option<&str>) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn strop");
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    let input = stdin.unwrap_or("").to_string();
+    // A writer thread: a child that does not read stdin must not block us.
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(input.as_bytes());
+    });
+    let output = child.wait_with_output().expect("wait for strop");
+    let _ = writer.join();
+    output
+}
+
+/// The kernel keyring key `strop` stores for `user` on `server`, read from
+/// outside the process the way a person would: in a fresh session keyring
+/// with the user's persistent keyring linked in (where `strop` keeps it, see
+/// `strop_tui::token_store`), `keyctl search` then `keyctl pipe`. `None` when
+/// there is no such key.
+pub fn keyctl_read(server: &str, user: &str) -> Option<String> {
+    let description = strop_tui::token_store::kernel_key_description(server, user);
+    let out = Command::new("keyctl")
+        .args([
+            "session",
+            "-",
+            "sh",
+            "-c",
+            strop_tui::token_store::KEYCTL_READ_SCRIPT,
+            "keyctl-read",
+        ])
+        .arg(&description)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run keyctl (install the keyutils package)");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
