@@ -283,10 +283,7 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
                     });
                 }
                 Ok(None) => to_login(s, None, &mut fx),
-                Err(reason) => {
-                    s.last_error = Some(reason.clone());
-                    to_login(s, Some(reason), &mut fx);
-                }
+                Err(reason) => to_login(s, Some(reason), &mut fx),
             }
         }
         Msg::SessionVerified { result } => {
@@ -497,7 +494,7 @@ fn session_expired(s: &mut State, fx: &mut Vec<Effect>) {
     s.overlay = None;
     s.screen = Screen::Login;
     s.login.error = Some(SESSION_EXPIRED.into());
-    s.last_error = Some(SESSION_EXPIRED.into());
+    s.last_error = None;
     clear_session_view(s);
 }
 

@@ -9,7 +9,8 @@ use super::{Theme, centered, spinner};
 use crate::app::keymap::{Action, Context, keys_for};
 use crate::app::state::{Conn, State};
 
-/// Server, user, connection, then what we wait for or what went wrong.
+/// Server, user, connection, then what we wait for or the last notice
+/// (errors get their own lines above, see `view::draw`).
 pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
     let help = format!(" {} help ", keys_for(Context::Global, Action::Help));
     let [left, right] = Layout::horizontal([
@@ -43,8 +44,6 @@ pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
             format!("{} {waiting}", spinner(s)),
             theme.accent(),
         ));
-    } else if let Some(err) = &s.last_error {
-        spans.push(Span::styled(err.clone(), theme.error()));
     } else if let Some(notice) = &s.notice {
         spans.push(Span::raw(notice.clone()));
     }

@@ -100,8 +100,29 @@ pub fn spinner(s: &State) -> &'static str {
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
-    let [body, status] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(frame.area());
+    // The last error gets lines of its own above the status bar, wrapped, so
+    // the whole sentence is readable even at 80 columns.
+    let area = frame.area();
+    let err_h = s.last_error.as_ref().map_or(0, |e| {
+        let w = area.width.max(1) as usize;
+        (e.chars().count() + 1).div_ceil(w).clamp(1, 3) as u16
+    });
+    let [body, error, status] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(err_h),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    if let Some(e) = &s.last_error {
+        frame.render_widget(
+            ratatui::widgets::Paragraph::new(ratatui::text::Span::styled(
+                format!(" {e}"),
+                theme.error(),
+            ))
+            .wrap(ratatui::widgets::Wrap { trim: false }),
+            error,
+        );
+    }
     let typing = s.overlay.is_none();
     match s.screen {
         Screen::Connecting => server::draw_connecting(frame, body, s, theme),

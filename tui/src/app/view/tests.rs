@@ -144,7 +144,6 @@ fn login_session_expired() {
     let mut s = login_state();
     s.login.password = Input::default();
     s.login.error = Some(SESSION_EXPIRED.into());
-    s.last_error = Some(SESSION_EXPIRED.into());
     snap!("login_session_expired", s);
 }
 

@@ -1,0 +1,470 @@
+//! End to end, as a person would: the real `strop` binary in a pseudo-terminal
+//! (portable-pty, screen parsed by vt100) against a real `strop-server` on a
+//! real PostgreSQL, tokens in the real kernel keyring (checked from outside
+//! with `keyctl`). Waits poll the screen with generous timeouts; nothing here
+//! asserts on timing.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+mod keys {
+    pub const ENTER: &str = "\r";
+    pub const TAB: &str = "\t";
+    pub const ESC: &str = "\x1b";
+    pub const F2: &str = "\x1bOQ";
+    pub const CTRL_C: &str = "\x03";
+    pub const CTRL_F: &str = "\x06";
+    pub const CTRL_O: &str = "\x0f";
+    pub const CTRL_U: &str = "\x15";
+}
+
+/// A program running in a pty, with its screen kept up to date by a reader thread.
+struct Screen {
+    parser: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    /// Keeps the pty open while the child runs.
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Screen {
+    fn spawn(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Screen {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: 24,
+                cols: 80,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("open a pty");
+        let mut cmd = CommandBuilder::new(program);
+        cmd.args(args);
+        cmd.env("TERM", "xterm-256color");
+        for var in [
+            "STROP_SERVER",
+            "STROP_TOKEN",
+            "NO_COLOR",
+            "DBUS_SESSION_BUS_ADDRESS",
+        ] {
+            cmd.env_remove(var);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = pty.slave.spawn_command(cmd).expect("spawn strop");
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let writer = pty.master.take_writer().unwrap();
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            24.try_into().unwrap(),
+            80.try_into().unwrap(),
+            0,
+        )));
+        let feed = parser.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                feed.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        Screen {
+            parser,
+            writer,
+            child,
+            _master: pty.master,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    fn send_keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    /// Types text; separate from special keys so an ESC is never glued to letters.
+    fn type_text(&mut self, text: &str) {
+        self.send_keys(text);
+    }
+
+    /// Polls the screen until `pred` holds, or fails with the screen shown.
+    fn wait_until(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.contents();
+            if pred(&screen) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for_text(&self, text: &str, timeout: Duration) {
+        self.wait_until(&format!("{text:?}"), timeout, |s| s.contains(text));
+    }
+
+    fn wait_for_gone(&self, text: &str, timeout: Duration) {
+        self.wait_until(&format!("{text:?} to go"), timeout, |s| !s.contains(text));
+    }
+
+    /// Waits for the process to end and checks the terminal was given back.
+    fn wait_exit(mut self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "strop exited with {status:?}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "strop did not exit:\n{}",
+                self.contents()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Give the reader a moment to take in the last bytes.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.parser.lock().unwrap().screen().alternate_screen() {
+            assert!(
+                Instant::now() < deadline,
+                "strop left the terminal in the alternate screen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// A real strop-server on its own embedded PostgreSQL cluster.
+struct Server {
+    child: Option<Child>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+fn strop_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_strop"))
+}
+
+impl Server {
+    fn start() -> Server {
+        let bin = strop_bin().with_file_name("strop-server");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `cargo build -p strop-server` first",
+            bin.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(&bin)
+            .env("STROP_ADDR", &addr)
+            .env("STROP_DATA_DIR", dir.path().join("pg"))
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .env_remove("POSTGRES_HOST")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start strop-server");
+        let server = Server {
+            child: Some(child),
+            url: format!("http://{addr}"),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while http(&server.url, "GET", "/healthz", None).0 != 200 {
+            assert!(Instant::now() < deadline, "strop-server did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A bare HTTP/1.1 request, for checks from outside the client.
+fn http(base: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let auth = token.map_or(String::new(), |t| format!("Authorization: {t}\r\n"));
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+/// The kernel keyring key holding `user`'s token on `server`, read from outside.
+///
+/// The store keeps tokens in the user's persistent keyring (each `strop`
+/// links it into its own session keyring), so look there the same way: a
+/// fresh session keyring with the persistent keyring linked in.
+fn keyring_token(server: &str, user: &str) -> Option<String> {
+    let desc = format!("keyring:{user}@strop:{server}");
+    let script = r#"keyctl get_persistent @s >/dev/null || exit 2
+id=$(keyctl search @s user "$1" 2>/dev/null) || exit 1
+keyctl pipe "$id""#;
+    let out = Command::new("keyctl")
+        .args(["session", "-", "sh", "-c", script, "sh", &desc])
+        .output()
+        .expect("keyctl runs");
+    match out.status.code() {
+        Some(0) => Some(String::from_utf8(out.stdout).unwrap()),
+        Some(1) => None,
+        _ => panic!("keyctl failed: {}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+/// Polls until the token shows up (it is stored off the UI thread).
+fn wait_keyring_token(server: &str, user: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(token) = keyring_token(server, user) {
+            return token;
+        }
+        assert!(Instant::now() < deadline, "no keyring entry for {user}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Removes a token the test left behind (when the server could not revoke it).
+fn keyring_forget(server: &str, user: &str) {
+    let desc = format!("keyring:{user}@strop:{server}");
+    let script = r#"keyctl get_persistent @s >/dev/null
+id=$(keyctl search @s user "$1" 2>/dev/null) && keyctl invalidate "$id""#;
+    let _ = Command::new("keyctl")
+        .args(["session", "-", "sh", "-c", script, "sh", &desc])
+        .output();
+}
+
+fn unique_user(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}{}x{nanos}", std::process::id())
+}
+
+struct Client {
+    config: tempfile::TempDir,
+}
+
+impl Client {
+    fn new() -> Client {
+        Client {
+            config: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn env(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("STROP_CONFIG_DIR", self.config.path().to_str().unwrap()),
+            ("STROP_KEYRING", "kernel"),
+        ]
+    }
+
+    fn spawn(&self, args: &[&str]) -> Screen {
+        Screen::spawn(&strop_bin(), args, &self.env())
+    }
+}
+
+/// Registers `user` through the form and lands in the main screen.
+fn register(screen: &mut Screen, user: &str, password: &str) {
+    screen.wait_for_text("strop · log in", WAIT);
+    screen.send_keys(keys::F2);
+    screen.wait_for_text("strop · register", WAIT);
+    screen.type_text(user);
+    screen.send_keys(keys::TAB);
+    screen.type_text(password);
+    screen.send_keys(keys::ENTER);
+    screen.wait_for_text("No history yet", WAIT);
+    screen.wait_for_text(user, WAIT);
+}
+
+#[test]
+fn register_run_search_detail_then_straight_in_and_log_out() {
+    let server = Server::start();
+    let client = Client::new();
+    let user = unique_user("ada");
+
+    // First run: no server known, so the client asks.
+    let mut s = client.spawn(&[]);
+    s.wait_for_text("which server?", WAIT);
+    s.send_keys(keys::CTRL_U);
+    s.type_text(&server.url);
+    s.send_keys(keys::ENTER);
+    register(&mut s, &user, "correct horse");
+
+    s.type_text("This is my string to reverse");
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("esrever ot gnirts ym si sihT", WAIT);
+    s.send_keys(keys::F2);
+    s.send_keys(keys::CTRL_U);
+    s.type_text("Hello, world!");
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("Ellohay, orldway!", WAIT);
+    // Both in the history table (function column, then input).
+    s.wait_for_text("piglatin Hello, world!", WAIT);
+    s.wait_for_text("reverse  This is my string", WAIT);
+    s.wait_for_text("2 loaded", WAIT);
+
+    // Search as you type: only the match stays.
+    s.send_keys(keys::CTRL_F);
+    s.type_text("hello");
+    s.wait_for_gone("reverse  This is my string", WAIT);
+    s.wait_for_text("1 loaded", WAIT);
+    s.wait_for_text("piglatin Hello, world!", WAIT);
+
+    // Detail view of the selected entry.
+    s.send_keys(keys::ENTER);
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("Input (13 characters)", WAIT);
+    s.wait_for_text("Output (17 characters)", WAIT);
+    s.send_keys(keys::ESC);
+    s.wait_for_gone("Input (13 characters)", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+
+    // The token is in the kernel keyring, readable from outside.
+    let token = keyring_token(&server.url, &user).expect("token in the keyring");
+    assert_eq!(token.len(), 32, "a 32-hex token");
+
+    // Next start: straight into the main screen, history there.
+    let mut s = client.spawn(&[]);
+    s.wait_for_text("2 loaded", WAIT);
+    assert!(s.contents().contains(&user));
+    assert!(!s.contents().contains("log in"));
+
+    // Log out: asks, revokes, forgets.
+    s.send_keys(keys::CTRL_O);
+    s.wait_for_text("The token is revoked", WAIT);
+    s.type_text("y");
+    s.wait_for_text("Logged out.", WAIT);
+    s.wait_for_text("strop · log in", WAIT);
+    let deadline = Instant::now() + WAIT;
+    while keyring_token(&server.url, &user).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the keyring entry is still there"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(http(&server.url, "GET", "/whoami", Some(&token)).0, 401);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+}
+
+#[test]
+fn revoked_token_sends_back_to_login_with_the_reason() {
+    let server = Server::start();
+    let client = Client::new();
+    let user = unique_user("bea");
+    let mut s = client.spawn(&["--server", &server.url]);
+    register(&mut s, &user, "pw");
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+
+    // Revoke the stored token behind the client's back.
+    let token = wait_keyring_token(&server.url, &user);
+    assert_eq!(http(&server.url, "POST", "/logout", Some(&token)).0, 200);
+
+    let mut s = client.spawn(&[]);
+    s.wait_for_text(
+        "Your session expired or was revoked; please log in again.",
+        WAIT,
+    );
+    s.wait_for_text("strop · log in", WAIT);
+    // The stale entry is dropped; logging in again works and stores a new one.
+    s.type_text("pw");
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("No history yet", WAIT);
+    let deadline = Instant::now() + WAIT;
+    while keyring_token(&server.url, &user).is_none_or(|fresh| fresh == token) {
+        assert!(Instant::now() < deadline, "no new token stored");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    // Clean up the keyring.
+    let mut s = client.spawn(&[]);
+    s.wait_for_text("No history yet", WAIT);
+    s.send_keys(keys::CTRL_O);
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("Logged out.", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+}
+
+#[test]
+fn stopped_server_shows_a_sentence_not_a_crash() {
+    let mut server = Server::start();
+    let client = Client::new();
+    let user = unique_user("cy");
+    let mut s = client.spawn(&["--server", &server.url]);
+    register(&mut s, &user, "pw");
+    let url = server.url.clone();
+    wait_keyring_token(&url, &user);
+    server.stop();
+
+    s.type_text("still here?");
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("Cannot reach the server", WAIT);
+    s.wait_for_text("offline", WAIT);
+    // Still responsive: the help opens and closes.
+    s.send_keys("\x1bOP");
+    s.wait_for_text("Keys", WAIT);
+    s.send_keys(keys::ESC);
+    s.wait_for_gone("Show or hide this help", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    // Not revoked (the server never heard of a logout): clean the keyring up.
+    keyring_forget(&url, &user);
+    assert_eq!(keyring_token(&url, &user), None);
+}
