@@ -5,12 +5,15 @@
 //! asserts on timing.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use support::{TestServer, strop_bin, unique_user};
+
+mod support;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -155,71 +158,6 @@ impl Drop for Screen {
     }
 }
 
-/// A real strop-server on its own embedded PostgreSQL cluster.
-struct Server {
-    child: Option<Child>,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-fn strop_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_strop"))
-}
-
-impl Server {
-    fn start() -> Server {
-        let bin = strop_bin().with_file_name("strop-server");
-        assert!(
-            bin.exists(),
-            "{} is missing: run `cargo build -p strop-server` first",
-            bin.display()
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .env("STROP_ADDR", &addr)
-            .env("STROP_DATA_DIR", dir.path().join("pg"))
-            .env("RUST_LOG", "warn")
-            .env_remove("DATABASE_URL")
-            .env_remove("POSTGRES_HOST")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start strop-server");
-        let server = Server {
-            child: Some(child),
-            url: format!("http://{addr}"),
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while http(&server.url, "GET", "/healthz", None).0 != 200 {
-            assert!(Instant::now() < deadline, "strop-server did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// A bare HTTP/1.1 request, for checks from outside the client.
 fn http(base: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
     let addr = base.trim_start_matches("http://");
@@ -241,25 +179,9 @@ fn http(base: &str, method: &str, path: &str, token: Option<&str>) -> (u16, Stri
     (status, out)
 }
 
-/// The kernel keyring key holding `user`'s token on `server`, read from outside.
-///
-/// The store keeps tokens in the user's persistent keyring (each `strop`
-/// links it into its own session keyring), so look there the same way: a
-/// fresh session keyring with the persistent keyring linked in.
+/// The token stored for `user` on `server`, read from outside with `keyctl`.
 fn keyring_token(server: &str, user: &str) -> Option<String> {
-    let desc = format!("keyring:{user}@strop:{server}");
-    let script = r#"keyctl get_persistent @s >/dev/null || exit 2
-id=$(keyctl search @s user "$1" 2>/dev/null) || exit 1
-keyctl pipe "$id""#;
-    let out = Command::new("keyctl")
-        .args(["session", "-", "sh", "-c", script, "sh", &desc])
-        .output()
-        .expect("keyctl runs");
-    match out.status.code() {
-        Some(0) => Some(String::from_utf8(out.stdout).unwrap()),
-        Some(1) => None,
-        _ => panic!("keyctl failed: {}", String::from_utf8_lossy(&out.stderr)),
-    }
+    support::keyctl_read(server, user)
 }
 
 /// Polls until the token shows up (it is stored off the UI thread).
@@ -284,14 +206,6 @@ id=$(keyctl search @s user "$1" 2>/dev/null) && keyctl invalidate "$id""#;
         .output();
 }
 
-fn unique_user(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}{}x{nanos}", std::process::id())
-}
-
 struct Client {
     config: tempfile::TempDir,
 }
@@ -299,7 +213,7 @@ struct Client {
 impl Client {
     fn new() -> Client {
         Client {
-            config: tempfile::tempdir().unwrap(),
+            config: support::config_dir(),
         }
     }
 
@@ -330,7 +244,8 @@ fn register(screen: &mut Screen, user: &str, password: &str) {
 
 #[test]
 fn register_run_search_detail_then_straight_in_and_log_out() {
-    let server = Server::start();
+    let server = TestServer::shared();
+    let url = server.url();
     let client = Client::new();
     let user = unique_user("ada");
 
@@ -338,7 +253,7 @@ fn register_run_search_detail_then_straight_in_and_log_out() {
     let mut s = client.spawn(&[]);
     s.wait_for_text("which server?", WAIT);
     s.send_keys(keys::CTRL_U);
-    s.type_text(&server.url);
+    s.type_text(url);
     s.send_keys(keys::ENTER);
     register(&mut s, &user, "correct horse");
 
@@ -373,7 +288,7 @@ fn register_run_search_detail_then_straight_in_and_log_out() {
     s.wait_exit();
 
     // The token is in the kernel keyring, readable from outside.
-    let token = keyring_token(&server.url, &user).expect("token in the keyring");
+    let token = keyring_token(url, &user).expect("token in the keyring");
     assert_eq!(token.len(), 32, "a 32-hex token");
 
     // Next start: straight into the main screen, history there.
@@ -389,31 +304,32 @@ fn register_run_search_detail_then_straight_in_and_log_out() {
     s.wait_for_text("Logged out.", WAIT);
     s.wait_for_text("strop · log in", WAIT);
     let deadline = Instant::now() + WAIT;
-    while keyring_token(&server.url, &user).is_some() {
+    while keyring_token(url, &user).is_some() {
         assert!(
             Instant::now() < deadline,
             "the keyring entry is still there"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(http(&server.url, "GET", "/whoami", Some(&token)).0, 401);
+    assert_eq!(http(url, "GET", "/whoami", Some(&token)).0, 401);
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
 }
 
 #[test]
 fn revoked_token_sends_back_to_login_with_the_reason() {
-    let server = Server::start();
+    let server = TestServer::shared();
+    let url = server.url();
     let client = Client::new();
     let user = unique_user("bea");
-    let mut s = client.spawn(&["--server", &server.url]);
+    let mut s = client.spawn(&["--server", url]);
     register(&mut s, &user, "pw");
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
 
     // Revoke the stored token behind the client's back.
-    let token = wait_keyring_token(&server.url, &user);
-    assert_eq!(http(&server.url, "POST", "/logout", Some(&token)).0, 200);
+    let token = wait_keyring_token(url, &user);
+    assert_eq!(http(url, "POST", "/logout", Some(&token)).0, 200);
 
     let mut s = client.spawn(&[]);
     s.wait_for_text(
@@ -426,7 +342,7 @@ fn revoked_token_sends_back_to_login_with_the_reason() {
     s.send_keys(keys::ENTER);
     s.wait_for_text("No history yet", WAIT);
     let deadline = Instant::now() + WAIT;
-    while keyring_token(&server.url, &user).is_none_or(|fresh| fresh == token) {
+    while keyring_token(url, &user).is_none_or(|fresh| fresh == token) {
         assert!(Instant::now() < deadline, "no new token stored");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -444,12 +360,12 @@ fn revoked_token_sends_back_to_login_with_the_reason() {
 
 #[test]
 fn stopped_server_shows_a_sentence_not_a_crash() {
-    let mut server = Server::start();
+    let mut server = TestServer::start();
+    let url = server.url().to_string();
     let client = Client::new();
     let user = unique_user("cy");
-    let mut s = client.spawn(&["--server", &server.url]);
+    let mut s = client.spawn(&["--server", &url]);
     register(&mut s, &user, "pw");
-    let url = server.url.clone();
     wait_keyring_token(&url, &user);
     server.stop();
 
