@@ -103,6 +103,22 @@ async fn second_start_on_the_same_dir_attaches() {
 }
 
 #[tokio::test]
+async fn simultaneous_starts_initialise_and_start_once() {
+    let dir = data_dir();
+    let (a, b) = tokio::join!(
+        EmbeddedPostgres::start(dir.path()),
+        EmbeddedPostgres::start(dir.path())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a.owns_cluster(), b.owns_cluster(), "exactly one owns it");
+    assert_eq!(start_time(&a).await, start_time(&b).await);
+    let (owner, guest) = if a.owns_cluster() { (a, b) } else { (b, a) };
+    guest.stop().await.unwrap();
+    owner.stop().await.unwrap();
+    assert_eq!(postmaster_pid(dir.path()), None);
+}
+
+#[tokio::test]
 async fn a_cluster_left_by_a_dead_owner_is_adopted() {
     let dir = data_dir();
     let first = EmbeddedPostgres::start(dir.path()).await.unwrap();

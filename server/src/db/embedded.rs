@@ -228,7 +228,7 @@ impl EmbeddedPostgres {
                 info!(pgdata = %pg.pgdata.display(), "attached to PostgreSQL started by another process");
             }
         } else {
-            if let Some(stale) = running {
+            if let Some(stale) = &running {
                 let mut lock_files = vec![postmaster::path(&pg.pgdata)];
                 for dir in stale.socket_dir.iter().chain([&pg.socket_dir]) {
                     let port = stale.port.unwrap_or(PORT);
@@ -249,7 +249,10 @@ impl EmbeddedPostgres {
                     "another live process holds {OWNER_LOCK} but its PostgreSQL is down; starting it without owning it"
                 );
             }
-            pg.pg_ctl_start().await?;
+            // After a crash, the old server's children may hold its shared
+            // memory for a moment, which makes PostgreSQL refuse to start.
+            let attempts = if running.is_some() { 5 } else { 1 };
+            pg.pg_ctl_start(attempts).await?;
             pg.wait_ready().await?;
             info!(
                 pgdata = %pg.pgdata.display(),
@@ -278,6 +281,11 @@ impl EmbeddedPostgres {
     /// to a cluster another live process started).
     pub fn owns_cluster(&self) -> bool {
         self.owner.is_some()
+    }
+
+    /// Major version of the PostgreSQL binaries in use ("15").
+    pub fn major_version(&self) -> &str {
+        &self.bins.major
     }
 
     /// The cluster's data directory (`<data_dir>/pgdata`); its log is `postgres.log` there.
@@ -379,7 +387,7 @@ impl EmbeddedPostgres {
         self.run_as.give(&path)
     }
 
-    async fn pg_ctl_start(&self) -> Result<(), EmbeddedError> {
+    async fn pg_ctl_start(&self, attempts: u32) -> Result<(), EmbeddedError> {
         let mut args = vec![
             OsString::from("start"),
             "-D".into(),
@@ -388,7 +396,17 @@ impl EmbeddedPostgres {
             self.log_file().into(),
         ];
         args.extend(["-w", "-t", "120", "-s"].map(OsString::from));
-        self.run("pg_ctl", args).await
+        let mut attempt = 1;
+        loop {
+            match self.run("pg_ctl", args.clone()).await {
+                Err(e) if attempt < attempts => {
+                    warn!(error = %e, attempt, "PostgreSQL did not start; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Polls until the cluster accepts connections (it may still be starting
@@ -459,6 +477,14 @@ impl EmbeddedPostgres {
         if !stdout.trim().is_empty() {
             output.push_str(" / ");
             output.push_str(stdout.trim());
+        }
+        // pg_ctl only says "Examine the log output": quote the log's end.
+        if program == "pg_ctl"
+            && let Ok(log) = std::fs::read_to_string(self.log_file())
+        {
+            let lines: Vec<&str> = log.lines().collect();
+            let last = &lines[lines.len().saturating_sub(5)..];
+            output.push_str(&format!("; the log ends with: {}", last.join(" | ")));
         }
         Err(EmbeddedError::Command {
             program: program.to_owned(),
