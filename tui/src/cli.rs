@@ -17,7 +17,7 @@ use crate::client::{Client, ClientError};
 use crate::session::{Launch, TokenSource};
 use crate::token_store::TokenStore;
 
-pub use errors::{CliError, exit};
+pub use errors::{CliError, ParseFailure, exit};
 
 /// `strop --version`: the build's `STROP_VERSION` if set, else the crate's.
 pub const VERSION: &str = match option_env!("STROP_VERSION") {
@@ -153,10 +153,20 @@ pub struct HistoryArgs {
     pub json: JsonFlag,
 }
 
-/// Parses the command line; on a usage error, the one-line sentence and
-/// exit code 2 (help and version print as usual and exit 0).
-pub fn parse() -> Result<Cli, (String, u8)> {
-    Cli::try_parse().map_err(errors::clap_failure)
+/// Parses the command line. On failure it has already printed: help and
+/// version as clap renders them (exit 0), a usage error as one line
+/// `strop: ...` on stderr (exit 2); the `Err` is the exit code.
+pub fn parse() -> Result<Cli, u8> {
+    Cli::try_parse().map_err(|e| match errors::clap_failure(e) {
+        ParseFailure::Show(e) => match e.print() {
+            Ok(()) => exit::OK,
+            Err(_) => exit::FAILURE,
+        },
+        ParseFailure::Usage(line) => {
+            eprintln!("{line}");
+            exit::USAGE
+        }
+    })
 }
 
 /// Runs one scripting command.

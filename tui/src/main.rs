@@ -9,14 +9,7 @@ use strop_tui::session::Launch;
 fn main() -> ExitCode {
     let cli = match cli::parse() {
         Ok(cli) => cli,
-        Err((text, code)) => {
-            if code == exit::OK {
-                print!("{text}");
-            } else {
-                eprintln!("{text}");
-            }
-            return ExitCode::from(code);
-        }
+        Err(code) => return ExitCode::from(code),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

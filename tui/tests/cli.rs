@@ -470,3 +470,77 @@ fn usage_errors_and_version() {
     );
     assert!(line.contains("not a server address"), "{line}");
 }
+
+/// Runs `sh -c script` inside a private D-Bus session with an unlocked
+/// gnome-keyring Secret Service; `None` (and a note) when this machine has
+/// no such tools.
+fn in_secret_service_session(ctx: &Ctx, script: &str, args: &[&str]) -> Option<Output> {
+    let tools = ["dbus-run-session", "gnome-keyring-daemon", "secret-tool"];
+    let missing: Vec<&str> = tools
+        .into_iter()
+        .filter(|tool| {
+            !std::process::Command::new("sh")
+                .args(["-c", "command -v \"$0\" >/dev/null", tool])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("SKIPPED: the Secret Service test needs {missing:?} installed");
+        return None;
+    }
+    // gnome-keyring keeps its files under XDG_DATA_HOME: a throwaway one.
+    let data_home = tempfile::tempdir().unwrap();
+    // strop's environment, applied to the session that runs the script.
+    let mut cmd = strop_command(ctx.config.path(), &ctx.server);
+    cmd.env_remove("STROP_KEYRING")
+        .env("XDG_DATA_HOME", data_home.path())
+        .env("STROP", support::strop_bin());
+    let mut session = std::process::Command::new("dbus-run-session");
+    session.args(["--", "sh", "-c", script, "secret-service-test"]);
+    session.args(args);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => session.env(k, v),
+            None => session.env_remove(k),
+        };
+    }
+    Some(run_with_stdin(session, None))
+}
+
+#[test]
+fn secret_service_is_used_when_the_session_bus_offers_one() {
+    let ctx = Ctx::new("secsvc");
+    ok(&ctx.run_with(
+        &["register", &ctx.user, "--password-stdin"],
+        Some(PASSWORD),
+        &[],
+    ));
+    let script = r#"
+user="$1"; password="$2"
+printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 || exit 90
+printf '%s' "$password" | "$STROP" login "$user" --password-stdin || exit 91
+printf 'token='; secret-tool lookup service "strop:$STROP_SERVER" username "$user" || exit 92
+echo
+printf 'whoami='; "$STROP" whoami || exit 93
+"$STROP" logout >/dev/null || exit 94
+secret-tool lookup service "strop:$STROP_SERVER" username "$user" && exit 95
+exit 0
+"#;
+    let Some(out) = in_secret_service_session(&ctx, script, &[&ctx.user, PASSWORD]) else {
+        return;
+    };
+    let said = ok(&out);
+    assert!(
+        said.contains("the token is in the Secret Service"),
+        "{said}"
+    );
+    let token = said
+        .lines()
+        .find_map(|l| l.strip_prefix("token="))
+        .unwrap_or_default();
+    assert_eq!(token.len(), 32, "secret-tool read the token back: {said}");
+    assert!(said.contains(&format!("whoami={}\n", ctx.user)), "{said}");
+    // Nothing went to the kernel keyring.
+    assert_eq!(ctx.stored_token(), None);
+}

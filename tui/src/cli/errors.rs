@@ -71,20 +71,22 @@ impl CliError {
     }
 }
 
-/// A clap failure as (what to print, exit code): help and version go out
-/// as clap renders them, usage errors become one line.
-pub(super) fn clap_failure(e: clap::Error) -> (String, u8) {
+/// What to do with a clap failure.
+#[derive(Debug)]
+pub enum ParseFailure {
+    /// `--help` or `--version`: print it (clap picks colors) and exit 0.
+    Show(clap::Error),
+    /// A usage error, as the one line `strop: ...` (exit code 2).
+    Usage(String),
+}
+
+pub(super) fn clap_failure(e: clap::Error) -> ParseFailure {
     use clap::error::ErrorKind;
     match e.kind() {
         ErrorKind::DisplayHelp
         | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            (e.render().ansi().to_string(), exit::OK)
-        }
-        _ => (
-            format!("strop: {}", one_line_usage(&e.to_string())),
-            exit::USAGE,
-        ),
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ParseFailure::Show(e),
+        _ => ParseFailure::Usage(format!("strop: {}", one_line_usage(&e.to_string()))),
     }
 }
 
@@ -114,23 +116,27 @@ mod tests {
 
     #[test]
     fn usage_errors_fold_to_one_line() {
-        let err = crate::cli::Cli::try_parse_from(["strop", "reverse"]).unwrap_err();
-        let (line, code) = clap_failure(err);
-        assert_eq!(code, exit::USAGE);
-        assert!(!line.trim_end().contains('\n'), "{line}");
+        let usage = |args: &[&str]| match clap_failure(
+            crate::cli::Cli::try_parse_from(args).unwrap_err(),
+        ) {
+            ParseFailure::Usage(line) => line,
+            ParseFailure::Show(e) => panic!("not a usage error: {e}"),
+        };
+        let line = usage(&["strop", "reverse"]);
+        assert!(!line.contains('\n'), "{line}");
         assert!(line.starts_with("strop: "), "{line}");
         assert!(line.contains("<TEXT>"), "{line}");
 
-        let err = crate::cli::Cli::try_parse_from(["strop", "--bogus"]).unwrap_err();
-        let (line, _) = clap_failure(err);
+        let line = usage(&["strop", "--bogus"]);
         assert!(line.contains("--bogus"), "{line}");
         assert!(!line.contains('\n'), "{line}");
 
-        let err =
-            crate::cli::Cli::try_parse_from(["strop", "history", "--limit", "0"]).unwrap_err();
-        let (line, code) = clap_failure(err);
-        assert_eq!(code, exit::USAGE);
+        let line = usage(&["strop", "history", "--limit", "0"]);
         assert!(line.contains("--limit"), "{line}");
+        assert!(matches!(
+            clap_failure(crate::cli::Cli::try_parse_from(["strop", "--help"]).unwrap_err()),
+            ParseFailure::Show(_)
+        ));
     }
 
     #[test]
