@@ -544,3 +544,105 @@ exit 0
     // Nothing went to the kernel keyring.
     assert_eq!(ctx.stored_token(), None);
 }
+
+/// The prompts a person meets on a terminal: username, masked password (twice
+/// for a new account). Runs `strop` in a real pseudo-terminal.
+#[test]
+fn prompts_on_a_terminal_mask_the_password() {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let ctx = Ctx::new("prompt");
+    let run = |args: &[&str], answers: &[(&str, &str)]| -> (String, u32) {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: 24,
+                cols: 100,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("open a pty");
+        let mut cmd = CommandBuilder::new(support::strop_bin());
+        cmd.args(args);
+        cmd.env("STROP_CONFIG_DIR", ctx.config.path());
+        cmd.env("STROP_SERVER", &ctx.server);
+        cmd.env("STROP_KEYRING", "kernel");
+        cmd.env_remove("STROP_TOKEN");
+        cmd.env_remove("STROP_USER");
+        let mut child = pty.slave.spawn_command(cmd).expect("spawn strop in a pty");
+        drop(pty.slave);
+        let seen = Arc::new(Mutex::new(String::new()));
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let feed = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                feed.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut writer = pty.master.take_writer().unwrap();
+        let wait_for = |text: &str, from: usize| -> usize {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let screen = seen.lock().unwrap().clone();
+                if let Some(at) = screen[from..].find(text) {
+                    return from + at + text.len();
+                }
+                assert!(Instant::now() < deadline, "no {text:?} on: {screen:?}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let mut at = 0;
+        for (prompt, answer) in answers {
+            at = wait_for(prompt, at);
+            writer.write_all(format!("{answer}\r").as_bytes()).unwrap();
+            writer.flush().unwrap();
+        }
+        let status = child.wait().unwrap();
+        // Let the reader drain what was written before the exit.
+        std::thread::sleep(Duration::from_millis(200));
+        let screen = seen.lock().unwrap().clone();
+        (screen, status.exit_code())
+    };
+
+    let secret = "pty-secret-1234";
+    let (screen, code) = run(
+        &["register"],
+        &[
+            ("Username: ", ctx.user.as_str()),
+            ("Password: ", secret),
+            ("Repeat the password: ", secret),
+        ],
+    );
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains(&format!("User \"{}\" registered succesfully.", ctx.user)),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains(secret),
+        "the password was echoed: {screen}"
+    );
+
+    let (screen, code) = run(&["login", &ctx.user], &[("Password: ", "not-the-password")]);
+    assert_eq!(code, 3, "{screen}");
+    assert!(
+        screen.contains("strop: Wrong username or password."),
+        "{screen}"
+    );
+
+    let (screen, code) = run(&["login", &ctx.user], &[("Password: ", secret)]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        !screen.contains(secret),
+        "the password was echoed: {screen}"
+    );
+    assert!(ctx.stored_token().is_some());
+}
