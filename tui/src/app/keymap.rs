@@ -368,6 +368,18 @@ pub static KEYMAP: &[Binding] = &[
     b(C::Help, &[k(KeyCode::Down), c('j')], A::Down, "Scroll down"),
     b(
         C::Help,
+        &[k(KeyCode::PageUp)],
+        A::PageUp,
+        "Scroll a page up",
+    ),
+    b(
+        C::Help,
+        &[k(KeyCode::PageDown), c(' ')],
+        A::PageDown,
+        "Scroll a page down",
+    ),
+    b(
+        C::Help,
         &[k(KeyCode::Esc), c('q'), c('?')],
         A::Close,
         "Close",

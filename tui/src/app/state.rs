@@ -52,6 +52,31 @@ pub enum Overlay {
 pub struct Detail {
     pub entry: HistoryEntry,
     pub scroll: u16,
+    /// Largest useful scroll, known once drawn (wrapping depends on the
+    /// width); layout memory, hence the `Cell`.
+    pub max_scroll: Cell<u16>,
+}
+
+impl Detail {
+    pub fn new(entry: HistoryEntry) -> Detail {
+        Detail {
+            entry,
+            scroll: 0,
+            max_scroll: Cell::new(u16::MAX),
+        }
+    }
+}
+
+/// Lines in the help overlay: every binding, a title and a gap per
+/// context, and the closing note. Bounds its scrolling.
+pub fn help_len() -> u16 {
+    let mut contexts = Vec::new();
+    for bd in super::keymap::KEYMAP {
+        if !contexts.contains(&bd.context) {
+            contexts.push(bd.context);
+        }
+    }
+    (super::keymap::KEYMAP.len() + 2 * contexts.len() + 1) as u16
 }
 
 /// What we know about reaching the server.
@@ -243,9 +268,8 @@ pub fn match_ranges(hay: &str, needle: &str) -> Vec<std::ops::Range<usize>> {
         return out;
     }
     let n: Vec<char> = needle.chars().collect();
-    let mut start_iter = hay.char_indices();
     let mut skip_until = 0;
-    while let Some((start, _)) = start_iter.next() {
+    for (start, _) in hay.char_indices() {
         if start < skip_until {
             continue;
         }

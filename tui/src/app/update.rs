@@ -432,10 +432,10 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::LoggedOut(result) => {
             s.finish(Activity::LogOut);
             let user = s.user.take();
-            if let Err(f) = &result {
-                if f.kind != FailureKind::Auth {
-                    note_failure(s, f);
-                }
+            if let Err(f) = &result
+                && f.kind != FailureKind::Auth
+            {
+                note_failure(s, f);
             }
             if let Some(user) = &user {
                 forget_token(s, user.clone(), &mut fx);
@@ -553,10 +553,10 @@ fn maybe_prefetch(s: &mut State, fx: &mut Vec<Effect>) {
     if h.loading || !h.loaded {
         return;
     }
-    if let Some(before) = h.next_before {
-        if h.selected + PREFETCH_MARGIN >= h.entries.len() {
-            load_history(s, Some(before), true, fx);
-        }
+    if let Some(before) = h.next_before
+        && h.selected + PREFETCH_MARGIN >= h.entries.len()
+    {
+        load_history(s, Some(before), true, fx);
     }
 }
 
@@ -846,10 +846,7 @@ fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         Up | Down | PageUp | PageDown | Top | Bottom => move_selection(s, action, fx),
         OpenDetail => {
             if let Some(entry) = s.history.selected_entry() {
-                s.overlay = Some(Overlay::Detail(Detail {
-                    entry: entry.clone(),
-                    scroll: 0,
-                }));
+                s.overlay = Some(Overlay::Detail(Detail::new(entry.clone())));
             }
         }
         Rerun => {
@@ -870,11 +867,11 @@ const PAGE_ROWS: usize = 10;
 fn move_selection(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     match &mut s.overlay {
         Some(Overlay::Detail(d)) => {
-            d.scroll = scroll(d.scroll, action);
+            d.scroll = scroll(d.scroll, action).min(d.max_scroll.get());
             return;
         }
         Some(Overlay::Help { scroll: sc }) => {
-            *sc = scroll(*sc, action);
+            *sc = scroll(*sc, action).min(help_len());
             return;
         }
         _ => {}

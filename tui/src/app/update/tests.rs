@@ -924,3 +924,26 @@ fn key_releases_are_ignored() {
     update(&mut s, Msg::Key(ev));
     assert_eq!(s.main.input.value(), "");
 }
+
+#[test]
+fn overlay_scrolling_stops_at_the_end() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 1, None));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Enter));
+    // The view reports how far the drawn text can scroll.
+    if let Some(Overlay::Detail(d)) = &s.overlay {
+        d.max_scroll.set(3);
+    }
+    update(&mut s, key(KeyCode::PageDown));
+    update(&mut s, key(KeyCode::PageDown));
+    assert!(matches!(&s.overlay, Some(Overlay::Detail(d)) if d.scroll == 3));
+    update(&mut s, key(KeyCode::Up));
+    assert!(matches!(&s.overlay, Some(Overlay::Detail(d)) if d.scroll == 2));
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::F(1)));
+    for _ in 0..50 {
+        update(&mut s, key(KeyCode::PageDown));
+    }
+    assert!(matches!(s.overlay, Some(Overlay::Help { scroll }) if scroll == help_len()));
+}

@@ -58,7 +58,10 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, theme: &Theme) {
         .iter()
         .map(|l| l.width().div_ceil(width).max(1))
         .sum();
-    let max = total.saturating_sub(body.height as usize) as u16;
+    let max = total
+        .saturating_sub(body.height as usize)
+        .min(u16::MAX as usize) as u16;
+    d.max_scroll.set(max);
     let scroll = d.scroll.min(max);
     frame.render_widget(
         Paragraph::new(text)

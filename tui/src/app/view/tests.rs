@@ -236,21 +236,26 @@ fn main_offline_running() {
 fn detail_overlay() {
     let mut s = main_state();
     let long = "All work and no play makes Jack a dull boy. ".repeat(12);
-    s.overlay = Some(Overlay::Detail(Detail {
-        entry: entry(
-            42,
-            Function::Reverse,
-            &long,
-            &long.chars().rev().collect::<String>(),
-        ),
-        scroll: 0,
-    }));
+    s.overlay = Some(Overlay::Detail(Detail::new(entry(
+        42,
+        Function::Reverse,
+        &long,
+        &long.chars().rev().collect::<String>(),
+    ))));
     snap!("detail", s);
-    s.overlay = Some(Overlay::Detail(Detail {
-        entry: entry(42, Function::Reverse, &long, "short"),
-        scroll: 500,
-    }));
-    snap!("detail_scrolled_to_end", s);
+    let Some(Overlay::Detail(d)) = &s.overlay else {
+        unreachable!()
+    };
+    // Drawing tells the state how far scrolling can go.
+    assert!(d.max_scroll.get() > 0 && d.max_scroll.get() < 20, "{d:?}");
+    let mut d = Detail::new(entry(42, Function::Reverse, &long, "short"));
+    d.scroll = 500;
+    s.overlay = Some(Overlay::Detail(d));
+    snap!("detail_short_text_does_not_scroll", s);
+    let Some(Overlay::Detail(d)) = &s.overlay else {
+        unreachable!()
+    };
+    assert_eq!(d.max_scroll.get(), 0);
 }
 
 #[test]
@@ -267,6 +272,7 @@ fn help_lists_every_binding() {
         .iter()
         .map(|l| l.to_string())
         .collect();
+    assert_eq!(text.len(), help_len() as usize);
     for bd in crate::app::keymap::KEYMAP {
         assert!(
             text.iter().any(|l| l.contains(bd.help)),
