@@ -121,12 +121,17 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
     lowercase_first(&text)
 }
 
+/// "Connection refused" -> "connection refused", for use mid-sentence;
+/// acronyms ("DBus error", "IO error") keep their case.
 pub(crate) fn lowercase_first(s: &str) -> String {
     let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    if chars.clone().next().is_some_and(char::is_uppercase) {
+        return s.to_string();
     }
+    first.to_lowercase().chain(chars).collect()
 }
 
 #[cfg(test)]
@@ -162,6 +167,14 @@ mod tests {
         assert!(err.starts_with("The settings file "), "{err}");
         assert!(err.contains(FILE_NAME), "{err}");
         assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn lowercase_first_keeps_acronyms() {
+        assert_eq!(lowercase_first("Connection refused"), "connection refused");
+        assert_eq!(lowercase_first("DBus error"), "DBus error");
+        assert_eq!(lowercase_first(""), "");
+        assert_eq!(lowercase_first("X"), "x");
     }
 
     #[test]

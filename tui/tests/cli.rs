@@ -646,3 +646,41 @@ fn prompts_on_a_terminal_mask_the_password() {
     );
     assert!(ctx.stored_token().is_some());
 }
+
+#[test]
+fn no_working_keyring_says_how_to_use_strop_token() {
+    let ctx = Ctx::new("nokeyring");
+    ok(&ctx.run_with(
+        &["register", &ctx.user, "--password-stdin"],
+        Some(PASSWORD),
+        &[],
+    ));
+    // A session bus that is not there, and the Secret Service forced.
+    let env = [
+        ("STROP_KEYRING", "secret-service"),
+        ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus"),
+    ];
+    let line = fails(
+        &ctx.run_with(
+            &["login", &ctx.user, "--password-stdin"],
+            Some(PASSWORD),
+            &env,
+        ),
+        1,
+    );
+    assert!(
+        line.starts_with("strop: No OS keyring is available"),
+        "{line}"
+    );
+    assert!(line.contains("STROP_TOKEN"), "{line}");
+    assert!(line.contains("--print-token"), "{line}");
+    assert_eq!(ctx.stored_token(), None);
+    // The way out it names works.
+    let token = ok(&ctx.run_with(
+        &["login", &ctx.user, "--print-token", "--password-stdin"],
+        Some(PASSWORD),
+        &env,
+    ));
+    let out = ctx.run_with(&["whoami"], None, &[("STROP_TOKEN", token.trim())]);
+    assert_eq!(ok(&out), format!("{}\n", ctx.user));
+}
