@@ -47,8 +47,26 @@ ensure_compose_venv() {
   printf '%s' "$want" >"$COMPOSE_VENV/.strop-stamp"
 }
 
+# Debian's own python3 ships venv's pip bootstrap separately (python3-venv).
+ensure_venv_module() {
+  "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null && return 0
+  if ((EUID == 0)) && command -v apt-get >/dev/null; then
+    echo "installing python3-venv"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  "$PYTHON" -c 'import ensurepip, venv' || {
+    echo "FAIL: $PYTHON cannot create venvs (install python3-venv)" >&2
+    return 1
+  }
+}
+
 ensure_tools() {
   mkdir -p "$CI_CACHE"
+  if ! _venv_ready "$TOOLS_VENV" "${TOOLS_REQS[*]}" ||
+    ! _venv_ready "$COMPOSE_VENV" "${COMPOSE_REQS[*]} pyyaml==5.4.1"; then
+    ensure_venv_module
+  fi
   ensure_tools_venv
   ensure_compose_venv
 }
