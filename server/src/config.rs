@@ -114,7 +114,7 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone)]
 pub enum DatabaseSource {
     /// `DATABASE_URL` or the `POSTGRES_*` variables.
-    External(tokio_postgres::Config),
+    External(Box<tokio_postgres::Config>),
     /// A private cluster in this directory, started and stopped by the server.
     Embedded(PathBuf),
 }
@@ -150,7 +150,7 @@ impl Config {
             let pg = tokio_postgres::Config::from_str(url.trim())
                 // The parser's message never echoes the password back.
                 .map_err(|e| BadDatabaseUrl(e.to_string()))?;
-            return Ok(DatabaseSource::External(pg));
+            return Ok(DatabaseSource::External(Box::new(pg)));
         }
         if let Some(host) = non_empty(&self.postgres_host) {
             let user = non_empty(&self.postgres_user).unwrap_or("postgres");
@@ -162,7 +162,7 @@ impl Config {
             if let Some(pw) = self.postgres_password.as_deref() {
                 pg.password(pw);
             }
-            return Ok(DatabaseSource::External(pg));
+            return Ok(DatabaseSource::External(Box::new(pg)));
         }
         Ok(DatabaseSource::Embedded(self.data_dir()))
     }
@@ -336,7 +336,7 @@ mod tests {
             "",
         ]);
         assert!(
-            matches!(c.database().unwrap(), DatabaseSource::Embedded(p) if p == PathBuf::from("/tmp/x"))
+            matches!(c.database().unwrap(), DatabaseSource::Embedded(p) if p == std::path::Path::new("/tmp/x"))
         );
     }
 

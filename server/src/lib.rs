@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod handlers;
 pub mod healthcheck;
+pub mod http_server;
 pub mod openapi;
 pub mod routes;
 pub mod strops;
@@ -92,7 +93,7 @@ pub async fn run(
     match config.database()? {
         DatabaseSource::External(pg) => {
             tracing::info!(database = %config::describe_pg(&pg), "using the configured PostgreSQL");
-            serve(pg, options, listener, shutdown).await
+            serve(*pg, options, listener, shutdown).await
         }
         DatabaseSource::Embedded(data_dir) => {
             tracing::info!(
@@ -127,20 +128,7 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
-    let server = warp::serve(build(state))
-        .incoming(listener)
-        .graceful(shutdown.clone())
-        .run();
-    let mut server = std::pin::pin!(server);
-    tokio::select! {
-        () = &mut server => {}
-        () = shutdown => {
-            tracing::info!("shutting down; letting in-flight requests finish");
-            if tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await.is_err() {
-                tracing::warn!("some requests did not finish in time; closing anyway");
-            }
-        }
-    }
+    http_server::run(build(state), listener, shutdown, SHUTDOWN_GRACE).await;
     pool.close();
     tracing::info!("server stopped");
     Ok(())

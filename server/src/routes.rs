@@ -87,10 +87,13 @@ fn only(method: Method) -> BoxedFilter<()> {
         .and_then(move |got: Method| {
             let want = method.clone();
             async move {
-                if got == want {
+                // HEAD is GET without the body (hyper drops it), as in HTTP.
+                if got == want || (want == Method::GET && got == Method::HEAD) {
                     Ok(())
                 } else if want == Method::GET {
-                    Err(warp::reject::custom(ApiError::MethodNotAllowed("GET")))
+                    Err(warp::reject::custom(ApiError::MethodNotAllowed(
+                        "GET, HEAD",
+                    )))
                 } else {
                     Err(warp::reject::custom(ApiError::MethodNotAllowed("POST")))
                 }
@@ -234,8 +237,8 @@ fn authenticate(state: AppState) -> BoxedFilter<(Response,)> {
         .and(json_headers())
         .and(with_state(state))
         .and(json_body())
-        .then(|state: AppState, body| async move {
-            respond(handlers::authenticate(&state, body).await)
+        .then(|state: AppState, body| {
+            async move { respond(handlers::authenticate(&state, body).await) }
         })
         .boxed()
 }

@@ -1,0 +1,226 @@
+//! `/get-history`: isolation between users, paging with limit/before,
+//! the function and q filters, and the 10,000-entry cap.
+
+use serde_json::{Value, json};
+use strop_common::{Function, HISTORY_CAP, HistoryResponse};
+
+use crate::support::{TestApp, keys, spawn_app};
+
+async fn run(app: &TestApp, token: &str, function: Function, input: &str) -> String {
+    let res = app
+        .post(function.path(), &json!({"input": input}), Some(token))
+        .await;
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["output"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn history(app: &TestApp, token: &str, query: &str) -> HistoryResponse {
+    let res = app.get(&format!("/get-history{query}"), Some(token)).await;
+    assert_eq!(res.status(), 200, "{query}");
+    res.json().await.unwrap()
+}
+
+fn inputs(h: &HistoryResponse) -> Vec<&str> {
+    h.history.iter().map(|e| e.input.as_str()).collect()
+}
+
+#[tokio::test]
+async fn empty_history_is_an_empty_list() {
+    let app = spawn_app().await;
+    let (_, token) = app.user().await;
+    let v: Value = app
+        .get("/get-history", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"history": []}));
+    let v: Value = app
+        .get("/get-history?limit=5", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"history": [], "next_before": null}));
+}
+
+#[tokio::test]
+async fn users_never_see_each_other() {
+    let app = spawn_app().await;
+    let (alice, ta) = app.user().await;
+    let (bob, tb) = app.user().await;
+    for i in 0..3 {
+        run(&app, &ta, Function::Reverse, &format!("alice secret {i}")).await;
+        run(&app, &tb, Function::Piglatin, &format!("bob note {i}")).await;
+    }
+    let ha = history(&app, &ta, "").await;
+    let hb = history(&app, &tb, "").await;
+    assert_eq!(ha.history.len(), 3);
+    assert_eq!(hb.history.len(), 3);
+    assert!(ha.history.iter().all(|e| e.user == alice));
+    assert!(hb.history.iter().all(|e| e.user == bob));
+    // Paging from above alice's newest id, or searching her words, finds nothing of hers.
+    let top = ha
+        .history
+        .last()
+        .unwrap()
+        .id
+        .max(hb.history.last().unwrap().id)
+        + 1;
+    let page = history(&app, &tb, &format!("?before={top}&limit=1000")).await;
+    assert_eq!(inputs(&page), ["bob note 0", "bob note 1", "bob note 2"]);
+    assert_eq!(page.next_before, Some(None));
+    let page = history(&app, &tb, "?q=alice").await;
+    assert!(page.history.is_empty());
+    let page = history(&app, &tb, &format!("?before={}", ha.history[2].id)).await;
+    assert!(page.history.iter().all(|e| e.user == bob));
+}
+
+#[tokio::test]
+async fn limit_and_before_page_backwards_oldest_first() {
+    let app = spawn_app().await;
+    let (_, token) = app.user().await;
+    let all: Vec<String> = (0..25).map(|i| format!("entry {i:02}")).collect();
+    for (i, input) in all.iter().enumerate() {
+        let f = if i % 2 == 0 {
+            Function::Reverse
+        } else {
+            Function::Piglatin
+        };
+        run(&app, &token, f, input).await;
+    }
+    // Newest 10, oldest first, with a cursor to older ones.
+    let p1 = history(&app, &token, "?limit=10").await;
+    assert_eq!(
+        inputs(&p1),
+        all[15..].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(p1.next_before, Some(Some(p1.history[0].id)));
+    let p2 = history(
+        &app,
+        &token,
+        &format!("?limit=10&before={}", p1.older_page().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        inputs(&p2),
+        all[5..15].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let p3 = history(
+        &app,
+        &token,
+        &format!("?limit=10&before={}", p2.older_page().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        inputs(&p3),
+        all[..5].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(p3.next_before, Some(None), "no older entries: null");
+    // Exactly the number that is left: still null, no empty extra page.
+    let exact = history(
+        &app,
+        &token,
+        &format!("?limit=5&before={}", p2.older_page().unwrap()),
+    )
+    .await;
+    assert_eq!(exact.history.len(), 5);
+    assert_eq!(exact.next_before, Some(None));
+    // Ids strictly increase within a page.
+    assert!(p1.history.windows(2).all(|w| w[0].id < w[1].id));
+    // The plain form: everything, and no next_before key.
+    let raw: Value = app
+        .get("/get-history", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys(&raw), ["history"]);
+    assert_eq!(raw["history"].as_array().unwrap().len(), 25);
+    let raw: Value = app
+        .get("/get-history?limit=1", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys(&raw), ["history", "next_before"]);
+}
+
+#[tokio::test]
+async fn function_and_q_filters() {
+    let app = spawn_app().await;
+    let (_, token) = app.user().await;
+    run(&app, &token, Function::Reverse, "Hello World").await;
+    run(&app, &token, Function::Piglatin, "hello there").await;
+    run(&app, &token, Function::Reverse, "100% sure").await;
+    run(&app, &token, Function::Piglatin, "snake_case").await;
+    run(&app, &token, Function::Reverse, "ÄPFEL und Birnen").await;
+
+    let h = history(&app, &token, "?function=piglatin").await;
+    assert_eq!(inputs(&h), ["hello there", "snake_case"]);
+    assert!(h.history.iter().all(|e| e.function == Function::Piglatin));
+
+    // Case-insensitive, in input or output.
+    let h = history(&app, &token, "?q=HELLO").await;
+    assert_eq!(inputs(&h), ["Hello World", "hello there"]);
+    let h = history(&app, &token, "?q=dlrow").await;
+    assert_eq!(inputs(&h), ["Hello World"], "matches the output");
+    let h = history(&app, &token, "?q=hello&function=reverse").await;
+    assert_eq!(inputs(&h), ["Hello World"]);
+    // Wildcards are literal.
+    let h = history(&app, &token, "?q=%25").await;
+    assert_eq!(inputs(&h), ["100% sure"]);
+    let h = history(&app, &token, "?q=_").await;
+    assert_eq!(inputs(&h), ["snake_case"]);
+    let h = history(&app, &token, "?q=%5C").await;
+    assert!(h.history.is_empty(), "backslash is literal too");
+    // Non-ASCII letters fold case as the database's LC_CTYPE says: a "C"
+    // ctype folds ASCII only, anything Unicode-aware folds Ä to ä.
+    let db = app.db().await;
+    let ctype: String = db.query_one("SHOW lc_ctype", &[]).await.unwrap().get(0);
+    let h = history(&app, &token, "?q=%C3%A4pfel").await;
+    if ctype == "C" || ctype == "POSIX" {
+        assert!(h.history.is_empty(), "{ctype}");
+    } else {
+        assert_eq!(inputs(&h), ["ÄPFEL und Birnen"], "{ctype}");
+    }
+    let h = history(&app, &token, "?q=%C3%84PFEL").await;
+    assert_eq!(inputs(&h), ["ÄPFEL und Birnen"]);
+    // Filters combine with paging.
+    let h = history(&app, &token, "?q=e&limit=2").await;
+    assert_eq!(h.history.len(), 2);
+    let older = history(
+        &app,
+        &token,
+        &format!("?q=e&limit=2&before={}", h.older_page().unwrap()),
+    )
+    .await;
+    assert!(older.history.iter().all(|e| e.id < h.history[0].id));
+}
+
+#[tokio::test]
+async fn plain_history_is_capped_at_the_newest_10000() {
+    let app = spawn_app().await;
+    let (name, token) = app.user().await;
+    let db = app.db().await;
+    let cap = i64::from(HISTORY_CAP);
+    db.execute(
+        "INSERT INTO history (user_id, function, input, output)
+         SELECT u.id, 'reverse', 'in ' || g, 'out ' || g
+         FROM users u, generate_series(1, $2::bigint) g WHERE u.username = $1",
+        &[&name, &(cap + 1)],
+    )
+    .await
+    .unwrap();
+    let h = history(&app, &token, "").await;
+    assert_eq!(h.history.len() as i64, cap);
+    assert_eq!(h.history[0].input, "in 2");
+    assert_eq!(h.history.last().unwrap().input, format!("in {}", cap + 1));
+    assert_eq!(h.next_before, Some(Some(h.history[0].id)));
+    let rest = history(&app, &token, &format!("?before={}", h.history[0].id)).await;
+    assert_eq!(inputs(&rest), ["in 1"]);
+    assert_eq!(rest.next_before, None);
+}

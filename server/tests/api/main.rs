@@ -1,0 +1,13 @@
+//! The strop HTTP API against a real PostgreSQL: one integration test binary,
+//! each test with its own server on port 0 and its own fresh database, so
+//! they run in parallel. `binary` runs the real `strop-server` executable.
+
+mod auth;
+mod binary;
+mod errors;
+mod history;
+mod ops;
+mod seed;
+mod servers;
+mod strop;
+mod support;

@@ -1,0 +1,135 @@
+//! Several servers on one database, restarts, concurrent start-up
+//! migrations, and graceful shutdown of an in-flight request.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use strop_common::HistoryResponse;
+use strop_server::ServeOptions;
+use strop_server::db::embedded::testing::fresh_database;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{parse_response, spawn_on};
+
+#[tokio::test]
+async fn a_token_from_one_server_works_on_another() {
+    let pg = fresh_database().await;
+    let a = spawn_on(pg.clone(), ServeOptions::default()).await;
+    let b = spawn_on(pg, ServeOptions::default()).await;
+    let (name, token) = a.user().await;
+    let res = b.get("/whoami", Some(&token)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"user": name}));
+    assert_eq!(
+        b.post("/reverse", &json!({"input": "on b"}), Some(&token))
+            .await
+            .status(),
+        200
+    );
+    let h: HistoryResponse = a
+        .get("/get-history", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h.history.len(), 1);
+    // Logout on one revokes everywhere.
+    assert_eq!(
+        a.post("/logout", &json!({}), Some(&token)).await.status(),
+        200
+    );
+    assert_eq!(b.get("/whoami", Some(&token)).await.status(), 401);
+    // And a name taken on one is taken on the other.
+    assert_eq!(b.register(&name, "x").await.status(), 409);
+}
+
+#[tokio::test]
+async fn history_and_tokens_survive_a_restart() {
+    let pg = fresh_database().await;
+    let first = spawn_on(pg.clone(), ServeOptions::default()).await;
+    let (_, token) = first.user().await;
+    assert_eq!(
+        first
+            .post(
+                "/piglatin",
+                &json!({"input": "before restart"}),
+                Some(&token)
+            )
+            .await
+            .status(),
+        200
+    );
+    first.stop().await;
+    let second = spawn_on(pg, ServeOptions::default()).await;
+    let h: HistoryResponse = second
+        .get("/get-history", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h.history.len(), 1);
+    assert_eq!(h.history[0].input, "before restart");
+    assert_eq!(h.history[0].output, "eforebay estartray");
+}
+
+#[tokio::test]
+async fn three_servers_starting_at_once_on_an_empty_database_all_come_up() {
+    let pg = fresh_database().await;
+    let apps = join_all((0..3).map(|_| spawn_on(pg.clone(), ServeOptions::default()))).await;
+    for (i, app) in apps.iter().enumerate() {
+        let res = app.register(&format!("user{i}"), "pw").await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(app.get("/readyz", None).await.status(), 200);
+    }
+    let db = apps[0].db().await;
+    let applied: i64 = db
+        .query_one("SELECT count(*) FROM refinery_schema_history", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(applied, 2, "each migration applied once");
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_request_finish_and_commit() {
+    let pg = fresh_database().await;
+    let mut app = spawn_on(pg, ServeOptions::default()).await;
+    let (_, token) = app.user().await;
+    // Start a request, send only half its body, then ask the server to stop.
+    let body = br#"{"input": "in flight"}"#;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /reverse HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let db = app.db().await;
+    app.begin_shutdown();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // New connections are refused once the listener is closed.
+    assert!(
+        TcpStream::connect(app.addr).await.is_err(),
+        "listener still open"
+    );
+    stream.write_all(&body[10..]).await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    let (status, v) = parse_response(&out);
+    assert_eq!(status, 200);
+    assert_eq!(v, json!({"output": "thgilf ni"}));
+    app.finished().await;
+    let n: i64 = db
+        .query_one(
+            "SELECT count(*) FROM history WHERE input = 'in flight'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1, "a 200 means the row is committed");
+}
