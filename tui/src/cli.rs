@@ -30,8 +30,9 @@ Without a command, strop opens the interactive terminal client.
 
 Server: --server, else STROP_SERVER, else the last server logged in to, else
 http://127.0.0.1:5000. Token: STROP_TOKEN, else the OS keyring entry saved by
-`strop login`. Settings live in the platform config directory (STROP_CONFIG_DIR
-overrides it).
+`strop login` (on Linux the Secret Service when the session bus offers one,
+else the kernel keyring; STROP_KEYRING=kernel or =secret-service forces one).
+Settings live in the platform config directory (STROP_CONFIG_DIR overrides it).
 
 Exit codes:
   0  success
@@ -85,7 +86,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct PasswordArgs {
-    /// Username (default: --user, else asked for).
+    /// Username (default: --user; for login, then the last user of this
+    /// server; else asked for on a terminal).
     pub username: Option<String>,
     /// Read the password from standard input instead of prompting.
     #[arg(long)]
