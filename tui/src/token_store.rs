@@ -12,7 +12,9 @@
 //!   the `strop` process. Read it from a shell with [`KEYCTL_READ_SCRIPT`]:
 //!   `keyctl session - sh -c "$KEYCTL_READ_SCRIPT" - 'keyring:alice@strop:http://127.0.0.1:5000'`
 //!   (a bare `keyctl search @s ...` only works in a session that has the
-//!   persistent keyring linked in).
+//!   persistent keyring linked in). On a kernel without persistent keyrings
+//!   the key lives in the session keyring alone: shared by a user's processes
+//!   outside any login session, private to the login session otherwise.
 //! * Secret Service (a Linux desktop session bus offering one): an item in the
 //!   default collection with attributes `service` and `username` as above.
 //! * macOS Keychain / Windows Credential Manager: a generic password for the
