@@ -56,7 +56,10 @@ pub async fn run<F, R>(
     }
     drop(listener);
     tracing::info!("shutting down; letting in-flight requests finish");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some requests did not finish in time; closing anyway");
     }
 }
