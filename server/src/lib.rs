@@ -119,7 +119,14 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> Result<(), StartError> {
-    let applied = db::migrations::migrate_with_retry(&pg, DATABASE_PATIENCE).await?;
+    // A stop request while the database is still coming up ends the wait.
+    let applied = tokio::select! {
+        applied = db::migrations::migrate_with_retry(&pg, DATABASE_PATIENCE) => applied?,
+        () = shutdown.clone() => {
+            tracing::info!("stopped before the database was ready");
+            return Ok(());
+        }
+    };
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "schema migrated");
     }

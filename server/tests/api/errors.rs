@@ -332,3 +332,82 @@ async fn garbage_never_gets_a_non_json_answer() {
         assert!(body["message"].is_string(), "{status} {body}");
     }
 }
+
+#[tokio::test]
+async fn internal_failures_are_500_json_without_details() {
+    let app = spawn_app().await;
+    assert_eq!(app.register("broken", "pw").await.status(), 200);
+    // A stored hash the server cannot read: a bug on our side, not the client's.
+    let db = app.db().await;
+    db.execute(
+        "UPDATE users SET password_hash = 'not a phc string' WHERE username = 'broken'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let res = app
+        .post(
+            "/authenticate",
+            &json!({"username": "broken", "password": "pw"}),
+            None,
+        )
+        .await;
+    let err = assert_error(res, 500, ErrorCode::Internal).await;
+    assert!(!err.message.contains("phc"), "{}", err.message);
+    assert!(!err.message.contains("users"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn random_bodies_never_get_a_server_error_or_non_json() {
+    let app = spawn_app().await;
+    let (_, token) = app.user().await;
+    let pieces: [&[u8]; 16] = [
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"input\"",
+        b"\"username\"",
+        b"\"password\"",
+        b":",
+        b",",
+        b"\"\\u0000\"",
+        b"\"\xf0\x9f\x98\x80\"",
+        b"null",
+        b"-1e999",
+        b"\"\\ud800\"",
+        b"\xff",
+        b" ",
+    ];
+    for _ in 0..300 {
+        let len = rand::random_range(0..12);
+        let body: Vec<u8> = (0..len)
+            .flat_map(|_| pieces[rand::random_range(0..pieces.len())].to_vec())
+            .collect();
+        let path =
+            ["/reverse", "/piglatin", "/register", "/authenticate"][rand::random_range(0..4)];
+        let res = app
+            .http
+            .post(app.url(path))
+            .header("Authorization", &token)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        assert!(
+            status < 500,
+            "{status} for {}",
+            String::from_utf8_lossy(&body)
+        );
+        let v: Value = res.json().await.unwrap_or_else(|e| {
+            panic!(
+                "non-JSON answer for {}: {e}",
+                String::from_utf8_lossy(&body)
+            )
+        });
+        if status != 200 {
+            assert!(v["error"].is_string() && v["message"].is_string(), "{v}");
+        }
+    }
+}
