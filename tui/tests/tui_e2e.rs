@@ -92,6 +92,44 @@ impl Screen {
         self.parser.lock().unwrap().screen().contents()
     }
 
+    /// Resizes the terminal (the program gets SIGWINCH) and our screen model.
+    fn resize(&mut self, rows: u16, cols: u16) {
+        self.parser
+            .lock()
+            .unwrap()
+            .set_size(rows.try_into().unwrap(), cols.try_into().unwrap());
+        self._master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+    }
+
+    /// (cells drawn in a colour, cells in reverse video) on the screen now.
+    fn colour_and_inverse_cells(&self) -> (usize, usize) {
+        let parser = self.parser.lock().unwrap();
+        let screen = parser.screen();
+        let (rows, cols) = screen.size();
+        let (mut coloured, mut inverse) = (0, 0);
+        for r in 0..rows.get() {
+            for c in 0..cols.get() {
+                let cell = screen.cell(r, c).unwrap();
+                if cell.fgcolor() != vt100::Color::Default
+                    || cell.bgcolor() != vt100::Color::Default
+                {
+                    coloured += 1;
+                }
+                if cell.inverse() {
+                    inverse += 1;
+                }
+            }
+        }
+        (coloured, inverse)
+    }
+
     fn send_keys(&mut self, keys: &str) {
         self.writer.write_all(keys.as_bytes()).unwrap();
         self.writer.flush().unwrap();
@@ -227,6 +265,12 @@ impl Client {
     fn spawn(&self, args: &[&str]) -> Screen {
         Screen::spawn(&strop_bin(), args, &self.env())
     }
+
+    fn spawn_no_color(&self, args: &[&str]) -> Screen {
+        let mut env = self.env();
+        env.push(("NO_COLOR", "1"));
+        Screen::spawn(&strop_bin(), args, &env)
+    }
 }
 
 /// Registers `user` through the form and lands in the main screen.
@@ -296,6 +340,20 @@ fn register_run_search_detail_then_straight_in_and_log_out() {
     s.wait_for_text("2 loaded", WAIT);
     assert!(s.contents().contains(&user));
     assert!(!s.contents().contains("log in"));
+    // In colour by default.
+    assert!(s.colour_and_inverse_cells().0 > 0);
+
+    // Resize: wide terminals get the history beside the input.
+    s.resize(40, 160);
+    s.wait_until("the wide layout", WAIT, |screen| {
+        let first = screen.lines().next().unwrap_or("");
+        first.contains("Input") && first.contains("History")
+    });
+    s.resize(24, 80);
+    s.wait_until("the narrow layout", WAIT, |screen| {
+        let first = screen.lines().next().unwrap_or("");
+        first.contains("Input") && !first.contains("History")
+    });
 
     // Log out: asks, revokes, forgets.
     s.send_keys(keys::CTRL_O);
@@ -364,9 +422,18 @@ fn stopped_server_shows_a_sentence_not_a_crash() {
     let url = server.url().to_string();
     let client = Client::new();
     let user = unique_user("cy");
-    let mut s = client.spawn(&["--server", &url]);
+    let mut s = client.spawn_no_color(&["--server", &url]);
     register(&mut s, &user, "pw");
     wait_keyring_token(&url, &user);
+    // NO_COLOR: no colours at all, the chosen function still in reverse video.
+    let (coloured, inverse) = s.colour_and_inverse_cells();
+    assert_eq!(
+        coloured,
+        0,
+        "NO_COLOR but coloured cells:\n{}",
+        s.contents()
+    );
+    assert!(inverse >= " reverse ".len(), "no reverse video");
     server.stop();
 
     s.type_text("still here?");

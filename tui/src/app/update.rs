@@ -225,6 +225,16 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
             match result {
                 Ok(backend) => {
                     s.keyring = Keyring::Ready(backend);
+                    // Logged in before the keyring opened: store the token now.
+                    if let (Screen::Main, Some(token), Some(user), false) =
+                        (s.screen, &s.token, &s.user, s.token_from_env)
+                    {
+                        fx.push(Effect::StoreToken {
+                            server: s.server.clone(),
+                            user: user.clone(),
+                            token: token.clone(),
+                        });
+                    }
                     if s.screen == Screen::Connecting && !s.token_from_env {
                         match s.last_user.clone() {
                             Some(user) if !s.server.is_empty() => {
@@ -342,7 +352,8 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
                     s.user = Some(username.clone());
                     s.last_user = Some(username.clone());
                     s.last_error = None;
-                    if matches!(s.keyring, Keyring::Ready(_) | Keyring::Overridden) {
+                    // Opening: stored once it opens (see KeyringOpened).
+                    if matches!(s.keyring, Keyring::Ready(_)) {
                         fx.push(Effect::StoreToken {
                             server: s.server.clone(),
                             user: username.clone(),

@@ -947,3 +947,33 @@ fn overlay_scrolling_stops_at_the_end() {
     }
     assert!(matches!(s.overlay, Some(Overlay::Help { scroll }) if scroll == help_len()));
 }
+
+#[test]
+fn a_login_before_the_keyring_opens_is_stored_once_it_does() {
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        ..Start::default()
+    });
+    assert_eq!(s.keyring, Keyring::Opening);
+    type_str(&mut s, "alice");
+    update(&mut s, key(KeyCode::Tab));
+    type_str(&mut s, "pw");
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(
+        &mut s,
+        Msg::Authenticated {
+            username: "alice".into(),
+            result: Ok(tok()),
+        },
+    );
+    assert!(!fx.iter().any(|f| matches!(f, Effect::StoreToken { .. })));
+    let fx = update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    assert_eq!(
+        fx,
+        vec![Effect::StoreToken {
+            server: SERVER.into(),
+            user: "alice".into(),
+            token: tok()
+        }]
+    );
+}
