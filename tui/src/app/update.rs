@@ -396,6 +396,7 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
                 Ok(output) => {
                     s.conn = Conn::Online;
                     s.last_error = None;
+                    s.notice = None;
                     if s.history.admits(function, &input, &output) {
                         add_local_entry(s, function, &input, &output, at);
                     }
@@ -742,13 +743,9 @@ fn edit_focused(s: &mut State, req: InputRequest, fx: &mut Vec<Effect>) {
                     });
                 }
             }
-            Focus::History => {
-                // Typing in the list starts a search, like atuin and fzf.
-                if let InputRequest::InsertChar(_) = req {
-                    s.main.focus = Focus::Search;
-                    edit_focused(s, req, fx);
-                }
-            }
+            // Letters are commands in the list (j, k, r, f, ...); search
+            // has its own box (/ or Ctrl+F).
+            Focus::History => {}
         },
         _ => {}
     }

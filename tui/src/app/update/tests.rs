@@ -750,14 +750,15 @@ fn search_is_debounced_and_sent_as_q() {
 }
 
 #[test]
-fn typing_in_the_list_starts_a_search() {
+fn unbound_letters_in_the_list_do_nothing() {
     let mut s = logged_in();
     update(&mut s, key(KeyCode::Esc));
     assert_eq!(s.main.focus, Focus::History);
     let fx = update(&mut s, ch('z'));
-    assert_eq!(s.main.focus, Focus::Search);
-    assert_eq!(s.history.search.value(), "z");
-    assert_eq!(fx.len(), 1);
+    assert!(fx.is_empty());
+    assert_eq!(s.main.focus, Focus::History);
+    assert_eq!(s.history.search.value(), "");
+    assert_eq!(s.main.input.value(), "");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::{Theme, centered, spinner};
 use crate::app::keymap::{Action, Context, keys_for};
-use crate::app::state::{Conn, State};
+use crate::app::state::{Conn, Focus, Screen, State};
 
 /// Server, user, connection, then what we wait for or the last notice
 /// (errors get their own lines above, see `view::draw`).
@@ -18,10 +18,11 @@ pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
         Constraint::Length(help.chars().count() as u16),
     ])
     .areas(area);
+    // The scheme only costs columns unless it is https.
     let server = if s.server.is_empty() {
         "no server"
     } else {
-        s.server.as_str()
+        s.server.strip_prefix("http://").unwrap_or(&s.server)
     };
     let user = s.user.as_deref().unwrap_or("not logged in");
     let (conn, conn_style) = match s.conn {
@@ -46,12 +47,43 @@ pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
         ));
     } else if let Some(notice) = &s.notice {
         spans.push(Span::raw(notice.clone()));
+    } else {
+        spans.extend(hints(s, theme));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), left);
     frame.render_widget(
         Paragraph::new(Span::styled(help, theme.selected(true))),
         right,
     );
+}
+
+/// The few keys that matter where the focus is (all of them: F1).
+fn hints(s: &State, theme: &Theme) -> Vec<Span<'static>> {
+    use crate::app::keymap::first_key;
+    let pairs: &[(Context, Action, &str)] = match (s.screen, s.main.focus) {
+        (Screen::Main, Focus::Input) => &[
+            (Context::Input, Action::Submit, "run"),
+            (Context::Main, Action::SwitchFunction, "switch"),
+            (Context::Main, Action::FocusNext, "history"),
+        ],
+        (Screen::Main, Focus::History) => &[
+            (Context::History, Action::OpenDetail, "detail"),
+            (Context::History, Action::Rerun, "re-run"),
+            (Context::History, Action::Search, "search"),
+        ],
+        (Screen::Main, Focus::Search) => &[
+            (Context::Search, Action::FocusHistory, "list"),
+            (Context::Search, Action::ClearSearch, "clear"),
+        ],
+        _ => &[],
+    };
+    let mut spans = Vec::new();
+    for (ctx, action, what) in pairs {
+        spans.push(Span::styled(first_key(*ctx, *action), theme.heading()));
+        spans.push(Span::styled(format!(" {what}"), theme.dim()));
+        spans.push(Span::raw("  "));
+    }
+    spans
 }
 
 pub fn confirm_logout(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
