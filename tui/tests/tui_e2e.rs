@@ -451,3 +451,33 @@ fn stopped_server_shows_a_sentence_not_a_crash() {
     keyring_forget(&url, &user);
     assert_eq!(keyring_token(&url, &user), None);
 }
+
+#[test]
+fn slow_server_shows_a_spinner_and_stays_responsive_then_a_sentence() {
+    // Accepts connections and never answers: every request hangs until the
+    // client's own timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let client = Client::new();
+    let mut env = client.env();
+    env.push(("STROP_TOKEN", "0123456789abcdef0123456789abcdef"));
+    let mut s = Screen::spawn(&strop_bin(), &["--server", &url], &env);
+    s.wait_for_text("Checking your session…", WAIT);
+    // The UI answers keys while the request hangs.
+    s.send_keys("\x1bOP");
+    s.wait_for_text("Show or hide this help", WAIT);
+    s.send_keys(keys::ESC);
+    s.wait_for_gone("Show or hide this help", WAIT);
+    assert!(s.contents().contains("Checking your session…"));
+    // Then the client gives up with a sentence, and the app carries on.
+    s.wait_for_text("did not answer within", Duration::from_secs(40));
+    s.wait_for_text("offline", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+}

@@ -68,7 +68,11 @@ pub fn draw_connecting(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) 
     let block = Block::bordered()
         .title(Span::styled(" strop ", theme.accent()))
         .border_style(theme.border(true));
-    let who = s.last_user.as_deref().unwrap_or("your saved session");
+    let who = match (&s.last_user, s.token_from_env) {
+        (_, true) => "The token in STROP_TOKEN",
+        (Some(user), false) => user.as_str(),
+        (None, false) => "Your saved session",
+    };
     let what = s.waiting_for().unwrap_or_else(|| "Starting…".to_string());
     let text = vec![
         Line::from(vec![Span::styled(
