@@ -2,6 +2,7 @@
 //! binaries: restarts keep data, a second start attaches, crashes and killed
 //! owners do not block the next start, and the shared test databases.
 
+use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
@@ -12,7 +13,44 @@ use tempfile::TempDir;
 use tokio_postgres::{Client, NoTls};
 
 use strop_server::db::embedded::testing::fresh_database;
-use strop_server::db::embedded::{BINDIR_ENV, EmbeddedError, EmbeddedPostgres};
+use strop_server::db::embedded::{BINDIR_ENV, EmbeddedError, EmbeddedPostgres, server_binaries};
+
+/// Whether this machine has PostgreSQL server binaries. They are required,
+/// except on a machine whose tests use DATABASE_URL's server instead (CI with a
+/// PostgreSQL service), where the cluster tests are skipped.
+fn have_binaries() -> bool {
+    match server_binaries() {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("DATABASE_URL").is_some() => {
+            eprintln!("skipping: DATABASE_URL is set and {e}");
+            false
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Runs one of the `child_*` tests below in a new process of this test binary.
+fn child(test: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        test,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    cmd
+}
+
+/// Kills (SIGKILL) and reaps a child process when dropped, also when a test fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// A temporary data dir the `postgres` user can enter when we run as root
 /// (tempfile's default mode 0700 would lock it out).
@@ -46,6 +84,9 @@ async fn start_time(pg: &EmbeddedPostgres) -> String {
 
 #[tokio::test]
 async fn data_survives_a_restart() {
+    if !have_binaries() {
+        return;
+    }
     let dir = data_dir();
     let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
     assert!(pg.owns_cluster());
@@ -86,6 +127,9 @@ async fn data_survives_a_restart() {
 
 #[tokio::test]
 async fn second_start_on_the_same_dir_attaches() {
+    if !have_binaries() {
+        return;
+    }
     let dir = data_dir();
     let first = EmbeddedPostgres::start(dir.path()).await.unwrap();
     let second = EmbeddedPostgres::start(dir.path()).await.unwrap();
@@ -104,6 +148,9 @@ async fn second_start_on_the_same_dir_attaches() {
 
 #[tokio::test]
 async fn simultaneous_starts_initialise_and_start_once() {
+    if !have_binaries() {
+        return;
+    }
     let dir = data_dir();
     let (a, b) = tokio::join!(
         EmbeddedPostgres::start(dir.path()),
@@ -120,6 +167,9 @@ async fn simultaneous_starts_initialise_and_start_once() {
 
 #[tokio::test]
 async fn a_cluster_left_by_a_dead_owner_is_adopted() {
+    if !have_binaries() {
+        return;
+    }
     let dir = data_dir();
     let first = EmbeddedPostgres::start(dir.path()).await.unwrap();
     let started = start_time(&first).await;
@@ -139,6 +189,9 @@ async fn a_cluster_left_by_a_dead_owner_is_adopted() {
 
 #[tokio::test]
 async fn a_crashed_cluster_starts_again_with_its_data() {
+    if !have_binaries() {
+        return;
+    }
     let dir = data_dir();
     let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
     let client = connect(&pg.pg_config("strop")).await;
@@ -168,6 +221,9 @@ async fn a_crashed_cluster_starts_again_with_its_data() {
 
 #[tokio::test]
 async fn a_stale_pid_file_naming_another_process_does_not_block_start() {
+    if !have_binaries() {
+        return;
+    }
     let dir = data_dir();
     EmbeddedPostgres::start(dir.path())
         .await
@@ -196,6 +252,9 @@ async fn a_stale_pid_file_naming_another_process_does_not_block_start() {
 
 #[tokio::test]
 async fn a_long_data_dir_puts_the_socket_under_tmp() {
+    if !have_binaries() {
+        return;
+    }
     let base = data_dir();
     let dir = base.path().join("d".repeat(60)).join("e".repeat(50));
     std::fs::create_dir_all(&dir).unwrap();
@@ -204,8 +263,8 @@ async fn a_long_data_dir_puts_the_socket_under_tmp() {
     }
     let pg = EmbeddedPostgres::start(&dir).await.unwrap();
     let config = pg.pg_config("strop");
-    let host = format!("{:?}", config.get_hosts());
-    assert!(host.contains("/tmp/strop-pg-"), "{host}");
+    let host = format_hosts(&config);
+    assert!(host.starts_with("/tmp/strop-pg-"), "{host}");
     connect(&config)
         .await
         .batch_execute("SELECT 1")
@@ -216,6 +275,9 @@ async fn a_long_data_dir_puts_the_socket_under_tmp() {
 
 #[tokio::test]
 async fn as_root_an_unreachable_data_dir_is_refused_clearly() {
+    if !have_binaries() {
+        return;
+    }
     let outer = tempfile::Builder::new()
         .prefix("strop-private-")
         .permissions(std::fs::Permissions::from_mode(0o700))
@@ -242,13 +304,7 @@ async fn as_root_an_unreachable_data_dir_is_refused_clearly() {
 async fn without_binaries_the_error_names_three_ways_out() {
     let empty = tempfile::tempdir().unwrap();
     let data = data_dir();
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_start_without_binaries",
-            "--ignored",
-            "--nocapture",
-        ])
+    let out = child("child_start_without_binaries")
         .env(BINDIR_ENV, empty.path())
         .env("STROP_TEST_CHILD_DATA_DIR", data.path())
         .output()
@@ -261,7 +317,7 @@ async fn without_binaries_the_error_names_three_ways_out() {
     );
     let message = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("ERROR: "))
+        .find_map(|l| l.split_once("ERROR: ").map(|(_, m)| m))
         .unwrap_or_else(|| panic!("no error line in: {stdout}"));
     for way in [
         "DATABASE_URL",
@@ -283,7 +339,7 @@ async fn child_start_without_binaries() {
     let dir = std::env::var_os("STROP_TEST_CHILD_DATA_DIR").expect("run by the parent test");
     let err = EmbeddedPostgres::start(Path::new(&dir)).await.unwrap_err();
     assert!(matches!(err, EmbeddedError::NoPostgres { .. }), "{err}");
-    println!("ERROR: {err}");
+    println!("\nERROR: {err}");
 }
 
 #[tokio::test]
@@ -350,4 +406,166 @@ async fn fresh_database_works_from_another_runtime_too() {
         .await
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_cluster_whose_owner_was_killed_is_adopted() {
+    if !have_binaries() {
+        return;
+    }
+    let dir = data_dir();
+    let mut owner = KillOnDrop(
+        child("child_hold_cluster")
+            .env("STROP_TEST_CHILD_DATA_DIR", dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = owner.0.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    assert!(
+        lines.any(|l| l.unwrap() == "READY"),
+        "the child did not start the cluster"
+    );
+    let pid = postmaster_pid(dir.path()).unwrap();
+    drop(owner); // SIGKILL: no chance to stop PostgreSQL
+
+    let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    assert!(pg.owns_cluster(), "the dead owner's cluster is adopted");
+    assert_eq!(postmaster_pid(dir.path()), Some(pid), "and reused as is");
+    pg.stop().await.unwrap();
+    assert_eq!(postmaster_pid(dir.path()), None);
+}
+
+/// Run by `a_cluster_whose_owner_was_killed_is_adopted`: starts the cluster
+/// and waits to be killed.
+#[tokio::test]
+#[ignore = "run in a child process by a_cluster_whose_owner_was_killed_is_adopted"]
+async fn child_hold_cluster() {
+    let dir = std::env::var_os("STROP_TEST_CHILD_DATA_DIR").expect("run by the parent test");
+    let pg = EmbeddedPostgres::start(Path::new(&dir)).await.unwrap();
+    assert!(pg.owns_cluster());
+    println!("\nREADY");
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    pg.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn test_processes_share_one_cluster_started_on_demand() {
+    if !have_binaries() {
+        return;
+    }
+    // A private "shared test cluster" directory that no process has started yet.
+    let dir = data_dir();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            child("child_fresh_database")
+                .env("STROP_TEST_PG_DIR", dir.path())
+                .env_remove("DATABASE_URL")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut names = Vec::new();
+    let mut clusters = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}");
+        for line in stdout.lines() {
+            if let Some((_, name)) = line.split_once("DATABASE: ") {
+                names.push(name.to_owned());
+            }
+            if let Some((_, cluster)) = line.split_once("CLUSTER: ") {
+                clusters.push(cluster.to_owned());
+            }
+        }
+    }
+    assert_eq!((names.len(), clusters.len()), (3, 3));
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 3, "distinct databases");
+    clusters.dedup();
+    assert_eq!(clusters.len(), 1, "one cluster, started once: {clusters:?}");
+    let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    assert_eq!(
+        clusters[0],
+        format!(
+            "{} {}",
+            start_time(&pg).await,
+            dir.path().join("pgdata").display()
+        )
+    );
+    // The children have exited: this process adopts the cluster and stops it.
+    assert!(pg.owns_cluster());
+    pg.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_database_url_fresh_databases_are_made_on_that_server() {
+    if !have_binaries() {
+        return;
+    }
+    let dir = data_dir();
+    let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    let url = format!(
+        "host={} port=5432 user=strop dbname=strop",
+        dir.path().join("pgdata").display()
+    );
+    let out = child("child_fresh_database")
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let name = stdout
+        .lines()
+        .find_map(|l| l.split_once("DATABASE: ").map(|(_, n)| n))
+        .unwrap();
+    let client = connect(&pg.pg_config("postgres")).await;
+    let found = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .unwrap();
+    assert!(
+        found.is_some(),
+        "{name} was created on DATABASE_URL's server"
+    );
+    drop(client);
+    pg.stop().await.unwrap();
+}
+
+/// Run by the tests above: makes one fresh database and prints its name.
+#[tokio::test]
+#[ignore = "run in a child process by the multi-process fresh_database tests"]
+async fn child_fresh_database() {
+    let config = fresh_database().await;
+    let name: String = connect(&config)
+        .await
+        .query_one("SELECT current_database()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(Some(name.as_str()), config.get_dbname());
+    println!("\nDATABASE: {name}");
+    let started: String = connect(&config)
+        .await
+        .query_one("SELECT pg_postmaster_start_time()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    println!("CLUSTER: {started} {}", format_hosts(&config));
+}
+
+fn format_hosts(config: &tokio_postgres::Config) -> String {
+    config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -495,6 +495,12 @@ impl EmbeddedPostgres {
     }
 }
 
+/// The directory of the PostgreSQL server binaries [`EmbeddedPostgres::start`]
+/// would use for a new cluster, or the "no PostgreSQL found" error.
+pub fn server_binaries() -> Result<PathBuf, EmbeddedError> {
+    discovery::find(Path::new(""), None).map(|b| b.bindir)
+}
+
 /// Makes `data_dir` absolute and existing, and (as root) checks that the
 /// `postgres` user can reach it.
 fn prepare_data_dir(data_dir: &Path, run_as: &RunAs) -> Result<PathBuf, EmbeddedError> {
