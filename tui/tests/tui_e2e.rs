@@ -130,6 +130,21 @@ impl Screen {
         (coloured, inverse)
     }
 
+    /// The cell where `text` first appears on the first row that contains
+    /// `row_marker` (one-column characters).
+    fn cell_at_text(&self, row_marker: &str, text: &str) -> Option<vt100::Cell> {
+        let parser = self.parser.lock().unwrap();
+        let screen = parser.screen();
+        let (_, cols) = screen.size();
+        let (row, line) = screen
+            .rows(0, cols.get())
+            .enumerate()
+            .find(|(_, line)| line.contains(row_marker))?;
+        let byte = line.find(text)?;
+        let col = line[..byte].chars().count() as u16;
+        screen.cell(row as u16, col).cloned()
+    }
+
     fn send_keys(&mut self, keys: &str) {
         self.writer.write_all(keys.as_bytes()).unwrap();
         self.writer.flush().unwrap();
@@ -320,6 +335,16 @@ fn register_run_search_detail_then_straight_in_and_log_out() {
     s.wait_for_gone("reverse  This is my string", WAIT);
     s.wait_for_text("1 loaded", WAIT);
     s.wait_for_text("piglatin Hello, world!", WAIT);
+    // The match is highlighted in the row; the rest of the row is not.
+    let row = "piglatin Hello, world!";
+    let hit = s.cell_at_text(row, "Hello, world!").expect("the row");
+    assert_ne!(
+        hit.bgcolor(),
+        vt100::Color::Default,
+        "match not highlighted"
+    );
+    let plain = s.cell_at_text(row, ", world!").expect("the row");
+    assert_eq!(plain.bgcolor(), vt100::Color::Default);
 
     // Detail view of the selected entry.
     s.send_keys(keys::ENTER);

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::io::stdout;
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event, EventStream};
@@ -86,8 +85,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut term_signal = signal(tokio::signal::unix::SignalKind::terminate());
-    let mut hup_signal = signal(tokio::signal::unix::SignalKind::hangup());
+    let stop = stop_signal();
+    tokio::pin!(stop);
 
     loop {
         let msg = tokio::select! {
@@ -101,8 +100,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             },
             Some(msg) = rx.recv() => Some(msg),
             _ = tick.tick(), if state.busy() => Some(Msg::Tick),
-            _ = term_signal.recv() => break,
-            _ = hup_signal.recv() => break,
+            // SIGTERM/SIGHUP: leave the normal way, so the terminal is restored.
+            () = &mut stop => break,
         };
         if let Some(msg) = msg {
             for fx in update::update(&mut state, msg) {
@@ -121,11 +120,31 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         term.terminal.draw(|f| view::draw(f, &state, &theme))?;
     }
     drop(term);
+    // A token or settings write queued just before quitting still lands.
+    runner.worker.finish(Duration::from_secs(5));
     Ok(())
 }
 
-fn signal(kind: tokio::signal::unix::SignalKind) -> tokio::signal::unix::Signal {
-    tokio::signal::unix::signal(kind).expect("installing a signal handler at start-up")
+/// Resolves on SIGTERM or SIGHUP (a closed terminal); never elsewhere.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(mut term), Ok(mut hup)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = hup.recv() => {}
+                }
+            }
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
 }
 
 /// Runs effects as tasks; every task answers on the channel.
@@ -133,16 +152,67 @@ struct Runner {
     tx: UnboundedSender<Msg>,
     /// One HTTP client (and connection pool) per server.
     clients: HashMap<String, Client>,
-    /// Set once the keyring has opened (on the blocking pool).
-    store: Arc<OnceLock<TokenStore>>,
+    /// The keyring and settings worker (see [`Worker`]).
+    worker: Worker,
+}
+
+type Job = Box<dyn FnOnce(&mut Option<TokenStore>) -> Msg + Send>;
+
+/// One thread for every keyring and settings call, in order.
+///
+/// Off the async runtime, because a locked Secret Service collection can
+/// block. One thread rather than the blocking pool, because the Linux kernel
+/// keyring is reached through the *calling thread's* session keyring: a
+/// token stored from one pool thread may not be found from another. One
+/// queue also keeps "store, then delete" in order.
+struct Worker {
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    fn start(tx: UnboundedSender<Msg>) -> Worker {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("strop-keyring".into())
+            .spawn(move || {
+                let mut store = None;
+                for job in queue {
+                    let _ = tx.send(job(&mut store));
+                }
+            })
+            .expect("start the keyring thread");
+        Worker {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        }
+    }
+
+    fn run(&self, job: Job) {
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(job);
+        }
+    }
+
+    /// Lets queued work (a token being stored, settings being saved) finish,
+    /// but never hangs the exit on a keyring that does not answer.
+    fn finish(mut self, patience: Duration) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let deadline = std::time::Instant::now() + patience;
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
 }
 
 impl Runner {
     fn new(tx: UnboundedSender<Msg>) -> Self {
         Runner {
+            worker: Worker::start(tx.clone()),
             tx,
             clients: HashMap::new(),
-            store: Arc::new(OnceLock::new()),
         }
     }
 
@@ -171,34 +241,25 @@ impl Runner {
         });
     }
 
-    /// Runs a keyring call on the blocking pool: a locked Secret Service
-    /// collection may wait for the person, and the UI must not.
+    /// Queues a keyring call on the worker thread.
     fn keyring<F>(&self, f: F)
     where
         F: FnOnce(Option<&TokenStore>) -> Msg + Send + 'static,
     {
-        let tx = self.tx.clone();
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let _ = tx.send(f(store.get()));
-        });
+        self.worker.run(Box::new(move |store| f(store.as_ref())));
     }
 
     fn spawn(&mut self, fx: Effect) {
         match fx {
             Effect::Quit => {}
-            Effect::OpenKeyring => {
-                let tx = self.tx.clone();
-                let slot = self.store.clone();
-                tokio::task::spawn_blocking(move || {
-                    let result = TokenStore::open().map(|store| {
-                        let name = store.backend().to_string();
-                        let _ = slot.set(store);
-                        name
-                    });
-                    let _ = tx.send(Msg::KeyringOpened(result.map_err(|e| e.to_string())));
+            Effect::OpenKeyring => self.worker.run(Box::new(|slot| {
+                let result = TokenStore::open().map(|store| {
+                    let name = store.backend().to_string();
+                    *slot = Some(store);
+                    name
                 });
-            }
+                Msg::KeyringOpened(result.map_err(|e| e.to_string()))
+            })),
             Effect::CheckServer { server } => {
                 let input = server.clone();
                 self.http(&server, None, |client| async move {
@@ -238,18 +299,15 @@ impl Runner {
                     None => Ok(()),
                 })
             }),
-            Effect::SaveSettings { server, last_user } => {
-                let tx = self.tx.clone();
-                tokio::task::spawn_blocking(move || {
-                    let result = Settings {
-                        server: Some(server),
-                        last_user,
-                    }
-                    .save()
-                    .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::SettingsSaved(result));
-                });
-            }
+            Effect::SaveSettings { server, last_user } => self.worker.run(Box::new(|_| {
+                let result = Settings {
+                    server: Some(server),
+                    last_user,
+                }
+                .save()
+                .map_err(|e| e.to_string());
+                Msg::SettingsSaved(result)
+            })),
             Effect::VerifySession { server, token } => {
                 self.http(&server, Some(&token), |client| async move {
                     let result = match client {
