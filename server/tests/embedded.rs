@@ -271,6 +271,10 @@ async fn a_long_data_dir_puts_the_socket_under_tmp() {
         .await
         .unwrap();
     pg.stop().await.unwrap();
+    assert!(
+        !Path::new(&host).exists(),
+        "the socket dir is removed on stop"
+    );
 }
 
 #[tokio::test]

@@ -93,7 +93,7 @@ pub enum EmbeddedError {
 
     #[error(
         "running as root, PostgreSQL runs as the `postgres` user, which cannot enter {} \
-         (mode {mode:o}, owner uid {owner}) to reach the data directory {}; choose a data \
+         (mode {mode:04o}, owner uid {owner}) to reach the data directory {}; choose a data \
          directory it can reach (e.g. --data-dir /var/lib/strop) or make {} enterable \
          (chmod o+x)",
         blocked.display(), data_dir.display(), blocked.display()
@@ -311,6 +311,10 @@ impl EmbeddedPostgres {
             args.extend(["-m", "fast", "-w", "-t", "120", "-s"].map(OsString::from));
             self.run("pg_ctl", args).await?;
             info!(pgdata = %self.pgdata.display(), "stopped embedded PostgreSQL");
+        }
+        if self.socket_dir != self.pgdata {
+            // The /tmp fallback: gone once empty, recreated at the next start.
+            let _ = std::fs::remove_dir(&self.socket_dir);
         }
         drop(owner);
         Ok(())

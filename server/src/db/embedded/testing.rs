@@ -9,7 +9,8 @@
 //! once); it keeps running after the tests and is reused by the next run.
 //! Stop it with `pg_ctl -D <dir>/pgdata stop` (as the `postgres` user when root).
 //! Databases left by test processes that have exited are dropped when a
-//! test process first uses the embedded cluster.
+//! test process first uses the embedded cluster (never on DATABASE_URL's
+//! server, which may be shared: use a throwaway server there).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
