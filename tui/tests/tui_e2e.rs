@@ -353,6 +353,20 @@ fn register_run_search_detail_then_straight_in_and_log_out() {
     s.wait_for_text("Output (17 characters)", WAIT);
     s.send_keys(keys::ESC);
     s.wait_for_gone("Input (13 characters)", WAIT);
+
+    // Re-run the selected entry: a third operation, listed at once.
+    s.type_text("r");
+    s.wait_for_text("2 loaded", WAIT);
+    // Clear the search, then filter by function: all -> reverse -> piglatin.
+    s.send_keys(keys::CTRL_F);
+    s.send_keys(keys::ESC);
+    s.wait_for_text("filter: all · 3 loaded", WAIT);
+    s.type_text("f");
+    s.wait_for_text("filter: reverse · 1 loaded", WAIT);
+    s.type_text("f");
+    s.wait_for_text("filter: piglatin · 2 loaded", WAIT);
+    s.type_text("f");
+    s.wait_for_text("filter: all · 3 loaded", WAIT);
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
 
@@ -362,7 +376,7 @@ fn register_run_search_detail_then_straight_in_and_log_out() {
 
     // Next start: straight into the main screen, history there.
     let mut s = client.spawn(&[]);
-    s.wait_for_text("2 loaded", WAIT);
+    s.wait_for_text("3 loaded", WAIT);
     assert!(s.contents().contains(&user));
     assert!(!s.contents().contains("log in"));
     // In colour by default.
