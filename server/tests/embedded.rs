@@ -231,23 +231,41 @@ async fn a_stale_pid_file_naming_another_process_does_not_block_start() {
         .stop()
         .await
         .unwrap();
-    // After a reboot the recorded pid may belong to any live process: ours.
-    let pid_file = dir.path().join("pgdata/postmaster.pid");
-    let pgdata = dir.path().join("pgdata");
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    // After a crash the recorded pid is dead; after a reboot it may belong
+    // to any live process, here this one.
+    for stale_pid in [gone.id(), std::process::id()] {
+        write_pid_file(dir.path(), stale_pid);
+        let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
+        assert!(pg.owns_cluster());
+        let pid = postmaster_pid(dir.path()).unwrap();
+        assert_ne!(pid, stale_pid as i32);
+        pg.stop().await.unwrap();
+    }
+}
+
+/// A `postmaster.pid` (and socket lock file) as a crashed server leaves them.
+fn write_pid_file(data_dir: &Path, pid: u32) {
+    let pgdata = data_dir.join("pgdata");
     std::fs::write(
-        &pid_file,
+        pgdata.join("postmaster.pid"),
         format!(
-            "{}\n{}\n1700000000\n5432\n{}\n\n  1234567   7\nready   \n",
-            std::process::id(),
+            "{pid}\n{}\n1700000000\n5432\n{}\n\n  1234567   7\nready   \n",
             pgdata.display(),
             pgdata.display()
         ),
     )
     .unwrap();
-    let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
-    assert!(pg.owns_cluster());
-    assert_ne!(postmaster_pid(dir.path()), Some(std::process::id() as i32));
-    pg.stop().await.unwrap();
+    std::fs::write(
+        pgdata.join(".s.PGSQL.5432.lock"),
+        format!(
+            "{pid}\n{}\n1700000000\n5432\n{}\n",
+            pgdata.display(),
+            pgdata.display()
+        ),
+    )
+    .unwrap();
 }
 
 #[tokio::test]

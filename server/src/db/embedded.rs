@@ -57,8 +57,11 @@ const LOG_FILE: &str = "postgres.log";
 const SETTINGS_FILE: &str = "strop.conf";
 const START_LOCK: &str = "strop-start.lock";
 const OWNER_LOCK: &str = "strop-owner.lock";
-/// `sizeof(sockaddr_un.sun_path) - 1` on Linux.
+/// `sizeof(sockaddr_un.sun_path) - 1`.
+#[cfg(target_os = "linux")]
 const MAX_SOCKET_PATH: usize = 107;
+#[cfg(not(target_os = "linux"))]
+const MAX_SOCKET_PATH: usize = 103;
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Why the embedded cluster could not be started or stopped.
