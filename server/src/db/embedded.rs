@@ -386,6 +386,10 @@ impl EmbeddedPostgres {
                  fsync = off\n\
                  synchronous_commit = off\n\
                  full_page_writes = off\n\
+                 wal_level = minimal\n\
+                 max_wal_senders = 0\n\
+                 min_wal_size = 32MB\n\
+                 max_wal_size = 128MB\n\
                  max_connections = 300\n",
             );
         }
