@@ -88,7 +88,7 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
         ),
         Keyring::Unavailable(_) => Line::styled(
             "No OS keyring works here: you stay logged in until you quit. To skip the login, \
-             set STROP_TOKEN (strop login prints one).",
+             set STROP_TOKEN (`strop login --print-token` prints one).",
             theme.error(),
         ),
     };
