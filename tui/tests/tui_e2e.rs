@@ -520,3 +520,21 @@ fn slow_server_shows_a_spinner_and_stays_responsive_then_a_sentence() {
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
 }
+
+#[test]
+fn sigterm_leaves_cleanly_and_restores_the_terminal() {
+    // Nothing listens on this port: the login form says so.
+    let url = format!("http://127.0.0.1:{}", support::free_port());
+    let client = Client::new();
+    let s = client.spawn(&["--server", &url]);
+    s.wait_for_text("strop · log in", WAIT);
+    s.wait_for_text("Cannot reach the server", WAIT);
+    assert!(s.parser.lock().unwrap().screen().alternate_screen());
+    let pid = s.child.process_id().expect("pid");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    s.wait_exit();
+}
