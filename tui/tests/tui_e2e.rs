@@ -3,6 +3,7 @@
 //! real PostgreSQL, tokens in the real kernel keyring (checked from outside
 //! with `keyctl`). Waits poll the screen with generous timeouts; nothing here
 //! asserts on timing.
+#![cfg(target_os = "linux")]
 
 use std::io::{Read, Write};
 use std::path::Path;
