@@ -251,7 +251,10 @@ impl fmt::Debug for Config {
             .field("postgres_password", &masked(&self.postgres_password))
             .field("data_dir", &self.data_dir())
             .field("pool_size", &self.pool_size)
-            .field("token_ttl", &humantime::format_duration(self.token_ttl))
+            .field(
+                "token_ttl",
+                &format_args!("{}", humantime::format_duration(self.token_ttl)),
+            )
             .field("log_format", &self.log_format)
             .finish()
     }
