@@ -181,13 +181,15 @@ async fn logout_revokes_only_that_token() {
 #[tokio::test]
 async fn tokens_expire_after_the_configured_lifetime() {
     let options = ServeOptions {
-        token_ttl: Duration::from_secs(1),
+        // Long enough that a loaded machine gets register, login and one
+        // whoami done inside it.
+        token_ttl: Duration::from_secs(3),
         ..ServeOptions::default()
     };
     let app = spawn_on(fresh_database().await, options).await;
     let (name, token) = app.user().await;
     assert_eq!(app.get("/whoami", Some(&token)).await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     assert_error(
         app.get("/whoami", Some(&token)).await,
         401,

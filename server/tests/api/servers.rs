@@ -107,15 +107,19 @@ async fn shutdown_lets_an_in_flight_request_finish_and_commit() {
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&body[..10]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Time for the server to take the connection and start on the request.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let db = app.db().await;
     app.begin_shutdown();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     // New connections are refused once the listener is closed.
-    assert!(
-        TcpStream::connect(app.addr).await.is_err(),
-        "listener still open"
-    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(app.addr).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "listener still open"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     stream.write_all(&body[10..]).await.unwrap();
     let mut out = Vec::new();
     stream.read_to_end(&mut out).await.unwrap();
