@@ -5,12 +5,15 @@ use std::process::ExitCode;
 use strop_tui::app;
 use strop_tui::cli::{self, exit};
 use strop_tui::session::Launch;
+use strop_tui::token_store;
 
 fn main() -> ExitCode {
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(code) => return ExitCode::from(code),
     };
+    // Before the runtime's threads exist, so that they all share one keyring session.
+    token_store::prepare_process();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -51,6 +51,22 @@ pub fn kernel_key_description(server: &str, user: &str) -> String {
 /// it links the persistent keyring into that fresh session, searches, pipes.
 pub const KEYCTL_READ_SCRIPT: &str = r#"keyctl get_persistent @s >/dev/null && id=$(keyctl search @s user "$1") && keyctl pipe "$id""#;
 
+/// Call once at the top of `main`, before any other thread starts.
+///
+/// A process outside a login session starts on the user's shared session
+/// keyring; the kernel store's first use gives the *calling thread* a private
+/// session keyring with the persistent keyring linked in, and only threads
+/// started after that inherit it. Doing that first use here, on the main
+/// thread, lets every runtime thread see the tokens earlier runs saved.
+/// Failures are ignored: [`TokenStore::open`] reports them properly.
+pub fn prepare_process() {
+    #[cfg(target_os = "linux")]
+    if let Ok(store) = linux_keyutils_keyring_store::Store::new() {
+        use keyring_core::api::CredentialStoreApi;
+        let _ = store.build(&service_name("http://probe.invalid"), "probe", None);
+    }
+}
+
 /// The OS keyring chosen for this machine.
 #[derive(Clone)]
 pub struct TokenStore {
