@@ -328,27 +328,39 @@ impl EmbeddedPostgres {
         // initdb into a scratch directory and rename, so an interrupted
         // initdb never leaves a half-made cluster in `pgdata`.
         let tmp = self.data_dir.join(INIT_DIR);
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp)
-                .map_err(|e| EmbeddedError::io("remove leftover", &tmp, e))?;
+        // C collation keeps sorting fast and stable; a UTF-8 ctype makes
+        // lower() and ILIKE (the history search) fold non-ASCII letters too.
+        // Not every system has C.UTF-8, so plain C is the fallback.
+        let locales: [&[&str]; 2] = [&["--locale=C", "--lc-ctype=C.UTF-8"], &["--locale=C"]];
+        let mut result = Ok(());
+        for locale in locales {
+            if tmp.exists() {
+                std::fs::remove_dir_all(&tmp)
+                    .map_err(|e| EmbeddedError::io("remove leftover", &tmp, e))?;
+            }
+            self.run_as.private_dir(&tmp)?;
+            let mut args = vec![OsString::from("-D"), tmp.clone().into()];
+            args.extend(
+                [
+                    "-U",
+                    SUPERUSER,
+                    "--auth-local=trust",
+                    "--auth-host=reject",
+                    "--encoding=UTF8",
+                ]
+                .iter()
+                .chain(locale)
+                .map(OsString::from),
+            );
+            if profile == Profile::Test {
+                args.push("--no-sync".into());
+            }
+            result = self.run("initdb", args).await;
+            if result.is_ok() {
+                break;
+            }
         }
-        self.run_as.private_dir(&tmp)?;
-        let mut args = vec![OsString::from("-D"), tmp.clone().into()];
-        args.extend(
-            [
-                "-U",
-                SUPERUSER,
-                "--auth-local=trust",
-                "--auth-host=reject",
-                "--encoding=UTF8",
-                "--locale=C",
-            ]
-            .map(OsString::from),
-        );
-        if profile == Profile::Test {
-            args.push("--no-sync".into());
-        }
-        self.run("initdb", args).await?;
+        result?;
 
         let conf = tmp.join("postgresql.conf");
         let mut file = std::fs::OpenOptions::new()
