@@ -2,5 +2,7 @@
 //! and the route paths. Both binaries and their tests speak only these types.
 
 pub mod api;
+pub mod time;
 
 pub use api::*;
+pub use time::wire_times;

@@ -2,7 +2,7 @@
 //! out. No HTTP plumbing here; `routes` does that. The `utoipa::path`
 //! attributes feed `/openapi.json`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use strop_common::{
     Credentials, ErrorBody, Function, HISTORY_CAP, HistoryEntry, HistoryQuery, HistoryResponse,
@@ -183,7 +183,7 @@ pub async fn history(
     let history = rows
         .into_iter()
         .map(|r| {
-            let (time, timestamp) = format_times(r.created_at);
+            let (time, timestamp) = strop_common::wire_times(r.created_at);
             HistoryEntry {
                 function: r.function,
                 id: r.id,
@@ -280,54 +280,9 @@ fn validate_username(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `("Sat, 10 Apr 2021 19:59:53 GMT", "2021-04-10T19:59:53.123Z")`.
-pub fn format_times(t: SystemTime) -> (String, String) {
-    let nanos = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i128)
-        .unwrap_or_else(|e| -(e.duration().as_nanos() as i128));
-    let dt = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (y, mo, d) = (dt.year(), dt.month() as usize, dt.day());
-    let (h, mi, s) = (dt.hour(), dt.minute(), dt.second());
-    let time = format!(
-        "{}, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT",
-        DAYS[dt.weekday().number_days_from_monday() as usize],
-        MONTHS[mo - 1],
-    );
-    let timestamp = format!(
-        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
-        dt.millisecond()
-    );
-    (time, timestamp)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_match_the_seed_format() {
-        // 2021-04-10T19:59:53.123456Z, the seed's first history entry.
-        let t = UNIX_EPOCH + Duration::from_nanos(1_618_084_793_123_456_000);
-        assert_eq!(
-            format_times(t),
-            (
-                "Sat, 10 Apr 2021 19:59:53 GMT".to_string(),
-                "2021-04-10T19:59:53.123Z".to_string()
-            )
-        );
-        assert_eq!(
-            format_times(UNIX_EPOCH).0,
-            httpdate::fmt_http_date(UNIX_EPOCH)
-        );
-        let t = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(format_times(t).0, httpdate::fmt_http_date(t));
-    }
 
     #[test]
     fn username_rules() {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::stdout;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event, EventStream};
 use crossterm::execute;
@@ -361,7 +361,7 @@ impl Runner {
                     function,
                     input,
                     result,
-                    at: now_stamps(SystemTime::now()),
+                    at: strop_common::wire_times(SystemTime::now()),
                 }
             }),
             Effect::LoadHistory {
@@ -412,60 +412,4 @@ fn failure(e: &ClientError) -> Failure {
         FailureKind::Refused
     };
     Failure::new(kind, e.to_string())
-}
-
-/// `t` as the server writes it: RFC 1123 GMT and RFC 3339 UTC with
-/// milliseconds (for the row shown until the server's copy arrives).
-pub fn now_stamps(t: SystemTime) -> (String, String) {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let wd = WEEKDAYS[days.rem_euclid(7) as usize];
-    let rfc1123 = format!(
-        "{wd}, {d:02} {} {y} {hh:02}:{mm:02}:{ss:02} GMT",
-        MONTHS[(m - 1) as usize]
-    );
-    let rfc3339 = format!(
-        "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:03}Z",
-        since.subsec_millis()
-    );
-    (rfc1123, rfc3339)
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stamps_match_the_servers_formats() {
-        // 2021-04-10T19:59:53.123Z, the seed's example.
-        let t = UNIX_EPOCH + Duration::from_millis(1_618_084_793_123);
-        let (rfc1123, rfc3339) = now_stamps(t);
-        assert_eq!(rfc1123, "Sat, 10 Apr 2021 19:59:53 GMT");
-        assert_eq!(rfc3339, "2021-04-10T19:59:53.123Z");
-        let (leap, _) = now_stamps(UNIX_EPOCH + Duration::from_secs(951_782_400));
-        assert_eq!(leap, "Tue, 29 Feb 2000 00:00:00 GMT");
-    }
 }
