@@ -228,16 +228,26 @@ impl Runner {
         Ok(client.with_token(token.map(|t| t.0.clone())))
     }
 
-    /// Runs `f` with the client, or answers at once when the address is bad.
-    fn http<F, Fut>(&mut self, server: &str, token: Option<&Secret>, f: F)
-    where
-        F: FnOnce(Result<Client, Failure>) -> Fut,
-        Fut: std::future::Future<Output = Msg> + Send + 'static,
+    /// Runs one client call as a task and answers with `reply(result)`; a
+    /// bad server address answers at once.
+    fn http<T, Fut>(
+        &mut self,
+        server: &str,
+        token: Option<&Secret>,
+        call: impl FnOnce(Client) -> Fut,
+        reply: impl FnOnce(Result<T, Failure>) -> Msg + Send + 'static,
+    ) where
+        T: Send + 'static,
+        Fut: std::future::Future<Output = Result<T, ClientError>> + Send + 'static,
     {
-        let fut = f(self.client(server, token));
+        let call = self.client(server, token).map(call);
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let _ = tx.send(fut.await);
+            let result = match call {
+                Ok(fut) => fut.await.map_err(|e| failure(&e)),
+                Err(f) => Err(f),
+            };
+            let _ = tx.send(reply(result));
         });
     }
 
@@ -262,17 +272,12 @@ impl Runner {
             })),
             Effect::CheckServer { server } => {
                 let input = server.clone();
-                self.http(&server, None, |client| async move {
-                    let result = match client {
-                        Ok(c) => c
-                            .health()
-                            .await
-                            .map(|()| c.server().to_string())
-                            .map_err(|e| failure(&e)),
-                        Err(f) => Err(f),
-                    };
-                    Msg::ServerChecked { input, result }
-                });
+                self.http(
+                    &server,
+                    None,
+                    |c| async move { c.health().await.map(|()| c.server().to_string()) },
+                    |result| Msg::ServerChecked { input, result },
+                );
             }
             Effect::LoadToken { server, user } => self.keyring(move |store| Msg::TokenLoaded {
                 result: match store {
@@ -308,79 +313,75 @@ impl Runner {
                 .map_err(|e| e.to_string());
                 Msg::SettingsSaved(result)
             })),
-            Effect::VerifySession { server, token } => {
-                self.http(&server, Some(&token), |client| async move {
-                    let result = match client {
-                        Ok(c) => c.whoami().await.map_err(|e| failure(&e)),
-                        Err(f) => Err(f),
-                    };
-                    Msg::SessionVerified { result }
-                })
-            }
+            Effect::VerifySession { server, token } => self.http(
+                &server,
+                Some(&token),
+                |c| async move { c.whoami().await },
+                |result| Msg::SessionVerified { result },
+            ),
             Effect::Register {
                 server,
                 username,
                 password,
-            } => self.http(&server, None, |client| async move {
-                let result = match client {
-                    Ok(c) => c
-                        .register(&username, &password.0)
-                        .await
-                        .map(drop)
-                        .map_err(|e| failure(&e)),
-                    Err(f) => Err(f),
-                };
-                Msg::Registered { username, result }
-            }),
+            } => {
+                let name = username.clone();
+                self.http(
+                    &server,
+                    None,
+                    |c| async move { c.register(&name, &password.0).await.map(drop) },
+                    |result| Msg::Registered { username, result },
+                )
+            }
             Effect::Authenticate {
                 server,
                 username,
                 password,
-            } => self.http(&server, None, |client| async move {
-                let result = match client {
-                    Ok(c) => c
-                        .authenticate(&username, &password.0)
-                        .await
-                        .map(Secret)
-                        .map_err(|e| failure(&e)),
-                    Err(f) => Err(f),
-                };
-                Msg::Authenticated { username, result }
-            }),
+            } => {
+                let name = username.clone();
+                self.http(
+                    &server,
+                    None,
+                    |c| async move { c.authenticate(&name, &password.0).await.map(Secret) },
+                    |result| Msg::Authenticated { username, result },
+                )
+            }
             Effect::Run {
                 server,
                 token,
                 function,
                 input,
-            } => self.http(&server, Some(&token), |client| async move {
-                let result = match client {
-                    Ok(c) => c.run(function, &input).await.map_err(|e| failure(&e)),
-                    Err(f) => Err(f),
-                };
-                Msg::Ran {
-                    function,
-                    input,
-                    result,
-                    at: strop_common::wire_times(SystemTime::now()),
-                }
-            }),
+            } => {
+                let text = input.clone();
+                self.http(
+                    &server,
+                    Some(&token),
+                    move |c| async move { c.run(function, &text).await },
+                    move |result| Msg::Ran {
+                        function,
+                        input,
+                        result,
+                        at: strop_common::wire_times(SystemTime::now()),
+                    },
+                )
+            }
             Effect::LoadHistory {
                 server,
                 token,
                 generation,
                 query,
-            } => self.http(&server, Some(&token), |client| async move {
+            } => {
                 let before = query.before;
-                let result = match client {
-                    Ok(c) => c.history(&query).await.map_err(|e| failure(&e)),
-                    Err(f) => Err(f),
-                };
-                Msg::HistoryLoaded {
-                    generation,
-                    before,
-                    result,
-                }
-            }),
+                self.http(
+                    &server,
+                    Some(&token),
+                    |c| async move { c.history(&query).await },
+                    move |result| Msg::HistoryLoaded {
+                        generation,
+                        before,
+                        result,
+                    },
+                )
+            }
             Effect::Debounce { ticket, after } => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
@@ -388,15 +389,12 @@ impl Runner {
                     let _ = tx.send(Msg::SearchDue(ticket));
                 });
             }
-            Effect::Logout { server, token } => {
-                self.http(&server, Some(&token), |client| async move {
-                    let result = match client {
-                        Ok(c) => c.logout().await.map_err(|e| failure(&e)),
-                        Err(f) => Err(f),
-                    };
-                    Msg::LoggedOut(result)
-                })
-            }
+            Effect::Logout { server, token } => self.http(
+                &server,
+                Some(&token),
+                |c| async move { c.logout().await },
+                Msg::LoggedOut,
+            ),
         }
     }
 }
