@@ -65,7 +65,7 @@ fn log_request(info: warp::log::Info<'_>) {
         method = %info.method(),
         path = info.path(),
         status = info.status().as_u16(),
-        latency_ms = latency.as_secs_f64() * 1000.0,
+        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
         "request"
     );
 }

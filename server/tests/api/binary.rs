@@ -181,7 +181,7 @@ async fn embedded_default_keeps_data_across_restarts_and_stops_its_cluster() {
         access.iter().any(|v| v["method"] == "POST"
             && v["path"] == "/reverse"
             && v["status"] == 200
-            && v["latency_ms"].is_number()),
+            && v["latency_us"].is_number()),
         "{logs}"
     );
     assert!(!logs.contains(&token), "token in the log");
