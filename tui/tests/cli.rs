@@ -1,6 +1,7 @@
 //! The scripting commands, end to end: the real `strop` binary against a real
-//! `strop-server` (real PostgreSQL), tokens in the real kernel keyring read
-//! back from outside with `keyctl`.
+//! `strop-server` (real PostgreSQL), tokens in a real OS keyring read back
+//! from outside (`keyctl` for the kernel keyring, or `secret-tool` for a
+//! Secret Service under `STROP_KEYRING=secret-service`; see `support`).
 #![cfg(target_os = "linux")]
 
 #[path = "cli/client_errors.rs"]
@@ -11,7 +12,7 @@ use std::path::Path;
 use std::process::Output;
 
 use strop_common::api::{Function, HistoryResponse, StropResponse, WhoAmIResponse};
-use support::{TestServer, config_dir, free_port, keyctl_read, run_with_stdin, strop_command};
+use support::{TestServer, config_dir, free_port, run_with_stdin, strop_command};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -58,13 +59,13 @@ impl Ctx {
     }
 
     fn stored_token(&self) -> Option<String> {
-        keyctl_read(&self.server, &self.user)
+        support::stored_token(&self.server, &self.user)
     }
 }
 
 impl Drop for Ctx {
     fn drop(&mut self) {
-        // Leave no keys behind in the machine's keyring.
+        // Leave no tokens behind in the machine's keyring.
         let _ = self.run(&["logout"]);
     }
 }
@@ -130,10 +131,10 @@ fn register_login_whoami_logout() {
         &[],
     );
     let said = ok(&out);
-    assert!(said.contains("kernel keyring"), "{said}");
+    assert!(said.contains(support::keyring().name()), "{said}");
     let token = ctx
         .stored_token()
-        .expect("login leaves the token in the kernel keyring");
+        .expect("login leaves the token in the keyring");
     assert_eq!(token.len(), 32, "{token:?}");
     assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{token:?}");
     let settings = settings_text(ctx.config.path());
@@ -541,7 +542,8 @@ exit 0
         .unwrap_or_default();
     assert_eq!(token.len(), 32, "secret-tool read the token back: {said}");
     assert!(said.contains(&format!("whoami={}\n", ctx.user)), "{said}");
-    // Nothing went to the kernel keyring.
+    // Nothing went to the keyring the other tests use (the kernel keyring,
+    // or the Secret Service of the session these tests run in).
     assert_eq!(ctx.stored_token(), None);
 }
 
@@ -568,7 +570,7 @@ fn prompts_on_a_terminal_mask_the_password() {
         cmd.args(args);
         cmd.env("STROP_CONFIG_DIR", ctx.config.path());
         cmd.env("STROP_SERVER", &ctx.server);
-        cmd.env("STROP_KEYRING", "kernel");
+        cmd.env("STROP_KEYRING", support::keyring().env_value());
         cmd.env_remove("STROP_TOKEN");
         cmd.env_remove("STROP_USER");
         let mut child = pty.slave.spawn_command(cmd).expect("spawn strop in a pty");

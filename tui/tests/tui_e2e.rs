@@ -1,7 +1,8 @@
 //! End to end, as a person would: the real `strop` binary in a pseudo-terminal
 //! (portable-pty, screen parsed by vt100) against a real `strop-server` on a
-//! real PostgreSQL, tokens in the real kernel keyring (checked from outside
-//! with `keyctl`). Waits poll the screen with generous timeouts; nothing here
+//! real PostgreSQL, tokens in a real OS keyring (checked from outside through
+//! `support::stored_token`: the kernel keyring, or a Secret Service under
+//! `STROP_KEYRING=secret-service`). Waits poll the screen with generous timeouts; nothing here
 //! asserts on timing.
 #![cfg(target_os = "linux")]
 
@@ -51,13 +52,13 @@ impl Screen {
         let mut cmd = CommandBuilder::new(program);
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
-        for var in [
-            "STROP_SERVER",
-            "STROP_TOKEN",
-            "NO_COLOR",
-            "DBUS_SESSION_BUS_ADDRESS",
-        ] {
+        for var in ["STROP_SERVER", "STROP_TOKEN", "NO_COLOR"] {
             cmd.env_remove(var);
+        }
+        // The session bus only where the tests' keyring is the Secret Service
+        // on it; otherwise a desktop's keyring stays out of reach.
+        if support::keyring() == support::Keyring::Kernel {
+            cmd.env_remove("DBUS_SESSION_BUS_ADDRESS");
         }
         for (k, v) in env {
             cmd.env(k, v);
@@ -233,9 +234,9 @@ fn http(base: &str, method: &str, path: &str, token: Option<&str>) -> (u16, Stri
     (status, out)
 }
 
-/// The token stored for `user` on `server`, read from outside with `keyctl`.
+/// The token stored for `user` on `server`, read from outside the client.
 fn keyring_token(server: &str, user: &str) -> Option<String> {
-    support::keyctl_read(server, user)
+    support::stored_token(server, user)
 }
 
 /// Polls until the token shows up (it is stored off the UI thread).
@@ -248,16 +249,6 @@ fn wait_keyring_token(server: &str, user: &str) -> String {
         assert!(Instant::now() < deadline, "no keyring entry for {user}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Removes a token the test left behind (when the server could not revoke it).
-fn keyring_forget(server: &str, user: &str) {
-    let desc = format!("keyring:{user}@strop:{server}");
-    let script = r#"keyctl get_persistent @s >/dev/null
-id=$(keyctl search @s user "$1" 2>/dev/null) && keyctl invalidate "$id""#;
-    let _ = Command::new("keyctl")
-        .args(["session", "-", "sh", "-c", script, "sh", &desc])
-        .output();
 }
 
 struct Client {
@@ -274,7 +265,7 @@ impl Client {
     fn env(&self) -> Vec<(&str, &str)> {
         vec![
             ("STROP_CONFIG_DIR", self.config.path().to_str().unwrap()),
-            ("STROP_KEYRING", "kernel"),
+            ("STROP_KEYRING", support::keyring().env_value()),
         ]
     }
 
@@ -371,7 +362,7 @@ fn register_run_search_detail_then_straight_in_and_log_out() {
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
 
-    // The token is in the kernel keyring, readable from outside.
+    // The token is in the keyring, readable from outside.
     let token = keyring_token(url, &user).expect("token in the keyring");
     assert_eq!(token.len(), 32, "a 32-hex token");
 
@@ -488,7 +479,7 @@ fn stopped_server_shows_a_sentence_not_a_crash() {
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
     // Not revoked (the server never heard of a logout): clean the keyring up.
-    keyring_forget(&url, &user);
+    support::forget_token(&url, &user);
     assert_eq!(keyring_token(&url, &user), None);
 }
 

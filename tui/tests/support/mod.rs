@@ -1,6 +1,11 @@
 //! Shared by the `strop` integration tests (`tests/cli.rs`, `tests/tui_*.rs`):
 //! a real `strop-server` on a real PostgreSQL, the real `strop` binary, and
-//! the real kernel keyring read from outside with `keyctl`.
+//! a real OS keyring read from outside: the kernel keyring (`keyctl`) by
+//! default, or a Secret Service (`secret-tool`) when the tests run with
+//! `STROP_KEYRING=secret-service`, as in the GitLab job, whose Docker sandbox
+//! forbids the kernel keyring (see `.ci/with-secret-service`). Tests go
+//! through [`keyring`], [`stored_token`] and [`forget_token`], never through
+//! one store's tool directly.
 //!
 //! Server: `TestServer::shared()` starts one per test binary (embedded
 //! PostgreSQL costs seconds of initdb), so tests must use [`unique_user`].
@@ -240,13 +245,13 @@ fn healthz(addr: SocketAddr) -> bool {
 }
 
 /// A `strop` command for one test: its own config dir, the given server, the
-/// kernel keyring (what `keyctl` can read back), and no token or user leaking
-/// in from the environment.
+/// tests' keyring (what [`stored_token`] reads back), and no token or user
+/// leaking in from the environment.
 pub fn strop_command(config_dir: &Path, server: &str) -> Command {
     let mut cmd = Command::new(strop_bin());
     cmd.env("STROP_CONFIG_DIR", config_dir)
         .env("STROP_SERVER", server)
-        .env("STROP_KEYRING", "kernel")
+        .env("STROP_KEYRING", keyring().env_value())
         .env("NO_COLOR", "1")
         .env_remove("STROP_TOKEN")
         .env_remove("STROP_USER");
@@ -268,6 +273,111 @@ pub fn run_with_stdin(mut cmd: Command, stdin: Option<&str>) -> Output {
     let output = child.wait_with_output().expect("wait for strop");
     let _ = writer.join();
     output
+}
+
+/// The OS keyring the tests have `strop` use, chosen by `STROP_KEYRING` in
+/// the tests' own environment: the kernel keyring unless it says
+/// `secret-service` (then the tests must run in a session offering one, e.g.
+/// under `.ci/with-secret-service`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyring {
+    Kernel,
+    SecretService,
+}
+
+impl Keyring {
+    /// The `STROP_KEYRING` value that forces `strop` onto this store.
+    pub fn env_value(self) -> &'static str {
+        match self {
+            Keyring::Kernel => "kernel",
+            Keyring::SecretService => "secret-service",
+        }
+    }
+
+    /// How `strop` names this store in what it says (`TokenStore::backend`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Keyring::Kernel => "kernel keyring",
+            Keyring::SecretService => "Secret Service",
+        }
+    }
+}
+
+/// See [`Keyring`].
+pub fn keyring() -> Keyring {
+    match std::env::var("STROP_KEYRING").unwrap_or_default().trim() {
+        "" | "kernel" | "keyutils" => Keyring::Kernel,
+        "secret-service" => Keyring::SecretService,
+        other => {
+            panic!("STROP_KEYRING={other:?}: the tests know \"kernel\" and \"secret-service\"")
+        }
+    }
+}
+
+/// The token `strop` stored for `user` on `server` in the tests' keyring,
+/// read from outside the process; `None` when there is no such entry.
+pub fn stored_token(server: &str, user: &str) -> Option<String> {
+    match keyring() {
+        Keyring::Kernel => keyctl_read(server, user),
+        Keyring::SecretService => secret_tool_read(server, user),
+    }
+}
+
+/// Removes the token stored for `user` on `server` from the tests' keyring,
+/// if any (for tokens a test leaves behind on purpose).
+pub fn forget_token(server: &str, user: &str) {
+    match keyring() {
+        Keyring::Kernel => {
+            let description = strop_tui::token_store::kernel_key_description(server, user);
+            let script = r#"keyctl get_persistent @s >/dev/null
+id=$(keyctl search @s user "$1" 2>/dev/null) && keyctl invalidate "$id""#;
+            let _ = Command::new("keyctl")
+                .args(["session", "-", "sh", "-c", script, "keyctl-forget"])
+                .arg(&description)
+                .stdin(Stdio::null())
+                .output();
+        }
+        Keyring::SecretService => {
+            let out = secret_tool("clear", server, user);
+            assert!(
+                out.status.success(),
+                "secret-tool clear failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// `secret-tool <action>` on the item `strop` keeps for `user` on `server`:
+/// the attributes dbus-secret-service-keyring-store gives it, `service`
+/// (`strop:<server>`) and `username`.
+fn secret_tool(action: &str, server: &str, user: &str) -> Output {
+    Command::new("secret-tool")
+        .arg(action)
+        .arg("service")
+        .arg(strop_tui::token_store::service_name(server))
+        .arg("username")
+        .arg(user)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run secret-tool (install the libsecret-tools package)")
+}
+
+/// The Secret Service item's secret, via `secret-tool lookup`. It exits 1
+/// both when there is no item and on errors; only errors say something, so
+/// a broken session fails the test instead of reading as "no token".
+fn secret_tool_read(server: &str, user: &str) -> Option<String> {
+    let out = secret_tool("lookup", server, user);
+    if out.status.success() {
+        return Some(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.trim().is_empty() && out.status.code() == Some(1),
+        "secret-tool lookup failed ({}): {err}",
+        out.status
+    );
+    None
 }
 
 /// The kernel keyring key `strop` stores for `user` on `server`, read from
