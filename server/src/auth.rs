@@ -2,10 +2,13 @@
 //! stored as SHA-256) and the filter that turns an `Authorization` header
 //! into the [`User`] it belongs to.
 
+use std::sync::OnceLock;
+
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use warp::Filter;
 use warp::http::HeaderMap;
 use warp::http::header::AUTHORIZATION;
@@ -23,9 +26,24 @@ pub struct User {
     pub token_hash: Vec<u8>,
 }
 
+/// Runs one argon2id computation on the blocking pool. Each takes ~19 MiB
+/// and tens of milliseconds, so only a few run at once: a burst of logins
+/// queues here instead of exhausting memory and the blocking pool.
+async fn on_hashing_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    let permits = PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Semaphore::new(cores * 2)
+    });
+    let _permit = permits.acquire().await.map_err(|_| ApiError::Internal)?;
+    tokio::task::spawn_blocking(work).await?
+}
+
 /// Argon2id PHC string for `password`, computed on the blocking pool.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
+    on_hashing_pool(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
@@ -34,12 +52,12 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
                 ApiError::Internal
             })
     })
-    .await?
+    .await
 }
 
 /// Whether `password` matches the stored PHC string, on the blocking pool.
 pub async fn verify_password(password: String, stored: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || match PasswordHash::new(&stored) {
+    on_hashing_pool(move || match PasswordHash::new(&stored) {
         Ok(hash) => Ok(Argon2::default()
             .verify_password(password.as_bytes(), &hash)
             .is_ok()),
@@ -48,7 +66,7 @@ pub async fn verify_password(password: String, stored: String) -> Result<bool, A
             Err(ApiError::Internal)
         }
     })
-    .await?
+    .await
 }
 
 /// A fresh token: 128 bits from the thread-local CSPRNG as 32 lowercase hex digits.

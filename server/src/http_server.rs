@@ -9,12 +9,15 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use warp::{Filter, Reply};
+
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `filter` on `listener` until `shutdown` resolves, then closes the
 /// listener and waits (up to `grace`) for open connections to finish their
@@ -47,8 +50,14 @@ pub async fn run<F, R>(
         let service = TowerToHyperService::new(warp::service(filter.clone()));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // A client that opens a connection and never finishes its headers
+            // (slowloris) is dropped instead of holding a task forever.
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }

@@ -1,6 +1,8 @@
 //! Every failure is `{"error", "message"}` JSON with the SPEC's status:
 //! routing (404/405), media type (415), size (413), bad JSON and fields (400).
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use strop_common::{ErrorCode, MAX_BODY_BYTES};
 
@@ -410,4 +412,29 @@ async fn random_bodies_never_get_a_server_error_or_non_json() {
             assert!(v["error"].is_string() && v["message"].is_string(), "{v}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The server drops it after its header timeout (10 s); a hung read means
+    // the connection would be held forever.
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(60), slow.read(&mut buf))
+        .await
+        .expect("the server kept a half-sent request open for a minute");
+    assert!(
+        matches!(read, Ok(0) | Err(_)) || buf.starts_with(b"HTTP/1.1 408"),
+        "{read:?}: {}",
+        String::from_utf8_lossy(&buf)
+    );
+    // Meanwhile, and afterwards, everyone else is served.
+    let res = app.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
 }
