@@ -45,7 +45,20 @@ pub struct MessageResponse {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct Credentials {
+    /// 1–1024 bytes of UTF-8 (the schema can only bound characters).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 1024))]
     pub password: String,
+    /// 1–64 characters, no whitespace or control characters, case-sensitive.
+    /// The pattern excludes Unicode `White_Space` and `Cc` (Rust's
+    /// `char::is_whitespace` / `is_control`) in ECMA-262 syntax.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+        )
+    )]
     pub username: String,
 }
 
@@ -75,6 +88,8 @@ impl std::fmt::Debug for TokenResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct StropRequest {
+    /// Any string but one holding NUL (PostgreSQL text cannot record it).
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[^\x00]*$"))]
     pub input: String,
 }
 
@@ -157,15 +172,18 @@ pub struct HistoryEntry {
 pub struct HistoryQuery {
     /// Only entries with an id below this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 1))]
     pub before: Option<i64>,
     /// Only entries of this function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<Function>,
     /// The newest `limit` matches (1–1000), still oldest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     pub limit: Option<u32>,
     /// Case-insensitive substring of input or output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(pattern = r"^[^\x00]*$"))]
     pub q: Option<String>,
 }
 

@@ -7,7 +7,9 @@ use strop_common::{
     Credentials, ErrorBody, ErrorCode, Function, HistoryEntry, HistoryResponse, MessageResponse,
     StatusResponse, StropRequest, StropResponse, TokenResponse, WhoAmIResponse,
 };
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::handlers;
@@ -38,7 +40,7 @@ use crate::handlers;
         MessageResponse, StatusResponse, StropRequest, StropResponse, TokenResponse,
         WhoAmIResponse,
     )),
-    modifiers(&TokenScheme),
+    modifiers(&TokenScheme, &ErrorResponses),
 )]
 struct ApiDoc;
 
@@ -58,6 +60,56 @@ impl Modify for TokenScheme {
     }
 }
 
+/// The failures every route of a kind can answer with, added to each
+/// operation so the document lists every status the server really sends
+/// (the filters in `routes` produce these before any handler runs).
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.post];
+            for op in ops.into_iter().flatten() {
+                let body = op.request_body.is_some();
+                let token = op.security.is_some();
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error_response(description));
+                };
+                if body {
+                    add(
+                        "400",
+                        "The body is not JSON or a field is missing or invalid",
+                    );
+                    add("413", "The body is larger than 64 KiB");
+                    add("415", "The Content-Type is not JSON");
+                }
+                if token {
+                    add("401", "Missing or invalid token");
+                }
+                // A body or a token means the database is asked.
+                if body || token {
+                    add("500", "An internal failure");
+                    add("503", "The database is unavailable");
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+        )
+        .build()
+        .into()
+}
+
 /// The document, built once.
 pub fn document() -> &'static utoipa::openapi::OpenApi {
     static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
@@ -72,7 +124,12 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
                 .summary(Some("This OpenAPI document"))
                 .response(
                     "200",
-                    utoipa::openapi::ResponseBuilder::new().description("OpenAPI 3 JSON"),
+                    ResponseBuilder::new()
+                        .description("OpenAPI 3 JSON")
+                        .content(
+                            "application/json",
+                            Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+                        ),
                 ),
         );
         doc.paths
