@@ -123,6 +123,16 @@ impl ServerProcess {
     }
 }
 
+async fn register(http: &reqwest::Client, server: &ServerProcess, user: &str, pw: &str) {
+    let res = http
+        .post(server.url("/register"))
+        .json(&json!({"username": user, "password": pw}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
 async fn login(http: &reqwest::Client, server: &ServerProcess, user: &str, pw: &str) -> String {
     let res = http
         .post(server.url("/authenticate"))
@@ -145,13 +155,7 @@ async fn embedded_default_keeps_data_across_restarts_and_stops_its_cluster() {
     cmd.env("STROP_DATA_DIR", dir.path());
     let server = ServerProcess::start(cmd).await;
 
-    let res = http
-        .post(server.url("/register"))
-        .json(&json!({"username": "wonsun", "password": "pa55word"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    register(&http, &server, "wonsun", "pa55word").await;
     let token = login(&http, &server, "wonsun", "pa55word").await;
     let res = http
         .post(server.url("/reverse"))
@@ -251,13 +255,7 @@ fn host_of(pg: &tokio_postgres::Config) -> String {
 
 async fn assert_serves(server: &ServerProcess) {
     let http = reqwest::Client::new();
-    let res = http
-        .post(server.url("/register"))
-        .json(&json!({"username": "u", "password": "pw"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    register(&http, server, "u", "pw").await;
     let res = http.get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
