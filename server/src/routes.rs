@@ -178,15 +178,25 @@ where
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde fills a struct from an array too, in declaration order, which
+    // once made a password a username: only a JSON object is a body.
+    match bytes.iter().find(|b| !b" \t\r\n".contains(b)) {
+        Some(b'{') => {}
+        None => {
+            return Err(ApiError::invalid(
+                "The request body is empty; it must be a JSON object.",
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::invalid("The request body must be a JSON object."));
+        }
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
             Category::Data => ApiError::invalid(format!(
                 "The request body has a missing or mistyped field: {e}."
             )),
-            Category::Eof if bytes.iter().all(u8::is_ascii_whitespace) => {
-                ApiError::invalid("The request body is empty; it must be a JSON object.")
-            }
             _ => ApiError::invalid(format!("The request body is not valid JSON: {e}.")),
         }
     })
@@ -366,6 +376,10 @@ mod tests {
             b"{\"input\": 5}",
             b"{}",
             b"null",
+            b"[\"x\"]",
+            b"[\"arruser\", \"Arr-Secret-Pw-1\"]",
+            b"\"x\"",
+            b"5",
         ] {
             let err = parse_json::<StropRequest>(body).unwrap_err();
             assert!(matches!(err, ApiError::InvalidRequest(_)), "{body:?}");

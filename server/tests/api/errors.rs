@@ -232,6 +232,55 @@ async fn unparsable_or_mistyped_bodies_are_400() {
     assert_error(res, 400, ErrorCode::InvalidRequest).await;
 }
 
+/// serde reads a struct from an array in field order; that once registered
+/// a user named after the password. Only an object is a body.
+#[tokio::test]
+async fn array_and_scalar_bodies_are_400_and_create_nothing() {
+    let app = spawn_app().await;
+    let (_, token) = app.user().await;
+    for (path, body) in [
+        ("/reverse", json!(["x"])),
+        ("/piglatin", json!(["x"])),
+        ("/register", json!(["arruser", "Arr-Secret-Pw-1"])),
+        ("/authenticate", json!(["arruser", "Arr-Secret-Pw-1"])),
+        ("/register", json!("arruser")),
+        ("/reverse", json!(5)),
+    ] {
+        let res = app.post(path, &body, Some(&token)).await;
+        let err = assert_error(res, 400, ErrorCode::InvalidRequest).await;
+        assert!(
+            err.message.contains("JSON object"),
+            "{path}: {}",
+            err.message
+        );
+    }
+    let db = app.db().await;
+    let users: i64 = db
+        .query_one(
+            "SELECT count(*) FROM users WHERE username IN ('arruser', 'Arr-Secret-Pw-1')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(users, 0);
+    let rows: i64 = db
+        .query_one("SELECT count(*) FROM history", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0);
+    // Unknown keys in an object are still ignored (forward compatibility).
+    let res = app
+        .post(
+            "/reverse",
+            &json!({"input": "ab", "future": true}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
 #[tokio::test]
 async fn credential_fields_are_validated() {
     let app = spawn_app().await;
