@@ -60,6 +60,35 @@ def dockerfile_runtime() -> dict:
     return out
 
 
+HAPROXY_CFG = "deploy/haproxy/haproxy.cfg"
+
+
+def check_scale(compose: dict, name: str) -> None:
+    """Profile `scale`: replicas of the server without a host port, behind HAProxy."""
+    services = compose["services"]
+    server, replica, lb = services["server"], services.get("replica", {}), services.get("lb", {})
+    check(replica.get("profiles") == ["scale"] and lb.get("profiles") == ["scale"],
+          f"{name}: replica and lb only in profile scale")
+    same = lambda svc: {k: v for k, v in svc.items() if k not in ("ports", "profiles")}
+    check(same(replica) == same(server) and not replica.get("ports"),
+          f"{name}: replica is the server service without host ports")
+    image = str(lb.get("image", ""))
+    check(image.startswith("haproxy:") and image != "haproxy:latest",
+          f"{name}: lb runs the official HAProxy image, pinned: {image}")
+    check(f"./{HAPROXY_CFG}:/usr/local/etc/haproxy/haproxy.cfg:ro" in lb.get("volumes", []),
+          f"{name}: lb mounts {HAPROXY_CFG} read-only")
+    bind_port = str(lb.get("environment", {}).get("STROP_LB_BIND", "")).rpartition(":")[2]
+    check(lb.get("ports") == [f"80:{bind_port}"] and int(bind_port or 0) > 1024,
+          f"{name}: lb publishes host port 80 to its unprivileged STROP_LB_BIND port {bind_port}")
+    check("replica" in (lb.get("depends_on") or {}), f"{name}: lb depends on replica")
+    cfg = open(HAPROXY_CFG, encoding="utf-8").read()
+    port = str(server.get("environment", {}).get("STROP_ADDR", "")).rpartition(":")[2]
+    check(re.search(rf"^\s*server-template \S+ \d+ replica:{port} .*resolvers docker", cfg, re.M)
+          is not None, f"{HAPROXY_CFG}: discovers the replica service on port {port} by DNS")
+    check(re.search(r"^\s*http-check send meth GET uri /readyz", cfg, re.M) is not None,
+          f"{HAPROXY_CFG}: health checks GET /readyz")
+
+
 def main() -> int:
     df = dockerfile_runtime()
     built = load("docker-compose.yaml")
@@ -113,6 +142,12 @@ def main() -> int:
     check(strip(pserver) == strip(server) and pulled["services"]["db"] == db
           and pulled.get("volumes") == built.get("volumes"),
           "otherwise identical to docker-compose.yaml")
+
+    print("scale profile (both compose files, deploy/haproxy/haproxy.cfg)")
+    check_scale(built, "docker-compose.yaml")
+    check_scale(pulled, "docker-compose-using-registry.yaml")
+    check(pulled["services"].get("lb") == built["services"].get("lb"),
+          "lb is the same in both compose files")
 
     print(".gitlab-ci.yml")
     stages = ci.get("stages", [])
