@@ -89,6 +89,60 @@ def check_scale(compose: dict, name: str) -> None:
           f"{HAPROXY_CFG}: health checks GET /readyz")
 
 
+def check_kubernetes(df: dict, server: dict) -> None:
+    """The manifests agree with the image and with each other."""
+    import glob
+    import os
+
+    kdir = "deploy/kubernetes"
+    kustomization = load(f"{kdir}/kustomization.yaml")
+    files = sorted(os.path.basename(f) for f in glob.glob(f"{kdir}/*.yaml"))
+    listed = sorted(kustomization.get("resources", []))
+    check(listed == [f for f in files if f not in ("kustomization.yaml", "secret.example.yaml")],
+          f"kustomization lists every manifest but the example Secret: {listed}")
+    docs = {load(f"{kdir}/{f}")["kind"]: load(f"{kdir}/{f}") for f in listed}
+    deploy = docs.get("Deployment", {})
+    pod = deploy.get("spec", {}).get("template", {}).get("spec", {})
+    (container,) = pod.get("containers", [{}])
+    uid = df.get("user", "").split(":")[0]
+    check(str(pod.get("securityContext", {}).get("runAsUser")) == uid,
+          f"pods run as the image's user {uid}")
+    check(container.get("securityContext", {}).get("readOnlyRootFilesystem") is True,
+          "read-only root filesystem")
+    port = int(df.get("expose", ["0"])[0])
+    check([p.get("containerPort") for p in container.get("ports", [])] == [port],
+          f"containerPort is the image's EXPOSE {port}")
+    env = {e["name"]: e for e in container.get("env", [])}
+    check(env.get("STROP_ADDR", {}).get("value") == df["env"].get("STROP_ADDR"),
+          "STROP_ADDR as in the image")
+    check("secretKeyRef" in env.get("DATABASE_URL", {}).get("valueFrom", {}),
+          "DATABASE_URL comes from a Secret")
+    check(container.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/readyz"
+          and container.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz",
+          "readiness /readyz, liveness /healthz")
+    limits = container.get("resources", {}).get("limits", {})
+    check("memory" in limits and "cpu" in limits,
+          f"memory and CPU limits (the CPU limit bounds concurrent argon2id): {limits}")
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    check(grace > 30, f"termination grace {grace} s exceeds the server's 30 s drain")
+    selector = deploy.get("spec", {}).get("selector", {}).get("matchLabels")
+    labels = deploy.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
+    check(bool(selector) and selector.items() <= labels.items(), "Deployment selects its pods")
+    for kind in ("Service", "PodDisruptionBudget"):
+        sel = docs.get(kind, {}).get("spec", {}).get("selector", {})
+        sel = sel.get("matchLabels", sel)
+        check(sel == selector, f"{kind} selects the Deployment's pods")
+    hpa = docs.get("HorizontalPodAutoscaler", {}).get("spec", {})
+    check(hpa.get("scaleTargetRef", {}).get("name") == deploy.get("metadata", {}).get("name"),
+          "HorizontalPodAutoscaler scales the Deployment")
+    check(hpa.get("minReplicas") == deploy.get("spec", {}).get("replicas") == 3,
+          "3 replicas at rest")
+    service = docs.get("Service", {}).get("spec", {})
+    check([p.get("targetPort") for p in service.get("ports", [])]
+          == [p.get("name") for p in container.get("ports", [])],
+          "the Service targets the container's named port")
+
+
 def main() -> int:
     df = dockerfile_runtime()
     built = load("docker-compose.yaml")
@@ -148,6 +202,9 @@ def main() -> int:
     check_scale(pulled, "docker-compose-using-registry.yaml")
     check(pulled["services"].get("lb") == built["services"].get("lb"),
           "lb is the same in both compose files")
+
+    print("deploy/kubernetes")
+    check_kubernetes(df, built["services"]["server"])
 
     print(".gitlab-ci.yml")
     stages = ci.get("stages", [])
