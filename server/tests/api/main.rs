@@ -7,6 +7,7 @@ mod balancer;
 mod binary;
 mod errors;
 mod history;
+mod listener;
 mod openapi;
 mod ops;
 mod seed;
