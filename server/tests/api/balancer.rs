@@ -15,7 +15,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use strop_common::ErrorCode;
-use strop_server::db::embedded::testing::fresh_database;
+use strop_embedded_pg::testing::fresh_database;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
