@@ -37,7 +37,13 @@ async fn serve(config: Config) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.addr).await {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!("cannot listen on {}: {e}", config.addr);
+            let addr = config.addr;
+            tracing::error!(
+                "cannot listen on {addr}: {e}; choose another address with --addr or STROP_ADDR"
+            );
+            eprintln!(
+                "strop-server: cannot listen on {addr}: {e}; choose another address with --addr or STROP_ADDR"
+            );
             return ExitCode::FAILURE;
         }
     };
