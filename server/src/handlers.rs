@@ -36,7 +36,7 @@ pub async fn root() -> Result<MessageResponse, ApiError> {
 pub async fn register(state: &AppState, body: Credentials) -> Result<MessageResponse, ApiError> {
     validate_credentials(&body)?;
     let Credentials { username, password } = body;
-    let hash = auth::hash_password(password).await?;
+    let hash = state.passwords.hash(password).await?;
     let client = state.pool.get().await?;
     match db::users::insert(&client, &username, &hash).await? {
         Some(_) => {
@@ -69,7 +69,7 @@ pub async fn authenticate(state: &AppState, body: Credentials) -> Result<TokenRe
         Some(u) => (Some(u.id), u.password_hash),
         None => (None, state.dummy_hash.to_string()),
     };
-    let matches = auth::verify_password(password, hash).await?;
+    let matches = state.passwords.verify(password, hash).await?;
     let (Some(user_id), true) = (user_id, matches) else {
         return Err(ApiError::InvalidCredentials);
     };

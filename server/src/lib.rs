@@ -12,7 +12,9 @@ pub mod error;
 pub mod handlers;
 pub mod healthcheck;
 pub mod http_server;
+pub mod logging;
 pub mod openapi;
+pub mod passwords;
 pub mod routes;
 pub mod strops;
 
@@ -37,6 +39,8 @@ const DATABASE_PATIENCE: Duration = Duration::from_secs(30);
 pub struct AppState {
     pub pool: deadpool_postgres::Pool,
     pub token_ttl: Duration,
+    /// Argon2id within its memory budget.
+    pub passwords: passwords::Passwords,
     /// A real argon2id hash of nothing in particular, verified against when a
     /// username is unknown so that such a request costs as much as a real one.
     pub dummy_hash: Arc<str>,
@@ -45,14 +49,17 @@ pub struct AppState {
 impl AppState {
     pub async fn new(
         pool: deadpool_postgres::Pool,
-        token_ttl: Duration,
+        options: &ServeOptions,
     ) -> Result<Self, StartError> {
-        let dummy_hash = auth::hash_password(auth::mint_token())
+        let passwords = passwords::Passwords::new(options.hash_concurrency);
+        let dummy_hash = passwords
+            .hash(auth::mint_token())
             .await
             .map_err(|_| StartError::Internal("cannot compute a password hash"))?;
         Ok(AppState {
             pool,
-            token_ttl,
+            token_ttl: options.token_ttl,
+            passwords,
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -131,7 +138,7 @@ pub async fn serve(
         tracing::info!(migrations = ?applied, "schema migrated");
     }
     let pool = db::pool::create(pg, options.pool_size)?;
-    let state = AppState::new(pool.clone(), options.token_ttl).await?;
+    let state = AppState::new(pool.clone(), &options).await?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
