@@ -12,6 +12,7 @@ pub mod error;
 pub mod handlers;
 pub mod healthcheck;
 pub mod http_server;
+pub mod listener;
 pub mod logging;
 pub mod openapi;
 pub mod passwords;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, DatabaseSource, ServeOptions};
 pub use routes::build;
@@ -44,12 +46,18 @@ pub struct AppState {
     /// A real argon2id hash of nothing in particular, verified against when a
     /// username is unknown so that such a request costs as much as a real one.
     pub dummy_hash: Arc<str>,
+    /// Live history and token revocations from every process on the database.
+    pub listener: listener::Listener,
+    /// Cancelled when shutdown begins, so long-lived responses (streams) end.
+    pub stopping: CancellationToken,
 }
 
 impl AppState {
     pub async fn new(
         pool: deadpool_postgres::Pool,
         options: &ServeOptions,
+        listener: listener::Listener,
+        stopping: CancellationToken,
     ) -> Result<Self, StartError> {
         let passwords = passwords::Passwords::new(options.hash_concurrency);
         let dummy_hash = passwords
@@ -61,6 +69,8 @@ impl AppState {
             token_ttl: options.token_ttl,
             passwords,
             dummy_hash: dummy_hash.into(),
+            listener,
+            stopping,
         })
     }
 }
@@ -79,7 +89,7 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] config::BadDatabaseUrl),
     #[error(transparent)]
-    Embedded(#[from] db::embedded::EmbeddedError),
+    Embedded(#[from] strop_embedded_pg::EmbeddedError),
     #[error(transparent)]
     Migrate(#[from] db::migrations::MigrateError),
     #[error("cannot build the database pool: {0}")]
@@ -107,7 +117,7 @@ pub async fn run(
                 data_dir = %data_dir.display(),
                 "no database configured; starting the embedded PostgreSQL"
             );
-            let cluster = db::embedded::EmbeddedPostgres::start(&data_dir).await?;
+            let cluster = strop_embedded_pg::EmbeddedPostgres::start(&data_dir).await?;
             let result = serve(cluster.pg_config("strop"), options, listener, shutdown).await;
             tracing::info!("stopping the embedded PostgreSQL");
             if let Err(e) = cluster.stop().await {
@@ -137,12 +147,23 @@ pub async fn serve(
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "schema migrated");
     }
-    let pool = db::pool::create(pg, options.pool_size)?;
-    let state = AppState::new(pool.clone(), &options).await?;
+    let pool = db::pool::create(pg.clone(), options.pool_size)?;
+    // The LISTEN connection outlives the requests still draining at shutdown.
+    let unlisten = CancellationToken::new();
+    let (notices, listening) = listener::Listener::spawn(pg, pool.clone(), unlisten.clone());
+    let unlisten = unlisten.drop_guard();
+    let stopping = CancellationToken::new();
+    let state = AppState::new(pool.clone(), &options, notices, stopping.clone()).await?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
+    let shutdown = async move {
+        shutdown.await;
+        stopping.cancel();
+    };
     http_server::run(build(state), listener, shutdown, SHUTDOWN_GRACE).await;
+    drop(unlisten);
+    let _ = listening.await;
     pool.close();
     tracing::info!("server stopped");
     Ok(())
