@@ -10,6 +10,7 @@ use warp::http::header::AUTHORIZATION;
 use crate::AppState;
 use crate::db;
 use crate::error::ApiError;
+use crate::token_cache;
 
 /// The caller behind a valid token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub struct User {
     pub id: i64,
     pub name: String,
     /// SHA-256 of the token used, so `/logout` can revoke exactly that one.
-    pub token_hash: Vec<u8>,
+    pub token_hash: [u8; 32],
 }
 
 /// A fresh token: 128 bits from the thread-local CSPRNG as 32 lowercase hex digits.
@@ -26,8 +27,8 @@ pub fn mint_token() -> String {
 }
 
 /// What the database stores instead of the token itself.
-pub fn hash_token(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 /// The token in an `Authorization` header: `<token>` (the seed's form) or
@@ -53,15 +54,29 @@ pub fn token_from_headers(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(token.to_ascii_lowercase())
 }
 
-/// Looks the header's token up: one indexed query.
+/// Looks the header's token up: in this process's token cache, else with
+/// one indexed query.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ApiError> {
     let token = token_from_headers(headers)?;
     let token_hash = hash_token(&token);
-    let client = state.pool.get().await?;
-    match db::tokens::owner(&client, &token_hash).await? {
+    let owner = state
+        .tokens
+        .owner(token_hash, || async {
+            let client = state.pool.get().await?;
+            let found = db::tokens::owner(&client, &token_hash).await?;
+            Ok::<_, ApiError>(found.map(|(owner, remaining)| {
+                let owner = token_cache::Owner {
+                    user_id: owner.user_id,
+                    username: owner.username.into(),
+                };
+                (owner, remaining)
+            }))
+        })
+        .await?;
+    match owner {
         Some(owner) => Ok(User {
             id: owner.user_id,
-            name: owner.username,
+            name: owner.username.to_string(),
             token_hash,
         }),
         None => Err(ApiError::InvalidToken),

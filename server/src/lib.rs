@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod passwords;
 pub mod routes;
 pub mod strops;
+pub mod token_cache;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub dummy_hash: Arc<str>,
     /// Live history and token revocations from every process on the database.
     pub listener: listener::Listener,
+    /// Token owners, kept exact by the listener's revocation notices.
+    pub tokens: Arc<token_cache::TokenCache>,
     /// Cancelled when shutdown begins, so long-lived responses (streams) end.
     pub stopping: CancellationToken,
 }
@@ -69,6 +72,10 @@ impl AppState {
             token_ttl: options.token_ttl,
             passwords,
             dummy_hash: dummy_hash.into(),
+            tokens: Arc::new(token_cache::TokenCache::new(
+                listener.tokens(),
+                listener.listening(),
+            )),
             listener,
             stopping,
         })
