@@ -13,3 +13,4 @@ mod seed;
 mod servers;
 mod strop;
 mod support;
+mod tokens;
