@@ -14,3 +14,4 @@ mod seed;
 mod servers;
 mod strop;
 mod support;
+mod tokens;
