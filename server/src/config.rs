@@ -128,6 +128,8 @@ pub struct BadDatabaseUrl(String);
 pub struct ServeOptions {
     pub pool_size: u32,
     pub token_ttl: Duration,
+    /// History rows that may wait for the group-commit writer.
+    pub history_queue: usize,
 }
 
 impl Default for ServeOptions {
@@ -135,6 +137,7 @@ impl Default for ServeOptions {
         ServeOptions {
             pool_size: 16,
             token_ttl: Duration::from_secs(30 * 24 * 3600),
+            history_queue: crate::history_writer::DEFAULT_QUEUE,
         }
     }
 }
@@ -176,6 +179,7 @@ impl Config {
         ServeOptions {
             pool_size: self.pool_size,
             token_ttl: self.token_ttl,
+            ..ServeOptions::default()
         }
     }
 

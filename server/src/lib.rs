@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod handlers;
 pub mod healthcheck;
+pub mod history_writer;
 pub mod http_server;
 pub mod openapi;
 pub mod routes;
@@ -36,6 +37,8 @@ const DATABASE_PATIENCE: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct AppState {
     pub pool: deadpool_postgres::Pool,
+    /// Where `/reverse` and `/piglatin` record their rows (group commit).
+    pub history: history_writer::HistoryWriter,
     pub token_ttl: Duration,
     /// A real argon2id hash of nothing in particular, verified against when a
     /// username is unknown so that such a request costs as much as a real one.
@@ -45,6 +48,7 @@ pub struct AppState {
 impl AppState {
     pub async fn new(
         pool: deadpool_postgres::Pool,
+        history: history_writer::HistoryWriter,
         token_ttl: Duration,
     ) -> Result<Self, StartError> {
         let dummy_hash = auth::hash_password(auth::mint_token())
@@ -52,6 +56,7 @@ impl AppState {
             .map_err(|_| StartError::Internal("cannot compute a password hash"))?;
         Ok(AppState {
             pool,
+            history,
             token_ttl,
             dummy_hash: dummy_hash.into(),
         })
@@ -131,11 +136,16 @@ pub async fn serve(
         tracing::info!(migrations = ?applied, "schema migrated");
     }
     let pool = db::pool::create(pg, options.pool_size)?;
-    let state = AppState::new(pool.clone(), options.token_ttl).await?;
+    let (history, history_drain) =
+        history_writer::HistoryWriter::start(pool.clone(), options.history_queue);
+    let state = AppState::new(pool.clone(), history, options.token_ttl).await?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
     http_server::run(build(state), listener, shutdown, SHUTDOWN_GRACE).await;
+    // Rows still queued (only if the grace ran out) are committed or failed,
+    // and their requests answered, before the pool goes.
+    history_drain.finish().await;
     pool.close();
     tracing::info!("server stopped");
     Ok(())

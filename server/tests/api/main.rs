@@ -12,3 +12,4 @@ mod seed;
 mod servers;
 mod strop;
 mod support;
+mod writer;
