@@ -14,3 +14,4 @@ mod servers;
 mod strop;
 mod support;
 mod tokens;
+mod writer;
