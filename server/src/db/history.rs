@@ -69,7 +69,8 @@ pub struct Filter {
     pub contains: Option<String>,
 }
 
-/// Records one operation. Returns once the row is committed.
+/// Records one operation. Returns once the row is committed; the same
+/// statement announces it on `strop_history` (see `crate::listener`).
 pub async fn insert(
     client: &Client,
     user_id: i64,
@@ -79,8 +80,11 @@ pub async fn insert(
 ) -> Result<i64, tokio_postgres::Error> {
     let stmt = client
         .prepare_cached(
-            "INSERT INTO history (user_id, function, input, output)
-             VALUES ($1, $2, $3, $4) RETURNING id",
+            "WITH inserted AS (
+                 INSERT INTO history (user_id, function, input, output)
+                 VALUES ($1, $2, $3, $4) RETURNING id
+             )
+             SELECT id, pg_notify('strop_history', id::text) FROM inserted",
         )
         .await?;
     let row = client
@@ -173,6 +177,17 @@ pub async fn by_ids(
             entry: Record::from_row(r).into_entry(r.get(6)),
         })
         .collect())
+}
+
+/// The id of the user's newest row, if any.
+pub async fn newest_id(
+    client: &Client,
+    user_id: i64,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached("SELECT max(id) FROM history WHERE user_id = $1")
+        .await?;
+    Ok(client.query_one(&stmt, &[&user_id]).await?.get(0))
 }
 
 /// Up to `count` of the user's rows with an id above `after`, oldest first:
