@@ -40,6 +40,24 @@ const PAGE: i64 = 200;
 /// Sent ids remembered to drop duplicates where catch-up and live overlap.
 const REMEMBERED: usize = 1024;
 
+/// The OpenAPI description of the route (the stream itself is [`stream`]).
+#[utoipa::path(get, path = "/events", tag = "strop", security(("token" = [])),
+    params(("Last-Event-ID" = Option<i64>, Header,
+        description = "Resume: every entry with a higher id is sent first, from the table")),
+    responses(
+        (status = 200, content_type = "text/event-stream", body = String,
+            description = "Server-Sent Events: `event: entry`, `id:` the entry id, `data:` the \
+                history entry JSON exactly as /get-history returns it, for every entry of the \
+                caller committed by any server on the database; a comment line every 15 s; a \
+                final `event: error` (`data:` the usual error JSON) when the token is revoked \
+                or expires. A client that does not read for 10 s is dropped; reconnect with \
+                Last-Event-ID."),
+        (status = 400, description = "Last-Event-ID is not an entry id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    ))]
+#[allow(dead_code)]
+pub(crate) fn openapi() {}
+
 /// The `Last-Event-ID` header as an entry id; anything else is a 400.
 pub fn last_event_id() -> BoxedFilter<(Option<i64>,)> {
     warp::header::optional::<String>("last-event-id")

@@ -187,6 +187,24 @@ async fn a_bad_last_event_id_or_token_is_refused_before_streaming() {
     assert_error(res, 401, ErrorCode::InvalidToken).await;
     let res = app.post(paths::EVENTS, &json!({}), Some(&token)).await;
     assert_error(res, 405, ErrorCode::MethodNotAllowed).await;
+    // And the OpenAPI document says so.
+    let doc: Value = app.get(paths::OPENAPI, None).await.json().await.unwrap();
+    let op = &doc["paths"][paths::EVENTS]["get"];
+    assert!(
+        op["responses"]["200"]["content"]["text/event-stream"].is_object(),
+        "{op}"
+    );
+    let param = &op["parameters"][0];
+    assert_eq!(
+        (&param["name"], &param["in"]),
+        (&json!("Last-Event-ID"), &json!("header"))
+    );
+    for status in ["400", "401"] {
+        assert!(
+            op["responses"][status]["content"]["application/json"].is_object(),
+            "{op}"
+        );
+    }
 }
 
 #[tokio::test]
