@@ -83,7 +83,7 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] config::BadDatabaseUrl),
     #[error(transparent)]
-    Embedded(#[from] db::embedded::EmbeddedError),
+    Embedded(#[from] strop_embedded_pg::EmbeddedError),
     #[error(transparent)]
     Migrate(#[from] db::migrations::MigrateError),
     #[error("cannot build the database pool: {0}")]
@@ -111,7 +111,7 @@ pub async fn run(
                 data_dir = %data_dir.display(),
                 "no database configured; starting the embedded PostgreSQL"
             );
-            let cluster = db::embedded::EmbeddedPostgres::start(&data_dir).await?;
+            let cluster = strop_embedded_pg::EmbeddedPostgres::start(&data_dir).await?;
             let result = serve(cluster.pg_config("strop"), options, listener, shutdown).await;
             tracing::info!("stopping the embedded PostgreSQL");
             if let Err(e) = cluster.stop().await {

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use strop_embedded_pg::testing::fresh_database;
 use strop_server::db;
-use strop_server::db::embedded::testing::fresh_database;
 use strop_server::listener::{
     HISTORY_CHANNEL, HistoryNotice, Listener, TOKENS_CHANNEL, TokenNotice, history_payload,
     token_payload,
