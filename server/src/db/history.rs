@@ -246,6 +246,17 @@ pub async fn by_ids(
         .collect())
 }
 
+/// The id of the user's newest row, if any.
+pub async fn newest_id(
+    client: &Client,
+    user_id: i64,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached("SELECT max(id) FROM history WHERE user_id = $1")
+        .await?;
+    Ok(client.query_one(&stmt, &[&user_id]).await?.get(0))
+}
+
 /// Up to `count` of the user's rows with an id above `after`, oldest first:
 /// one page of a stream's catch-up.
 pub async fn after(

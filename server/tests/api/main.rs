@@ -5,6 +5,7 @@
 mod auth;
 mod binary;
 mod errors;
+mod events;
 mod history;
 mod listener;
 mod openapi;
