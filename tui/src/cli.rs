@@ -286,11 +286,36 @@ fn completions(shell: clap_complete::Shell) -> Result<(), CliError> {
 }
 
 fn man() -> Result<(), CliError> {
+    let man = clap_mangen::Man::new(Cli::command());
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut page)
-        .map_err(|e| CliError::Other(format!("Cannot render the manual page: {e}.")))?;
+    let sections = (|| {
+        man.render_title(&mut page)?;
+        man.render_name_section(&mut page)?;
+        man.render_synopsis_section(&mut page)?;
+        man.render_description_section(&mut page)?;
+        man.render_options_section(&mut page)?;
+        man.render_subcommands_section(&mut page)?;
+        // The --help epilogue is laid out by hand (aligned lists, an example
+        // file): keep its lines as they are instead of letting roff refill them.
+        page.extend_from_slice(b".SH DETAILS\n.nf\n");
+        page.extend_from_slice(roff_verbatim(AFTER_HELP).as_bytes());
+        page.extend_from_slice(b".fi\n");
+        man.render_version_section(&mut page)
+    })();
+    sections.map_err(|e| CliError::Other(format!("Cannot render the manual page: {e}.")))?;
     emit(&String::from_utf8_lossy(&page))
+}
+
+/// Plain text as roff lines shown as written: backslashes and dashes
+/// escaped, no line read as a request.
+fn roff_verbatim(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str("\\&");
+        out.push_str(&line.replace('\\', "\\e").replace('-', "\\-"));
+        out.push('\n');
+    }
+    out
 }
 
 async fn register(launch: &Launch, client: &Client, args: PasswordArgs) -> Result<(), CliError> {
