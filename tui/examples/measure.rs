@@ -83,11 +83,10 @@ mod linux {
             .set(&url, &user, &token)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let config = tempfile::tempdir()?;
-        Settings {
-            server: Some(url.clone()),
-            last_user: Some(user.clone()),
-        }
-        .save_to(&config.path().join("settings.toml"))?;
+        Settings::update_at(&config.path().join("settings.toml"), |s| {
+            s.server = Some(url.clone());
+            s.last_user = Some(user.clone());
+        })?;
 
         rt.block_on(populate(&url, &token, ENTRIES))?;
         startup_numbers(&strop, config.path());

@@ -26,10 +26,8 @@ const TICK: Duration = Duration::from_millis(100);
 /// What start-up reads before the first frame: the settings file (small and
 /// local) and the options. Nothing here waits on the network or the keyring.
 pub fn start_from(opts: &Options) -> Start {
-    let (settings, settings_error) = match Settings::load() {
-        Ok(s) => (s, None),
-        Err(e) => (Settings::default(), Some(e.to_string())),
-    };
+    let (settings, settings_error) = Settings::load();
+    let settings_error = settings_error.map(|e| e.to_string());
     let mut start = Start {
         settings_error,
         env_token: opts.token.clone().filter(|t| !t.trim().is_empty()),
@@ -305,11 +303,10 @@ impl Runner {
                 })
             }),
             Effect::SaveSettings { server, last_user } => self.worker.run(Box::new(|_| {
-                let result = Settings {
-                    server: Some(server),
-                    last_user,
-                }
-                .save()
+                let result = Settings::update(|s| {
+                    s.server = Some(server);
+                    s.last_user = last_user;
+                })
                 .map_err(|e| e.to_string());
                 Msg::SettingsSaved(result)
             })),
