@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use strop_tui::app;
 use strop_tui::cli::{self, exit};
 use strop_tui::session::Launch;
+use strop_tui::settings::{self, Choices};
 use strop_tui::token_store;
 
 fn main() -> ExitCode {
@@ -34,12 +35,17 @@ fn main() -> ExitCode {
             }
         },
         None => {
+            // The one start-up path: the same Launch the commands use.
             let launch = Launch::new(cli.server, cli.user);
-            let opts = app::Options {
-                server: launch.server_arg.clone(),
-                token: launch.env_token.clone(),
-            };
-            match runtime.block_on(app::run(opts)) {
+            let choices = Choices::resolve(
+                &launch.settings,
+                // PLACEHOLDER until the cli branch adds --tz, --no-mouse, --theme.
+                None,
+                false,
+                None,
+                settings::no_color_env(),
+            );
+            match runtime.block_on(app::run(launch, choices)) {
                 Ok(()) => ExitCode::from(exit::OK),
                 Err(e) => {
                     eprintln!("strop: {e:#}");

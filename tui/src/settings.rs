@@ -24,6 +24,49 @@ pub struct Settings {
     /// The user last logged in on `server`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_user: Option<String>,
+    /// PLACEHOLDER (the cli branch owns this file): the function last used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<strop_common::Function>,
+}
+
+/// PLACEHOLDER until the cli branch lands: how the TUI colours its screen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Theme {
+    #[default]
+    Default,
+    NoColor,
+    HighContrast,
+}
+
+/// PLACEHOLDER until the cli branch lands: the display choices in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choices {
+    pub zone: crate::local_time::Zone,
+    pub mouse: bool,
+    pub theme: Theme,
+}
+
+impl Choices {
+    pub fn resolve(
+        _settings: &Settings,
+        tz: Option<crate::local_time::Zone>,
+        no_mouse: bool,
+        theme: Option<Theme>,
+        no_color_env: bool,
+    ) -> Choices {
+        Choices {
+            zone: tz.unwrap_or_default(),
+            mouse: !no_mouse,
+            theme: theme
+                .or(no_color_env.then_some(Theme::NoColor))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// `NO_COLOR` set to anything but the empty string (no-color.org).
+pub fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -58,6 +101,13 @@ impl Settings {
     /// Loads the settings; a missing file is the default (first run).
     pub fn load() -> Result<Settings, SettingsError> {
         Self::load_from(&Self::path()?)
+    }
+
+    /// PLACEHOLDER: load, change, save.
+    pub fn update(change: impl FnOnce(&mut Settings)) -> Result<(), SettingsError> {
+        let mut s = Self::load()?;
+        change(&mut s);
+        s.save()
     }
 
     /// Saves the settings, creating the directory if needed.
@@ -147,6 +197,7 @@ mod tests {
         let settings = Settings {
             server: Some("http://127.0.0.1:5000".into()),
             last_user: Some("wonsun".into()),
+            function: None,
         };
         settings.save_to(&path).unwrap();
         assert_eq!(Settings::load_from(&path).unwrap(), settings);
@@ -182,6 +233,7 @@ mod tests {
         let settings = Settings {
             server: Some("http://a:1".into()),
             last_user: Some("u".into()),
+            function: None,
         };
         assert_eq!(settings.last_user_for("http://a:1"), Some("u"));
         assert_eq!(settings.last_user_for("http://b:1"), None);

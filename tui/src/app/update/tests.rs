@@ -3,6 +3,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
+use strop_common::HistoryEntry;
 
 const SERVER: &str = "http://127.0.0.1:5000";
 
@@ -23,7 +24,28 @@ fn type_str(s: &mut State, text: &str) -> Vec<Effect> {
 }
 
 fn tok() -> Secret {
-    Secret("0123456789abcdef0123456789abcdef".into())
+    Secret::new("0123456789abcdef0123456789abcdef")
+}
+
+/// alice's session, token from the keyring.
+fn alice() -> Session {
+    Session {
+        server: SERVER.into(),
+        user: "alice".into(),
+        token: tok(),
+        source: TokenSource::Keyring,
+    }
+}
+
+fn user_of(s: &State) -> Option<&str> {
+    s.session().map(|x| x.user.as_str())
+}
+
+fn output_of(s: &State) -> &str {
+    match &s.main.output {
+        Some(Outcome::Done(out)) => &out.output,
+        other => panic!("no output: {other:?}"),
+    }
 }
 
 fn entry(id: i64, function: Function, input: &str, output: &str) -> HistoryEntry {
@@ -88,7 +110,7 @@ fn logged_in() -> State {
             result: Ok(tok()),
         },
     );
-    assert_eq!(s.screen, Screen::Main);
+    assert!(s.screen.is_main());
     s
 }
 
@@ -205,21 +227,16 @@ fn stored_token_is_verified_and_lands_in_main() {
             result: Ok(Some(tok())),
         },
     );
-    assert_eq!(
-        fx,
-        vec![Effect::VerifySession {
-            server: SERVER.into(),
-            token: tok()
-        }]
-    );
+    assert_eq!(fx, vec![Effect::VerifySession { session: alice() }]);
     let fx = update(
         &mut s,
         Msg::SessionVerified {
+            session: alice(),
             result: Ok("alice".into()),
         },
     );
-    assert_eq!(s.screen, Screen::Main);
-    assert_eq!(s.user.as_deref(), Some("alice"));
+    assert!(s.screen.is_main());
+    assert_eq!(user_of(&s), Some("alice"));
     let loads = history_loads(&fx);
     assert_eq!(loads.len(), 1);
     assert_eq!(loads[0].limit, Some(PAGE_SIZE));
@@ -244,6 +261,7 @@ fn refused_token_goes_to_login_with_the_reason_and_is_forgotten() {
     let fx = update(
         &mut s,
         Msg::SessionVerified {
+            session: alice(),
             result: Err(auth()),
         },
     );
@@ -251,7 +269,7 @@ fn refused_token_goes_to_login_with_the_reason_and_is_forgotten() {
     assert_eq!(s.login.error.as_deref(), Some(SESSION_EXPIRED));
     assert_eq!(s.login.username.value(), "alice");
     assert_eq!(s.login.focus, LoginField::Password);
-    assert!(s.token.is_none());
+    assert!(s.session().is_none());
     assert!(fx.contains(&Effect::DeleteToken {
         server: SERVER.into(),
         user: "alice".into()
@@ -275,12 +293,13 @@ fn unverifiable_token_lands_in_main_offline() {
     update(
         &mut s,
         Msg::SessionVerified {
+            session: alice(),
             result: Err(unreachable()),
         },
     );
-    assert_eq!(s.screen, Screen::Main);
+    assert!(s.screen.is_main());
     assert_eq!(s.conn, Conn::Offline);
-    assert_eq!(s.user.as_deref(), Some("alice"));
+    assert_eq!(user_of(&s), Some("alice"));
     assert!(s.last_error.as_deref().unwrap().contains("Cannot reach"));
 }
 
@@ -334,24 +353,29 @@ fn no_stored_token_or_unreadable_keyring_goes_to_login() {
 fn env_token_skips_the_keyring() {
     let (mut s, fx) = init(Start {
         server: Some(SERVER.into()),
-        env_token: Some(tok().0),
+        env_token: Some(tok()),
         ..Start::default()
     });
     assert_eq!(s.keyring, Keyring::Overridden);
+    let env = Session {
+        user: String::new(),
+        source: TokenSource::Env,
+        ..alice()
+    };
     assert_eq!(
         fx,
         vec![Effect::VerifySession {
-            server: SERVER.into(),
-            token: tok()
+            session: env.clone()
         }]
     );
     update(
         &mut s,
         Msg::SessionVerified {
+            session: env,
             result: Ok("bob".into()),
         },
     );
-    assert_eq!(s.screen, Screen::Main);
+    assert!(s.screen.is_main());
     // A refused env token is never deleted from the keyring.
     let fx = update(
         &mut s,
@@ -387,7 +411,7 @@ fn login_form_moves_between_fields_and_submits() {
         vec![Effect::Authenticate {
             server: SERVER.into(),
             username: "alice".into(),
-            password: Secret("hunter2".into())
+            password: Secret::new("hunter2")
         }]
     );
     assert!(s.login.busy);
@@ -402,7 +426,7 @@ fn login_form_moves_between_fields_and_submits() {
             result: Ok(tok()),
         },
     );
-    assert_eq!(s.screen, Screen::Main);
+    assert!(s.screen.is_main());
     assert_eq!(s.login.password.value(), "");
     assert!(fx.contains(&Effect::StoreToken {
         server: SERVER.into(),
@@ -488,7 +512,7 @@ fn register_then_logs_straight_in() {
         vec![Effect::Authenticate {
             server: SERVER.into(),
             username: "bob".into(),
-            password: Secret("pw".into())
+            password: Secret::new("pw")
         }]
     );
     // Ctrl+T toggles back.
@@ -558,7 +582,7 @@ fn run_shows_output_and_the_row_at_once() {
         },
     );
     assert_eq!(s.main.running, 0);
-    assert_eq!(s.main.output.as_ref().unwrap().output, "Ellohay");
+    assert_eq!(output_of(&s), "Ellohay");
     let top = &s.history.entries[0];
     assert_eq!((top.id < 0, top.output.as_str()), (true, "Ellohay"));
     assert_eq!(s.history.entries.len(), 4);
@@ -589,7 +613,7 @@ fn run_failures_are_sentences_and_401_logs_out() {
             at: stamps(),
         },
     );
-    assert_eq!(s.screen, Screen::Main);
+    assert!(s.screen.is_main());
     assert_eq!(s.conn, Conn::Offline);
     assert!(s.last_error.as_deref().unwrap().contains("Cannot reach"));
     assert!(s.history.entries.is_empty());
@@ -866,7 +890,7 @@ fn logout_asks_then_revokes_and_forgets() {
         }]
     );
     assert_eq!(s.screen, Screen::Login);
-    assert!(s.token.is_none() && s.user.is_none());
+    assert!(s.session().is_none());
     assert!(s.history.entries.is_empty());
     assert_eq!(s.notice.as_deref(), Some("Logged out."));
     assert_eq!(s.login.username.value(), "alice");
@@ -878,7 +902,10 @@ fn logout_with_the_server_down_still_forgets_locally() {
     update(&mut s, ctrl('o'));
     update(&mut s, key(KeyCode::Enter));
     let fx = update(&mut s, Msg::LoggedOut(Err(unreachable())));
-    assert_eq!(fx.len(), 1);
+    assert!(fx.contains(&Effect::DeleteToken {
+        server: SERVER.into(),
+        user: "alice".into()
+    }));
     assert_eq!(s.screen, Screen::Login);
     assert!(s.notice.as_deref().unwrap().contains("could not be told"));
     assert!(s.last_error.as_deref().unwrap().contains("Cannot reach"));
@@ -898,10 +925,13 @@ fn tick_turns_the_spinner_only_while_busy() {
 }
 
 #[test]
-fn paste_goes_into_the_focused_field_on_one_line() {
+fn paste_keeps_newlines_in_the_input_and_flattens_one_line_fields() {
     let mut s = logged_in();
-    update(&mut s, Msg::Paste("two\nlines".into()));
-    assert_eq!(s.main.input.value(), "two lines");
+    update(&mut s, Msg::Paste("two\r\nlines\rthree".into()));
+    assert_eq!(s.main.input.value(), "two\nlines\nthree");
+    update(&mut s, ctrl('f'));
+    update(&mut s, Msg::Paste("a\nb".into()));
+    assert_eq!(s.history.search.value(), "a b");
 }
 
 #[test]

@@ -13,7 +13,7 @@ const SERVER: &str = "http://127.0.0.1:5000";
 
 fn render(s: &State, w: u16, h: u16) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| draw(f, s, &Theme { color: true })).unwrap();
+    t.draw(|f| draw(f, s, &Theme::default())).unwrap();
     t
 }
 
@@ -70,10 +70,13 @@ fn sample_history() -> Vec<HistoryEntry> {
 
 fn main_state() -> State {
     let mut s = State::new();
-    s.screen = Screen::Main;
+    s.screen = Screen::Main(Session {
+        server: SERVER.into(),
+        user: "alice".into(),
+        token: Secret::new("t"),
+        source: TokenSource::Keyring,
+    });
     s.server = SERVER.into();
-    s.user = Some("alice".into());
-    s.token = Some(Secret("t".into()));
     s.keyring = Keyring::Ready("kernel keyring".into());
     s.conn = Conn::Online;
     s.history.entries = sample_history();
@@ -81,11 +84,11 @@ fn main_state() -> State {
     s.history.next_before = Some(1);
     s.main.input = Input::new("Hello, world!".into());
     s.main.function = Function::Piglatin;
-    s.main.output = Some(Output {
+    s.main.output = Some(Outcome::Done(Output {
         function: Function::Piglatin,
         input: "Hello, world!".into(),
         output: "Ellohay, orldway!".into(),
-    });
+    }));
     s
 }
 
@@ -205,7 +208,7 @@ fn main_search_highlights_matches() {
     // The matches carry the highlight style; plain text does not.
     let t = render(&s, 80, 24);
     let buf = t.backend().buffer();
-    let hit = Theme { color: true }.matched();
+    let hit = Theme::default().matched();
     let styled: String = buf
         .content()
         .iter()
@@ -268,7 +271,7 @@ fn help_overlay() {
 
 #[test]
 fn help_lists_every_binding() {
-    let text: Vec<String> = help::lines(&Theme { color: false })
+    let text: Vec<String> = help::lines(&Theme::new(Palette::NoColor))
         .iter()
         .map(|l| l.to_string())
         .collect();
@@ -294,7 +297,8 @@ fn no_color_keeps_reverse_video_for_the_selection() {
     let mut s = main_state();
     s.main.focus = Focus::History;
     let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    t.draw(|f| draw(f, &s, &Theme { color: false })).unwrap();
+    t.draw(|f| draw(f, &s, &Theme::new(Palette::NoColor)))
+        .unwrap();
     let buf = t.backend().buffer();
     assert!(
         buf.content()
