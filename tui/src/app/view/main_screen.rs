@@ -30,7 +30,15 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
         output_box(frame, output, s, theme);
         history::draw(frame, right, s, theme, typing);
     } else {
-        let out_pref = if area.height >= 34 { 6 } else { 3 };
+        let mut out_pref = if area.height >= 34 { 6 } else { 3 };
+        // A failure gets the lines its sentence needs (up to a few).
+        if s.main.running == 0
+            && let Some(Outcome::Failed { message, .. }) = &s.main.output
+        {
+            let width = area.width.saturating_sub(2).max(1) as usize;
+            let lines = message.width().div_ceil(width).clamp(1, 4) as u16;
+            out_pref = out_pref.max(lines + 2);
+        }
         let rest = area.height - input_h;
         let out_h = out_pref.min(rest);
         let [input, output, hist] = Layout::vertical([
