@@ -40,7 +40,6 @@ mod linux {
         Conn, Focus, Keyring, Screen, Secret, Session, State, TokenSource,
     };
     use strop_tui::app::view::{Theme, draw};
-    use strop_tui::settings::Settings;
     use strop_tui::token_store::TokenStore;
 
     const ENTRIES: usize = 10_000;
@@ -85,11 +84,11 @@ mod linux {
             .set(&url, &user, &token)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let config = tempfile::tempdir()?;
-        Settings {
-            server: Some(url.clone()),
-            last_user: Some(user.clone()),
-        }
-        .save_to(&config.path().join("settings.toml"))?;
+        // The settings file as a person would write it.
+        std::fs::write(
+            config.path().join("settings.toml"),
+            format!("server = \"{url}\"\nlast_user = \"{user}\"\n"),
+        )?;
 
         rt.block_on(populate(&url, &token, ENTRIES))?;
         startup_numbers(&strop, config.path());

@@ -492,8 +492,10 @@ mod tests {
 
     #[test]
     fn every_word_must_match_in_any_order() {
-        let mut h = History::default();
-        h.applied_query = "bulk  ALPHA".into();
+        let h = History {
+            applied_query: "bulk  ALPHA".into(),
+            ..History::default()
+        };
         assert!(h.admits(Function::Reverse, "alpha then bulk", "x"));
         assert!(h.admits(Function::Reverse, "alpha", "bulk"));
         assert!(!h.admits(Function::Reverse, "alpha", "x"));

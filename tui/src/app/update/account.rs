@@ -35,17 +35,13 @@ pub(super) fn update(s: &mut State, msg: Msg, fx: &mut Vec<Effect>) {
             }
         }
         Msg::SessionVerified { session, result } => verified(s, session, result, fx),
-        Msg::TokenStored(result) => {
-            if let Err(reason) = result {
-                s.last_error = Some(format!(
-                    "{reason} You stay logged in until you quit; set STROP_TOKEN to skip the login next time."
-                ));
-            }
+        Msg::TokenStored(Err(reason)) => {
+            s.last_error = Some(format!(
+                "{reason} You stay logged in until you quit; set STROP_TOKEN to skip the login next time."
+            ));
         }
-        Msg::TokenDeleted(result) | Msg::SettingsSaved(result) => {
-            if let Err(reason) = result {
-                s.last_error = Some(reason);
-            }
+        Msg::TokenDeleted(Err(reason)) | Msg::SettingsSaved(Err(reason)) => {
+            s.last_error = Some(reason);
         }
         Msg::LoggedOut(result) => logged_out(s, result, fx),
         Msg::Probed(result) => probed(s, result, fx),
