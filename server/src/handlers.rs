@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use strop_common::{
-    Credentials, ErrorBody, Function, HISTORY_CAP, HistoryEntry, HistoryQuery, HistoryResponse,
+    Credentials, ErrorBody, Function, HISTORY_CAP, HistoryQuery, HistoryResponse,
     MAX_HISTORY_LIMIT, MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS, MessageResponse, StatusResponse,
     StropRequest, StropResponse, TokenResponse, WhoAmIResponse,
 };
@@ -182,18 +182,7 @@ pub async fn history(
     };
     let history = rows
         .into_iter()
-        .map(|r| {
-            let (time, timestamp) = strop_common::wire_times(r.created_at);
-            HistoryEntry {
-                function: r.function,
-                id: r.id,
-                input: r.input,
-                output: r.output,
-                time,
-                timestamp,
-                user: user.name.clone(),
-            }
-        })
+        .map(|r| r.into_entry(user.name.clone()))
         .collect();
     Ok(HistoryResponse {
         history,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod handlers;
 pub mod healthcheck;
 pub mod http_server;
+pub mod listener;
 pub mod openapi;
 pub mod routes;
 pub mod strops;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, DatabaseSource, ServeOptions};
 pub use routes::build;
@@ -40,12 +42,18 @@ pub struct AppState {
     /// A real argon2id hash of nothing in particular, verified against when a
     /// username is unknown so that such a request costs as much as a real one.
     pub dummy_hash: Arc<str>,
+    /// Live history and token revocations from every process on the database.
+    pub listener: listener::Listener,
+    /// Cancelled when shutdown begins, so long-lived responses (streams) end.
+    pub stopping: CancellationToken,
 }
 
 impl AppState {
     pub async fn new(
         pool: deadpool_postgres::Pool,
         token_ttl: Duration,
+        listener: listener::Listener,
+        stopping: CancellationToken,
     ) -> Result<Self, StartError> {
         let dummy_hash = auth::hash_password(auth::mint_token())
             .await
@@ -54,6 +62,8 @@ impl AppState {
             pool,
             token_ttl,
             dummy_hash: dummy_hash.into(),
+            listener,
+            stopping,
         })
     }
 }
@@ -72,7 +82,7 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] config::BadDatabaseUrl),
     #[error(transparent)]
-    Embedded(#[from] db::embedded::EmbeddedError),
+    Embedded(#[from] strop_embedded_pg::EmbeddedError),
     #[error(transparent)]
     Migrate(#[from] db::migrations::MigrateError),
     #[error("cannot build the database pool: {0}")]
@@ -100,7 +110,7 @@ pub async fn run(
                 data_dir = %data_dir.display(),
                 "no database configured; starting the embedded PostgreSQL"
             );
-            let cluster = db::embedded::EmbeddedPostgres::start(&data_dir).await?;
+            let cluster = strop_embedded_pg::EmbeddedPostgres::start(&data_dir).await?;
             let result = serve(cluster.pg_config("strop"), options, listener, shutdown).await;
             tracing::info!("stopping the embedded PostgreSQL");
             if let Err(e) = cluster.stop().await {
@@ -130,12 +140,23 @@ pub async fn serve(
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "schema migrated");
     }
-    let pool = db::pool::create(pg, options.pool_size)?;
-    let state = AppState::new(pool.clone(), options.token_ttl).await?;
+    let pool = db::pool::create(pg.clone(), options.pool_size)?;
+    // The LISTEN connection outlives the requests still draining at shutdown.
+    let unlisten = CancellationToken::new();
+    let (notices, listening) = listener::Listener::spawn(pg, pool.clone(), unlisten.clone());
+    let unlisten = unlisten.drop_guard();
+    let stopping = CancellationToken::new();
+    let state = AppState::new(pool.clone(), options.token_ttl, notices, stopping.clone()).await?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
+    let shutdown = async move {
+        shutdown.await;
+        stopping.cancel();
+    };
     http_server::run(build(state), listener, shutdown, SHUTDOWN_GRACE).await;
+    drop(unlisten);
+    let _ = listening.await;
     pool.close();
     tracing::info!("server stopped");
     Ok(())

@@ -40,6 +40,7 @@ mod linux {
         Conn, Focus, Keyring, Screen, Secret, Session, State, TokenSource,
     };
     use strop_tui::app::view::{Theme, draw};
+    use strop_tui::settings::Settings;
     use strop_tui::token_store::TokenStore;
 
     const ENTRIES: usize = 10_000;
@@ -84,11 +85,10 @@ mod linux {
             .set(&url, &user, &token)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let config = tempfile::tempdir()?;
-        // The settings file as a person would write it.
-        std::fs::write(
-            config.path().join("settings.toml"),
-            format!("server = \"{url}\"\nlast_user = \"{user}\"\n"),
-        )?;
+        Settings::update_at(&config.path().join("settings.toml"), |s| {
+            s.server = Some(url.clone());
+            s.last_user = Some(user.clone());
+        })?;
 
         rt.block_on(populate(&url, &token, ENTRIES))?;
         startup_numbers(&strop, config.path());

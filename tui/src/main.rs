@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use strop_tui::app;
 use strop_tui::cli::{self, exit};
 use strop_tui::session::Launch;
-use strop_tui::settings::{self, Choices};
 use strop_tui::token_store;
 
 fn main() -> ExitCode {
@@ -36,15 +35,8 @@ fn main() -> ExitCode {
         },
         None => {
             // The one start-up path: the same Launch the commands use.
-            let launch = Launch::new(cli.server, cli.user);
-            let choices = Choices::resolve(
-                &launch.settings,
-                // PLACEHOLDER until the cli branch adds --tz, --no-mouse, --theme.
-                None,
-                false,
-                None,
-                settings::no_color_env(),
-            );
+            let launch = Launch::new(cli.server.clone(), cli.user.clone());
+            let choices = cli.choices(&launch.settings);
             match runtime.block_on(app::run(launch, choices)) {
                 Ok(()) => ExitCode::from(exit::OK),
                 Err(e) => {

@@ -101,10 +101,7 @@ pub struct Launch {
 impl Launch {
     /// Reads the settings and `STROP_TOKEN`; flags come from clap.
     pub fn new(server_arg: Option<String>, user_arg: Option<String>) -> Launch {
-        let (settings, settings_error) = match Settings::load() {
-            Ok(s) => (s, None),
-            Err(e) => (Settings::default(), Some(e)),
-        };
+        let (settings, settings_error) = Settings::load();
         let env_token = std::env::var(TOKEN_ENV)
             .ok()
             .map(|t| t.trim().to_string())

@@ -13,7 +13,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use strop_common::HistoryResponse;
-use strop_server::db::embedded::testing::fresh_database;
+use strop_embedded_pg::testing::fresh_database;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;

@@ -6,6 +6,7 @@ mod auth;
 mod binary;
 mod errors;
 mod history;
+mod listener;
 mod openapi;
 mod ops;
 mod seed;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use strop_common::HistoryResponse;
+use strop_embedded_pg::testing::fresh_database;
 use strop_server::ServeOptions;
-use strop_server::db::embedded::testing::fresh_database;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
