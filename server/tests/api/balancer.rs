@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -20,6 +20,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::binary::{ServerProcess, command, key_value};
+use crate::events::Stream;
 use crate::seed;
 use crate::support::{assert_error, connect};
 
@@ -266,10 +267,40 @@ async fn seed_session_and_tokens_work_across_three_replicas() {
         )
         .await;
     }
+}
 
-    // ---- Live history across replicas (issue 8, GET /events): once /events is in main,
-    // an entry written through one replica must arrive on a stream held on another
-    // within 1 s, here.
+#[tokio::test]
+async fn an_entry_written_through_one_replica_streams_from_another_within_a_second() {
+    let lb = Balanced::start().await;
+    let http = reqwest::Client::new();
+    let token = register_and_login(&http, &lb.base, "live").await;
+    let (a, c) = (&lb.replica(0).base, &lb.replica(2).base);
+    // One stream held by replica C itself, one through the balancer (whichever replica
+    // it lands on): HAProxy must pass each event on as it comes, not buffer it.
+    let mut on_c = Stream::open_at(&http, &format!("{c}/events"), &token, None).await;
+    let mut balanced = Stream::open_at(&http, &lb.url("/events"), &token, None).await;
+
+    for (i, writer) in [a, &lb.base].into_iter().enumerate() {
+        let input = format!("live {i}");
+        let res = http
+            .post(format!("{writer}/reverse"))
+            .header("Authorization", &token)
+            .json(&json!({"input": input}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let committed = Instant::now();
+        for stream in [&mut on_c, &mut balanced] {
+            let left = Duration::from_secs(1).saturating_sub(committed.elapsed());
+            let entry = stream.entry(left).await;
+            assert_eq!(entry["input"], input.as_str());
+        }
+        eprintln!(
+            "entry {i} on both streams {:?} after its 200",
+            committed.elapsed()
+        );
+    }
 }
 
 #[tokio::test]

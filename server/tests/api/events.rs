@@ -22,16 +22,25 @@ struct Sse {
 }
 
 /// A `/events` response read incrementally.
-struct Stream {
+pub(crate) struct Stream {
     res: reqwest::Response,
     buf: String,
 }
 
 impl Stream {
     async fn open(app: &TestApp, token: &str, last_event_id: Option<i64>) -> Stream {
-        let mut req = app
-            .http
-            .get(app.url(paths::EVENTS))
+        Stream::open_at(&app.http, &app.url(paths::EVENTS), token, last_event_id).await
+    }
+
+    /// A stream from any `/events` URL (balancer.rs: a replica's, or the balancer's).
+    pub(crate) async fn open_at(
+        http: &reqwest::Client,
+        url: &str,
+        token: &str,
+        last_event_id: Option<i64>,
+    ) -> Stream {
+        let mut req = http
+            .get(url)
             .header("Authorization", format!("Bearer {token}"));
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id.to_string());
@@ -86,7 +95,7 @@ impl Stream {
         }
     }
 
-    async fn entry(&mut self, patience: Duration) -> Value {
+    pub(crate) async fn entry(&mut self, patience: Duration) -> Value {
         let e = self.next(patience).await.expect("an entry, not the end");
         assert_eq!(e.event, "entry", "{e:?}");
         let v: Value = serde_json::from_str(&e.data).unwrap();
