@@ -15,10 +15,10 @@ use crate::support::{TestApp, assert_error, spawn_app, spawn_on};
 
 /// One parsed Server-Sent Event.
 #[derive(Debug, Clone, PartialEq)]
-struct Sse {
-    event: String,
-    id: Option<String>,
-    data: String,
+pub(crate) struct Sse {
+    pub(crate) event: String,
+    pub(crate) id: Option<String>,
+    pub(crate) data: String,
 }
 
 /// A `/events` response read incrementally.
@@ -57,7 +57,7 @@ impl Stream {
 
     /// The next event (comments skipped), `None` when the stream ends, or a
     /// panic after `patience`.
-    async fn next(&mut self, patience: Duration) -> Option<Sse> {
+    pub(crate) async fn next(&mut self, patience: Duration) -> Option<Sse> {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
             while let Some(end) = self.buf.find("\n\n") {
