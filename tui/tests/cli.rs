@@ -8,6 +8,8 @@
 mod client_errors;
 #[path = "cli/edges.rs"]
 mod edges;
+#[path = "cli/follow.rs"]
+mod follow;
 #[path = "cli/history_time.rs"]
 mod history_time;
 mod support;
