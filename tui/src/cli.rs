@@ -369,7 +369,7 @@ async fn login(launch: &Launch, client: &Client, args: LoginArgs) -> Result<(), 
         let _ = client.with_token(Some(old)).logout().await;
     }
 
-    {
+    let remembered = {
         let (server, user) = (server.clone(), user.clone());
         blocking(move || {
             Settings::update(|s| {
@@ -378,7 +378,11 @@ async fn login(launch: &Launch, client: &Client, args: LoginArgs) -> Result<(), 
             })
             .map_err(CliError::from)
         })
-        .await?;
+        .await
+    };
+    if let Err(e) = remembered {
+        // The login itself worked and the token is kept: say what is not.
+        eprintln!("strop: warning: {e} Until then, name the user with -u {user}.");
     }
     print_line(&format!(
         "Logged in to {server} as {user}; the token is in the {backend}."
