@@ -21,6 +21,7 @@ pub mod paths {
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
     pub const OPENAPI: &str = "/openapi.json";
+    pub const EVENTS: &str = "/events";
 }
 
 /// Largest accepted request body, in bytes (64 KiB).

@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use strop_common::Function;
+use strop_embedded_pg::testing::fresh_database;
 use strop_server::db;
-use strop_server::db::embedded::testing::fresh_database;
 use strop_server::db::history::Filter;
 
 const PAGE: i64 = 50;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use strop_common::{
-    Credentials, ErrorBody, Function, HISTORY_CAP, HistoryEntry, HistoryQuery, HistoryResponse,
+    Credentials, ErrorBody, Function, HISTORY_CAP, HistoryQuery, HistoryResponse,
     MAX_HISTORY_LIMIT, MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS, MessageResponse, StatusResponse,
     StropRequest, StropResponse, TokenResponse, WhoAmIResponse,
 };
@@ -36,7 +36,7 @@ pub async fn root() -> Result<MessageResponse, ApiError> {
 pub async fn register(state: &AppState, body: Credentials) -> Result<MessageResponse, ApiError> {
     validate_credentials(&body)?;
     let Credentials { username, password } = body;
-    let hash = auth::hash_password(password).await?;
+    let hash = state.passwords.hash(password).await?;
     let client = state.pool.get().await?;
     match db::users::insert(&client, &username, &hash).await? {
         Some(_) => {
@@ -69,7 +69,7 @@ pub async fn authenticate(state: &AppState, body: Credentials) -> Result<TokenRe
         Some(u) => (Some(u.id), u.password_hash),
         None => (None, state.dummy_hash.to_string()),
     };
-    let matches = auth::verify_password(password, hash).await?;
+    let matches = state.passwords.verify(password, hash).await?;
     let (Some(user_id), true) = (user_id, matches) else {
         return Err(ApiError::InvalidCredentials);
     };
@@ -192,18 +192,7 @@ pub async fn history(
     };
     let history = rows
         .into_iter()
-        .map(|r| {
-            let (time, timestamp) = strop_common::wire_times(r.created_at);
-            HistoryEntry {
-                function: r.function,
-                id: r.id,
-                input: r.input,
-                output: r.output,
-                time,
-                timestamp,
-                user: user.name.clone(),
-            }
-        })
+        .map(|r| r.into_entry(user.name.clone()))
         .collect();
     Ok(HistoryResponse {
         history,
@@ -217,8 +206,13 @@ pub async fn history(
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ))]
 pub async fn logout(state: &AppState, user: User) -> Result<MessageResponse, ApiError> {
+    let heard = state.tokens.revocation_heard(user.token_hash);
     let client = state.pool.get().await?;
-    db::tokens::revoke(&client, &user.token_hash).await?;
+    if db::tokens::revoke(&client, &user.token_hash).await? {
+        // Every server was notified at commit; once this one has heard it,
+        // the others have been sent it too, before the client sees the 200.
+        heard.await;
+    }
     Ok(MessageResponse {
         message: "Logged out.".into(),
     })

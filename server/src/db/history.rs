@@ -7,7 +7,8 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use strop_common::Function;
+use strop_common::{Function, HistoryEntry};
+use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::Client;
@@ -20,6 +21,42 @@ pub struct Record {
     pub input: String,
     pub output: String,
     pub created_at: SystemTime,
+}
+
+impl Record {
+    /// The wire form `/get-history` and `/events` send, for `user`'s row.
+    pub fn into_entry(self, user: String) -> HistoryEntry {
+        let (time, timestamp) = strop_common::wire_times(self.created_at);
+        HistoryEntry {
+            function: self.function,
+            id: self.id,
+            input: self.input,
+            output: self.output,
+            time,
+            timestamp,
+            user,
+        }
+    }
+
+    /// From the columns `id, function, input, output, created_at`, in that order.
+    fn from_row(r: &Row) -> Self {
+        let function: &str = r.get(1);
+        Record {
+            id: r.get(0),
+            // The table's CHECK constraint admits only these two names.
+            function: function.parse().unwrap_or(Function::Reverse),
+            input: r.get(2),
+            output: r.get(3),
+            created_at: r.get(4),
+        }
+    }
+}
+
+/// A row as live history fans it out: whose it is, and its wire form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedEntry {
+    pub user_id: i64,
+    pub entry: HistoryEntry,
 }
 
 /// Which of a user's rows a page may hold.
@@ -200,19 +237,59 @@ pub async fn newest(
         client.prepare(&sql).await?
     };
     let rows = client.query(&stmt, &params).await?;
-    rows.into_iter()
-        .map(|r| {
-            let function: &str = r.get(1);
-            Ok(Record {
-                id: r.get(0),
-                // The table's CHECK constraint admits only these two names.
-                function: function.parse().unwrap_or(Function::Reverse),
-                input: r.get(2),
-                output: r.get(3),
-                created_at: r.get(4),
-            })
+    Ok(rows.iter().map(Record::from_row).collect())
+}
+
+/// The rows with these ids (of any user), in id order: what one
+/// `strop_history` notification announces, read once per process.
+pub async fn by_ids(
+    client: &Client,
+    ids: &[i64],
+) -> Result<Vec<OwnedEntry>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT h.id, h.function, h.input, h.output, h.created_at, h.user_id, u.username
+             FROM history h JOIN users u ON u.id = h.user_id
+             WHERE h.id = ANY($1) ORDER BY h.id",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&ids]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| OwnedEntry {
+            user_id: r.get(5),
+            entry: Record::from_row(r).into_entry(r.get(6)),
         })
-        .collect()
+        .collect())
+}
+
+/// The id of the user's newest row, if any.
+pub async fn newest_id(
+    client: &Client,
+    user_id: i64,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached("SELECT max(id) FROM history WHERE user_id = $1")
+        .await?;
+    Ok(client.query_one(&stmt, &[&user_id]).await?.get(0))
+}
+
+/// Up to `count` of the user's rows with an id above `after`, oldest first:
+/// one page of a stream's catch-up.
+pub async fn after(
+    client: &Client,
+    user_id: i64,
+    after: i64,
+    count: i64,
+) -> Result<Vec<Record>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT id, function, input, output, created_at FROM history
+             WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&user_id, &after, &count]).await?;
+    Ok(rows.iter().map(Record::from_row).collect())
 }
 
 /// The SQL and parameters [`newest`] would run, for EXPLAIN in the benchmark.
