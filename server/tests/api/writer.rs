@@ -240,3 +240,43 @@ async fn a_connection_lost_mid_batch_fails_that_batch_and_nothing_else() {
         .await;
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn every_committed_row_is_announced_once_on_strop_history() {
+    use futures_util::StreamExt;
+    use tokio_postgres::AsyncMessage;
+
+    let app = spawn_app().await;
+    let (_, token) = app.user().await;
+    let (listener, mut conn) = app.pg.connect(tokio_postgres::NoTls).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message {
+                let _ = tx.send((n.channel().to_string(), n.payload().to_string()));
+            }
+        }
+    });
+    listener
+        .batch_execute(&format!("LISTEN {}", db::history::NOTIFY_CHANNEL))
+        .await
+        .unwrap();
+
+    let results = burst(&app, &token, 50, "announced").await;
+    assert!(results.iter().all(|(_, status, _)| *status == 200));
+    let stored: BTreeSet<i64> = rows(&app.pg).await.into_keys().collect();
+    let mut announced = Vec::new();
+    while announced.len() < stored.len() {
+        let (channel, payload) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a notification for every row")
+            .unwrap();
+        assert_eq!(channel, "strop_history");
+        let ids: Vec<i64> = payload.split(',').map(|id| id.parse().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{payload}");
+        announced.extend(ids);
+    }
+    announced.sort_unstable();
+    assert_eq!(announced, stored.into_iter().collect::<Vec<_>>());
+}
