@@ -310,9 +310,6 @@ async fn sigterm_to_one_replica_mid_load_loses_no_request() {
 
 /// The same, with a client following the history on the replica that stops.
 #[tokio::test]
-#[ignore = "failed once in about 110 runs (before it said why); suspected /events bug: \
-            resuming after Last-Event-ID N skips entries with ids below N that commit \
-            later (concurrent writers on other replicas). Run with --ignored."]
 async fn a_stream_follower_misses_nothing_when_its_replica_stops() {
     sigterm_mid_load(true).await;
 }
