@@ -137,6 +137,8 @@ pub struct ServeOptions {
     pub token_ttl: Duration,
     /// Argon2id computations at once (19 MiB each).
     pub hash_concurrency: usize,
+    /// History rows that may wait for the group-commit writer.
+    pub history_queue: usize,
 }
 
 impl Default for ServeOptions {
@@ -145,6 +147,7 @@ impl Default for ServeOptions {
             pool_size: 16,
             token_ttl: Duration::from_secs(30 * 24 * 3600),
             hash_concurrency: 2,
+            history_queue: crate::history_writer::DEFAULT_QUEUE,
         }
     }
 }
@@ -194,6 +197,7 @@ impl Config {
             pool_size: self.pool_size,
             token_ttl: self.token_ttl,
             hash_concurrency: self.hash_concurrency.into(),
+            ..ServeOptions::default()
         }
     }
 

@@ -126,8 +126,14 @@ pub async fn run_strop(
         Function::Reverse => strops::reverse(&body.input),
         Function::Piglatin => strops::piglatin(&body.input),
     };
-    let client = state.pool.get().await?;
-    db::history::insert(&client, user.id, function, &body.input, &output).await?;
+    let entry = db::history::NewEntry {
+        user_id: user.id,
+        function,
+        input: body.input,
+        output: output.clone(),
+    };
+    let saved = state.history.record(entry).await?;
+    tracing::debug!(id = saved.id, "history row committed");
     Ok(StropResponse { output })
 }
 
@@ -161,7 +167,11 @@ pub async fn history(
     let filter = db::history::Filter {
         before: query.before,
         function: query.function,
-        contains: query.q.filter(|q| !q.is_empty()),
+        words: query
+            .q
+            .as_deref()
+            .map(db::history::Filter::words_of)
+            .unwrap_or_default(),
     };
     let wanted = i64::from(query.limit.unwrap_or(HISTORY_CAP));
     // One extra row tells whether older matches exist.

@@ -9,8 +9,10 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod healthcheck;
+pub mod history_writer;
 pub mod http_server;
 pub mod listener;
 pub mod logging;
@@ -41,6 +43,8 @@ const DATABASE_PATIENCE: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct AppState {
     pub pool: deadpool_postgres::Pool,
+    /// Where `/reverse` and `/piglatin` record their rows (group commit).
+    pub history: history_writer::HistoryWriter,
     pub token_ttl: Duration,
     /// Argon2id within its memory budget.
     pub passwords: passwords::Passwords,
@@ -59,6 +63,7 @@ impl AppState {
     pub async fn new(
         pool: deadpool_postgres::Pool,
         options: &ServeOptions,
+        history: history_writer::HistoryWriter,
         listener: listener::Listener,
         stopping: CancellationToken,
     ) -> Result<Self, StartError> {
@@ -74,6 +79,7 @@ impl AppState {
             .map_err(|_| StartError::Internal("cannot compute a password hash"))?;
         Ok(AppState {
             pool,
+            history,
             token_ttl: options.token_ttl,
             passwords,
             dummy_hash: dummy_hash.into(),
@@ -164,8 +170,10 @@ pub async fn serve(
     let unlisten = CancellationToken::new();
     let (notices, listening) = listener::Listener::spawn(pg, pool.clone(), unlisten.clone());
     let unlisten = unlisten.drop_guard();
+    let (history, history_drain) =
+        history_writer::HistoryWriter::start(pool.clone(), options.history_queue);
     let stopping = CancellationToken::new();
-    let state = AppState::new(pool.clone(), &options, notices, stopping.clone()).await?;
+    let state = AppState::new(pool.clone(), &options, history, notices, stopping.clone()).await?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
@@ -174,6 +182,9 @@ pub async fn serve(
         stopping.cancel();
     };
     http_server::run(build(state), listener, shutdown, SHUTDOWN_GRACE).await;
+    // Rows still queued (only if the grace ran out) are committed or failed,
+    // and their requests answered, before the pool goes.
+    history_drain.finish().await;
     drop(unlisten);
     let _ = listening.await;
     pool.close();

@@ -22,6 +22,7 @@ use warp::{Filter, Reply};
 use crate::AppState;
 use crate::auth::{self, User};
 use crate::error::{self, ApiError, respond};
+use crate::events;
 use crate::handlers;
 use crate::openapi;
 
@@ -41,6 +42,8 @@ pub fn build(
         .or(strop(s.clone(), paths::PIGLATIN))
         .unify()
         .or(history(s.clone()))
+        .unify()
+        .or(events(s.clone()))
         .unify()
         .or(logout(s.clone()))
         .unify()
@@ -280,6 +283,15 @@ fn history(state: AppState) -> BoxedFilter<(Response,)> {
         .then(|user, query, state: AppState| async move {
             respond(handlers::history(&state, user, query).await)
         })
+        .boxed()
+}
+
+fn events(state: AppState) -> BoxedFilter<(Response,)> {
+    get(paths::EVENTS)
+        .and(user(&state))
+        .and(events::last_event_id())
+        .and(with_state(state))
+        .map(|user, last, state| events::stream(state, user, last))
         .boxed()
 }
 
