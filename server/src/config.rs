@@ -90,6 +90,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: u32,
 
+    /// Password hashes computed at once; each holds 19 MiB while it runs.
+    #[arg(long, env = "STROP_HASH_CONCURRENCY", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub hash_concurrency: u16,
+
     /// Lifetime of a token, e.g. 30d, 12h, 90s.
     #[arg(long, env = "STROP_TOKEN_TTL", default_value = "30d", value_parser = parse_ttl)]
     pub token_ttl: Duration,
@@ -130,6 +135,10 @@ pub struct BadDatabaseUrl(String);
 pub struct ServeOptions {
     pub pool_size: u32,
     pub token_ttl: Duration,
+    /// Argon2id computations at once (19 MiB each).
+    pub hash_concurrency: usize,
+    /// History rows that may wait for the group-commit writer.
+    pub history_queue: usize,
 }
 
 impl Default for ServeOptions {
@@ -137,6 +146,8 @@ impl Default for ServeOptions {
         ServeOptions {
             pool_size: 16,
             token_ttl: Duration::from_secs(30 * 24 * 3600),
+            hash_concurrency: 2,
+            history_queue: crate::history_writer::DEFAULT_QUEUE,
         }
     }
 }
@@ -185,6 +196,8 @@ impl Config {
         ServeOptions {
             pool_size: self.pool_size,
             token_ttl: self.token_ttl,
+            hash_concurrency: self.hash_concurrency.into(),
+            ..ServeOptions::default()
         }
     }
 
@@ -349,5 +362,17 @@ mod tests {
         assert_eq!(c.local_url(), "http://127.0.0.1:8080");
         assert!(Cli::try_parse_from(["strop-server", "--token-ttl", "0s"]).is_err());
         assert!(Cli::try_parse_from(["strop-server", "--token-ttl", "soon"]).is_err());
+    }
+
+    #[test]
+    fn hash_concurrency_is_at_least_one() {
+        assert_eq!(parse(&[]).serve_options().hash_concurrency, 2);
+        assert_eq!(
+            parse(&["--hash-concurrency", "5"])
+                .serve_options()
+                .hash_concurrency,
+            5
+        );
+        assert!(Cli::try_parse_from(["strop-server", "--hash-concurrency", "0"]).is_err());
     }
 }
