@@ -3,12 +3,17 @@
 //! they run in parallel. `binary` runs the real `strop-server` executable.
 
 mod auth;
+mod balancer;
 mod binary;
 mod errors;
+mod events;
 mod history;
+mod listener;
 mod openapi;
 mod ops;
 mod seed;
 mod servers;
 mod strop;
 mod support;
+mod tokens;
+mod writer;
