@@ -105,22 +105,12 @@ pub struct Saved {
 }
 
 /// One statement for any batch size, so one round trip and (in autocommit)
-/// one commit. Ids are drawn in queue order and each returned row carries
-/// its entry's position `n`, so answers map back by value, not by the order
-/// RETURNING happens to use.
-const INSERT_BATCH: &str = "\
-WITH new AS (
-    SELECT nextval('history_id_seq') AS id, n, user_id, function, input, output
-    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
-         WITH ORDINALITY AS t(user_id, function, input, output, n)
-    ORDER BY n
-), saved AS (
-    INSERT INTO history (id, user_id, function, input, output)
-    SELECT id, user_id, function, input, output FROM new
-    RETURNING id, created_at
-)
-SELECT saved.id, saved.created_at FROM new JOIN saved USING (id)
-ORDER BY new.n";
+/// one commit: `strop_insert_history` (migration V3) locks the batch's users,
+/// draws ids in queue order and inserts; rows come back in the order given,
+/// matched by position, not by the order RETURNING happens to use. The user
+/// locks make each user's ids commit in id order on every replica, which
+/// `Last-Event-ID` resumption relies on.
+const INSERT_BATCH: &str = "SELECT saved_id, saved_at FROM strop_insert_history($1::bigint[], $2::text[], $3::text[], $4::text[])";
 
 /// Records `entries` in one transaction; returns their ids and times in the
 /// order given, once committed.
