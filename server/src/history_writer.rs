@@ -2,7 +2,7 @@
 //! here and wait; batches of queued rows are inserted with one statement and
 //! one commit, then every waiting request gets its row's id (or the batch's
 //! error, so a 200 still means a committed row), and the new ids are
-//! announced on [`db::history::NOTIFY_CHANNEL`] for live views.
+//! announced on [`crate::listener::HISTORY_CHANNEL`] for live views.
 //!
 //! Batching is "smart": there is no timer. A batch starts as soon as a row
 //! is queued and a batch slot is free, taking everything queued by then; rows
@@ -166,7 +166,8 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, _slot: OwnedSema
     ids.sort_unstable();
     // The rows are committed and their requests answered; a lost announcement
     // only delays live views until they next read the history.
-    if let Err(e) = db::history::announce(&client, &ids).await {
+    let payload = crate::listener::history_payload(&ids);
+    if let Err(e) = db::history::announce(&client, &payload).await {
         tracing::warn!(error = %e, rows = ids.len(), "could not announce new history rows");
     }
 }

@@ -104,10 +104,6 @@ pub struct Saved {
     pub created_at: SystemTime,
 }
 
-/// The NOTIFY channel that announces new rows: the payload is one batch's
-/// ids, comma-separated, ascending.
-pub const NOTIFY_CHANNEL: &str = "strop_history";
-
 /// One statement for any batch size, so one round trip and (in autocommit)
 /// one commit: `strop_insert_history` (migration V3) locks the batch's users,
 /// draws ids in queue order and inserts; rows come back in the order given,
@@ -139,25 +135,21 @@ pub async fn insert_batch(
         .collect())
 }
 
-/// Announces committed rows on [`NOTIFY_CHANNEL`].
+/// Announces committed rows on the listener's history channel; `payload`
+/// is [`crate::listener::history_payload`] of their ids.
 ///
 /// Its own transaction, after the rows' commit: PostgreSQL serialises every
 /// committing transaction that has sent a NOTIFY, fsync included, so a NOTIFY
 /// inside the insert would make concurrent batches commit one after another.
 /// This one need not be durable (notifications are not WAL-logged anyway),
 /// so it commits without waiting for a flush and holds that lock briefly.
-pub async fn announce(client: &Client, ids: &[i64]) -> Result<(), tokio_postgres::Error> {
-    let mut payload = String::with_capacity(ids.len() * 8);
-    for id in ids {
-        if !payload.is_empty() {
-            payload.push(',');
-        }
-        let _ = write!(payload, "{id}");
-    }
+pub async fn announce(client: &Client, payload: &str) -> Result<(), tokio_postgres::Error> {
     let stmt = client
         .prepare_cached("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)")
         .await?;
-    client.execute(&stmt, &[&NOTIFY_CHANNEL, &payload]).await?;
+    client
+        .execute(&stmt, &[&crate::listener::HISTORY_CHANNEL, &payload])
+        .await?;
     Ok(())
 }
 

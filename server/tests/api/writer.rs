@@ -11,6 +11,7 @@ use strop_embedded_pg::testing::fresh_database;
 use strop_server::db;
 use strop_server::db::history::NewEntry;
 use strop_server::history_writer::{BATCHES_IN_FLIGHT, HistoryWriter};
+use strop_server::listener::HISTORY_CHANNEL;
 use strop_server::strops;
 
 use crate::support::{TestApp, connect, lock_history, release, spawn_app, wait_for_blocked_writes};
@@ -259,7 +260,7 @@ async fn every_committed_row_is_announced_once_on_strop_history() {
         }
     });
     listener
-        .batch_execute(&format!("LISTEN {}", db::history::NOTIFY_CHANNEL))
+        .batch_execute(&format!("LISTEN {HISTORY_CHANNEL}"))
         .await
         .unwrap();
 
