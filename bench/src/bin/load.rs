@@ -63,7 +63,8 @@ fn parse_args() -> Result<Args, String> {
             "--header" | "-H" => {
                 let h = value()?;
                 let (name, v) = h.split_once(':').ok_or("a header is 'Name: value'")?;
-                args.headers.push((name.trim().to_owned(), v.trim().to_owned()));
+                args.headers
+                    .push((name.trim().to_owned(), v.trim().to_owned()));
             }
             _ if url.is_none() => url = Some(a),
             _ => return Err(format!("unexpected argument {a}")),
@@ -129,7 +130,9 @@ async fn one_connection(args: &Args, deadline: Instant) -> Tally {
         match answered {
             Some(status) => {
                 let us = started.elapsed().as_micros();
-                tally.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                tally
+                    .latencies_us
+                    .push(u32::try_from(us).unwrap_or(u32::MAX));
                 if status.is_success() {
                     tally.ok += 1;
                 } else {
