@@ -96,8 +96,13 @@ def main() -> int:
           "server's POSTGRES_HOST is the db service")
     check(server.get("environment", {}).get("STROP_ADDR") == df["env"].get("STROP_ADDR"),
           "server's STROP_ADDR matches the image's")
-    check(server.get("env_file") == ".env" and db.get("env_file") == ".env",
-          "both services read .env")
+    check("env_file" not in server and "env_file" not in db,
+          "no service requires a .env file (variables are interpolated)")
+    db_env = db.get("environment", {})
+    shared = ("POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD")
+    check(all(db_env.get(k) and db_env.get(k) == server.get("environment", {}).get(k)
+              for k in shared),
+          "db and server get the same POSTGRES_DB, POSTGRES_USER and POSTGRES_PASSWORD")
     check(str(db.get("image", "")).startswith("postgres:16"), f"db image postgres:16: {db.get('image')}")
     check("pg_isready" in " ".join(db.get("healthcheck", {}).get("test", [])),
           "db healthcheck uses pg_isready")

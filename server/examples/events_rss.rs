@@ -86,7 +86,11 @@ async fn open_stream(addr: &str, token: &str) -> TcpStream {
         conn.read_exact(&mut byte).await.expect("response head");
         head.push(byte[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     conn
 }
 
@@ -129,7 +133,13 @@ async fn main() {
     let idle_token = user(&http, &base, "idle").await;
     let writer_token = user(&http, &base, "writer").await;
     // Warm the pool and the statement caches the way the run will.
-    post(&http, format!("{base}/reverse"), json!({"input": "warm"}), Some(&writer_token)).await;
+    post(
+        &http,
+        format!("{base}/reverse"),
+        json!({"input": "warm"}),
+        Some(&writer_token),
+    )
+    .await;
     let started = rss_kib(pid);
     println!("strop-server {} (release), pid {pid}", bin.display());
     println!("started, no streams:          {}", mib(started));
@@ -185,8 +195,13 @@ async fn main() {
             );
             tokio::spawn(async move {
                 while next.fetch_add(1, Ordering::Relaxed) < writes {
-                    post(&http, format!("{base}/reverse"), json!({"input": &input}), Some(&token))
-                        .await;
+                    post(
+                        &http,
+                        format!("{base}/reverse"),
+                        json!({"input": &input}),
+                        Some(&token),
+                    )
+                    .await;
                 }
             })
         })

@@ -20,10 +20,7 @@ use crate::token_store::TokenStore;
 pub use errors::{CliError, ParseFailure, exit};
 
 /// `strop --version`: the build's `STROP_VERSION` if set, else the crate's.
-pub const VERSION: &str = match option_env!("STROP_VERSION") {
-    Some(v) => v,
-    None => env!("CARGO_PKG_VERSION"),
-};
+pub use strop_common::VERSION;
 
 const AFTER_HELP: &str = "\
 Without a command, strop opens the interactive terminal client.

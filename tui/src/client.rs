@@ -13,7 +13,7 @@ use strop_common::api::{
 
 /// The server address used when neither a flag, the environment nor the saved
 /// settings name one (the seed's `flask run` port).
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:5000";
+pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -143,7 +143,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("strop/", env!("CARGO_PKG_VERSION")))
+            .user_agent(format!("strop/{}", strop_common::VERSION))
             .build()
             .map_err(|e| ClientError::InvalidServer {
                 input: server.to_string(),

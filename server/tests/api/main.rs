@@ -14,3 +14,5 @@ mod seed;
 mod servers;
 mod strop;
 mod support;
+mod tokens;
+mod writer;
