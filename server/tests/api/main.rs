@@ -3,6 +3,7 @@
 //! they run in parallel. `binary` runs the real `strop-server` executable.
 
 mod auth;
+mod balancer;
 mod binary;
 mod errors;
 mod events;
