@@ -58,7 +58,14 @@ pub fn token_from_headers(headers: &HeaderMap) -> Result<String, ApiError> {
 /// one indexed query.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ApiError> {
     let token = token_from_headers(headers)?;
-    let token_hash = hash_token(&token);
+    lookup(state, hash_token(&token))
+        .await?
+        .ok_or(ApiError::InvalidToken)
+}
+
+/// The user of a live token with this SHA-256; `None` once it is unknown,
+/// revoked or expired.
+pub async fn lookup(state: &AppState, token_hash: [u8; 32]) -> Result<Option<User>, ApiError> {
     let owner = state
         .tokens
         .owner(token_hash, || async {
@@ -73,14 +80,11 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User,
             }))
         })
         .await?;
-    match owner {
-        Some(owner) => Ok(User {
-            id: owner.user_id,
-            name: owner.username.to_string(),
-            token_hash,
-        }),
-        None => Err(ApiError::InvalidToken),
-    }
+    Ok(owner.map(|owner| User {
+        id: owner.user_id,
+        name: owner.username.to_string(),
+        token_hash,
+    }))
 }
 
 /// Extracts the authenticated [`User`] or rejects with a 401 [`ApiError`].

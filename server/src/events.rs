@@ -23,7 +23,7 @@ use warp::sse::Event;
 use warp::{Reply, http::HeaderValue};
 
 use crate::AppState;
-use crate::auth::User;
+use crate::auth::{self, User};
 use crate::db;
 use crate::error::ApiError;
 use crate::listener::{HistoryNotice, TokenNotice};
@@ -80,13 +80,11 @@ pub fn stream(state: AppState, user: User, last_event_id: Option<i64>) -> Respon
     let history = state.listener.history();
     let tokens = state.listener.tokens();
     let (out, body) = mpsc::channel(BUFFER);
-    let mut token_hash = [0u8; 32];
-    token_hash.copy_from_slice(&user.token_hash);
     let subscriber = Subscriber {
         state,
         user_id: user.id,
         user_name: user.name,
-        token_hash,
+        token_hash: user.token_hash,
         out,
         sent: Sent::after(last_event_id),
     };
@@ -287,13 +285,9 @@ impl Subscriber {
     /// Ends the stream if the token was revoked or has expired. A database
     /// that does not answer is not a reason to: nothing is written meanwhile.
     async fn check_token(&self) -> Result<(), End> {
-        let owner = async {
-            let client = self.state.pool.get().await.ok()?;
-            db::tokens::owner(&client, &self.token_hash).await.ok()
-        };
-        match owner.await {
-            Some(None) => Err(End::Refused(ApiError::InvalidToken)),
-            Some(Some(_)) | None => Ok(()),
+        match auth::lookup(&self.state, self.token_hash).await {
+            Ok(None) => Err(End::Refused(ApiError::InvalidToken)),
+            Ok(Some(_)) | Err(_) => Ok(()),
         }
     }
 }

@@ -218,24 +218,25 @@ async fn a_bad_last_event_id_or_token_is_refused_before_streaming() {
 
 #[tokio::test]
 async fn a_revoked_or_expired_token_ends_the_stream_with_an_error_event() {
-    let app = spawn_app().await;
+    // Tokens live 5 s: long enough to log in and connect on a loaded machine.
+    let options = ServeOptions {
+        token_ttl: Duration::from_secs(5),
+        ..ServeOptions::default()
+    };
+    let app = spawn_on(fresh_database().await, options).await;
     let (name, revoked) = app.user().await;
-    let expired = app.login(&name, "pw").await;
+    let expiring = app.login(&name, "pw").await;
     let mut a = Stream::open(&app, &revoked, None).await;
-    let mut b = Stream::open(&app, &expired, None).await;
+    let mut b = Stream::open(&app, &expiring, None).await;
     let res = app.post(paths::LOGOUT, &json!({}), Some(&revoked)).await;
     assert_eq!(res.status(), 200);
-    let db = app.db().await;
-    db.execute(
-        "UPDATE tokens SET expires_at = now() - interval '1 second'
-         WHERE token_hash = sha256($1::text::bytea)",
-        &[&expired],
-    )
-    .await
-    .unwrap();
-    // Noticed at the latest on the next heartbeat.
-    let patience = strop_server::events::HEARTBEAT + Duration::from_secs(5);
-    for stream in [&mut a, &mut b] {
+    // A revocation is heard at once (well before the first heartbeat); an
+    // expiry is noticed at the latest on the next heartbeat.
+    let heartbeat = strop_server::events::HEARTBEAT;
+    for (stream, patience) in [
+        (&mut a, heartbeat / 3),
+        (&mut b, heartbeat + Duration::from_secs(5)),
+    ] {
         let e = stream.next(patience).await.expect("an error event");
         assert_eq!(e.event, "error");
         let v: Value = serde_json::from_str(&e.data).unwrap();
