@@ -17,6 +17,8 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:5000";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A live stream's overall limit: in effect none (reqwest wants one).
+const STREAM_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A cheap-to-clone handle on one server, optionally carrying a token.
 #[derive(Clone)]
@@ -233,6 +235,26 @@ impl Client {
         Ok(())
     }
 
+    /// `GET /events`, resuming after `last_id`: the open response, whose
+    /// body is the Server-Sent Events stream. No overall time limit (the
+    /// stream is meant to stay open); the caller watches for silence.
+    pub async fn events(&self, last_id: Option<i64>) -> Result<reqwest::Response, ClientError> {
+        let mut request = self
+            .request(Method::GET, "/events")
+            .timeout(STREAM_LIFETIME)
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(id) = last_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.send().await.map_err(|e| self.transport(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+        Err(self.refusal(status, &bytes))
+    }
+
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
@@ -269,13 +291,18 @@ impl Client {
                 ))
             });
         }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(ClientError::Api {
+        Err(self.refusal(status, &bytes))
+    }
+
+    /// A non-2xx answer: the server's JSON error, or what it looked like.
+    fn refusal(&self, status: StatusCode, bytes: &[u8]) -> ClientError {
+        match serde_json::from_slice::<ErrorBody>(bytes) {
+            Ok(body) => ClientError::Api {
                 status: status.as_u16(),
                 code: body.error,
                 message: body.message,
-            }),
-            Err(_) => Err(self.unexpected(describe_status(status))),
+            },
+            Err(_) => self.unexpected(describe_status(status)),
         }
     }
 

@@ -652,7 +652,9 @@ fn server_down_at_start_then_up_loads_history_without_a_key() {
     assert!(!s.contents().contains("Loading history…"));
     relay.up();
     s.wait_for_text("before outage", WAIT);
-    s.wait_for_text("● online", WAIT);
+    s.wait_until("online (or live)", WAIT, |screen| {
+        screen.contains("● online") || screen.contains("● live")
+    });
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
     support::forget_token(&url, &user);

@@ -130,6 +130,7 @@ pub(super) fn enter_main(s: &mut State, session: Session, fx: &mut Vec<Effect>) 
     if fresh {
         s.main.focus = Focus::Input;
         history::reload(s, fx);
+        super::live::follow(s, Duration::ZERO, fx);
     }
 }
 
@@ -167,7 +168,7 @@ pub(super) fn session_expired(s: &mut State, fx: &mut Vec<Effect>) {
     s.overlay = None;
     s.login.error = Some(SESSION_EXPIRED.into());
     s.last_error = None;
-    clear_session_view(s);
+    clear_session_view(s, fx);
 }
 
 fn forget_token(s: &State, session: &Session, fx: &mut Vec<Effect>) {
@@ -216,11 +217,16 @@ fn logged_out(s: &mut State, result: Result<(), Failure>, fx: &mut Vec<Effect>) 
         focus: LoginField::Password,
         ..LoginForm::default()
     };
-    clear_session_view(s);
+    clear_session_view(s, fx);
 }
 
-fn clear_session_view(s: &mut State) {
+fn clear_session_view(s: &mut State, fx: &mut Vec<Effect>) {
     s.overlay = None;
+    s.live = Live {
+        stream: s.live.stream + 1,
+        ..Live::default()
+    };
+    fx.push(Effect::Unfollow);
     let function = s.main.function;
     s.main = MainPane {
         function,
