@@ -21,6 +21,7 @@ pub mod paths {
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
     pub const OPENAPI: &str = "/openapi.json";
+    pub const EVENTS: &str = "/events";
 }
 
 /// Largest accepted request body, in bytes (64 KiB).
@@ -181,7 +182,9 @@ pub struct HistoryQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     pub limit: Option<u32>,
-    /// Case-insensitive substring of input or output.
+    /// Whitespace-separated words, each a case-insensitive substring of the
+    /// entry's input or output, in any order (`bulk alpha` finds "alpha …
+    /// bulk"); one word is a plain substring search.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", param(pattern = r"^[^\x00]*$"))]
     pub q: Option<String>,

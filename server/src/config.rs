@@ -1,21 +1,18 @@
 //! The server's configuration: one typed struct read from flags and env vars.
 //!
-//! Every secret (the database password, alone or inside `DATABASE_URL`) is
-//! masked in `Debug`, because the whole struct is logged at start-up.
+//! Every secret (the database password, alone or inside `DATABASE_URL`) is a
+//! [`SecretString`], which `Debug` shows as `[REDACTED]`: the whole struct is
+//! logged at start-up.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
 
-/// `STROP_VERSION` at compile time (the Docker build passes it), else the crate version.
-pub const VERSION: &str = match option_env!("STROP_VERSION") {
-    Some(v) => v,
-    None => env!("CARGO_PKG_VERSION"),
-};
+pub use strop_common::VERSION;
 
 /// Command line of `strop-server`.
 #[derive(Debug, Parser)]
@@ -48,20 +45,20 @@ pub enum LogFormat {
 }
 
 /// Every setting of a running server.
-#[derive(Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Address to listen on.
     #[arg(
         long,
         env = "STROP_ADDR",
-        default_value = "127.0.0.1:5000",
+        default_value = strop_common::DEFAULT_ADDR,
         global = true
     )]
     pub addr: SocketAddr,
 
     /// PostgreSQL connection, as a URL or in key=value form. Wins over POSTGRES_*.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = secret)]
+    pub database_url: Option<SecretString>,
 
     /// PostgreSQL host (or Unix socket directory); setting it selects the POSTGRES_* variables.
     #[arg(long, env = "POSTGRES_HOST")]
@@ -80,10 +77,11 @@ pub struct Config {
     pub postgres_user: Option<String>,
 
     /// PostgreSQL password.
-    #[arg(long, env = "POSTGRES_PASSWORD", hide_env_values = true)]
-    pub postgres_password: Option<String>,
+    #[arg(long, env = "POSTGRES_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub postgres_password: Option<SecretString>,
 
-    /// Home of the embedded PostgreSQL cluster, used when no database is configured.
+    /// Home of the embedded PostgreSQL cluster, used when no database is configured
+    /// [default: ~/.local/share/strop; /var/lib/strop as root].
     #[arg(long, env = "STROP_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
@@ -92,6 +90,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: u32,
 
+    /// Password hashes computed at once; each holds 19 MiB while it runs.
+    #[arg(long, env = "STROP_HASH_CONCURRENCY", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub hash_concurrency: u16,
+
     /// Lifetime of a token, e.g. 30d, 12h, 90s.
     #[arg(long, env = "STROP_TOKEN_TTL", default_value = "30d", value_parser = parse_ttl)]
     pub token_ttl: Duration,
@@ -99,6 +102,10 @@ pub struct Config {
     /// Log line format (levels come from RUST_LOG).
     #[arg(long, env = "STROP_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(s))
 }
 
 fn parse_ttl(s: &str) -> Result<Duration, String> {
@@ -128,6 +135,10 @@ pub struct BadDatabaseUrl(String);
 pub struct ServeOptions {
     pub pool_size: u32,
     pub token_ttl: Duration,
+    /// Argon2id computations at once (19 MiB each).
+    pub hash_concurrency: usize,
+    /// History rows that may wait for the group-commit writer.
+    pub history_queue: usize,
 }
 
 impl Default for ServeOptions {
@@ -135,6 +146,8 @@ impl Default for ServeOptions {
         ServeOptions {
             pool_size: 16,
             token_ttl: Duration::from_secs(30 * 24 * 3600),
+            hash_concurrency: 2,
+            history_queue: crate::history_writer::DEFAULT_QUEUE,
         }
     }
 }
@@ -143,10 +156,16 @@ fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().filter(|s| !s.trim().is_empty())
 }
 
+fn non_empty_secret(v: &Option<SecretString>) -> Option<&str> {
+    v.as_ref()
+        .map(ExposeSecret::expose_secret)
+        .filter(|s| !s.trim().is_empty())
+}
+
 impl Config {
     /// `DATABASE_URL`, else `POSTGRES_*` (when `POSTGRES_HOST` is set), else embedded.
     pub fn database(&self) -> Result<DatabaseSource, BadDatabaseUrl> {
-        if let Some(url) = non_empty(&self.database_url) {
+        if let Some(url) = non_empty_secret(&self.database_url) {
             let pg = tokio_postgres::Config::from_str(url.trim())
                 // The parser's message never echoes the password back.
                 .map_err(|e| BadDatabaseUrl(e.to_string()))?;
@@ -159,15 +178,16 @@ impl Config {
                 .port(self.postgres_port)
                 .user(user)
                 .dbname(non_empty(&self.postgres_db).unwrap_or(user));
-            if let Some(pw) = self.postgres_password.as_deref() {
-                pg.password(pw);
+            if let Some(pw) = &self.postgres_password {
+                pg.password(pw.expose_secret());
             }
             return Ok(DatabaseSource::External(Box::new(pg)));
         }
         Ok(DatabaseSource::Embedded(self.data_dir()))
     }
 
-    /// `--data-dir`, else the platform data dir (`~/.local/share/strop`).
+    /// `--data-dir`, else the platform data dir (`~/.local/share/strop`); only
+    /// used for the embedded cluster.
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir.clone().unwrap_or_else(default_data_dir)
     }
@@ -176,6 +196,8 @@ impl Config {
         ServeOptions {
             pool_size: self.pool_size,
             token_ttl: self.token_ttl,
+            hash_concurrency: self.hash_concurrency.into(),
+            ..ServeOptions::default()
         }
     }
 
@@ -198,8 +220,8 @@ fn default_data_dir() -> PathBuf {
     if nix::unistd::geteuid().is_root() {
         return PathBuf::from("/var/lib/strop");
     }
-    dirs::data_dir()
-        .map(|d| d.join("strop"))
+    directories::ProjectDirs::from("", "", "strop")
+        .map(|d| d.data_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from(".strop-data"))
 }
 
@@ -227,37 +249,6 @@ pub fn describe_pg(pg: &tokio_postgres::Config) -> String {
             "-"
         },
     )
-}
-
-fn masked(v: &Option<String>) -> Option<&'static str> {
-    v.as_ref().map(|_| "***")
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let database_url = non_empty(&self.database_url).map(|url| {
-            match tokio_postgres::Config::from_str(url.trim()) {
-                Ok(pg) => describe_pg(&pg),
-                Err(_) => "<unparsable>".to_string(),
-            }
-        });
-        f.debug_struct("Config")
-            .field("addr", &self.addr)
-            .field("database_url", &database_url)
-            .field("postgres_host", &self.postgres_host)
-            .field("postgres_port", &self.postgres_port)
-            .field("postgres_db", &self.postgres_db)
-            .field("postgres_user", &self.postgres_user)
-            .field("postgres_password", &masked(&self.postgres_password))
-            .field("data_dir", &self.data_dir())
-            .field("pool_size", &self.pool_size)
-            .field(
-                "token_ttl",
-                &format_args!("{}", humantime::format_duration(self.token_ttl)),
-            )
-            .field("log_format", &self.log_format)
-            .finish()
-    }
 }
 
 #[cfg(test)]
@@ -288,7 +279,20 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("db.example"), "{shown}");
+        assert_eq!(shown.matches("[REDACTED]").count(), 2, "{shown}");
+        let target = describe_pg(&pg);
+        assert!(target.contains("host=db.example port=6543"), "{target}");
+        assert!(!target.contains("s3cret"), "{target}");
+    }
+
+    #[test]
+    fn data_dir_is_shown_only_when_given() {
+        // A server on an external database has no use for a data directory, so
+        // its start-up line must not name one (in a container: an unused home).
+        let shown = format!("{:?}", parse(&["--postgres-host", "db"]));
+        assert!(shown.contains("data_dir: None"), "{shown}");
+        let shown = format!("{:?}", parse(&["--data-dir", "/srv/strop"]));
+        assert!(shown.contains("\"/srv/strop\""), "{shown}");
     }
 
     #[test]
@@ -358,5 +362,17 @@ mod tests {
         assert_eq!(c.local_url(), "http://127.0.0.1:8080");
         assert!(Cli::try_parse_from(["strop-server", "--token-ttl", "0s"]).is_err());
         assert!(Cli::try_parse_from(["strop-server", "--token-ttl", "soon"]).is_err());
+    }
+
+    #[test]
+    fn hash_concurrency_is_at_least_one() {
+        assert_eq!(parse(&[]).serve_options().hash_concurrency, 2);
+        assert_eq!(
+            parse(&["--hash-concurrency", "5"])
+                .serve_options()
+                .hash_concurrency,
+            5
+        );
+        assert!(Cli::try_parse_from(["strop-server", "--hash-concurrency", "0"]).is_err());
     }
 }

@@ -36,7 +36,7 @@ pub async fn root() -> Result<MessageResponse, ApiError> {
 pub async fn register(state: &AppState, body: Credentials) -> Result<MessageResponse, ApiError> {
     validate_credentials(&body)?;
     let Credentials { username, password } = body;
-    let hash = auth::hash_password(password).await?;
+    let hash = state.passwords.hash(password).await?;
     let client = state.pool.get().await?;
     match db::users::insert(&client, &username, &hash).await? {
         Some(_) => {
@@ -69,7 +69,7 @@ pub async fn authenticate(state: &AppState, body: Credentials) -> Result<TokenRe
         Some(u) => (Some(u.id), u.password_hash),
         None => (None, state.dummy_hash.to_string()),
     };
-    let matches = auth::verify_password(password, hash).await?;
+    let matches = state.passwords.verify(password, hash).await?;
     let (Some(user_id), true) = (user_id, matches) else {
         return Err(ApiError::InvalidCredentials);
     };
@@ -126,8 +126,14 @@ pub async fn run_strop(
         Function::Reverse => strops::reverse(&body.input),
         Function::Piglatin => strops::piglatin(&body.input),
     };
-    let client = state.pool.get().await?;
-    db::history::insert(&client, user.id, function, &body.input, &output).await?;
+    let entry = db::history::NewEntry {
+        user_id: user.id,
+        function,
+        input: body.input,
+        output: output.clone(),
+    };
+    let saved = state.history.record(entry).await?;
+    tracing::debug!(id = saved.id, "history row committed");
     Ok(StropResponse { output })
 }
 
@@ -161,7 +167,11 @@ pub async fn history(
     let filter = db::history::Filter {
         before: query.before,
         function: query.function,
-        contains: query.q.filter(|q| !q.is_empty()),
+        words: query
+            .q
+            .as_deref()
+            .map(db::history::Filter::words_of)
+            .unwrap_or_default(),
     };
     let wanted = i64::from(query.limit.unwrap_or(HISTORY_CAP));
     // One extra row tells whether older matches exist.
@@ -196,8 +206,13 @@ pub async fn history(
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ))]
 pub async fn logout(state: &AppState, user: User) -> Result<MessageResponse, ApiError> {
+    let heard = state.tokens.revocation_heard(user.token_hash);
     let client = state.pool.get().await?;
-    db::tokens::revoke(&client, &user.token_hash).await?;
+    if db::tokens::revoke(&client, &user.token_hash).await? {
+        // Every server was notified at commit; once this one has heard it,
+        // the others have been sent it too, before the client sees the 200.
+        heard.await;
+    }
     Ok(MessageResponse {
         message: "Logged out.".into(),
     })

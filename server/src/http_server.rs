@@ -14,10 +14,14 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_io_timeout::TimeoutStream;
 use warp::{Filter, Reply};
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a write may wait for a client that does not read (a stalled
+/// stream) before its connection is closed.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `filter` on `listener` until `shutdown` resolves, then closes the
 /// listener and waits (up to `grace`) for open connections to finish their
@@ -57,7 +61,9 @@ pub async fn run<F, R>(
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut stream = TimeoutStream::new(stream);
+            stream.set_write_timeout(Some(WRITE_TIMEOUT));
+            let conn = builder.serve_connection(TokioIo::new(Box::pin(stream)), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }

@@ -9,13 +9,18 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod healthcheck;
+pub mod history_writer;
 pub mod http_server;
 pub mod listener;
+pub mod logging;
 pub mod openapi;
+pub mod passwords;
 pub mod routes;
 pub mod strops;
+pub mod token_cache;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -38,12 +43,18 @@ const DATABASE_PATIENCE: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct AppState {
     pub pool: deadpool_postgres::Pool,
+    /// Where `/reverse` and `/piglatin` record their rows (group commit).
+    pub history: history_writer::HistoryWriter,
     pub token_ttl: Duration,
+    /// Argon2id within its memory budget.
+    pub passwords: passwords::Passwords,
     /// A real argon2id hash of nothing in particular, verified against when a
     /// username is unknown so that such a request costs as much as a real one.
     pub dummy_hash: Arc<str>,
     /// Live history and token revocations from every process on the database.
     pub listener: listener::Listener,
+    /// Token owners, kept exact by the listener's revocation notices.
+    pub tokens: Arc<token_cache::TokenCache>,
     /// Cancelled when shutdown begins, so long-lived responses (streams) end.
     pub stopping: CancellationToken,
 }
@@ -51,17 +62,26 @@ pub struct AppState {
 impl AppState {
     pub async fn new(
         pool: deadpool_postgres::Pool,
-        token_ttl: Duration,
+        options: &ServeOptions,
+        history: history_writer::HistoryWriter,
         listener: listener::Listener,
         stopping: CancellationToken,
     ) -> Result<Self, StartError> {
-        let dummy_hash = auth::hash_password(auth::mint_token())
+        let passwords = passwords::Passwords::new(options.hash_concurrency);
+        let dummy_hash = passwords
+            .hash(auth::mint_token())
             .await
             .map_err(|_| StartError::Internal("cannot compute a password hash"))?;
         Ok(AppState {
             pool,
-            token_ttl,
+            history,
+            token_ttl: options.token_ttl,
+            passwords,
             dummy_hash: dummy_hash.into(),
+            tokens: Arc::new(token_cache::TokenCache::new(
+                listener.tokens(),
+                listener.listening(),
+            )),
             listener,
             stopping,
         })
@@ -145,8 +165,10 @@ pub async fn serve(
     let unlisten = CancellationToken::new();
     let (notices, listening) = listener::Listener::spawn(pg, pool.clone(), unlisten.clone());
     let unlisten = unlisten.drop_guard();
+    let (history, history_drain) =
+        history_writer::HistoryWriter::start(pool.clone(), options.history_queue);
     let stopping = CancellationToken::new();
-    let state = AppState::new(pool.clone(), options.token_ttl, notices, stopping.clone()).await?;
+    let state = AppState::new(pool.clone(), &options, history, notices, stopping.clone()).await?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
@@ -155,6 +177,9 @@ pub async fn serve(
         stopping.cancel();
     };
     http_server::run(build(state), listener, shutdown, SHUTDOWN_GRACE).await;
+    // Rows still queued (only if the grace ran out) are committed or failed,
+    // and their requests answered, before the pool goes.
+    history_drain.finish().await;
     drop(unlisten);
     let _ = listening.await;
     pool.close();

@@ -30,6 +30,7 @@ use crate::handlers;
         handlers::reverse,
         handlers::piglatin,
         handlers::history,
+        crate::events::openapi,
         handlers::logout,
         handlers::whoami,
         handlers::healthz,

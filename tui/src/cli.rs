@@ -5,13 +5,16 @@
 //! `strop: <sentence>` on stderr with an exit code from [`exit`].
 
 mod errors;
+mod follow;
 mod history_table;
 mod input;
 
 use std::io::{IsTerminal, Write};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use strop_common::api::{Function, HistoryQuery, MAX_HISTORY_LIMIT, StropResponse, WhoAmIResponse};
+use strop_common::api::{
+    Function, HistoryQuery, HistoryResponse, MAX_HISTORY_LIMIT, StropResponse, WhoAmIResponse,
+};
 
 use crate::client::{Client, ClientError};
 use crate::local_time::{Clock, Zone};
@@ -24,10 +27,7 @@ use history_table::Layout;
 pub use errors::{CliError, ParseFailure, exit};
 
 /// `strop --version`: the build's `STROP_VERSION` if set, else the crate's.
-pub const VERSION: &str = match option_env!("STROP_VERSION") {
-    Some(v) => v,
-    None => env!("CARGO_PKG_VERSION"),
-};
+pub use strop_common::VERSION;
 
 const AFTER_HELP: &str = "\
 Without a command, strop opens the interactive terminal client.
@@ -219,8 +219,14 @@ pub struct HistoryArgs {
     #[arg(long, short = 's', value_name = "Q")]
     pub search: Option<String>,
     /// Only entries older than the entry with this id (paging).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with = "follow")]
     pub before: Option<i64>,
+    /// Keep going: after the history, print each new entry as it is made
+    /// (here or anywhere else), one line each (with --json one JSON object
+    /// per line), until Ctrl+C. Reconnects by itself; exits 4 when the
+    /// server stays unreachable for 20 seconds.
+    #[arg(long, short = 'F')]
+    pub follow: bool,
     #[command(flatten)]
     pub json: JsonFlag,
 }
@@ -286,11 +292,36 @@ fn completions(shell: clap_complete::Shell) -> Result<(), CliError> {
 }
 
 fn man() -> Result<(), CliError> {
+    let man = clap_mangen::Man::new(Cli::command());
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut page)
-        .map_err(|e| CliError::Other(format!("Cannot render the manual page: {e}.")))?;
+    let sections = (|| {
+        man.render_title(&mut page)?;
+        man.render_name_section(&mut page)?;
+        man.render_synopsis_section(&mut page)?;
+        man.render_description_section(&mut page)?;
+        man.render_options_section(&mut page)?;
+        man.render_subcommands_section(&mut page)?;
+        // The --help epilogue is laid out by hand (aligned lists, an example
+        // file): keep its lines as they are instead of letting roff refill them.
+        page.extend_from_slice(b".SH DETAILS\n.nf\n");
+        page.extend_from_slice(roff_verbatim(AFTER_HELP).as_bytes());
+        page.extend_from_slice(b".fi\n");
+        man.render_version_section(&mut page)
+    })();
+    sections.map_err(|e| CliError::Other(format!("Cannot render the manual page: {e}.")))?;
     emit(&String::from_utf8_lossy(&page))
+}
+
+/// Plain text as roff lines shown as written: backslashes and dashes
+/// escaped, no line read as a request.
+fn roff_verbatim(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str("\\&");
+        out.push_str(&line.replace('\\', "\\e").replace('-', "\\-"));
+        out.push('\n');
+    }
+    out
 }
 
 async fn register(launch: &Launch, client: &Client, args: PasswordArgs) -> Result<(), CliError> {
@@ -413,6 +444,10 @@ async fn history(
     };
     let authed = authed(launch, client).await?;
     let page = authed.call(authed.client.history(&query)).await?;
+    let clock = Clock::new(&choices.zone);
+    if args.follow {
+        return follow_history(&authed, &query, page, clock, args.json.json).await;
+    }
     if args.json.json {
         return print_json(&page);
     }
@@ -423,7 +458,6 @@ async fn history(
         false => Layout::Plain,
     };
     let filtered = query.function.is_some() || query.q.is_some() || query.before.is_some();
-    let clock = Clock::new(&choices.zone);
     emit(&history_table::render(
         &page.history,
         layout,
@@ -444,6 +478,43 @@ async fn history(
     Ok(())
 }
 
+/// `history --follow`: the page as lines, then the live entries after the
+/// newest entry there is.
+async fn follow_history(
+    authed: &Authed,
+    query: &HistoryQuery,
+    page: HistoryResponse,
+    clock: Clock,
+    json: bool,
+) -> Result<(), CliError> {
+    let format = match json {
+        true => follow::Format::Json,
+        false => follow::Format::Plain(clock),
+    };
+    for entry in &page.history {
+        if !write_out(&format.line(entry)?)? {
+            return Ok(());
+        }
+    }
+    let filter = follow::Filter::new(query.function, query.q.as_deref());
+    // Resume after the newest entry of all, not the newest that matched, so
+    // the stream does not replay what the filter already passed over.
+    let newest = if query.function.is_none() && query.q.is_none() {
+        page.history.last().map(|e| e.id)
+    } else {
+        let newest = HistoryQuery {
+            limit: Some(1),
+            ..HistoryQuery::default()
+        };
+        let top = authed.call(authed.client.history(&newest)).await?;
+        top.history.last().map(|e| e.id)
+    };
+    // 0: no entries yet, so every entry the stream has is new.
+    follow::follow(&authed.client, newest.unwrap_or(0), &filter, &format)
+        .await
+        .map_err(|e| authed.refusal(e))
+}
+
 /// A client carrying a token, and where that token came from (to word a
 /// refusal: a stale keyring login and a bad STROP_TOKEN need different fixes).
 struct Authed {
@@ -456,12 +527,17 @@ impl Authed {
         &self,
         request: impl std::future::Future<Output = Result<T, ClientError>>,
     ) -> Result<T, CliError> {
-        request
-            .await
-            .map_err(|e| match (self.source, e.is_auth_failure()) {
-                (TokenSource::Env, true) => CliError::EnvTokenRefused,
-                _ => CliError::from(e),
-            })
+        request.await.map_err(|e| self.refusal(e.into()))
+    }
+
+    /// A refused STROP_TOKEN needs its own fix: say so.
+    fn refusal(&self, e: CliError) -> CliError {
+        match (self.source, &e) {
+            (TokenSource::Env, CliError::Client(c)) if c.is_auth_failure() => {
+                CliError::EnvTokenRefused
+            }
+            _ => e,
+        }
     }
 }
 
@@ -509,10 +585,16 @@ fn print_line(line: &str) -> Result<(), CliError> {
 
 /// Writes to stdout; a closed pipe (`strop history | head`) is not a failure.
 fn emit(text: &str) -> Result<(), CliError> {
+    write_out(text).map(|_| ())
+}
+
+/// Writes to stdout and flushes; `false` when the reader has gone (a closed
+/// pipe), which ends `--follow` quietly.
+fn write_out(text: &str) -> Result<bool, CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(CliError::Other(format!(
             "Cannot write the output: {}.",
             crate::settings::io_reason(&e)

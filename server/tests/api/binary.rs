@@ -35,7 +35,7 @@ const DB_VARS: [&str; 8] = [
     "STROP_PG_BINDIR",
 ];
 
-fn command() -> Command {
+pub(crate) fn command() -> Command {
     let mut cmd = Command::new(BIN);
     for var in DB_VARS {
         cmd.env_remove(var);
@@ -56,16 +56,16 @@ fn data_dir() -> tempfile::TempDir {
         .unwrap()
 }
 
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     /// Every stdout line so far (JSON log lines).
     logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
     /// Starts the binary and waits for its "listening" log line.
-    async fn start(mut cmd: Command) -> ServerProcess {
+    pub(crate) async fn start(mut cmd: Command) -> ServerProcess {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -101,16 +101,16 @@ impl ServerProcess {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
 
     /// SIGTERM, then the exit status (must come promptly).
-    async fn terminate(mut self) -> (std::process::ExitStatus, String) {
+    pub(crate) async fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = Pid::from_raw(self.child.id().unwrap() as i32);
         kill(pid, Signal::SIGTERM).unwrap();
         let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
@@ -231,9 +231,32 @@ async fn no_postgresql_anywhere_exits_naming_the_three_ways() {
     assert!(!dir.path().join("pgdata").exists());
 }
 
+#[tokio::test]
+async fn a_taken_port_ends_the_server_at_once_naming_the_way_out() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap();
+    let dir = data_dir();
+    let mut cmd = command();
+    cmd.env("STROP_ADDR", addr.to_string())
+        .env("STROP_DATA_DIR", dir.path());
+    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .expect("strop-server did not exit")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("STROP_ADDR"), "{stderr}");
+    // It stopped before touching the database.
+    assert!(!dir.path().join("pgdata").exists());
+}
+
 /// `key=value` connection string for a test database, with a password that
 /// trust authentication ignores but the logs must never show.
-fn key_value(pg: &tokio_postgres::Config, password: &str) -> String {
+pub(crate) fn key_value(pg: &tokio_postgres::Config, password: &str) -> String {
     let host = match &pg.get_hosts()[0] {
         tokio_postgres::config::Host::Tcp(h) => h.clone(),
         tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
@@ -295,6 +318,20 @@ async fn database_url_and_postgres_vars_select_the_database_with_secrets_masked(
     assert!(status.success());
     assert!(!logs.contains(&password), "password in the log: {logs}");
     assert!(!Path::new("/nonexistent/strop").exists());
+
+    // With no data dir given, an external database's start-up line names none
+    // (in a container it would be the unused home of the image's user).
+    let pg = fresh_database().await;
+    let mut cmd = command();
+    cmd.env("DATABASE_URL", key_value(&pg, &password));
+    let server = ServerProcess::start(cmd).await;
+    let (status, logs) = server.terminate().await;
+    assert!(status.success());
+    let start = logs
+        .lines()
+        .find(|l| l.contains("starting strop-server"))
+        .expect("a start-up line");
+    assert!(start.contains("data_dir: None"), "{start}");
 }
 
 #[tokio::test]

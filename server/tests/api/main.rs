@@ -3,8 +3,10 @@
 //! they run in parallel. `binary` runs the real `strop-server` executable.
 
 mod auth;
+mod balancer;
 mod binary;
 mod errors;
+mod events;
 mod history;
 mod listener;
 mod openapi;
@@ -13,3 +15,5 @@ mod seed;
 mod servers;
 mod strop;
 mod support;
+mod tokens;
+mod writer;

@@ -38,6 +38,7 @@ async fn openapi_documents_every_route() {
         (paths::HEALTHZ, "get"),
         (paths::READYZ, "get"),
         (paths::OPENAPI, "get"),
+        (paths::EVENTS, "get"),
     ];
     for (path, method) in routes {
         assert!(

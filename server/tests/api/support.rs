@@ -253,3 +253,44 @@ fn dechunk(mut s: &str) -> String {
     }
     out
 }
+
+/// A connection holding a SHARE lock on `history` in an open transaction:
+/// history inserts wait (reads do not) until [`release`] commits it.
+pub async fn lock_history(pg: &tokio_postgres::Config) -> tokio_postgres::Client {
+    let locker = connect(pg).await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE history IN SHARE MODE")
+        .await
+        .unwrap();
+    locker
+}
+
+pub async fn release(locker: tokio_postgres::Client) {
+    locker.batch_execute("COMMIT").await.unwrap();
+}
+
+/// Waits until at least `n` server connections to `pg`'s database are
+/// stuck on a lock: batches in flight, held by [`lock_history`].
+pub async fn wait_for_blocked_writes(pg: &tokio_postgres::Config, n: i64) {
+    let db = connect(pg).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let blocked: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = 'strop-server' AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if blocked >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{blocked} of {n} writes blocked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

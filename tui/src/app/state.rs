@@ -13,7 +13,7 @@ pub const PREFETCH_MARGIN: usize = 20;
 /// Quiet time after the last keystroke before a search goes to the server.
 pub const SEARCH_DEBOUNCE_MS: u64 = 250;
 /// Offered on the server screen when nothing else is known.
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:5000";
+pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
 /// Shown on the login form when a stored or given token is refused.
 pub const SESSION_EXPIRED: &str = "Your session expired or was revoked; please log in again.";
 

@@ -120,6 +120,7 @@ fn the_man_page_renders_with_man() {
     let file = dir.path().join("strop.1");
     std::fs::write(&file, page).unwrap();
     let out = Command::new("man")
+        .arg("--warnings")
         .arg("-l")
         .arg(&file)
         .env("MANPAGER", "cat")
@@ -128,11 +129,9 @@ fn the_man_page_renders_with_man() {
         .output()
         .expect("man is installed (.ci/run installs man-db and groff-base)");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "man -l: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "man -l: {warnings}");
+    assert_eq!(warnings, "", "groff had nothing to warn about");
     for word in [
         "NAME",
         "SYNOPSIS",
@@ -147,6 +146,12 @@ fn the_man_page_renders_with_man() {
     assert!(
         !text.contains(".TH"),
         "roff was rendered, not shown: {text}"
+    );
+    // The --help epilogue keeps its layout: one settings key per line.
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("mouse = true")),
+        "{text}"
     );
 }
 
