@@ -190,6 +190,12 @@ fn forget_stored(s: &State, server: &str, user: &str, fx: &mut Vec<Effect>) {
 pub(super) fn log_out(s: &mut State, fx: &mut Vec<Effect>) {
     if let Some(session) = s.session() {
         let (server, token) = (session.server.clone(), session.token.clone());
+        // Close the stream first: its end on revocation is no expiry.
+        s.live = Live {
+            stream: s.live.stream + 1,
+            ..Live::default()
+        };
+        fx.push(Effect::Unfollow);
         s.start(Activity::LogOut);
         fx.push(Effect::Logout { server, token });
     }

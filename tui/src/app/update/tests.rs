@@ -873,14 +873,27 @@ fn logout_asks_then_revokes_and_forgets() {
     update(&mut s, ch('n'));
     assert_eq!(s.overlay, None);
     update(&mut s, ctrl('o'));
+    let stream = s.live.stream;
     let fx = update(&mut s, ch('y'));
     assert_eq!(
         fx,
-        vec![Effect::Logout {
-            server: SERVER.into(),
-            token: tok()
-        }]
+        vec![
+            Effect::Unfollow,
+            Effect::Logout {
+                server: SERVER.into(),
+                token: tok()
+            }
+        ]
     );
+    // The stream's end on revocation is not taken for an expiry.
+    update(
+        &mut s,
+        Msg::Live {
+            stream,
+            event: LiveEvent::Dropped(auth()),
+        },
+    );
+    assert!(s.screen.is_main());
     let fx = update(&mut s, Msg::LoggedOut(Ok(())));
     assert_eq!(
         fx,
