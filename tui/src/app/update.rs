@@ -538,10 +538,14 @@ fn note_failure(s: &mut State, f: &Failure, fx: &mut Vec<Effect>) {
     s.last_error = Some(f.message.clone());
 }
 
-/// The server answered something: we are online, and need no probe.
-fn note_online(s: &mut State) {
+/// The server answered something: we are online, and need no probe. If we
+/// were offline, what failed meanwhile is redone, whichever answer (probe,
+/// live stream, a request) came first.
+fn note_online(s: &mut State, fx: &mut Vec<Effect>) {
     s.conn = Conn::Online;
-    s.probe = None;
+    if s.probe.take().is_some() {
+        account::back_online(s, fx);
+    }
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub(super) fn event(s: &mut State, stream: u64, ev: LiveEvent, fx: &mut Vec<Effe
         LiveEvent::Open => {
             s.live.open = true;
             s.live.failures = 0;
-            super::note_online(s);
+            super::note_online(s, fx);
         }
         LiveEvent::Entry(entry) => arrived(s, entry, fx),
         LiveEvent::Dropped(f) if f.kind == FailureKind::Auth => account::session_expired(s, fx),

@@ -1488,3 +1488,23 @@ fn our_own_run_arriving_live_replaces_the_local_row() {
     assert_eq!(ids, [3, 2, 1]);
     assert!(s.history.fresh.is_empty(), "not someone else's");
 }
+
+#[test]
+fn the_live_stream_coming_back_first_also_reloads_what_failed() {
+    let mut s = logged_in();
+    let generation = s.history.generation;
+    update(
+        &mut s,
+        Msg::HistoryLoaded {
+            generation,
+            before: None,
+            result: Err(unreachable()),
+        },
+    );
+    assert!(s.probe.is_some());
+    // The stream reopens before the probe answers.
+    let fx = live(&mut s, LiveEvent::Open);
+    assert_eq!(history_loads(&fx).len(), 1, "{fx:?}");
+    assert_eq!(s.probe, None);
+    assert!(update(&mut s, Msg::Probed(Ok(()))).is_empty());
+}
