@@ -652,7 +652,9 @@ fn server_down_at_start_then_up_loads_history_without_a_key() {
     assert!(!s.contents().contains("Loading history…"));
     relay.up();
     s.wait_for_text("before outage", WAIT);
-    s.wait_for_text("● online", WAIT);
+    s.wait_until("online (or live)", WAIT, |screen| {
+        screen.contains("● online") || screen.contains("● live")
+    });
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
     support::forget_token(&url, &user);
@@ -869,6 +871,34 @@ fn copy_mouse_recall_search_and_local_time() {
     }
     // Times in the zone TZ names: the list shows Tokyo's offset.
     s.wait_for_text("+09:00", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(url, &user);
+}
+
+/// Issue 8: an entry made elsewhere (here the CLI) appears at the top by
+/// itself, marked new, while the selected entry stays selected.
+#[test]
+fn live_entries_from_elsewhere_appear_without_a_key() {
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, user) = Client::logged_in(url, "kim");
+    for text in ["first", "second", "third"] {
+        client.run(url, &user, &["reverse", text]);
+    }
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("row 1 of 3", WAIT);
+    s.wait_for_text("● live", WAIT);
+    // Select "second".
+    s.send_keys(keys::TAB);
+    s.send_keys("j");
+    s.wait_for_text("row 2 of 3", WAIT);
+    client.run(url, &user, &["reverse", "made elsewhere"]);
+    s.wait_for_text("made elsewhere", Duration::from_secs(5));
+    // Still "second" selected: now the third row of four.
+    s.wait_for_text("row 3 of 4", WAIT);
+    let cell = s.cell_at_text("second", "second").expect("the row");
+    assert!(cell.inverse(), "the selection moved:\n{}", s.contents());
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
     support::forget_token(url, &user);

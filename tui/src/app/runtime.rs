@@ -8,8 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
-    EventStream, KeyboardEnhancementFlags, PopKeyboardEnhancementFlags,
-    PushKeyboardEnhancementFlags,
+    EventStream,
+};
+#[cfg(not(windows))]
+use crossterm::event::{
+    KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::execute;
 use futures::StreamExt;
@@ -17,12 +20,14 @@ use ratatui::DefaultTerminal;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use super::state::{Clock, Secret};
-use super::update::{self, Effect, Failure, FailureKind, Msg, Start};
+use super::update::{self, Effect, Failure, FailureKind, LiveEvent, Msg, Start};
 use super::view::{self, Theme};
 use crate::client::{Client, ClientError};
 use crate::session::Launch;
 use crate::settings::{Choices, Settings};
 use crate::token_store::TokenStore;
+
+mod live;
 
 /// Spinner speed; the tick only runs while something is in flight.
 const TICK: Duration = Duration::from_millis(100);
@@ -152,6 +157,8 @@ async fn stop_signal() {
 /// Runs effects as tasks; every task answers on the channel.
 struct Runner {
     tx: UnboundedSender<Msg>,
+    /// The live history stream's task, if one is open or opening.
+    follow: Option<tokio::task::JoinHandle<()>>,
     /// One HTTP client (and connection pool) per server.
     clients: HashMap<String, Client>,
     /// The keyring and settings worker (see [`Worker`]).
@@ -213,6 +220,7 @@ impl Runner {
     fn new(tx: UnboundedSender<Msg>) -> Self {
         Runner {
             worker: Worker::start(tx.clone()),
+            follow: None,
             tx,
             clients: HashMap::new(),
         }
@@ -271,6 +279,42 @@ impl Runner {
                     what,
                     chars,
                     result,
+                });
+            }
+            Effect::Follow {
+                stream,
+                server,
+                token,
+                last_id,
+                after,
+            } => {
+                if let Some(old) = self.follow.take() {
+                    old.abort();
+                }
+                let client = self.client(&server, Some(&token));
+                let tx = self.tx.clone();
+                self.follow = Some(tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let send = |event| {
+                        let _ = tx.send(Msg::Live { stream, event });
+                    };
+                    let dropped = match client {
+                        Ok(c) => live::follow(c, last_id, &send).await,
+                        Err(f) => f,
+                    };
+                    send(LiveEvent::Dropped(dropped));
+                }));
+            }
+            Effect::Unfollow => {
+                if let Some(old) = self.follow.take() {
+                    old.abort();
+                }
+            }
+            Effect::Unmark { id, after } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = tx.send(Msg::Unmark(id));
                 });
             }
             Effect::Probe { server, after } => {
@@ -449,7 +493,7 @@ fn copy_osc52(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
-fn failure(e: &ClientError) -> Failure {
+pub(super) fn failure(e: &ClientError) -> Failure {
     let kind = if e.is_auth_failure() {
         FailureKind::Auth
     } else if e.code() == Some(strop_common::ErrorCode::InvalidCredentials) {

@@ -87,6 +87,19 @@ pub enum Conn {
     Offline,
 }
 
+/// The live history stream (`GET /events`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Live {
+    /// Bumped per (re)open; messages of older streams are dropped.
+    pub stream: u64,
+    /// The server accepted the current stream: the status bar says live.
+    pub open: bool,
+    /// Failed opens in a row, for the back-off.
+    pub failures: u32,
+    /// The newest id seen, sent as `Last-Event-ID` on a reopen.
+    pub last_id: Option<i64>,
+}
+
 /// Whether tokens can be kept in the OS keyring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Keyring {
@@ -267,6 +280,8 @@ pub struct History {
     /// Why the last page request failed: shown in the pane until a page
     /// arrives (the list would otherwise say "Loading" forever).
     pub error: Option<String>,
+    /// Ids that arrived live a moment ago, drawn marked as new.
+    pub fresh: Vec<i64>,
 }
 
 impl History {
@@ -374,6 +389,7 @@ pub struct State {
     pub probe: Option<u32>,
     /// Mouse reports are on (wheel and clicks are ours).
     pub mouse: bool,
+    pub live: Live,
     /// Where things were drawn, for mouse clicks.
     pub areas: Areas,
     /// Shows entry times in the chosen zone (UTC unless told otherwise).
@@ -405,6 +421,7 @@ impl State {
             conn: Conn::Unknown,
             probe: None,
             mouse: false,
+            live: Live::default(),
             areas: Areas::default(),
             clock: Clock::new(&Zone::Utc),
             activities: Vec::new(),

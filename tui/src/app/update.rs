@@ -9,6 +9,7 @@
 
 mod account;
 mod history;
+mod live;
 mod login;
 mod main_screen;
 mod server;
@@ -23,6 +24,8 @@ use tui_input::{Input, InputRequest};
 use super::keymap::{self, Action, Context};
 use super::state::*;
 use crate::session::Launch;
+
+pub use live::{FRESH_FOR, LiveEvent};
 
 /// Why a request failed, already a sentence, plus what kind of failure it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +107,13 @@ pub enum Msg {
     LoggedOut(Result<(), Failure>),
     /// A `/healthz` probe while offline answered (or did not).
     Probed(Result<(), Failure>),
+    /// From the live history stream number `stream`.
+    Live {
+        stream: u64,
+        event: LiveEvent,
+    },
+    /// An entry that arrived live is no longer new.
+    Unmark(i64),
     /// The clipboard sequence was written (or not).
     Copied {
         what: &'static str,
@@ -178,6 +188,22 @@ pub enum Effect {
     /// After `after`, ask `/healthz`; answers `Probed`.
     Probe {
         server: String,
+        after: Duration,
+    },
+    /// After `after`, open the live stream number `stream` (closing any
+    /// other), resuming after `last_id`; answers `Live` messages.
+    Follow {
+        stream: u64,
+        server: String,
+        token: Secret,
+        last_id: Option<i64>,
+        after: Duration,
+    },
+    /// Close the live stream.
+    Unfollow,
+    /// Send `Msg::Unmark(id)` after `after`.
+    Unmark {
+        id: i64,
         after: Duration,
     },
     /// Put `text` on the clipboard (OSC 52); answers `Copied`.
@@ -320,6 +346,8 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
             result,
         } => history::loaded(s, generation, before, result, &mut fx),
         Msg::SearchDue(ticket) => history::search_due(s, ticket, &mut fx),
+        Msg::Live { stream, event } => live::event(s, stream, event, &mut fx),
+        Msg::Unmark(id) => live::unmark(s, id),
         Msg::Copied {
             what,
             chars,
@@ -510,10 +538,14 @@ fn note_failure(s: &mut State, f: &Failure, fx: &mut Vec<Effect>) {
     s.last_error = Some(f.message.clone());
 }
 
-/// The server answered something: we are online, and need no probe.
-fn note_online(s: &mut State) {
+/// The server answered something: we are online, and need no probe. If we
+/// were offline, what failed meanwhile is redone, whichever answer (probe,
+/// live stream, a request) came first.
+fn note_online(s: &mut State, fx: &mut Vec<Effect>) {
     s.conn = Conn::Online;
-    s.probe = None;
+    if s.probe.take().is_some() {
+        account::back_online(s, fx);
+    }
 }
 
 #[cfg(test)]

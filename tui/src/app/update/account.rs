@@ -106,7 +106,7 @@ fn verified(
     }
     match result {
         Ok(user) => {
-            note_online(s);
+            note_online(s, fx);
             session.user = user;
             enter_main(s, session, fx);
         }
@@ -130,6 +130,7 @@ pub(super) fn enter_main(s: &mut State, session: Session, fx: &mut Vec<Effect>) 
     if fresh {
         s.main.focus = Focus::Input;
         history::reload(s, fx);
+        super::live::follow(s, Duration::ZERO, fx);
     }
 }
 
@@ -146,7 +147,7 @@ pub(super) fn to_login(s: &mut State, error: Option<String>, fx: &mut Vec<Effect
 
 /// A token was refused: drop it (and its keyring entry) and ask to log in.
 pub(super) fn session_expired(s: &mut State, fx: &mut Vec<Effect>) {
-    note_online(s);
+    note_online(s, fx);
     let session = std::mem::replace(&mut s.screen, Screen::Login);
     let user = match &session {
         Screen::Main(session) if !session.user.is_empty() => Some(session.user.clone()),
@@ -167,7 +168,7 @@ pub(super) fn session_expired(s: &mut State, fx: &mut Vec<Effect>) {
     s.overlay = None;
     s.login.error = Some(SESSION_EXPIRED.into());
     s.last_error = None;
-    clear_session_view(s);
+    clear_session_view(s, fx);
 }
 
 fn forget_token(s: &State, session: &Session, fx: &mut Vec<Effect>) {
@@ -189,6 +190,12 @@ fn forget_stored(s: &State, server: &str, user: &str, fx: &mut Vec<Effect>) {
 pub(super) fn log_out(s: &mut State, fx: &mut Vec<Effect>) {
     if let Some(session) = s.session() {
         let (server, token) = (session.server.clone(), session.token.clone());
+        // Close the stream first: its end on revocation is no expiry.
+        s.live = Live {
+            stream: s.live.stream + 1,
+            ..Live::default()
+        };
+        fx.push(Effect::Unfollow);
         s.start(Activity::LogOut);
         fx.push(Effect::Logout { server, token });
     }
@@ -216,11 +223,16 @@ fn logged_out(s: &mut State, result: Result<(), Failure>, fx: &mut Vec<Effect>) 
         focus: LoginField::Password,
         ..LoginForm::default()
     };
-    clear_session_view(s);
+    clear_session_view(s, fx);
 }
 
-fn clear_session_view(s: &mut State) {
+fn clear_session_view(s: &mut State, fx: &mut Vec<Effect>) {
     s.overlay = None;
+    s.live = Live {
+        stream: s.live.stream + 1,
+        ..Live::default()
+    };
+    fx.push(Effect::Unfollow);
     let function = s.main.function;
     s.main = MainPane {
         function,
@@ -245,6 +257,27 @@ pub(super) fn went_offline(s: &mut State, fx: &mut Vec<Effect>) {
     }
 }
 
+/// Back online after being offline (whichever answer told us): redo what
+/// failed while we were away.
+pub(super) fn back_online(s: &mut State, fx: &mut Vec<Effect>) {
+    s.last_error = None;
+    match &s.screen {
+        Screen::Main(session) => {
+            if session.user.is_empty() {
+                let session = session.clone();
+                s.start(Activity::VerifySession);
+                fx.push(Effect::VerifySession { session });
+            }
+            if s.history.error.is_some() {
+                history::reload(s, fx);
+            }
+        }
+        Screen::Login => s.login.error = None,
+        Screen::Server => s.server_error = None,
+        Screen::Connecting => {}
+    }
+}
+
 /// 0.5 s, 1 s, 2 s, ... up to 10 s.
 pub fn probe_delay(failures: u32) -> Duration {
     PROBE_FIRST
@@ -265,25 +298,6 @@ fn probed(s: &mut State, result: Result<(), Failure>, fx: &mut Vec<Effect>) {
                 after: probe_delay(failures + 1),
             });
         }
-        Ok(()) => {
-            note_online(s);
-            s.last_error = None;
-            // Redo what failed while we were away.
-            match &s.screen {
-                Screen::Main(session) => {
-                    if session.user.is_empty() {
-                        let session = session.clone();
-                        s.start(Activity::VerifySession);
-                        fx.push(Effect::VerifySession { session });
-                    }
-                    if !s.history.loaded || s.history.error.is_some() {
-                        history::reload(s, fx);
-                    }
-                }
-                Screen::Login => s.login.error = None,
-                Screen::Server => s.server_error = None,
-                Screen::Connecting => {}
-            }
-        }
+        Ok(()) => note_online(s, fx),
     }
 }

@@ -92,8 +92,13 @@ pub(super) fn loaded(
     s.history.loading = false;
     match result {
         Ok(page) => {
-            note_online(s);
             s.history.error = None;
+            note_online(s, fx);
+            // Unfiltered, the newest row is where a reopened stream resumes.
+            if s.history.filter.is_none() && s.history.applied_query.is_empty() {
+                let newest = page.history.iter().map(|e| e.id).max();
+                s.live.last_id = s.live.last_id.max(newest);
+            }
             merge_page(&mut s.history, before, page);
             maybe_prefetch(s, fx);
         }

@@ -99,7 +99,7 @@ pub(super) fn registered(
     s.finish(Activity::Register);
     match result {
         Ok(()) => {
-            note_online(s);
+            note_online(s, fx);
             s.notice = Some(format!("Registered \"{username}\"."));
             // Log straight in with the same password.
             let password = Secret::new(s.login.password.value());
@@ -128,7 +128,7 @@ pub(super) fn authenticated(
     s.login.busy = false;
     match result {
         Ok(token) => {
-            note_online(s);
+            note_online(s, fx);
             s.login.password.reset();
             s.login.error = None;
             s.login.mode = LoginMode::Login;

@@ -224,7 +224,7 @@ pub(super) fn ran(
     }
     match result {
         Ok(output) => {
-            note_online(s);
+            note_online(s, fx);
             s.last_error = None;
             s.notice = None;
             if s.history.admits(function, &input, &output) {

@@ -34,7 +34,7 @@ pub(super) fn checked(
     let asked_here = s.screen == Screen::Server && s.server_input.value().trim() == input;
     match result {
         Ok(server) => {
-            note_online(s);
+            note_online(s, fx);
             if asked_here {
                 if server != s.server {
                     s.last_user = None;

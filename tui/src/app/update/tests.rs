@@ -873,21 +873,37 @@ fn logout_asks_then_revokes_and_forgets() {
     update(&mut s, ch('n'));
     assert_eq!(s.overlay, None);
     update(&mut s, ctrl('o'));
+    let stream = s.live.stream;
     let fx = update(&mut s, ch('y'));
     assert_eq!(
         fx,
-        vec![Effect::Logout {
-            server: SERVER.into(),
-            token: tok()
-        }]
+        vec![
+            Effect::Unfollow,
+            Effect::Logout {
+                server: SERVER.into(),
+                token: tok()
+            }
+        ]
     );
+    // The stream's end on revocation is not taken for an expiry.
+    update(
+        &mut s,
+        Msg::Live {
+            stream,
+            event: LiveEvent::Dropped(auth()),
+        },
+    );
+    assert!(s.screen.is_main());
     let fx = update(&mut s, Msg::LoggedOut(Ok(())));
     assert_eq!(
         fx,
-        vec![Effect::DeleteToken {
-            server: SERVER.into(),
-            user: "alice".into()
-        }]
+        vec![
+            Effect::DeleteToken {
+                server: SERVER.into(),
+                user: "alice".into()
+            },
+            Effect::Unfollow
+        ]
     );
     assert_eq!(s.screen, Screen::Login);
     assert!(s.session().is_none());
@@ -1327,4 +1343,168 @@ fn the_chosen_function_is_remembered() {
         ..Start::default()
     });
     assert_eq!(s.main.function, Function::Piglatin);
+}
+
+fn follows(fx: &[Effect]) -> Vec<(u64, Option<i64>, Duration)> {
+    fx.iter()
+        .filter_map(|f| match f {
+            Effect::Follow {
+                stream,
+                last_id,
+                after,
+                ..
+            } => Some((*stream, *last_id, *after)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn live(s: &mut State, event: LiveEvent) -> Vec<Effect> {
+    let stream = s.live.stream;
+    update(s, Msg::Live { stream, event })
+}
+
+#[test]
+fn live_entries_arrive_on_top_without_moving_the_selection() {
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        ..Start::default()
+    });
+    update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    type_str(&mut s, "alice");
+    update(&mut s, key(KeyCode::Tab));
+    type_str(&mut s, "pw");
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(
+        &mut s,
+        Msg::Authenticated {
+            username: "alice".into(),
+            result: Ok(tok()),
+        },
+    );
+    // Entering the main screen opens the stream.
+    assert_eq!(follows(&fx), vec![(1, None, Duration::ZERO)]);
+    answer_history(&mut s, None, page(1, 40, None));
+    assert_eq!(s.live.last_id, Some(40));
+    live(&mut s, LiveEvent::Open);
+    assert!(s.live.open);
+
+    // The person looks at entry 35, scrolled down a little.
+    update(&mut s, key(KeyCode::Tab));
+    for _ in 0..5 {
+        update(&mut s, key(KeyCode::Down));
+    }
+    s.history.offset.set(2);
+    let fx = live(
+        &mut s,
+        LiveEvent::Entry(entry(41, Function::Reverse, "from elsewhere", "x")),
+    );
+    assert_eq!(s.history.entries[0].id, 41);
+    assert_eq!(
+        s.history.selected_entry().unwrap().id,
+        35,
+        "same entry selected"
+    );
+    assert_eq!(s.history.offset.get(), 3, "same rows on screen");
+    assert_eq!(s.history.fresh, vec![41]);
+    assert_eq!(
+        fx,
+        vec![Effect::Unmark {
+            id: 41,
+            after: FRESH_FOR
+        }]
+    );
+    update(&mut s, Msg::Unmark(41));
+    assert!(s.history.fresh.is_empty());
+    // Seen already: nothing changes.
+    live(
+        &mut s,
+        LiveEvent::Entry(entry(41, Function::Reverse, "from elsewhere", "x")),
+    );
+    assert_eq!(s.history.entries.len(), 41);
+
+    // A filter applies to live entries too.
+    update(&mut s, ch('f'));
+    update(&mut s, ch('f'));
+    answer_history(&mut s, None, page(1, 0, None));
+    live(
+        &mut s,
+        LiveEvent::Entry(entry(42, Function::Reverse, "not piglatin", "x")),
+    );
+    assert!(s.history.entries.iter().all(|e| e.id != 42));
+    assert_eq!(s.live.last_id, Some(42));
+}
+
+#[test]
+fn a_dropped_stream_reopens_with_back_off_and_last_event_id() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    live(&mut s, LiveEvent::Open);
+    let fx = live(&mut s, LiveEvent::Dropped(unreachable()));
+    assert!(!s.live.open);
+    let f = follows(&fx);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].1, Some(3), "resumes after the newest seen");
+    let first = f[0].2;
+    let fx = live(&mut s, LiveEvent::Dropped(unreachable()));
+    assert!(follows(&fx)[0].2 > first, "waits longer each time");
+    // Messages from an older stream are ignored.
+    let old = s.live.stream - 1;
+    update(
+        &mut s,
+        Msg::Live {
+            stream: old,
+            event: LiveEvent::Open,
+        },
+    );
+    assert!(!s.live.open);
+    // A revoked token ends the session.
+    let fx = live(&mut s, LiveEvent::Dropped(auth()));
+    assert_eq!(s.screen, Screen::Login);
+    assert!(fx.contains(&Effect::Unfollow));
+}
+
+#[test]
+fn our_own_run_arriving_live_replaces_the_local_row() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 2, None));
+    type_str(&mut s, "mine");
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "mine".into(),
+            result: Ok("enim".into()),
+            at: stamps(),
+        },
+    );
+    assert!(s.history.entries[0].id < 0);
+    live(
+        &mut s,
+        LiveEvent::Entry(entry(3, Function::Reverse, "mine", "enim")),
+    );
+    let ids: Vec<i64> = s.history.entries.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [3, 2, 1]);
+    assert!(s.history.fresh.is_empty(), "not someone else's");
+}
+
+#[test]
+fn the_live_stream_coming_back_first_also_reloads_what_failed() {
+    let mut s = logged_in();
+    let generation = s.history.generation;
+    update(
+        &mut s,
+        Msg::HistoryLoaded {
+            generation,
+            before: None,
+            result: Err(unreachable()),
+        },
+    );
+    assert!(s.probe.is_some());
+    // The stream reopens before the probe answers.
+    let fx = live(&mut s, LiveEvent::Open);
+    assert_eq!(history_loads(&fx).len(), 1, "{fx:?}");
+    assert_eq!(s.probe, None);
+    assert!(update(&mut s, Msg::Probed(Ok(()))).is_empty());
 }

@@ -30,6 +30,7 @@ pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
         None => "not logged in",
     };
     let (conn, conn_style) = match s.conn {
+        Conn::Online if s.live.open => ("● live", theme.ok()),
         Conn::Online => ("● online", theme.ok()),
         Conn::Offline => ("○ offline", theme.error()),
         Conn::Unknown => ("◌ not checked", theme.dim()),

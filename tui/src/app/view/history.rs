@@ -154,7 +154,12 @@ fn draw_table(frame: &mut Frame, area: Rect, s: &State, focused: bool, theme: &T
                 theme.matched(),
             ))));
         }
-        Row::new(cells)
+        let row = Row::new(cells);
+        if h.fresh.contains(&e.id) {
+            row.style(theme.fresh())
+        } else {
+            row
+        }
     });
     let mut header = vec!["Function", "Input", "Output"];
     let mut widths = vec![

@@ -91,6 +91,11 @@ impl Theme {
         .add_modifier(Modifier::BOLD)
     }
 
+    /// A row that arrived live a moment ago.
+    pub fn fresh(&self) -> Style {
+        self.ok().add_modifier(Modifier::BOLD)
+    }
+
     pub fn heading(&self) -> Style {
         let s = Style::new().add_modifier(Modifier::BOLD);
         if self.high() { s.fg(Color::White) } else { s }

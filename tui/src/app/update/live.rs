@@ -1,0 +1,102 @@
+//! Live history (`GET /events`): entries made elsewhere arrive at the top
+//! without moving the selection or the scroll, marked new for a moment. The
+//! stream is one more source of messages; it is (re)opened with back-off and
+//! `Last-Event-ID` after a drop.
+
+use std::time::Duration;
+
+use strop_common::HistoryEntry;
+
+use super::{Effect, Failure, FailureKind, account};
+use crate::app::state::*;
+
+/// How long an arrived entry stays marked new.
+pub const FRESH_FOR: Duration = Duration::from_secs(5);
+
+/// What the stream task reports.
+#[derive(Debug)]
+pub enum LiveEvent {
+    /// The server accepted the stream.
+    Open,
+    Entry(HistoryEntry),
+    /// The stream ended or could not open; it is reopened after a pause.
+    Dropped(Failure),
+}
+
+/// Opens (or reopens after `after`) the stream for the current session.
+pub(super) fn follow(s: &mut State, after: Duration, fx: &mut Vec<Effect>) {
+    let Some(session) = s.session() else {
+        return;
+    };
+    let (server, token) = (session.server.clone(), session.token.clone());
+    s.live.stream += 1;
+    s.live.open = false;
+    fx.push(Effect::Follow {
+        stream: s.live.stream,
+        server,
+        token,
+        last_id: s.live.last_id,
+        after,
+    });
+}
+
+pub(super) fn event(s: &mut State, stream: u64, ev: LiveEvent, fx: &mut Vec<Effect>) {
+    if stream != s.live.stream || !s.screen.is_main() {
+        return;
+    }
+    match ev {
+        LiveEvent::Open => {
+            s.live.open = true;
+            s.live.failures = 0;
+            super::note_online(s, fx);
+        }
+        LiveEvent::Entry(entry) => arrived(s, entry, fx),
+        LiveEvent::Dropped(f) if f.kind == FailureKind::Auth => account::session_expired(s, fx),
+        LiveEvent::Dropped(_) => {
+            s.live.open = false;
+            let wait = account::probe_delay(s.live.failures);
+            s.live.failures += 1;
+            follow(s, wait, fx);
+        }
+    }
+}
+
+fn arrived(s: &mut State, entry: HistoryEntry, fx: &mut Vec<Effect>) {
+    s.live.last_id = Some(s.live.last_id.map_or(entry.id, |id| id.max(entry.id)));
+    let h = &mut s.history;
+    if h.entries.iter().any(|e| e.id == entry.id) {
+        return;
+    }
+    // Our own run, shown before the server's copy: the copy takes its place.
+    if let Some(local) = h.entries.iter_mut().find(|e| {
+        e.id < 0
+            && e.function == entry.function
+            && e.input == entry.input
+            && e.output == entry.output
+    }) {
+        *local = entry;
+        return;
+    }
+    if !h.loaded || !h.admits(entry.function, &entry.input, &entry.output) {
+        return;
+    }
+    // Newer than everything loaded (ids grow): it goes on top, and the rows
+    // the person looks at stay where they are.
+    let id = entry.id;
+    h.entries.insert(0, entry);
+    if h.entries.len() > 1 {
+        h.selected += 1;
+        if h.offset.get() > 0 {
+            h.offset.set(h.offset.get() + 1);
+        }
+    }
+    h.fresh.push(id);
+    fx.push(Effect::Unmark {
+        id,
+        after: FRESH_FOR,
+    });
+}
+
+pub(super) fn unmark(s: &mut State, id: i64) {
+    s.history.fresh.retain(|x| *x != id);
+}
