@@ -3,6 +3,7 @@
 //! into the [`User`] it belongs to.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -15,7 +16,7 @@ use warp::http::header::AUTHORIZATION;
 
 use crate::AppState;
 use crate::db;
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 
 /// The caller behind a valid token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,13 @@ pub struct User {
     pub name: String,
     /// SHA-256 of the token used, so `/logout` can revoke exactly that one.
     pub token_hash: Vec<u8>,
+}
+
+/// Hashing requests waiting for a permit (for `/metrics`).
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+pub fn hashing_queue_depth() -> usize {
+    WAITING.load(Ordering::Relaxed)
 }
 
 /// Runs one argon2id computation on the blocking pool. Each takes ~19 MiB
@@ -37,7 +45,18 @@ async fn on_hashing_pool<T: Send + 'static>(
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Semaphore::new(cores * 2)
     });
-    let _permit = permits.acquire().await.map_err(|_| ApiError::Internal)?;
+    // A guard, so a request dropped while it waits leaves the queue too.
+    struct Waiting;
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            WAITING.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    WAITING.fetch_add(1, Ordering::Relaxed);
+    let waiting = Waiting;
+    let permit = permits.acquire().await;
+    drop(waiting);
+    let _permit = permit.map_err(ApiError::internal)?;
     tokio::task::spawn_blocking(work).await?
 }
 
@@ -47,10 +66,7 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
-            .map_err(|e| {
-                tracing::error!(error = %e, "password hashing failed");
-                ApiError::Internal
-            })
+            .map_err(ApiError::internal)
     })
     .await
 }
@@ -61,10 +77,9 @@ pub async fn verify_password(password: String, stored: String) -> Result<bool, A
         Ok(hash) => Ok(Argon2::default()
             .verify_password(password.as_bytes(), &hash)
             .is_ok()),
-        Err(e) => {
-            tracing::error!(error = %e, "stored password hash is unreadable");
-            Err(ApiError::Internal)
-        }
+        Err(e) => Err(ApiError::Internal(Cause::msg(format!(
+            "stored password hash is unreadable: {e}"
+        )))),
     })
     .await
 }

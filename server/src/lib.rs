@@ -12,9 +12,14 @@ pub mod error;
 pub mod handlers;
 pub mod healthcheck;
 pub mod http_server;
+pub mod limits;
+pub mod metrics;
 pub mod openapi;
+pub mod parse_errors;
+pub mod request_id;
 pub mod routes;
 pub mod strops;
+pub mod usernames;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -40,20 +45,28 @@ pub struct AppState {
     /// A real argon2id hash of nothing in particular, verified against when a
     /// username is unknown so that such a request costs as much as a real one.
     pub dummy_hash: Arc<str>,
+    pub login_limiter: Arc<limits::LoginLimiter>,
+    /// How long a request body may stall.
+    pub body_timeout: Duration,
 }
 
 impl AppState {
     pub async fn new(
         pool: deadpool_postgres::Pool,
-        token_ttl: Duration,
+        options: &ServeOptions,
     ) -> Result<Self, StartError> {
         let dummy_hash = auth::hash_password(auth::mint_token())
             .await
             .map_err(|_| StartError::Internal("cannot compute a password hash"))?;
         Ok(AppState {
             pool,
-            token_ttl,
+            token_ttl: options.token_ttl,
             dummy_hash: dummy_hash.into(),
+            login_limiter: Arc::new(limits::LoginLimiter::new(
+                options.login_limit,
+                options.trusted_proxy_header.clone(),
+            )),
+            body_timeout: options.body_timeout,
         })
     }
 }
@@ -77,6 +90,13 @@ pub enum StartError {
     Migrate(#[from] db::migrations::MigrateError),
     #[error("cannot build the database pool: {0}")]
     Pool(#[from] deadpool_postgres::BuildError),
+    #[error("cannot check the existing usernames: {0}")]
+    Usernames(#[source] deadpool_postgres::PoolError),
+    #[error("cannot listen for /metrics on {addr}: {source}")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -131,11 +151,40 @@ pub async fn serve(
         tracing::info!(migrations = ?applied, "schema migrated");
     }
     let pool = db::pool::create(pg, options.pool_size)?;
-    let state = AppState::new(pool.clone(), options.token_ttl).await?;
+    usernames::check_existing(&pool)
+        .await
+        .map_err(StartError::Usernames)?;
+    let state = AppState::new(pool.clone(), &options).await?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
-    http_server::run(build(state), listener, shutdown, SHUTDOWN_GRACE).await;
+    let metrics_server = match options.metrics {
+        config::MetricsEndpoint::Separate(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::MetricsBind { addr, source })?;
+            tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving /metrics");
+            Some(tokio::spawn(http_server::run(
+                routes::metrics_only(state.clone()),
+                listener,
+                shutdown.clone(),
+                SHUTDOWN_GRACE,
+                http_server::METRICS_CONNECTIONS,
+            )))
+        }
+        config::MetricsEndpoint::Main | config::MetricsEndpoint::Off => None,
+    };
+    http_server::run(
+        build(state, options.metrics == config::MetricsEndpoint::Main),
+        listener,
+        shutdown,
+        SHUTDOWN_GRACE,
+        options.max_connections,
+    )
+    .await;
+    if let Some(task) = metrics_server {
+        let _ = task.await;
+    }
     pool.close();
     tracing::info!("server stopped");
     Ok(())

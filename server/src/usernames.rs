@@ -1,0 +1,158 @@
+//! Usernames per RFC 8265, the PRECIS `UsernameCasePreserved` profile:
+//! fullwidth and halfwidth forms are mapped to their ordinary forms, the
+//! result is NFC, only letters, digits and printable ASCII are allowed (no
+//! spaces, controls, invisible, format or bidi control characters), and the
+//! bidi rule holds. Case is kept and matters (`Alice` and `alice` are two
+//! accounts, as in the seed). Two spellings with one canonical form are one
+//! name: the database holds the canonical form only.
+
+use std::collections::HashMap;
+
+use precis_core::Error as PrecisError;
+use precis_core::profile::PrecisFastInvocation;
+use precis_profiles::UsernameCasePreserved;
+use strop_common::MAX_USERNAME_CHARS;
+
+use crate::error::ApiError;
+
+/// The canonical form of `name`, or a 400 saying what is wrong with it.
+pub fn canonical(name: &str) -> Result<String, ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::invalid("The username must not be empty."));
+    }
+    let canonical = UsernameCasePreserved::enforce(name).map_err(|e| ApiError::invalid(why(name, &e)))?;
+    if canonical.chars().count() > MAX_USERNAME_CHARS {
+        return Err(ApiError::invalid(format!(
+            "The username must be at most {MAX_USERNAME_CHARS} characters."
+        )));
+    }
+    Ok(canonical.into_owned())
+}
+
+fn why(name: &str, err: &PrecisError) -> String {
+    match err {
+        PrecisError::BadCodepoint(info) => {
+            let shown = char::from_u32(info.cp)
+                .filter(|c| !c.is_control() && !c.is_whitespace())
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            format!(
+                "The username must not contain U+{:04X}{shown}: only letters, digits and \
+                 printable ASCII other than space are allowed (RFC 8265).",
+                info.cp
+            )
+        }
+        _ if name.chars().all(char::is_whitespace) => "The username must not be empty.".into(),
+        _ => "The username is not valid under RFC 8265 (for example, it mixes \
+              right-to-left and left-to-right letters)."
+            .into(),
+    }
+}
+
+/// What the start-up check found among existing usernames.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Rows renamed to their canonical form (no other row shares it).
+    pub renamed: Vec<(String, String)>,
+    /// Groups of rows whose names share one canonical form; left alone.
+    pub collisions: Vec<Vec<String>>,
+    /// Rows whose names are not valid usernames any more; left alone.
+    pub invalid: Vec<String>,
+}
+
+/// Brings rows written before these rules to their canonical form where
+/// that is safe, and reports the rest (never merges accounts).
+pub async fn check_existing(
+    pool: &deadpool_postgres::Pool,
+) -> Result<Report, deadpool_postgres::PoolError> {
+    let mut client = pool.get().await?;
+    let report = rename_or_report(&mut client)
+        .await
+        .map_err(deadpool_postgres::PoolError::Backend)?;
+    for (from, to) in &report.renamed {
+        tracing::info!(from, to, "username brought to its RFC 8265 canonical form");
+    }
+    for names in &report.collisions {
+        tracing::warn!(
+            ?names,
+            "these accounts' usernames have one canonical form (RFC 8265); \
+             only the one stored canonically can log in: rename or merge them by hand"
+        );
+    }
+    for name in &report.invalid {
+        tracing::warn!(name, "this account's username is not valid under RFC 8265; it cannot log in");
+    }
+    Ok(report)
+}
+
+async fn rename_or_report(
+    client: &mut deadpool_postgres::Client,
+) -> Result<Report, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    let rows = tx
+        .query("SELECT username FROM users ORDER BY id FOR UPDATE", &[])
+        .await?;
+    let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+    let mut report = Report::default();
+    for row in rows {
+        let name: String = row.get(0);
+        match canonical(&name) {
+            Ok(c) => groups.entry(c).or_default().push(name),
+            Err(_) => report.invalid.push(name),
+        }
+    }
+    for (canonical, names) in groups {
+        match names.as_slice() {
+            [only] if *only != canonical => {
+                tx.execute(
+                    "UPDATE users SET username = $1 WHERE username = $2",
+                    &[&canonical, only],
+                )
+                .await?;
+                report.renamed.push((only.clone(), canonical));
+            }
+            [_] => {}
+            _ => report.collisions.push(names),
+        }
+    }
+    tx.commit().await?;
+    report.collisions.sort();
+    report.renamed.sort();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seeds_names_and_ordinary_unicode_are_kept() {
+        for name in ["wonsun", "Alice", "alice", "Ünïcødé-ok_1", "a.b@c", "日本語", "x\u{301}"] {
+            let c = canonical(name).unwrap();
+            assert_eq!(c, unicode_normalization::UnicodeNormalization::nfc(name).collect::<String>());
+        }
+        assert!(canonical(&"é".repeat(64)).is_ok());
+        assert!(canonical(&"é".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn look_alike_spellings_share_one_form() {
+        assert_eq!(canonical("Jose\u{301}").unwrap(), canonical("Jos\u{e9}").unwrap());
+        assert_eq!(canonical("\u{ff21}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}").unwrap(), "Alice");
+    }
+
+    #[test]
+    fn invisible_format_bidi_space_and_control_characters_are_refused() {
+        for bad in [
+            "", "a b", "a\tb", "a\u{0}b", "a\u{7f}", "\u{a0}x", "zw\u{200b}", "a\u{200d}b",
+            "soft\u{ad}hyphen", "\u{feff}bom", "evil\u{202e}txt", "\u{3000}", "🦀",
+        ] {
+            let err = canonical(bad).unwrap_err();
+            assert!(matches!(err, ApiError::InvalidRequest(_)), "{bad:?}");
+        }
+        let ApiError::InvalidRequest(msg) = canonical("a\u{200b}").unwrap_err() else {
+            unreachable!()
+        };
+        assert!(msg.contains("U+200B"), "{msg}");
+    }
+}
