@@ -49,17 +49,10 @@ pub struct Credentials {
     /// 1–1024 bytes of UTF-8 (the schema can only bound characters).
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 1024))]
     pub password: String,
-    /// 1–64 characters, no whitespace or control characters, case-sensitive.
-    /// The pattern excludes Unicode `White_Space` and `Cc` (Rust's
-    /// `char::is_whitespace` / `is_control`) in ECMA-262 syntax.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            min_length = 1,
-            max_length = 64,
-            pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
-        )
-    )]
+    /// 1–64 characters under RFC 8265 (PRECIS `UsernameCasePreserved`):
+    /// letters, digits and printable ASCII but space; fullwidth forms mapped,
+    /// NFC, case-sensitive. The server documents the exact character set.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub username: String,
 }
 

@@ -148,10 +148,9 @@ impl FromStr for MetricsEndpoint {
         match s.trim() {
             "off" => Ok(MetricsEndpoint::Off),
             "main" => Ok(MetricsEndpoint::Main),
-            addr => addr
-                .parse()
-                .map(MetricsEndpoint::Separate)
-                .map_err(|_| format!("expected main, off or an address like 127.0.0.1:9100, not {addr:?}")),
+            addr => addr.parse().map(MetricsEndpoint::Separate).map_err(|_| {
+                format!("expected main, off or an address like 127.0.0.1:9100, not {addr:?}")
+            }),
         }
     }
 }
@@ -462,17 +461,35 @@ mod tests {
         assert_eq!(o.body_timeout, Duration::from_secs(30));
         assert!(o.trusted_proxy_header.is_none());
         let c = parse(&[
-            "--login-burst", "2", "--login-period", "500ms", "--metrics", "127.0.0.1:9100",
-            "--trusted-proxy-header", "X-Forwarded-For", "--body-timeout", "2s",
+            "--login-burst",
+            "2",
+            "--login-period",
+            "500ms",
+            "--metrics",
+            "127.0.0.1:9100",
+            "--trusted-proxy-header",
+            "X-Forwarded-For",
+            "--body-timeout",
+            "2s",
         ]);
         let o = c.serve_options();
         assert_eq!(o.login_limit.burst.get(), 2);
         assert_eq!(o.login_limit.period, Duration::from_millis(500));
-        assert_eq!(o.metrics, MetricsEndpoint::Separate("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(
+            o.metrics,
+            MetricsEndpoint::Separate("127.0.0.1:9100".parse().unwrap())
+        );
         assert_eq!(o.trusted_proxy_header.unwrap(), "x-forwarded-for");
         assert_eq!(parse(&["--metrics", "off"]).metrics, MetricsEndpoint::Off);
-        for bad in [["--metrics", "sometimes"], ["--login-burst", "0"], ["--login-period", "0s"]] {
-            assert!(Cli::try_parse_from(["strop-server", bad[0], bad[1]]).is_err(), "{bad:?}");
+        for bad in [
+            ["--metrics", "sometimes"],
+            ["--login-burst", "0"],
+            ["--login-period", "0s"],
+        ] {
+            assert!(
+                Cli::try_parse_from(["strop-server", bad[0], bad[1]]).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -11,8 +11,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use strop_common::{ErrorBody, ErrorCode};
-use warp::http::header::{self, HeaderValue};
 use warp::http::StatusCode;
+use warp::http::header::{self, HeaderValue};
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 

@@ -130,16 +130,14 @@ fn handle<S>(
     over_cap: bool,
 ) -> impl std::future::Future<Output = Result<S::Response, Infallible>> + Send + 'static
 where
-    S: Service<Request<Incoming>, Response = warp::reply::Response, Error = Infallible>
-        + Clone,
+    S: Service<Request<Incoming>, Response = warp::reply::Response, Error = Infallible> + Clone,
     S::Future: Send + 'static,
 {
     let id = RequestId::for_request(req.headers());
     let span = tracing::info_span!("request", request_id = id.as_str());
     let route = metrics::route_label(req.uri().path());
-    let refused = protocol_error(&req).or_else(|| {
-        (over_cap && !metrics::is_health_check(route)).then_some(ApiError::Overloaded)
-    });
+    let refused = protocol_error(&req)
+        .or_else(|| (over_cap && !metrics::is_health_check(route)).then_some(ApiError::Overloaded));
     req.extensions_mut().insert(Peer(peer));
     if let Some(err) = refused {
         req.extensions_mut().insert(Refused(err));
@@ -213,7 +211,11 @@ mod tests {
         };
         assert!(one(&[("content-type", "application/json")]).is_none());
         assert!(
-            one(&[("content-type", "application/json"), ("content-type", "text/plain")]).is_some()
+            one(&[
+                ("content-type", "application/json"),
+                ("content-type", "text/plain")
+            ])
+            .is_some()
         );
         assert!(one(&[("authorization", "a"), ("authorization", "b")]).is_some());
         assert!(one(&[("expect", "100-Continue")]).is_none());

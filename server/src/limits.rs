@@ -81,12 +81,18 @@ impl LoginLimiter {
         prune(&self.by_username);
         self.by_username
             .check_key(&username.to_owned())
-            .map_err(|not_until| self.refuse("username", not_until.wait_time_from(self.clock.now())))
+            .map_err(|not_until| {
+                self.refuse("username", not_until.wait_time_from(self.clock.now()))
+            })
     }
 
     fn refuse(&self, by: &'static str, wait: Duration) -> ApiError {
         metrics::record_rate_limited(by);
-        tracing::info!(by, wait_ms = wait.as_millis() as u64, "login attempt rate limited");
+        tracing::info!(
+            by,
+            wait_ms = wait.as_millis() as u64,
+            "login attempt rate limited"
+        );
         // Whole seconds, rounded up: a client that waits this long gets in.
         let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         ApiError::RateLimited {

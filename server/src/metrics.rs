@@ -50,10 +50,16 @@ fn describe() {
         RATE_LIMITED,
         "Login and register attempts refused with 429, by the key that ran out."
     );
-    metrics::describe_gauge!("strop_db_pool_max_size", "Largest number of database connections.");
+    metrics::describe_gauge!(
+        "strop_db_pool_max_size",
+        "Largest number of database connections."
+    );
     metrics::describe_gauge!("strop_db_pool_size", "Database connections open.");
     metrics::describe_gauge!("strop_db_pool_available", "Idle database connections.");
-    metrics::describe_gauge!("strop_db_pool_waiting", "Requests waiting for a connection.");
+    metrics::describe_gauge!(
+        "strop_db_pool_waiting",
+        "Requests waiting for a connection."
+    );
     metrics::describe_gauge!(
         "strop_argon2_queue_depth",
         "Password hashes waiting for a hashing slot."

@@ -40,7 +40,7 @@ use crate::handlers;
         MessageResponse, StatusResponse, StropRequest, StropResponse, TokenResponse,
         WhoAmIResponse,
     )),
-    modifiers(&TokenScheme, &ErrorResponses),
+    modifiers(&TokenScheme, &ErrorResponses, &UsernameRule),
 )]
 struct ApiDoc;
 
@@ -57,6 +57,26 @@ impl Modify for TokenScheme {
                 "`<token>` or `Bearer <token>`, from /authenticate",
             ))),
         );
+    }
+}
+
+/// The username's character set, derived from the RFC 8265 tables the
+/// server enforces (so it cannot drift from them).
+struct UsernameRule;
+
+impl Modify for UsernameRule {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Schema;
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(creds))) = components.schemas.get_mut("Credentials")
+        else {
+            return;
+        };
+        if let Some(RefOr::T(Schema::Object(name))) = creds.properties.get_mut("username") {
+            name.pattern = Some(crate::usernames::documented_pattern().to_string());
+        }
     }
 }
 

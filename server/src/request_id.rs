@@ -57,7 +57,11 @@ mod tests {
 
     #[test]
     fn a_sane_incoming_id_is_kept() {
-        for id in [&b"abc-123"[..], b"7f3c2a9e-1b2d-4c5e-8f90-123456789abc", b"x"] {
+        for id in [
+            &b"abc-123"[..],
+            b"7f3c2a9e-1b2d-4c5e-8f90-123456789abc",
+            b"x",
+        ] {
             assert_eq!(RequestId::for_request(&with(&[id])).as_str().as_bytes(), id);
         }
     }

@@ -184,7 +184,9 @@ fn check_json_headers(headers: &HeaderMap) -> Result<(), ApiError> {
         }
     }
     for coding in headers.get_all(CONTENT_ENCODING) {
-        let coding = String::from_utf8_lossy(coding.as_bytes()).trim().to_string();
+        let coding = String::from_utf8_lossy(coding.as_bytes())
+            .trim()
+            .to_string();
         if !coding.eq_ignore_ascii_case("identity") {
             return Err(ApiError::UnsupportedEncoding(coding));
         }
@@ -453,7 +455,11 @@ mod tests {
             check_json_headers(&headers(&[("content-encoding", "gzip")])),
             Err(ApiError::UnsupportedEncoding("gzip".into()))
         );
-        assert!(ApiError::UnsupportedEncoding("br".into()).message().contains("br"));
+        assert!(
+            ApiError::UnsupportedEncoding("br".into())
+                .message()
+                .contains("br")
+        );
     }
 
     #[test]

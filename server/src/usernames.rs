@@ -20,7 +20,8 @@ pub fn canonical(name: &str) -> Result<String, ApiError> {
     if name.is_empty() {
         return Err(ApiError::invalid("The username must not be empty."));
     }
-    let canonical = UsernameCasePreserved::enforce(name).map_err(|e| ApiError::invalid(why(name, &e)))?;
+    let canonical =
+        UsernameCasePreserved::enforce(name).map_err(|e| ApiError::invalid(why(name, &e)))?;
     if canonical.chars().count() > MAX_USERNAME_CHARS {
         return Err(ApiError::invalid(format!(
             "The username must be at most {MAX_USERNAME_CHARS} characters."
@@ -47,6 +48,37 @@ fn why(name: &str, err: &PrecisError) -> String {
               right-to-left and left-to-right letters)."
             .into(),
     }
+}
+
+/// A JSON Schema pattern for `/openapi.json`: one or more characters that
+/// are usernames on their own (a regex cannot state the bidi and context
+/// rules, which only ever refuse mixes like Hebrew beside Latin letters).
+/// Printable ASCII is a range of escapes; other characters are literal.
+pub fn documented_pattern() -> &'static str {
+    static PATTERN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        let mut ranges: Vec<(char, char)> = Vec::new();
+        let mut buf = [0u8; 4];
+        // Planes 4-16 hold no letters or digits (unassigned, tags, private use).
+        for c in ('\u{80}'..'\u{40000}')
+            .filter(|c| UsernameCasePreserved::enforce(&*c.encode_utf8(&mut buf)).is_ok())
+        {
+            match ranges.last_mut() {
+                Some((_, end)) if u32::from(*end) + 1 == u32::from(c) => *end = c,
+                _ => ranges.push((c, c)),
+            }
+        }
+        let mut class = String::from(r"^[\x21-\x7e");
+        for (start, end) in ranges {
+            class.push(start);
+            if end != start {
+                class.push('-');
+                class.push(end);
+            }
+        }
+        class.push_str("]+$");
+        class
+    })
 }
 
 /// What the start-up check found among existing usernames.
@@ -80,7 +112,10 @@ pub async fn check_existing(
         );
     }
     for name in &report.invalid {
-        tracing::warn!(name, "this account's username is not valid under RFC 8265; it cannot log in");
+        tracing::warn!(
+            name,
+            "this account's username is not valid under RFC 8265; it cannot log in"
+        );
     }
     Ok(report)
 }
@@ -127,25 +162,75 @@ mod tests {
 
     #[test]
     fn the_seeds_names_and_ordinary_unicode_are_kept() {
-        for name in ["wonsun", "Alice", "alice", "Ünïcødé-ok_1", "a.b@c", "日本語", "x\u{301}"] {
+        for name in [
+            "wonsun",
+            "Alice",
+            "alice",
+            "Ünïcødé-ok_1",
+            "a.b@c",
+            "日本語",
+            "x\u{301}",
+        ] {
             let c = canonical(name).unwrap();
-            assert_eq!(c, unicode_normalization::UnicodeNormalization::nfc(name).collect::<String>());
+            assert_eq!(
+                c,
+                unicode_normalization::UnicodeNormalization::nfc(name).collect::<String>()
+            );
         }
         assert!(canonical(&"é".repeat(64)).is_ok());
         assert!(canonical(&"é".repeat(65)).is_err());
     }
 
     #[test]
+    fn the_documented_pattern_is_a_character_class() {
+        let started = std::time::Instant::now();
+        let p = documented_pattern();
+        eprintln!(
+            "{} bytes, {} chars in {:?}",
+            p.len(),
+            p.chars().count(),
+            started.elapsed()
+        );
+        assert!(p.starts_with(r"^[\x21-\x7e") && p.ends_with("]+$"));
+        let re = regex::Regex::new(p).unwrap();
+        for ok in ["Alice", "é", "日本語", "Ünïcødé-ok_1", "\u{ff21}"] {
+            assert!(re.is_match(ok), "{ok:?}");
+        }
+        for bad in [
+            "", "a b", "\u{200b}", "\u{ad}", "\u{feff}", "\u{202e}", "🦀", "\u{7f}",
+        ] {
+            assert!(!re.is_match(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn look_alike_spellings_share_one_form() {
-        assert_eq!(canonical("Jose\u{301}").unwrap(), canonical("Jos\u{e9}").unwrap());
-        assert_eq!(canonical("\u{ff21}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}").unwrap(), "Alice");
+        assert_eq!(
+            canonical("Jose\u{301}").unwrap(),
+            canonical("Jos\u{e9}").unwrap()
+        );
+        assert_eq!(
+            canonical("\u{ff21}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}").unwrap(),
+            "Alice"
+        );
     }
 
     #[test]
     fn invisible_format_bidi_space_and_control_characters_are_refused() {
         for bad in [
-            "", "a b", "a\tb", "a\u{0}b", "a\u{7f}", "\u{a0}x", "zw\u{200b}", "a\u{200d}b",
-            "soft\u{ad}hyphen", "\u{feff}bom", "evil\u{202e}txt", "\u{3000}", "🦀",
+            "",
+            "a b",
+            "a\tb",
+            "a\u{0}b",
+            "a\u{7f}",
+            "\u{a0}x",
+            "zw\u{200b}",
+            "a\u{200d}b",
+            "soft\u{ad}hyphen",
+            "\u{feff}bom",
+            "evil\u{202e}txt",
+            "\u{3000}",
+            "🦀",
         ] {
             let err = canonical(bad).unwrap_err();
             assert!(matches!(err, ApiError::InvalidRequest(_)), "{bad:?}");

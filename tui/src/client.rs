@@ -414,7 +414,11 @@ mod tests {
             "Limit must be between 1 and 1000."
         );
         assert_eq!(
-            api(ErrorCode::RateLimited, "Too many attempts; try again in 3 seconds.").to_string(),
+            api(
+                ErrorCode::RateLimited,
+                "Too many attempts; try again in 3 seconds."
+            )
+            .to_string(),
             "Too many attempts; try again in 3 seconds."
         );
         assert_eq!(

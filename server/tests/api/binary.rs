@@ -35,7 +35,7 @@ const DB_VARS: [&str; 8] = [
     "STROP_PG_BINDIR",
 ];
 
-fn command() -> Command {
+pub(crate) fn command() -> Command {
     let mut cmd = Command::new(BIN);
     for var in DB_VARS {
         cmd.env_remove(var);
@@ -56,16 +56,16 @@ fn data_dir() -> tempfile::TempDir {
         .unwrap()
 }
 
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     /// Every stdout line so far (JSON log lines).
     logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
     /// Starts the binary and waits for its "listening" log line.
-    async fn start(mut cmd: Command) -> ServerProcess {
+    pub(crate) async fn start(mut cmd: Command) -> ServerProcess {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -101,16 +101,16 @@ impl ServerProcess {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
 
     /// SIGTERM, then the exit status (must come promptly).
-    async fn terminate(mut self) -> (std::process::ExitStatus, String) {
+    pub(crate) async fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = Pid::from_raw(self.child.id().unwrap() as i32);
         kill(pid, Signal::SIGTERM).unwrap();
         let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
@@ -123,7 +123,7 @@ impl ServerProcess {
     }
 }
 
-async fn register(http: &reqwest::Client, server: &ServerProcess, user: &str, pw: &str) {
+pub(crate) async fn register(http: &reqwest::Client, server: &ServerProcess, user: &str, pw: &str) {
     let res = http
         .post(server.url("/register"))
         .json(&json!({"username": user, "password": pw}))
@@ -233,7 +233,7 @@ async fn no_postgresql_anywhere_exits_naming_the_three_ways() {
 
 /// `key=value` connection string for a test database, with a password that
 /// trust authentication ignores but the logs must never show.
-fn key_value(pg: &tokio_postgres::Config, password: &str) -> String {
+pub(crate) fn key_value(pg: &tokio_postgres::Config, password: &str) -> String {
     let host = match &pg.get_hosts()[0] {
         tokio_postgres::config::Host::Tcp(h) => h.clone(),
         tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
