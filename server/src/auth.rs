@@ -1,22 +1,16 @@
-//! Passwords (argon2id, off the async runtime), tokens (128 random bits,
-//! stored as SHA-256) and the filter that turns an `Authorization` header
-//! into the [`User`] it belongs to.
+//! Tokens (128 random bits, stored as SHA-256) and the filter that turns an
+//! `Authorization` header into the [`User`] it belongs to. Passwords are in
+//! [`crate::passwords`].
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 use warp::Filter;
 use warp::http::HeaderMap;
 use warp::http::header::AUTHORIZATION;
 
 use crate::AppState;
 use crate::db;
-use crate::error::{ApiError, Cause};
+use crate::error::ApiError;
+use crate::token_cache;
 
 /// The caller behind a valid token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,64 +18,7 @@ pub struct User {
     pub id: i64,
     pub name: String,
     /// SHA-256 of the token used, so `/logout` can revoke exactly that one.
-    pub token_hash: Vec<u8>,
-}
-
-/// Hashing requests waiting for a permit (for `/metrics`).
-static WAITING: AtomicUsize = AtomicUsize::new(0);
-
-pub fn hashing_queue_depth() -> usize {
-    WAITING.load(Ordering::Relaxed)
-}
-
-/// Runs one argon2id computation on the blocking pool. Each takes ~19 MiB
-/// and tens of milliseconds, so only a few run at once: a burst of logins
-/// queues here instead of exhausting memory and the blocking pool.
-async fn on_hashing_pool<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    let permits = PERMITS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Semaphore::new(cores * 2)
-    });
-    // A guard, so a request dropped while it waits leaves the queue too.
-    struct Waiting;
-    impl Drop for Waiting {
-        fn drop(&mut self) {
-            WAITING.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-    WAITING.fetch_add(1, Ordering::Relaxed);
-    let waiting = Waiting;
-    let permit = permits.acquire().await;
-    drop(waiting);
-    let _permit = permit.map_err(ApiError::internal)?;
-    tokio::task::spawn_blocking(work).await?
-}
-
-/// Argon2id PHC string for `password`, computed on the blocking pool.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    on_hashing_pool(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(ApiError::internal)
-    })
-    .await
-}
-
-/// Whether `password` matches the stored PHC string, on the blocking pool.
-pub async fn verify_password(password: String, stored: String) -> Result<bool, ApiError> {
-    on_hashing_pool(move || match PasswordHash::new(&stored) {
-        Ok(hash) => Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()),
-        Err(e) => Err(ApiError::Internal(Cause::msg(format!(
-            "stored password hash is unreadable: {e}"
-        )))),
-    })
-    .await
+    pub token_hash: [u8; 32],
 }
 
 /// A fresh token: 128 bits from the thread-local CSPRNG as 32 lowercase hex digits.
@@ -90,8 +27,8 @@ pub fn mint_token() -> String {
 }
 
 /// What the database stores instead of the token itself.
-pub fn hash_token(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 /// The token in an `Authorization` header: `<token>` (the seed's form) or
@@ -117,15 +54,29 @@ pub fn token_from_headers(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(token.to_ascii_lowercase())
 }
 
-/// Looks the header's token up: one indexed query.
+/// Looks the header's token up: in this process's token cache, else with
+/// one indexed query.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ApiError> {
     let token = token_from_headers(headers)?;
     let token_hash = hash_token(&token);
-    let client = state.pool.get().await?;
-    match db::tokens::owner(&client, &token_hash).await? {
+    let owner = state
+        .tokens
+        .owner(token_hash, || async {
+            let client = state.pool.get().await?;
+            let found = db::tokens::owner(&client, &token_hash).await?;
+            Ok::<_, ApiError>(found.map(|(owner, remaining)| {
+                let owner = token_cache::Owner {
+                    user_id: owner.user_id,
+                    username: owner.username.into(),
+                };
+                (owner, remaining)
+            }))
+        })
+        .await?;
+    match owner {
         Some(owner) => Ok(User {
             id: owner.user_id,
-            name: owner.username,
+            name: owner.username.to_string(),
             token_hash,
         }),
         None => Err(ApiError::InvalidToken),
@@ -222,17 +173,5 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(hash_token(&a).len(), 32);
         assert_ne!(hash_token(&a), hash_token(&b));
-    }
-
-    #[tokio::test]
-    async fn password_round_trip() {
-        let hash = hash_password("correct horse".into()).await.unwrap();
-        assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(
-            verify_password("correct horse".into(), hash.clone())
-                .await
-                .unwrap()
-        );
-        assert!(!verify_password("wrong".into(), hash).await.unwrap());
     }
 }

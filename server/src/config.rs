@@ -1,9 +1,9 @@
 //! The server's configuration: one typed struct read from flags and env vars.
 //!
-//! Every secret (the database password, alone or inside `DATABASE_URL`) is
-//! masked in `Debug`, because the whole struct is logged at start-up.
+//! Every secret (the database password, alone or inside `DATABASE_URL`) is a
+//! [`SecretString`], which `Debug` shows as `[REDACTED]`: the whole struct is
+//! logged at start-up.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -14,12 +14,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use warp::http::HeaderName;
 
 use crate::limits::LoginLimit;
+use secrecy::{ExposeSecret, SecretString};
 
-/// `STROP_VERSION` at compile time (the Docker build passes it), else the crate version.
-pub const VERSION: &str = match option_env!("STROP_VERSION") {
-    Some(v) => v,
-    None => env!("CARGO_PKG_VERSION"),
-};
+pub use strop_common::VERSION;
 
 /// Command line of `strop-server`.
 #[derive(Debug, Parser)]
@@ -52,20 +49,20 @@ pub enum LogFormat {
 }
 
 /// Every setting of a running server.
-#[derive(Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Address to listen on.
     #[arg(
         long,
         env = "STROP_ADDR",
-        default_value = "127.0.0.1:5000",
+        default_value = strop_common::DEFAULT_ADDR,
         global = true
     )]
     pub addr: SocketAddr,
 
     /// PostgreSQL connection, as a URL or in key=value form. Wins over POSTGRES_*.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = secret)]
+    pub database_url: Option<SecretString>,
 
     /// PostgreSQL host (or Unix socket directory); setting it selects the POSTGRES_* variables.
     #[arg(long, env = "POSTGRES_HOST")]
@@ -84,10 +81,11 @@ pub struct Config {
     pub postgres_user: Option<String>,
 
     /// PostgreSQL password.
-    #[arg(long, env = "POSTGRES_PASSWORD", hide_env_values = true)]
-    pub postgres_password: Option<String>,
+    #[arg(long, env = "POSTGRES_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub postgres_password: Option<SecretString>,
 
-    /// Home of the embedded PostgreSQL cluster, used when no database is configured.
+    /// Home of the embedded PostgreSQL cluster, used when no database is configured
+    /// [default: ~/.local/share/strop; /var/lib/strop as root].
     #[arg(long, env = "STROP_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
@@ -95,6 +93,11 @@ pub struct Config {
     #[arg(long, env = "STROP_POOL_SIZE", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: u32,
+
+    /// Password hashes computed at once; each holds 19 MiB while it runs.
+    #[arg(long, env = "STROP_HASH_CONCURRENCY", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub hash_concurrency: u16,
 
     /// Lifetime of a token, e.g. 30d, 12h, 90s.
     #[arg(long, env = "STROP_TOKEN_TTL", default_value = "30d", value_parser = parse_ttl)]
@@ -163,6 +166,10 @@ fn parse_period(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(s))
+}
+
 fn parse_ttl(s: &str) -> Result<Duration, String> {
     let ttl = humantime::parse_duration(s).map_err(|e| e.to_string())?;
     // Postgres intervals top out far above this; a century is "forever" enough.
@@ -195,6 +202,10 @@ pub struct ServeOptions {
     pub body_timeout: Duration,
     pub max_connections: usize,
     pub metrics: MetricsEndpoint,
+    /// Argon2id computations at once (19 MiB each).
+    pub hash_concurrency: usize,
+    /// History rows that may wait for the group-commit writer.
+    pub history_queue: usize,
 }
 
 impl Default for ServeOptions {
@@ -207,6 +218,8 @@ impl Default for ServeOptions {
             body_timeout: Duration::from_secs(30),
             max_connections: 1000,
             metrics: MetricsEndpoint::Main,
+            hash_concurrency: 2,
+            history_queue: crate::history_writer::DEFAULT_QUEUE,
         }
     }
 }
@@ -215,10 +228,16 @@ fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().filter(|s| !s.trim().is_empty())
 }
 
+fn non_empty_secret(v: &Option<SecretString>) -> Option<&str> {
+    v.as_ref()
+        .map(ExposeSecret::expose_secret)
+        .filter(|s| !s.trim().is_empty())
+}
+
 impl Config {
     /// `DATABASE_URL`, else `POSTGRES_*` (when `POSTGRES_HOST` is set), else embedded.
     pub fn database(&self) -> Result<DatabaseSource, BadDatabaseUrl> {
-        if let Some(url) = non_empty(&self.database_url) {
+        if let Some(url) = non_empty_secret(&self.database_url) {
             let pg = tokio_postgres::Config::from_str(url.trim())
                 // The parser's message never echoes the password back.
                 .map_err(|e| BadDatabaseUrl(e.to_string()))?;
@@ -231,15 +250,16 @@ impl Config {
                 .port(self.postgres_port)
                 .user(user)
                 .dbname(non_empty(&self.postgres_db).unwrap_or(user));
-            if let Some(pw) = self.postgres_password.as_deref() {
-                pg.password(pw);
+            if let Some(pw) = &self.postgres_password {
+                pg.password(pw.expose_secret());
             }
             return Ok(DatabaseSource::External(Box::new(pg)));
         }
         Ok(DatabaseSource::Embedded(self.data_dir()))
     }
 
-    /// `--data-dir`, else the platform data dir (`~/.local/share/strop`).
+    /// `--data-dir`, else the platform data dir (`~/.local/share/strop`); only
+    /// used for the embedded cluster.
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir.clone().unwrap_or_else(default_data_dir)
     }
@@ -256,6 +276,8 @@ impl Config {
             body_timeout: self.body_timeout,
             max_connections: self.max_connections as usize,
             metrics: self.metrics,
+            hash_concurrency: self.hash_concurrency.into(),
+            ..ServeOptions::default()
         }
     }
 
@@ -278,8 +300,8 @@ fn default_data_dir() -> PathBuf {
     if nix::unistd::geteuid().is_root() {
         return PathBuf::from("/var/lib/strop");
     }
-    dirs::data_dir()
-        .map(|d| d.join("strop"))
+    directories::ProjectDirs::from("", "", "strop")
+        .map(|d| d.data_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from(".strop-data"))
 }
 
@@ -307,49 +329,6 @@ pub fn describe_pg(pg: &tokio_postgres::Config) -> String {
             "-"
         },
     )
-}
-
-fn masked(v: &Option<String>) -> Option<&'static str> {
-    v.as_ref().map(|_| "***")
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let database_url = non_empty(&self.database_url).map(|url| {
-            match tokio_postgres::Config::from_str(url.trim()) {
-                Ok(pg) => describe_pg(&pg),
-                Err(_) => "<unparsable>".to_string(),
-            }
-        });
-        f.debug_struct("Config")
-            .field("addr", &self.addr)
-            .field("database_url", &database_url)
-            .field("postgres_host", &self.postgres_host)
-            .field("postgres_port", &self.postgres_port)
-            .field("postgres_db", &self.postgres_db)
-            .field("postgres_user", &self.postgres_user)
-            .field("postgres_password", &masked(&self.postgres_password))
-            .field("data_dir", &self.data_dir())
-            .field("pool_size", &self.pool_size)
-            .field(
-                "token_ttl",
-                &format_args!("{}", humantime::format_duration(self.token_ttl)),
-            )
-            .field("log_format", &self.log_format)
-            .field("login_burst", &self.login_burst)
-            .field(
-                "login_period",
-                &format_args!("{}", humantime::format_duration(self.login_period)),
-            )
-            .field("trusted_proxy_header", &self.trusted_proxy_header)
-            .field(
-                "body_timeout",
-                &format_args!("{}", humantime::format_duration(self.body_timeout)),
-            )
-            .field("max_connections", &self.max_connections)
-            .field("metrics", &self.metrics)
-            .finish()
-    }
 }
 
 #[cfg(test)]
@@ -380,7 +359,20 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("db.example"), "{shown}");
+        assert_eq!(shown.matches("[REDACTED]").count(), 2, "{shown}");
+        let target = describe_pg(&pg);
+        assert!(target.contains("host=db.example port=6543"), "{target}");
+        assert!(!target.contains("s3cret"), "{target}");
+    }
+
+    #[test]
+    fn data_dir_is_shown_only_when_given() {
+        // A server on an external database has no use for a data directory, so
+        // its start-up line must not name one (in a container: an unused home).
+        let shown = format!("{:?}", parse(&["--postgres-host", "db"]));
+        assert!(shown.contains("data_dir: None"), "{shown}");
+        let shown = format!("{:?}", parse(&["--data-dir", "/srv/strop"]));
+        assert!(shown.contains("\"/srv/strop\""), "{shown}");
     }
 
     #[test]
@@ -491,5 +483,17 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn hash_concurrency_is_at_least_one() {
+        assert_eq!(parse(&[]).serve_options().hash_concurrency, 2);
+        assert_eq!(
+            parse(&["--hash-concurrency", "5"])
+                .serve_options()
+                .hash_concurrency,
+            5
+        );
+        assert!(Cli::try_parse_from(["strop-server", "--hash-concurrency", "0"]).is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use strop_common::{
-    Credentials, ErrorBody, Function, HISTORY_CAP, HistoryEntry, HistoryQuery, HistoryResponse,
+    Credentials, ErrorBody, Function, HISTORY_CAP, HistoryQuery, HistoryResponse,
     MAX_HISTORY_LIMIT, MAX_PASSWORD_BYTES, MessageResponse, StatusResponse, StropRequest,
     StropResponse, TokenResponse, WhoAmIResponse,
 };
@@ -46,7 +46,7 @@ pub async fn register(
     let Credentials { username, password } = validate_credentials(body)?;
     state.login_limiter.check_address(client)?;
     state.login_limiter.check_username(&username)?;
-    let hash = auth::hash_password(password).await?;
+    let hash = state.passwords.hash(password).await?;
     let client = state.pool.get().await?;
     match db::users::insert(&client, &username, &hash).await? {
         Some(_) => {
@@ -88,7 +88,7 @@ pub async fn authenticate(
         Some(u) => (Some(u.id), u.password_hash),
         None => (None, state.dummy_hash.to_string()),
     };
-    let matches = auth::verify_password(password, hash).await?;
+    let matches = state.passwords.verify(password, hash).await?;
     let (Some(user_id), true) = (user_id, matches) else {
         return Err(ApiError::InvalidCredentials);
     };
@@ -137,8 +137,14 @@ pub async fn run_strop(
         Function::Reverse => strops::reverse(&body.input),
         Function::Piglatin => strops::piglatin(&body.input),
     };
-    let client = state.pool.get().await?;
-    db::history::insert(&client, user.id, function, &body.input, &output).await?;
+    let entry = db::history::NewEntry {
+        user_id: user.id,
+        function,
+        input: body.input,
+        output: output.clone(),
+    };
+    let saved = state.history.record(entry).await?;
+    tracing::debug!(id = saved.id, "history row committed");
     Ok(StropResponse { output })
 }
 
@@ -172,7 +178,11 @@ pub async fn history(
     let filter = db::history::Filter {
         before: query.before,
         function: query.function,
-        contains: query.q.filter(|q| !q.is_empty()),
+        words: query
+            .q
+            .as_deref()
+            .map(db::history::Filter::words_of)
+            .unwrap_or_default(),
     };
     let wanted = i64::from(query.limit.unwrap_or(HISTORY_CAP));
     // One extra row tells whether older matches exist.
@@ -193,18 +203,7 @@ pub async fn history(
     };
     let history = rows
         .into_iter()
-        .map(|r| {
-            let (time, timestamp) = strop_common::wire_times(r.created_at);
-            HistoryEntry {
-                function: r.function,
-                id: r.id,
-                input: r.input,
-                output: r.output,
-                time,
-                timestamp,
-                user: user.name.clone(),
-            }
-        })
+        .map(|r| r.into_entry(user.name.clone()))
         .collect();
     Ok(HistoryResponse {
         history,
@@ -218,8 +217,13 @@ pub async fn history(
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ))]
 pub async fn logout(state: &AppState, user: User) -> Result<MessageResponse, ApiError> {
+    let heard = state.tokens.revocation_heard(user.token_hash);
     let client = state.pool.get().await?;
-    db::tokens::revoke(&client, &user.token_hash).await?;
+    if db::tokens::revoke(&client, &user.token_hash).await? {
+        // Every server was notified at commit; once this one has heard it,
+        // the others have been sent it too, before the client sees the 200.
+        heard.await;
+    }
     Ok(MessageResponse {
         message: "Logged out.".into(),
     })

@@ -20,6 +20,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_io_timeout::TimeoutStream;
 use tower_service::Service;
 use tracing::Instrument;
 use warp::http::header::{AUTHORIZATION, CONTENT_TYPE, EXPECT, HOST};
@@ -47,6 +48,9 @@ pub struct Peer(pub SocketAddr);
 /// answers it (so it is logged and shaped like every other failure).
 #[derive(Debug, Clone)]
 pub struct Refused(pub ApiError);
+/// How long a write may wait for a client that does not read (a stalled
+/// stream) before its connection is closed.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `filter` on `listener` until `shutdown` resolves, then closes the
 /// listener and waits (up to `grace`) for open connections to finish their
@@ -104,7 +108,9 @@ pub async fn run<F, R>(
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 // One request per connection over the cap, so it frees soon.
                 .keep_alive(!over_cap);
-            let io = TokioIo::new(JsonParseErrors::new(stream));
+            let mut stream = TimeoutStream::new(stream);
+            stream.set_write_timeout(Some(WRITE_TIMEOUT));
+            let io = TokioIo::new(JsonParseErrors::new(Box::pin(stream)));
             let conn = builder.serve_connection(io, service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, "connection ended with an error");

@@ -9,16 +9,22 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod healthcheck;
+pub mod history_writer;
 pub mod http_server;
 pub mod limits;
+pub mod listener;
+pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod parse_errors;
+pub mod passwords;
 pub mod request_id;
 pub mod routes;
 pub mod strops;
+pub mod token_cache;
 pub mod usernames;
 
 use std::future::Future;
@@ -28,6 +34,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, DatabaseSource, ServeOptions};
 pub use routes::build;
@@ -41,27 +48,50 @@ const DATABASE_PATIENCE: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct AppState {
     pub pool: deadpool_postgres::Pool,
+    /// Where `/reverse` and `/piglatin` record their rows (group commit).
+    pub history: history_writer::HistoryWriter,
     pub token_ttl: Duration,
+    /// Argon2id within its memory budget.
+    pub passwords: passwords::Passwords,
     /// A real argon2id hash of nothing in particular, verified against when a
     /// username is unknown so that such a request costs as much as a real one.
     pub dummy_hash: Arc<str>,
     pub login_limiter: Arc<limits::LoginLimiter>,
     /// How long a request body may stall.
     pub body_timeout: Duration,
+    /// Live history and token revocations from every process on the database.
+    pub listener: listener::Listener,
+    /// Token owners, kept exact by the listener's revocation notices.
+    pub tokens: Arc<token_cache::TokenCache>,
+    /// Cancelled when shutdown begins, so long-lived responses (streams) end.
+    pub stopping: CancellationToken,
 }
 
 impl AppState {
     pub async fn new(
         pool: deadpool_postgres::Pool,
         options: &ServeOptions,
+        history: history_writer::HistoryWriter,
+        listener: listener::Listener,
+        stopping: CancellationToken,
     ) -> Result<Self, StartError> {
-        let dummy_hash = auth::hash_password(auth::mint_token())
+        let passwords = passwords::Passwords::new(options.hash_concurrency);
+        let dummy_hash = passwords
+            .hash(auth::mint_token())
             .await
             .map_err(|_| StartError::Internal("cannot compute a password hash"))?;
         Ok(AppState {
             pool,
+            history,
             token_ttl: options.token_ttl,
+            passwords,
             dummy_hash: dummy_hash.into(),
+            tokens: Arc::new(token_cache::TokenCache::new(
+                listener.tokens(),
+                listener.listening(),
+            )),
+            listener,
+            stopping,
             login_limiter: Arc::new(limits::LoginLimiter::new(
                 options.login_limit,
                 options.trusted_proxy_header.clone(),
@@ -85,7 +115,7 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] config::BadDatabaseUrl),
     #[error(transparent)]
-    Embedded(#[from] db::embedded::EmbeddedError),
+    Embedded(#[from] strop_embedded_pg::EmbeddedError),
     #[error(transparent)]
     Migrate(#[from] db::migrations::MigrateError),
     #[error("cannot build the database pool: {0}")]
@@ -120,7 +150,7 @@ pub async fn run(
                 data_dir = %data_dir.display(),
                 "no database configured; starting the embedded PostgreSQL"
             );
-            let cluster = db::embedded::EmbeddedPostgres::start(&data_dir).await?;
+            let cluster = strop_embedded_pg::EmbeddedPostgres::start(&data_dir).await?;
             let result = serve(cluster.pg_config("strop"), options, listener, shutdown).await;
             tracing::info!("stopping the embedded PostgreSQL");
             if let Err(e) = cluster.stop().await {
@@ -150,13 +180,24 @@ pub async fn serve(
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "schema migrated");
     }
-    let pool = db::pool::create(pg, options.pool_size)?;
+    let pool = db::pool::create(pg.clone(), options.pool_size)?;
     usernames::check_existing(&pool)
         .await
         .map_err(StartError::Usernames)?;
-    let state = AppState::new(pool.clone(), &options).await?;
+    // The LISTEN connection outlives the requests still draining at shutdown.
+    let unlisten = CancellationToken::new();
+    let (notices, listening) = listener::Listener::spawn(pg, pool.clone(), unlisten.clone());
+    let unlisten = unlisten.drop_guard();
+    let (history, history_drain) =
+        history_writer::HistoryWriter::start(pool.clone(), options.history_queue);
+    let stopping = CancellationToken::new();
+    let state = AppState::new(pool.clone(), &options, history, notices, stopping.clone()).await?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
+    }
+    if options.metrics != config::MetricsEndpoint::Off {
+        // Before the first request, so every request is counted.
+        metrics::install();
     }
     let metrics_server = match options.metrics {
         config::MetricsEndpoint::Separate(addr) => {
@@ -174,6 +215,10 @@ pub async fn serve(
         }
         config::MetricsEndpoint::Main | config::MetricsEndpoint::Off => None,
     };
+    let shutdown = async move {
+        shutdown.await;
+        stopping.cancel();
+    };
     http_server::run(
         build(state, options.metrics == config::MetricsEndpoint::Main),
         listener,
@@ -185,6 +230,11 @@ pub async fn serve(
     if let Some(task) = metrics_server {
         let _ = task.await;
     }
+    // Rows still queued (only if the grace ran out) are committed or failed,
+    // and their requests answered, before the pool goes.
+    history_drain.finish().await;
+    drop(unlisten);
+    let _ = listening.await;
     pool.close();
     tracing::info!("server stopped");
     Ok(())

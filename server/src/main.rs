@@ -1,10 +1,16 @@
 //! `strop-server`: parse the config, set up logging, run until SIGINT/SIGTERM.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use strop_server::config::{Cli, Command, Config, LogFormat, VERSION};
-use tracing_subscriber::EnvFilter;
+use strop_server::config::{Cli, Command, Config, VERSION};
+
+// Returns freed memory to the OS (glibc's per-thread arenas kept it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,9 +24,13 @@ fn main() -> ExitCode {
             }
         };
     }
-    init_logging(cli.config.log_format);
+    // Held to the end: dropping it writes out the queued log lines.
+    let logging = strop_server::logging::init(cli.config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // An idle blocking thread (password hashing) exits after a second
+        // instead of ten, and its allocator cache goes back to the OS with it.
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
         .build()
     {
         Ok(rt) => rt,
@@ -29,7 +39,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(cli.config))
+    runtime.spawn(logging.report_dropped());
+    let code = runtime.block_on(serve(cli.config));
+    drop(runtime);
+    if logging.dropped_lines() > 0 {
+        eprintln!(
+            "strop-server: {} log lines were dropped because stdout could not keep up",
+            logging.dropped_lines()
+        );
+    }
+    code
 }
 
 async fn serve(config: Config) -> ExitCode {
@@ -37,7 +56,13 @@ async fn serve(config: Config) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.addr).await {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!("cannot listen on {}: {e}", config.addr);
+            let addr = config.addr;
+            tracing::error!(
+                "cannot listen on {addr}: {e}; choose another address with --addr or STROP_ADDR"
+            );
+            eprintln!(
+                "strop-server: cannot listen on {addr}: {e}; choose another address with --addr or STROP_ADDR"
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -72,18 +97,4 @@ async fn signal() {
         _ = term.recv() => "SIGTERM",
     };
     tracing::info!(signal = name, "shutdown requested");
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only for a person at a terminal, never into files or collectors.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stdout);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
 }

@@ -16,6 +16,10 @@ use crate::AppState;
 const REQUESTS: &str = "strop_http_requests_total";
 const LATENCY: &str = "strop_http_request_duration_seconds";
 const RATE_LIMITED: &str = "strop_login_rate_limited_total";
+const HISTORY_BATCH: &str = "strop_history_batch_rows";
+
+/// Rows per history commit: 1 when calm, up to the writer's batch cap under load.
+const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// Latency buckets, in seconds: sub-millisecond strops up to slow logins.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -28,7 +32,10 @@ fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(LATENCY.into()), &LATENCY_BUCKETS)
-            .expect("the bucket list is not empty")
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(HISTORY_BATCH.into()), &BATCH_BUCKETS)
+            })
+            .expect("the bucket lists are not empty")
             .build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
@@ -63,6 +70,11 @@ fn describe() {
     metrics::describe_gauge!(
         "strop_argon2_queue_depth",
         "Password hashes waiting for a hashing slot."
+    );
+    metrics::describe_histogram!(
+        HISTORY_BATCH,
+        metrics::Unit::Count,
+        "History rows committed per batch (group commit)."
     );
     metrics::describe_gauge!("strop_build_info", "Always 1; the version is a label.");
     metrics::gauge!("strop_build_info", "version" => crate::config::VERSION).set(1.0);
@@ -107,6 +119,10 @@ pub fn record_rate_limited(by: &'static str) {
     metrics::counter!(RATE_LIMITED, "by" => by).increment(1);
 }
 
+pub fn record_history_batch(rows: usize) {
+    metrics::histogram!(HISTORY_BATCH).record(rows as f64);
+}
+
 /// The text exposition, with state gauges read now.
 pub fn render(state: &AppState) -> String {
     let pool = state.pool.status();
@@ -114,7 +130,7 @@ pub fn render(state: &AppState) -> String {
     metrics::gauge!("strop_db_pool_size").set(pool.size as f64);
     metrics::gauge!("strop_db_pool_available").set(pool.available as f64);
     metrics::gauge!("strop_db_pool_waiting").set(pool.waiting as f64);
-    metrics::gauge!("strop_argon2_queue_depth").set(crate::auth::hashing_queue_depth() as f64);
+    metrics::gauge!("strop_argon2_queue_depth").set(state.passwords.queue_depth() as f64);
     let handle = handle();
     handle.run_upkeep();
     handle.render()

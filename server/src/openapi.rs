@@ -40,6 +40,7 @@ use crate::handlers;
         handlers::reverse_doc,
         handlers::piglatin_doc,
         handlers::history,
+        crate::events::openapi,
         handlers::logout,
         handlers::whoami,
         handlers::healthz,

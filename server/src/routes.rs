@@ -23,6 +23,7 @@ use warp::{Filter, Reply};
 use crate::AppState;
 use crate::auth::{self, User};
 use crate::error::{self, ApiError, respond};
+use crate::events;
 use crate::handlers;
 use crate::http_server::{Peer, Refused};
 use crate::metrics;
@@ -50,6 +51,8 @@ pub fn build(
         .or(strop(s.clone()))
         .unify()
         .or(history(s.clone()))
+        .unify()
+        .or(events(s.clone()))
         .unify()
         .or(logout(s.clone()))
         .unify()
@@ -97,9 +100,11 @@ fn refused() -> BoxedFilter<()> {
 fn log_request(info: warp::log::Info<'_>) {
     let latency: Duration = info.elapsed();
     // Path only: the query may hold a search string, and headers a token.
+    // Plain &str and integers: nothing to format or allocate before the
+    // subscriber writes the line.
     tracing::info!(
         target: "strop_server::access",
-        method = %info.method(),
+        method = info.method().as_str(),
         path = info.path(),
         status = info.status().as_u16(),
         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
@@ -355,6 +360,15 @@ fn history(state: AppState) -> BoxedFilter<(Response,)> {
         .then(|user, query, state: AppState| async move {
             respond(handlers::history(&state, user, query).await)
         })
+        .boxed()
+}
+
+fn events(state: AppState) -> BoxedFilter<(Response,)> {
+    get(paths::EVENTS)
+        .and(user(&state))
+        .and(events::last_event_id())
+        .and(with_state(state))
+        .map(|user, last, state| events::stream(state, user, last))
         .boxed()
 }
 

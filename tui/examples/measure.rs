@@ -36,7 +36,9 @@ mod linux {
     use ratatui::layout::Rect;
     use ratatui::{TerminalOptions, Viewport};
     use strop_common::{Function, HistoryEntry};
-    use strop_tui::app::state::{Conn, Focus, Keyring, Screen, Secret, State};
+    use strop_tui::app::state::{
+        Conn, Focus, Keyring, Screen, Secret, Session, State, TokenSource,
+    };
     use strop_tui::app::view::{Theme, draw};
     use strop_tui::settings::Settings;
     use strop_tui::token_store::TokenStore;
@@ -83,11 +85,10 @@ mod linux {
             .set(&url, &user, &token)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let config = tempfile::tempdir()?;
-        Settings {
-            server: Some(url.clone()),
-            last_user: Some(user.clone()),
-        }
-        .save_to(&config.path().join("settings.toml"))?;
+        Settings::update_at(&config.path().join("settings.toml"), |s| {
+            s.server = Some(url.clone());
+            s.last_user = Some(user.clone());
+        })?;
 
         rt.block_on(populate(&url, &token, ENTRIES))?;
         startup_numbers(&strop, config.path());
@@ -124,10 +125,13 @@ mod linux {
 
     fn loaded_state(n: usize) -> State {
         let mut s = State::new();
-        s.screen = Screen::Main;
+        s.screen = Screen::Main(Session {
+            server: "http://127.0.0.1:5000".into(),
+            user: "measure".into(),
+            token: Secret::new("x"),
+            source: TokenSource::Keyring,
+        });
         s.server = "http://127.0.0.1:5000".into();
-        s.user = Some("measure".into());
-        s.token = Some(Secret("x".into()));
         s.keyring = Keyring::Ready("kernel keyring".into());
         s.conn = Conn::Online;
         s.history.entries = synthetic_entries(n);
@@ -163,7 +167,7 @@ mod linux {
             if search {
                 s.history.applied_query = "fox".into();
             }
-            let theme = Theme { color: true };
+            let theme = Theme::default();
             let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
             let mut times = Vec::new();
             for i in 0..2000 {

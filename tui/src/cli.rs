@@ -5,25 +5,29 @@
 //! `strop: <sentence>` on stderr with an exit code from [`exit`].
 
 mod errors;
+mod follow;
 mod history_table;
 mod input;
 
 use std::io::{IsTerminal, Write};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use strop_common::api::{Function, HistoryQuery, MAX_HISTORY_LIMIT, StropResponse, WhoAmIResponse};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use strop_common::api::{
+    Function, HistoryQuery, HistoryResponse, MAX_HISTORY_LIMIT, StropResponse, WhoAmIResponse,
+};
 
 use crate::client::{Client, ClientError};
+use crate::local_time::{Clock, Zone};
 use crate::session::{Launch, TokenSource};
+use crate::settings::{self, Choices, Settings, Theme};
 use crate::token_store::TokenStore;
+
+use history_table::Layout;
 
 pub use errors::{CliError, ParseFailure, exit};
 
 /// `strop --version`: the build's `STROP_VERSION` if set, else the crate's.
-pub const VERSION: &str = match option_env!("STROP_VERSION") {
-    Some(v) => v,
-    None => env!("CARGO_PKG_VERSION"),
-};
+pub use strop_common::VERSION;
 
 const AFTER_HELP: &str = "\
 Without a command, strop opens the interactive terminal client.
@@ -32,7 +36,29 @@ Server: --server, else STROP_SERVER, else the last server logged in to, else
 http://127.0.0.1:5000. Token: STROP_TOKEN, else the OS keyring entry saved by
 `strop login` (on Linux the Secret Service when the session bus offers one,
 else the kernel keyring; STROP_KEYRING=kernel or =secret-service forces one).
-Settings live in the platform config directory (STROP_CONFIG_DIR overrides it).
+
+Times are shown as 2026-11-30 21:05:03 +09:00 in the zone of --tz, else the
+settings' tz, else local (the TZ variable, else the system's zone); --json
+keeps the server's UTC timestamp. `strop history` prints aligned columns on a
+terminal and, in a pipe, one line per entry: TIME, FUNCTION, INPUT, OUTPUT
+separated by tabs (tabs and newlines in a cell written as \\t and \\n).
+
+Settings: settings.toml in the platform config directory (~/.config/strop on
+Linux; STROP_CONFIG_DIR overrides it), written with every key documented the
+first time strop saves it. Flags win over the file; a missing key takes its
+default:
+  tz = \"local\"          # local, UTC, an offset like \"+05:30\", or \"Asia/Tokyo\"
+  mouse = true          # false: leave the mouse to the terminal (--no-mouse)
+  theme = \"default\"     # default, no-color, high-contrast (--theme); without
+                        #   this key NO_COLOR selects no-color
+  server = \"...\"        # kept by strop: the last server logged in to,
+  last_user = \"...\"     #   the last user there,
+  function = \"reverse\"  #   the function last used in the interactive client
+An unknown key or a bad value is reported (file:line) on each run and that key
+takes its default; the command goes on.
+
+Completions and manual: `strop completions bash|zsh|fish|elvish|powershell`,
+`strop man | man -l -`.
 
 Exit codes:
   0  success
@@ -40,7 +66,9 @@ Exit codes:
   2  usage error (unknown option, missing argument, bad value)
   3  authentication: wrong username or password, not logged in, or the
      session expired or was revoked
-  4  the server cannot be reached or did not answer in time";
+  4  the server cannot be reached or did not answer in time; also `logout`
+     when the server could not be told (the token is forgotten here anyway;
+     1 when the server answered with an error instead)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,12 +90,54 @@ pub struct Cli {
         value_name = "USER"
     )]
     pub user: Option<String>,
+    /// Time zone for the times shown: local (TZ, else the system's), UTC, an
+    /// offset like +05:30, or a name like Asia/Tokyo [default: the settings'
+    /// tz, else local].
+    #[arg(long, global = true, value_name = "ZONE")]
+    pub tz: Option<Zone>,
+    /// Leave the mouse to the terminal (to select text) instead of using it
+    /// to scroll and select in the interactive client.
+    #[arg(long, global = true)]
+    pub no_mouse: bool,
+    /// Colours of the interactive client [default: the settings' theme, else
+    /// no-color when NO_COLOR is set, else default].
+    #[arg(long, global = true, value_enum, value_name = "THEME")]
+    pub theme: Option<Theme>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// The display choices in force: these flags, then `settings`, then
+    /// `NO_COLOR`, then the defaults.
+    pub fn choices(&self, settings: &Settings) -> Choices {
+        Choices::resolve(
+            settings,
+            self.tz.clone(),
+            self.no_mouse,
+            self.theme,
+            settings::no_color_env(),
+        )
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Remote(RemoteCommand),
+    /// Print a shell completion script (e.g. `strop completions bash >
+    /// ~/.local/share/bash-completion/completions/strop`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `strop man | man -l -`.
+    Man,
+}
+
+/// The commands that talk to a server.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
     /// Create an account on the server.
     Register(PasswordArgs),
     /// Log in and keep the token in the OS keyring.
@@ -149,8 +219,14 @@ pub struct HistoryArgs {
     #[arg(long, short = 's', value_name = "Q")]
     pub search: Option<String>,
     /// Only entries older than the entry with this id (paging).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with = "follow")]
     pub before: Option<i64>,
+    /// Keep going: after the history, print each new entry as it is made
+    /// (here or anywhere else), one line each (with --json one JSON object
+    /// per line), until Ctrl+C. Reconnects by itself; exits 4 when the
+    /// server stays unreachable for 20 seconds.
+    #[arg(long, short = 'F')]
+    pub follow: bool,
     #[command(flatten)]
     pub json: JsonFlag,
 }
@@ -173,14 +249,28 @@ pub fn parse() -> Result<Cli, u8> {
 
 /// Runs one scripting command.
 pub async fn execute(cli: Cli, command: Command) -> Result<(), CliError> {
-    let launch = Launch::new(cli.server, cli.user);
+    match command {
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man(),
+        Command::Remote(command) => remote(cli, command).await,
+    }
+}
+
+/// The commands that talk to a server.
+async fn remote(cli: Cli, command: RemoteCommand) -> Result<(), CliError> {
+    let launch = Launch::new(cli.server.clone(), cli.user.clone());
+    if let Some(problem) = &launch.settings_error {
+        // Once, and the command goes on with the defaults for what was bad.
+        eprintln!("strop: warning: {problem}");
+    }
+    let choices = cli.choices(&launch.settings);
     let (server, _) = launch.server()?;
     let client = Client::new(&server)?;
     match command {
-        Command::Register(args) => register(&launch, &client, args).await,
-        Command::Login(args) => login(&launch, &client, args).await,
-        Command::Logout => logout(&launch, &client).await,
-        Command::Whoami(json) => {
+        RemoteCommand::Register(args) => register(&launch, &client, args).await,
+        RemoteCommand::Login(args) => login(&launch, &client, args).await,
+        RemoteCommand::Logout => logout(&launch, &client).await,
+        RemoteCommand::Whoami(json) => {
             let authed = authed(&launch, &client).await?;
             let user = authed.call(authed.client.whoami()).await?;
             if json.json {
@@ -189,10 +279,49 @@ pub async fn execute(cli: Cli, command: Command) -> Result<(), CliError> {
                 print_line(&user)
             }
         }
-        Command::Reverse(args) => strop(&launch, &client, Function::Reverse, args).await,
-        Command::Piglatin(args) => strop(&launch, &client, Function::Piglatin, args).await,
-        Command::History(args) => history(&launch, &client, args).await,
+        RemoteCommand::Reverse(args) => strop(&launch, &client, Function::Reverse, args).await,
+        RemoteCommand::Piglatin(args) => strop(&launch, &client, Function::Piglatin, args).await,
+        RemoteCommand::History(args) => history(&launch, &client, &choices, args).await,
     }
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<(), CliError> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "strop", &mut script);
+    emit(&String::from_utf8_lossy(&script))
+}
+
+fn man() -> Result<(), CliError> {
+    let man = clap_mangen::Man::new(Cli::command());
+    let mut page = Vec::new();
+    let sections = (|| {
+        man.render_title(&mut page)?;
+        man.render_name_section(&mut page)?;
+        man.render_synopsis_section(&mut page)?;
+        man.render_description_section(&mut page)?;
+        man.render_options_section(&mut page)?;
+        man.render_subcommands_section(&mut page)?;
+        // The --help epilogue is laid out by hand (aligned lists, an example
+        // file): keep its lines as they are instead of letting roff refill them.
+        page.extend_from_slice(b".SH DETAILS\n.nf\n");
+        page.extend_from_slice(roff_verbatim(AFTER_HELP).as_bytes());
+        page.extend_from_slice(b".fi\n");
+        man.render_version_section(&mut page)
+    })();
+    sections.map_err(|e| CliError::Other(format!("Cannot render the manual page: {e}.")))?;
+    emit(&String::from_utf8_lossy(&page))
+}
+
+/// Plain text as roff lines shown as written: backslashes and dashes
+/// escaped, no line read as a request.
+fn roff_verbatim(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str("\\&");
+        out.push_str(&line.replace('\\', "\\e").replace('-', "\\-"));
+        out.push('\n');
+    }
+    out
 }
 
 async fn register(launch: &Launch, client: &Client, args: PasswordArgs) -> Result<(), CliError> {
@@ -240,10 +369,17 @@ async fn login(launch: &Launch, client: &Client, args: LoginArgs) -> Result<(), 
         let _ = client.with_token(Some(old)).logout().await;
     }
 
-    let mut settings = launch.settings.clone();
-    settings.server = Some(server.clone());
-    settings.last_user = Some(user.clone());
-    blocking(move || settings.save().map_err(CliError::from)).await?;
+    {
+        let (server, user) = (server.clone(), user.clone());
+        blocking(move || {
+            Settings::update(|s| {
+                s.server = Some(server);
+                s.last_user = Some(user);
+            })
+            .map_err(CliError::from)
+        })
+        .await?;
+    }
     print_line(&format!(
         "Logged in to {server} as {user}; the token is in the {backend}."
     ))
@@ -259,16 +395,23 @@ async fn logout(launch: &Launch, client: &Client) -> Result<(), CliError> {
     let Some((token, source)) = found else {
         return print_line(&format!("Not logged in to {server}; nothing to do."));
     };
-    match client.with_token(Some(token)).logout().await {
-        Ok(()) => {}
+    let told = match client.with_token(Some(token)).logout().await {
         // Already expired or revoked: the keyring entry is stale either way.
-        Err(e) if e.is_auth_failure() => {}
-        Err(e) => return Err(e.into()),
-    }
+        Err(e) if e.is_auth_failure() => Ok(()),
+        told => told,
+    };
+    // Forget the token here whatever the server said: a person who logs out
+    // must not stay logged in on this machine because the server was down.
     if let (TokenSource::Keyring, Some(user)) = (source, user) {
         blocking(move || Ok(TokenStore::open()?.delete(&server, &user)?)).await?;
     }
-    print_line("Logged out.")
+    match told {
+        Ok(()) => print_line("Logged out."),
+        Err(e) => Err(CliError::ServerNotTold {
+            forgotten: source == TokenSource::Keyring,
+            cause: e,
+        }),
+    }
 }
 
 async fn strop(
@@ -287,7 +430,12 @@ async fn strop(
     }
 }
 
-async fn history(launch: &Launch, client: &Client, args: HistoryArgs) -> Result<(), CliError> {
+async fn history(
+    launch: &Launch,
+    client: &Client,
+    choices: &Choices,
+    args: HistoryArgs,
+) -> Result<(), CliError> {
     let query = HistoryQuery {
         before: args.before,
         function: args.function.map(Function::from),
@@ -296,24 +444,75 @@ async fn history(launch: &Launch, client: &Client, args: HistoryArgs) -> Result<
     };
     let authed = authed(launch, client).await?;
     let page = authed.call(authed.client.history(&query)).await?;
+    let clock = Clock::new(&choices.zone);
+    if args.follow {
+        return follow_history(&authed, &query, page, clock, args.json.json).await;
+    }
     if args.json.json {
         return print_json(&page);
     }
-    let stdout = std::io::stdout();
-    let width = if stdout.is_terminal() {
-        crossterm::terminal::size()
-            .ok()
-            .map(|(w, _)| usize::from(w))
-    } else {
-        None
+    let layout = match std::io::stdout().is_terminal() {
+        true => Layout::Table {
+            width: crossterm::terminal::size().map_or(80, |(w, _)| usize::from(w)),
+        },
+        false => Layout::Plain,
     };
     let filtered = query.function.is_some() || query.q.is_some() || query.before.is_some();
-    emit(&history_table::render(&page.history, width, filtered))?;
+    emit(&history_table::render(
+        &page.history,
+        layout,
+        &clock,
+        filtered,
+    ))?;
+    if layout == Layout::Plain && page.history.is_empty() {
+        // A pipe gets no rows; a person reading stderr gets why.
+        eprintln!(
+            "strop: no history entries{}.",
+            if filtered { " match" } else { " yet" }
+        );
+    }
     if let Some(older) = page.older_page() {
-        // A hint for people; stdout stays the table alone.
+        // A hint for people; stdout stays the entries alone.
         eprintln!("strop: older entries exist; add --before {older} to see them.");
     }
     Ok(())
+}
+
+/// `history --follow`: the page as lines, then the live entries after the
+/// newest entry there is.
+async fn follow_history(
+    authed: &Authed,
+    query: &HistoryQuery,
+    page: HistoryResponse,
+    clock: Clock,
+    json: bool,
+) -> Result<(), CliError> {
+    let format = match json {
+        true => follow::Format::Json,
+        false => follow::Format::Plain(clock),
+    };
+    for entry in &page.history {
+        if !write_out(&format.line(entry)?)? {
+            return Ok(());
+        }
+    }
+    let filter = follow::Filter::new(query.function, query.q.as_deref());
+    // Resume after the newest entry of all, not the newest that matched, so
+    // the stream does not replay what the filter already passed over.
+    let newest = if query.function.is_none() && query.q.is_none() {
+        page.history.last().map(|e| e.id)
+    } else {
+        let newest = HistoryQuery {
+            limit: Some(1),
+            ..HistoryQuery::default()
+        };
+        let top = authed.call(authed.client.history(&newest)).await?;
+        top.history.last().map(|e| e.id)
+    };
+    // 0: no entries yet, so every entry the stream has is new.
+    follow::follow(&authed.client, newest.unwrap_or(0), &filter, &format)
+        .await
+        .map_err(|e| authed.refusal(e))
 }
 
 /// A client carrying a token, and where that token came from (to word a
@@ -328,12 +527,17 @@ impl Authed {
         &self,
         request: impl std::future::Future<Output = Result<T, ClientError>>,
     ) -> Result<T, CliError> {
-        request
-            .await
-            .map_err(|e| match (self.source, e.is_auth_failure()) {
-                (TokenSource::Env, true) => CliError::EnvTokenRefused,
-                _ => CliError::from(e),
-            })
+        request.await.map_err(|e| self.refusal(e.into()))
+    }
+
+    /// A refused STROP_TOKEN needs its own fix: say so.
+    fn refusal(&self, e: CliError) -> CliError {
+        match (self.source, &e) {
+            (TokenSource::Env, CliError::Client(c)) if c.is_auth_failure() => {
+                CliError::EnvTokenRefused
+            }
+            _ => e,
+        }
     }
 }
 
@@ -349,7 +553,12 @@ async fn authed(launch: &Launch, client: &Client) -> Result<Authed, CliError> {
             client: client.with_token(Some(token)),
             source,
         }),
-        None => Err(CliError::NotLoggedIn { server, user }),
+        // No token: first make sure "not logged in" is the whole story, so a
+        // server that is down reads as down (exit 4), not as a login to fix.
+        None => match client.health().await {
+            Err(e) if e.is_unreachable() => Err(e.into()),
+            _ => Err(CliError::NotLoggedIn { server, user }),
+        },
     }
 }
 
@@ -376,10 +585,16 @@ fn print_line(line: &str) -> Result<(), CliError> {
 
 /// Writes to stdout; a closed pipe (`strop history | head`) is not a failure.
 fn emit(text: &str) -> Result<(), CliError> {
+    write_out(text).map(|_| ())
+}
+
+/// Writes to stdout and flushes; `false` when the reader has gone (a closed
+/// pipe), which ends `--follow` quietly.
+fn write_out(text: &str) -> Result<bool, CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(CliError::Other(format!(
             "Cannot write the output: {}.",
             crate::settings::io_reason(&e)

@@ -3,20 +3,36 @@
 
 use std::time::Duration;
 
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures::{Stream, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use strop_common::api::{
-    Credentials, ErrorBody, ErrorCode, Function, HistoryQuery, HistoryResponse, MessageResponse,
-    StatusResponse, StropRequest, StropResponse, TokenResponse, WhoAmIResponse, paths,
+    Credentials, ErrorBody, ErrorCode, Function, HistoryEntry, HistoryQuery, HistoryResponse,
+    MessageResponse, StatusResponse, StropRequest, StropResponse, TokenResponse, WhoAmIResponse,
+    paths,
 };
 
 /// The server address used when neither a flag, the environment nor the saved
 /// settings name one (the seed's `flask run` port).
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:5000";
+pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// `/events` is meant to stay open; the caller watches for silence instead.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+/// The live history stream (`GET /events`).
+const EVENTS: &str = "/events";
+
+/// What the live history stream says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveEvent {
+    /// An entry committed for this user (the `/get-history` JSON).
+    Entry(HistoryEntry),
+    /// The server ended the stream: the token was revoked or expired.
+    Ended(ClientError),
+}
 
 /// A cheap-to-clone handle on one server, optionally carrying a token.
 #[derive(Clone)]
@@ -146,7 +162,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("strop/", env!("CARGO_PKG_VERSION")))
+            .user_agent(format!("strop/{}", strop_common::VERSION))
             .build()
             .map_err(|e| ClientError::InvalidServer {
                 input: server.to_string(),
@@ -230,6 +246,61 @@ impl Client {
         Ok(reply.user)
     }
 
+    /// `GET /events`: the token owner's entries as they are committed, by any
+    /// server on the database; with `after` (`Last-Event-ID`), every later
+    /// entry first. The stream ends when the connection does; reconnecting
+    /// is the caller's (it knows the last id it saw).
+    pub async fn events(
+        &self,
+        after: Option<i64>,
+    ) -> Result<impl Stream<Item = Result<LiveEvent, ClientError>> + use<>, ClientError> {
+        let mut request = self.request(Method::GET, EVENTS).timeout(STREAM_TIMEOUT);
+        if let Some(id) = after {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.send().await.map_err(|e| self.transport(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+            return Err(self.refusal(status, &bytes));
+        }
+        let me = self.clone();
+        Ok(response
+            .bytes_stream()
+            .eventsource()
+            .filter_map(move |item| std::future::ready(me.live_event(item))))
+    }
+
+    /// One parsed SSE message as a [`LiveEvent`]; `None` for what strop
+    /// does not use (comments are already gone, unknown event names).
+    fn live_event(
+        &self,
+        item: Result<eventsource_stream::Event, EventStreamError<reqwest::Error>>,
+    ) -> Option<Result<LiveEvent, ClientError>> {
+        let event = match item {
+            Ok(event) => event,
+            Err(EventStreamError::Transport(e)) => return Some(Err(self.transport(&e))),
+            Err(e) => return Some(Err(self.unexpected(format!("a broken event stream: {e}")))),
+        };
+        let bad = |what: &str| Err(self.unexpected(format!("an {what} event strop cannot read")));
+        match event.event.as_str() {
+            "entry" => Some(
+                serde_json::from_str(&event.data)
+                    .map(LiveEvent::Entry)
+                    .or_else(|_| bad("entry")),
+            ),
+            "error" => Some(match serde_json::from_str::<ErrorBody>(&event.data) {
+                Ok(body) => Ok(LiveEvent::Ended(ClientError::Api {
+                    status: body.error.status(),
+                    code: body.error,
+                    message: body.message,
+                })),
+                Err(_) => bad("error"),
+            }),
+            _ => None,
+        }
+    }
+
     /// Revokes the token server-side.
     pub async fn logout(&self) -> Result<(), ClientError> {
         let _: MessageResponse = self.send(Method::POST, paths::LOGOUT, None::<&()>).await?;
@@ -272,13 +343,18 @@ impl Client {
                 ))
             });
         }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(ClientError::Api {
+        Err(self.refusal(status, &bytes))
+    }
+
+    /// A non-2xx answer: the server's error JSON, or what else came.
+    fn refusal(&self, status: StatusCode, bytes: &[u8]) -> ClientError {
+        match serde_json::from_slice::<ErrorBody>(bytes) {
+            Ok(body) => ClientError::Api {
                 status: status.as_u16(),
                 code: body.error,
                 message: body.message,
-            }),
-            Err(_) => Err(self.unexpected(describe_status(status))),
+            },
+            Err(_) => self.unexpected(describe_status(status)),
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod client;
+pub mod local_time;
 pub mod session;
 pub mod settings;
 pub mod token_store;

@@ -34,12 +34,10 @@ fn main() -> ExitCode {
             }
         },
         None => {
-            let launch = Launch::new(cli.server, cli.user);
-            let opts = app::Options {
-                server: launch.server_arg.clone(),
-                token: launch.env_token.clone(),
-            };
-            match runtime.block_on(app::run(opts)) {
+            // The one start-up path: the same Launch the commands use.
+            let launch = Launch::new(cli.server.clone(), cli.user.clone());
+            let choices = cli.choices(&launch.settings);
+            match runtime.block_on(app::run(launch, choices)) {
                 Ok(()) => ExitCode::from(exit::OK),
                 Err(e) => {
                     eprintln!("strop: {e:#}");

@@ -6,6 +6,8 @@
 //! the last user saved for that server. Token: `STROP_TOKEN` > the OS keyring
 //! entry for (server, user).
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::client::{ClientError, DEFAULT_SERVER, normalize_server};
 use crate::settings::{Settings, SettingsError};
 use crate::token_store::{StoreError, TokenStore};
@@ -34,6 +36,51 @@ pub enum TokenSource {
     Keyring,
 }
 
+/// A token or password: `secrecy` keeps it out of `Debug` output (so it
+/// never lands in a log or a panic) and zeroes it when dropped.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(SecretString::from(value.into()))
+    }
+
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Effects carrying secrets stay comparable in tests.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Secret {}
+
+/// Someone logged in: exists exactly when there is a token to send, so a
+/// screen that needs one holds a `Session` rather than an `Option`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Normalized server address the token belongs to.
+    pub server: String,
+    /// Whose token it is. Empty only for a `STROP_TOKEN` not yet checked
+    /// (the server names its owner).
+    pub user: String,
+    pub token: Secret,
+    /// Where the token came from: `Env` is never stored nor deleted.
+    pub source: TokenSource,
+}
+
 /// Everything `strop` knows at start-up, before talking to anyone: what
 /// `main` hands to the TUI (`app::run`) and to the scripting commands.
 #[derive(Debug, Clone)]
@@ -54,10 +101,7 @@ pub struct Launch {
 impl Launch {
     /// Reads the settings and `STROP_TOKEN`; flags come from clap.
     pub fn new(server_arg: Option<String>, user_arg: Option<String>) -> Launch {
-        let (settings, settings_error) = match Settings::load() {
-            Ok(s) => (s, None),
-            Err(e) => (Settings::default(), Some(e)),
-        };
+        let (settings, settings_error) = Settings::load();
         let env_token = std::env::var(TOKEN_ENV)
             .ok()
             .map(|t| t.trim().to_string())
@@ -124,6 +168,7 @@ mod tests {
             settings: Settings {
                 server: saved.map(str::to_string),
                 last_user: last.map(str::to_string),
+                ..Settings::default()
             },
             settings_error: None,
         }

@@ -6,6 +6,10 @@
 
 #[path = "cli/client_errors.rs"]
 mod client_errors;
+#[path = "cli/edges.rs"]
+mod edges;
+#[path = "cli/history_time.rs"]
+mod history_time;
 mod support;
 
 use std::path::Path;
@@ -223,8 +227,9 @@ fn reverse_and_piglatin_from_arguments_and_stdin() {
 fn history_plain_json_and_filters() {
     let ctx = Ctx::new("hist");
     ctx.register_and_login();
-    let empty = ok(&ctx.run(&["history"]));
-    assert_eq!(empty, "No history yet.\n");
+    let empty = ctx.run(&["history"]);
+    assert_eq!(ok(&empty), "", "a pipe gets rows only");
+    assert_eq!(stderr(&empty), "strop: no history entries yet.\n");
 
     ok(&ctx.run(&["reverse", "This is my string to reverse"]));
     ok(&ctx.run(&["piglatin", "Hello, world!"]));
@@ -247,26 +252,18 @@ fn history_plain_json_and_filters() {
     assert_eq!(all.history[1].function, Function::Piglatin);
     assert_eq!(all.history[1].output, "Ellohay, orldway!");
 
-    // Plain: a header and one aligned row per entry, oldest first.
+    // Piped: one tab-separated row per entry, oldest first, no header.
     let plain = ok(&ctx.run(&["history"]));
     let lines: Vec<&str> = plain.lines().collect();
-    assert_eq!(lines.len(), 5, "{plain}");
-    assert!(lines[0].starts_with("TIME"), "{plain}");
-    let output_col = lines[0].find("OUTPUT").unwrap();
+    assert_eq!(lines.len(), 4, "{plain}");
     assert_eq!(
-        lines[1].find("esrever ot gnirts ym si sihT"),
-        Some(output_col),
+        lines[0].split_once('\t').map(|(_, rest)| rest),
+        Some("reverse\tThis is my string to reverse\tesrever ot gnirts ym si sihT"),
         "{plain}"
     );
     assert_eq!(
-        lines[2].find("Ellohay, orldway!"),
-        Some(output_col),
-        "{plain}"
-    );
-    assert!(lines[2].contains("piglatin"), "{plain}");
-    assert_eq!(
-        lines[1].split_once(" GMT  ").map(|(_, rest)| rest),
-        Some("reverse   This is my string to reverse  esrever ot gnirts ym si sihT"),
+        lines[1].split_once('\t').map(|(_, rest)| rest),
+        Some("piglatin\tHello, world!\tEllohay, orldway!"),
         "{plain}"
     );
 
@@ -290,8 +287,9 @@ fn history_plain_json_and_filters() {
         serde_json::from_str(&ok(&ctx.run(&["history", "--json", "--search", "string"]))).unwrap();
     let inputs: Vec<&str> = found.history.iter().map(|e| e.input.as_str()).collect();
     assert_eq!(inputs, ["This is my string to reverse", "my STRING"]);
-    let plain = ok(&ctx.run(&["history", "--search", "nothing-like-this"]));
-    assert_eq!(plain, "No history entries match.\n");
+    let plain = ctx.run(&["history", "--search", "nothing-like-this"]);
+    assert_eq!(ok(&plain), "");
+    assert_eq!(stderr(&plain), "strop: no history entries match.\n");
 
     // --limit: the newest N, oldest first, and where to continue.
     let page: HistoryResponse =
@@ -300,7 +298,7 @@ fn history_plain_json_and_filters() {
     assert_eq!(inputs, ["abc", "my STRING"]);
     let older = page.older_page().expect("older entries exist");
     let out = ctx.run(&["history", "--limit", "2"]);
-    assert_eq!(ok(&out).lines().count(), 3);
+    assert_eq!(ok(&out).lines().count(), 2);
     assert!(
         stderr(&out).contains(&format!("--before {older}")),
         "{}",

@@ -33,6 +33,9 @@ mod keys {
 /// A program running in a pty, with its screen kept up to date by a reader thread.
 struct Screen {
     parser: Arc<Mutex<vt100::Parser>>,
+    /// Every byte the program wrote, for sequences the screen model drops
+    /// (OSC 52).
+    raw: Arc<Mutex<Vec<u8>>>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
     /// Keeps the pty open while the child runs.
@@ -41,10 +44,20 @@ struct Screen {
 
 impl Screen {
     fn spawn(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Screen {
+        Screen::spawn_sized(program, args, env, 24, 80)
+    }
+
+    fn spawn_sized(
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        rows: u16,
+        cols: u16,
+    ) -> Screen {
         let pty = native_pty_system()
             .openpty(PtySize {
-                rows: 24,
-                cols: 80,
+                rows,
+                cols,
                 pixel_width: 0,
                 pixel_height: 0,
             })
@@ -52,7 +65,13 @@ impl Screen {
         let mut cmd = CommandBuilder::new(program);
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
-        for var in ["STROP_SERVER", "STROP_TOKEN", "NO_COLOR"] {
+        for var in [
+            "STROP_SERVER",
+            "STROP_TOKEN",
+            "STROP_USER",
+            "NO_COLOR",
+            "TZ",
+        ] {
             cmd.env_remove(var);
         }
         // The session bus only where the tests' keyring is the Secret Service
@@ -68,22 +87,25 @@ impl Screen {
         let mut reader = pty.master.try_clone_reader().unwrap();
         let writer = pty.master.take_writer().unwrap();
         let parser = Arc::new(Mutex::new(vt100::Parser::new(
-            24.try_into().unwrap(),
-            80.try_into().unwrap(),
+            rows.try_into().unwrap(),
+            cols.try_into().unwrap(),
             0,
         )));
-        let feed = parser.clone();
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let (feed, keep) = (parser.clone(), raw.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
+                keep.lock().unwrap().extend_from_slice(&buf[..n]);
                 feed.lock().unwrap().process(&buf[..n]);
             }
         });
         Screen {
             parser,
+            raw,
             writer,
             child,
             _master: pty.master,
@@ -352,13 +374,21 @@ fn register_run_search_detail_then_straight_in_and_log_out() {
     // Clear the search, then filter by function: all -> reverse -> piglatin.
     s.send_keys(keys::CTRL_F);
     s.send_keys(keys::ESC);
-    s.wait_for_text("filter: all · 3 loaded", WAIT);
+    s.wait_until("filter: all, 3 loaded", WAIT, |screen| {
+        screen.contains("filter: all · row") && screen.contains("of 3 loaded")
+    });
     s.type_text("f");
-    s.wait_for_text("filter: reverse · 1 loaded", WAIT);
+    s.wait_until("filter: reverse, 1 loaded", WAIT, |screen| {
+        screen.contains("filter: reverse · row") && screen.contains("of 1 loaded")
+    });
     s.type_text("f");
-    s.wait_for_text("filter: piglatin · 2 loaded", WAIT);
+    s.wait_until("filter: piglatin, 2 loaded", WAIT, |screen| {
+        screen.contains("filter: piglatin · row") && screen.contains("of 2 loaded")
+    });
     s.type_text("f");
-    s.wait_for_text("filter: all · 3 loaded", WAIT);
+    s.wait_until("filter: all, 3 loaded", WAIT, |screen| {
+        screen.contains("filter: all · row") && screen.contains("of 3 loaded")
+    });
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
 
@@ -529,4 +559,317 @@ fn sigterm_leaves_cleanly_and_restores_the_terminal() {
         .unwrap();
     assert!(killed.success());
     s.wait_exit();
+}
+
+impl Client {
+    /// A client whose `user` is registered and logged in through the CLI
+    /// (token in the keyring, settings naming `server` and `user`).
+    fn logged_in(server: &str, tag: &str) -> (Client, String) {
+        let client = Client::new();
+        let user = unique_user(tag);
+        support::cli_login(client.config.path(), server, &user);
+        (client, user)
+    }
+
+    fn spawn_with(&self, args: &[&str], extra: &[(&str, &str)], rows: u16, cols: u16) -> Screen {
+        let mut env = self.env();
+        env.extend_from_slice(extra);
+        Screen::spawn_sized(&strop_bin(), args, &env, rows, cols)
+    }
+
+    fn run(&self, server: &str, user: &str, args: &[&str]) -> String {
+        support::cli_run(self.config.path(), server, user, args)
+    }
+}
+
+impl Screen {
+    /// Bracketed paste, as a terminal sends it.
+    fn paste(&mut self, text: &str) {
+        self.send_keys(&format!("\x1b[200~{text}\x1b[201~"));
+    }
+
+    fn raw_contains(&self, needle: &str) -> bool {
+        let raw = self.raw.lock().unwrap();
+        raw.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    /// The screen's rows, as text.
+    fn rows(&self) -> Vec<String> {
+        self.contents().lines().map(str::to_string).collect()
+    }
+}
+
+/// Bug 1: `-u alice` and `STROP_USER=alice` open the TUI as alice, not as
+/// whoever logged in last.
+#[test]
+fn user_flag_and_env_choose_the_tui_user() {
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, alice) = Client::logged_in(url, "alice");
+    let bob = unique_user("bob");
+    support::cli_login(client.config.path(), url, &bob);
+
+    // Without a choice: the last user, bob.
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("No history yet", WAIT);
+    s.wait_for_text(&bob, WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+
+    let mut s = client.spawn_with(&["-u", &alice], &[], 24, 80);
+    s.wait_for_text("No history yet", WAIT);
+    s.wait_for_text(&alice, WAIT);
+    assert!(!s.contents().contains(&bob), "{}", s.contents());
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+
+    let mut s = client.spawn_with(&[], &[("STROP_USER", &alice)], 24, 80);
+    s.wait_for_text("No history yet", WAIT);
+    s.wait_for_text(&alice, WAIT);
+    assert!(!s.contents().contains(&bob), "{}", s.contents());
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(url, &alice);
+    support::forget_token(url, &bob);
+}
+
+/// Bugs 2 and 3: started while the server is down, the history pane says
+/// why, the status bar says offline; once the server answers, the client
+/// notices by itself and the history loads without a key press.
+#[test]
+fn server_down_at_start_then_up_loads_history_without_a_key() {
+    let server = TestServer::shared();
+    let mut relay = support::Relay::new(server.addr());
+    relay.up();
+    let url = relay.url();
+    let (client, user) = Client::logged_in(&url, "dora");
+    client.run(&url, &user, &["reverse", "before outage"]);
+    relay.down();
+
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("could not be loaded", WAIT);
+    s.wait_for_text("offline", WAIT);
+    assert!(!s.contents().contains("Loading history…"));
+    relay.up();
+    s.wait_for_text("before outage", WAIT);
+    s.wait_for_text("● online", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(&url, &user);
+}
+
+/// Bug 8: a run that fails shows the failure in the Output pane, not the
+/// previous answer under the new input.
+#[test]
+fn failed_run_shows_the_failure_not_the_previous_output() {
+    let server = TestServer::shared();
+    let mut relay = support::Relay::new(server.addr());
+    relay.up();
+    let url = relay.url();
+    let (client, user) = Client::logged_in(&url, "eve");
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("No history yet", WAIT);
+    s.type_text("first words");
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("sdrow tsrif", WAIT);
+    relay.down();
+    s.type_text("second try");
+    s.send_keys(keys::ENTER);
+    s.wait_until("the failure in the Output pane", WAIT, |screen| {
+        let output: Vec<&str> = screen.lines().skip(3).take(3).collect();
+        output.iter().any(|l| l.contains("Cannot reach"))
+    });
+    let output: Vec<String> = s.rows().into_iter().skip(3).take(3).collect();
+    assert!(
+        !output.iter().any(|l| l.contains("sdrow tsrif")),
+        "old output still shown:\n{}",
+        s.contents()
+    );
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(&url, &user);
+}
+
+/// Bug 4: at 40x10 the input line stays visible and usable.
+#[test]
+fn forty_by_ten_keeps_the_input_usable() {
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, user) = Client::logged_in(url, "fay");
+    let mut s = client.spawn_with(&[], &[], 10, 40);
+    s.wait_for_text("Input", WAIT);
+    s.wait_for_text("Output", WAIT);
+    s.type_text("tiny screen");
+    s.wait_for_text("tiny screen", WAIT);
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("neercs ynit", WAIT);
+    // Titles stay apart: the input's title and the function switch.
+    let top = s.rows()[0].clone();
+    assert!(top.starts_with("┌ Input "), "{top:?}");
+    assert!(top.contains("reverse"), "{top:?}");
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(url, &user);
+}
+
+/// Bug 5: a multi-line paste keeps its lines (the input grows) and runs
+/// whole; Alt+Enter adds a line.
+#[test]
+fn multi_line_paste_keeps_its_lines() {
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, user) = Client::logged_in(url, "gil");
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("No history yet", WAIT);
+    s.paste("line one\nline two");
+    s.send_keys("\x1b\r");
+    s.type_text("line three");
+    s.wait_until("three input lines", WAIT, |screen| {
+        let rows: Vec<&str> = screen.lines().collect();
+        rows.len() > 3
+            && rows[1].contains("line one")
+            && rows[2].contains("line two")
+            && rows[3].contains("line three")
+    });
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("Output", WAIT);
+    let history = client.run(url, &user, &["history", "--json"]);
+    let deadline = Instant::now() + WAIT;
+    let mut history = history;
+    while !history.contains("line one\\nline two\\nline three") {
+        assert!(Instant::now() < deadline, "not stored whole: {history}");
+        std::thread::sleep(Duration::from_millis(200));
+        history = client.run(url, &user, &["history", "--json"]);
+    }
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(url, &user);
+}
+
+/// Bugs 6 and 7: empty input says why nothing ran (and stores nothing); a
+/// 70 KB paste appears, and is refused before sending with its size and
+/// the limit in plain words.
+#[test]
+fn empty_and_over_long_input_are_refused_with_a_sentence() {
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, user) = Client::logged_in(url, "hal");
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("No history yet", WAIT);
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("Nothing ran: the input is empty", WAIT);
+
+    s.paste(&"y".repeat(70_000));
+    s.wait_for_text("yyyyyyyyyy", WAIT);
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("70,000 characters", WAIT);
+    s.wait_for_text("64 KiB", WAIT);
+    assert!(!s.contents().contains("payload"), "{}", s.contents());
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    let history = client.run(url, &user, &["history", "--json"]);
+    let page: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(
+        page["history"].as_array().map(Vec::len),
+        Some(0),
+        "{history}"
+    );
+    support::forget_token(url, &user);
+}
+
+/// Bug 9: emoji sequences leave every row exactly as wide as the screen
+/// (a terminal drawing each part at its own width sees the frame ratatui
+/// meant: the right border where it belongs).
+#[test]
+fn emoji_sequences_keep_the_frame_aligned() {
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, user) = Client::logged_in(url, "ida");
+    let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+    client.run(
+        url,
+        &user,
+        &["reverse", &format!("{family} \u{1F1EF}\u{1F1F5} ok")],
+    );
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("row 1 of 1", WAIT);
+    s.wait_for_text("ok", WAIT);
+    let parser = s.parser.lock().unwrap();
+    let screen = parser.screen();
+    for row in 0..22u16 {
+        let last = screen.cell(row, 79).map(|c| c.contents().to_string());
+        assert!(
+            matches!(last.as_deref(), Some("│" | "┐" | "┘")),
+            "row {row} does not end in the frame ({last:?}):\n{}",
+            screen.contents()
+        );
+    }
+    drop(parser);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(url, &user);
+}
+
+/// The daily habits, one session: copy through OSC 52, the mouse wheel,
+/// ↑ recall, a two-word search, local time from TZ.
+#[test]
+fn copy_mouse_recall_search_and_local_time() {
+    use base64::Engine;
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, user) = Client::logged_in(url, "jo");
+    for text in ["alpha then bulk", "only bulk", "alpha alone"] {
+        client.run(url, &user, &["reverse", text]);
+    }
+    let mut s = client.spawn_with(&[], &[("TZ", "Asia/Tokyo")], 24, 80);
+    s.wait_for_text("row 1 of 3", WAIT);
+
+    // Run, then the input is clear; ↑ brings the last input back.
+    s.type_text("copy me");
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("em ypoc", WAIT);
+    s.wait_until("a cleared input", WAIT, |screen| {
+        !screen.lines().nth(1).unwrap_or("").contains("copy me")
+    });
+    s.send_keys("\x1b[A");
+    s.wait_until("the recalled input", WAIT, |screen| {
+        screen.lines().nth(1).unwrap_or("").contains("copy me")
+    });
+
+    // Ctrl+Y: the output goes to the clipboard through the terminal.
+    s.send_keys("\x19");
+    let encoded = base64::engine::general_purpose::STANDARD.encode("em ypoc");
+    let osc = format!("\x1b]52;c;{encoded}\x07");
+    let deadline = Instant::now() + WAIT;
+    while !s.raw_contains(&osc) {
+        assert!(Instant::now() < deadline, "no OSC 52 with {encoded}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.wait_for_text("Copied the output", WAIT);
+
+    // The wheel over the list moves the selection (SGR mouse report).
+    s.wait_for_text("row 1 of 4", WAIT);
+    s.send_keys("\x1b[<65;20;15M");
+    s.wait_for_text("row 2 of 4", WAIT);
+
+    // Ctrl+R jumps to the search; two words find the one entry with both.
+    s.send_keys("\x12");
+    s.type_text("bulk alpha");
+    s.wait_for_text("row 1 of 1", WAIT);
+    s.wait_for_text("alpha then bulk", WAIT);
+    assert!(!s.contents().contains("only bulk"), "{}", s.contents());
+    // Both words are highlighted.
+    for word in ["alpha", "bulk"] {
+        let cell = s.cell_at_text("alpha then bulk", word).expect("the row");
+        assert_ne!(
+            cell.bgcolor(),
+            vt100::Color::Default,
+            "{word} not highlighted"
+        );
+    }
+    // Times in the zone TZ names: the list shows Tokyo's offset.
+    s.wait_for_text("+09:00", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(url, &user);
 }

@@ -7,7 +7,8 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use strop_common::Function;
+use strop_common::{Function, HistoryEntry};
+use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::Client;
@@ -22,34 +23,135 @@ pub struct Record {
     pub created_at: SystemTime,
 }
 
+impl Record {
+    /// The wire form `/get-history` and `/events` send, for `user`'s row.
+    pub fn into_entry(self, user: String) -> HistoryEntry {
+        let (time, timestamp) = strop_common::wire_times(self.created_at);
+        HistoryEntry {
+            function: self.function,
+            id: self.id,
+            input: self.input,
+            output: self.output,
+            time,
+            timestamp,
+            user,
+        }
+    }
+
+    /// From the columns `id, function, input, output, created_at`, in that order.
+    fn from_row(r: &Row) -> Self {
+        let function: &str = r.get(1);
+        Record {
+            id: r.get(0),
+            // The table's CHECK constraint admits only these two names.
+            function: function.parse().unwrap_or(Function::Reverse),
+            input: r.get(2),
+            output: r.get(3),
+            created_at: r.get(4),
+        }
+    }
+}
+
+/// A row as live history fans it out: whose it is, and its wire form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedEntry {
+    pub user_id: i64,
+    pub entry: HistoryEntry,
+}
+
 /// Which of a user's rows a page may hold.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     /// Only rows with an id below this one.
     pub before: Option<i64>,
     pub function: Option<Function>,
-    /// Case-insensitive substring of input or output.
-    pub contains: Option<String>,
+    /// Words that must each be a case-insensitive substring of input or
+    /// output, in any order; none means no search.
+    pub words: Vec<String>,
 }
 
-/// Records one operation. Returns once the row is committed.
-pub async fn insert(
+impl Filter {
+    /// The search words of `q`: split at whitespace, repeats dropped.
+    pub fn words_of(q: &str) -> Vec<String> {
+        let mut words: Vec<String> = Vec::new();
+        for w in q.split_whitespace() {
+            if !words.iter().any(|seen| seen == w) {
+                words.push(w.to_owned());
+            }
+        }
+        words
+    }
+}
+
+/// Statements for up to this many search words are kept prepared per
+/// connection; a longer search is prepared for its one use, so odd queries
+/// cannot grow the statement cache without bound.
+const CACHED_WORDS: usize = 4;
+
+/// A row to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    pub user_id: i64,
+    pub function: Function,
+    pub input: String,
+    pub output: String,
+}
+
+/// What the database gave a committed row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    pub id: i64,
+    pub created_at: SystemTime,
+}
+
+/// The NOTIFY channel that carries each batch's new ids (comma-separated).
+pub const NOTIFY_CHANNEL: &str = "strop_history";
+
+/// One statement for any batch size, so one round trip and (in autocommit)
+/// one commit. Ids are drawn in queue order and each returned row carries
+/// its entry's position `n`, so answers map back by value, not by the order
+/// RETURNING happens to use. The NOTIFY is part of the same transaction: it
+/// is delivered exactly when the rows are visible.
+const INSERT_BATCH: &str = "\
+WITH new AS (
+    SELECT nextval('history_id_seq') AS id, n, user_id, function, input, output
+    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
+         WITH ORDINALITY AS t(user_id, function, input, output, n)
+    ORDER BY n
+), saved AS (
+    INSERT INTO history (id, user_id, function, input, output)
+    SELECT id, user_id, function, input, output FROM new
+    RETURNING id, created_at
+), notified AS (
+    SELECT pg_notify($5, string_agg(id::text, ',' ORDER BY id)) FROM saved
+)
+SELECT saved.id, saved.created_at FROM new JOIN saved USING (id) CROSS JOIN notified
+ORDER BY new.n";
+
+/// Records `entries` in one transaction; returns their ids and times in the
+/// order given, once committed.
+pub async fn insert_batch(
     client: &Client,
-    user_id: i64,
-    function: Function,
-    input: &str,
-    output: &str,
-) -> Result<i64, tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO history (user_id, function, input, output)
-             VALUES ($1, $2, $3, $4) RETURNING id",
+    entries: &[NewEntry],
+) -> Result<Vec<Saved>, tokio_postgres::Error> {
+    let user_ids: Vec<i64> = entries.iter().map(|e| e.user_id).collect();
+    let functions: Vec<&str> = entries.iter().map(|e| e.function.as_str()).collect();
+    let inputs: Vec<&str> = entries.iter().map(|e| e.input.as_str()).collect();
+    let outputs: Vec<&str> = entries.iter().map(|e| e.output.as_str()).collect();
+    let stmt = client.prepare_cached(INSERT_BATCH).await?;
+    let rows = client
+        .query(
+            &stmt,
+            &[&user_ids, &functions, &inputs, &outputs, &NOTIFY_CHANNEL],
         )
         .await?;
-    let row = client
-        .query_one(&stmt, &[&user_id, &function.as_str(), &input, &output])
-        .await?;
-    Ok(row.get(0))
+    Ok(rows
+        .iter()
+        .map(|r| Saved {
+            id: r.get(0),
+            created_at: r.get(1),
+        })
+        .collect())
 }
 
 /// Escapes LIKE's wildcards so `q` matches literally.
@@ -81,7 +183,8 @@ fn page_sql(filter: &Filter) -> String {
         n += 1;
         let _ = write!(sql, " AND function = ${n}");
     }
-    if filter.contains.is_some() {
+    // One condition per word, so each can use the trigram indexes.
+    for _ in &filter.words {
         n += 1;
         let _ = write!(sql, " AND (input ILIKE ${n} OR output ILIKE ${n})");
     }
@@ -98,7 +201,7 @@ pub async fn newest(
     count: i64,
 ) -> Result<Vec<Record>, tokio_postgres::Error> {
     let function = filter.function.map(Function::as_str);
-    let pattern = filter.contains.as_deref().map(like_pattern);
+    let patterns: Vec<String> = filter.words.iter().map(|w| like_pattern(w)).collect();
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user_id];
     if let Some(before) = &filter.before {
         params.push(before);
@@ -106,25 +209,70 @@ pub async fn newest(
     if let Some(function) = &function {
         params.push(function);
     }
-    if let Some(pattern) = &pattern {
+    for pattern in &patterns {
         params.push(pattern);
     }
     params.push(&count);
-    let stmt = client.prepare_cached(&page_sql(filter)).await?;
+    let sql = page_sql(filter);
+    let stmt = if filter.words.len() <= CACHED_WORDS {
+        client.prepare_cached(&sql).await?
+    } else {
+        client.prepare(&sql).await?
+    };
     let rows = client.query(&stmt, &params).await?;
-    rows.into_iter()
-        .map(|r| {
-            let function: &str = r.get(1);
-            Ok(Record {
-                id: r.get(0),
-                // The table's CHECK constraint admits only these two names.
-                function: function.parse().unwrap_or(Function::Reverse),
-                input: r.get(2),
-                output: r.get(3),
-                created_at: r.get(4),
-            })
+    Ok(rows.iter().map(Record::from_row).collect())
+}
+
+/// The rows with these ids (of any user), in id order: what one
+/// `strop_history` notification announces, read once per process.
+pub async fn by_ids(
+    client: &Client,
+    ids: &[i64],
+) -> Result<Vec<OwnedEntry>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT h.id, h.function, h.input, h.output, h.created_at, h.user_id, u.username
+             FROM history h JOIN users u ON u.id = h.user_id
+             WHERE h.id = ANY($1) ORDER BY h.id",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&ids]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| OwnedEntry {
+            user_id: r.get(5),
+            entry: Record::from_row(r).into_entry(r.get(6)),
         })
-        .collect()
+        .collect())
+}
+
+/// The id of the user's newest row, if any.
+pub async fn newest_id(
+    client: &Client,
+    user_id: i64,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached("SELECT max(id) FROM history WHERE user_id = $1")
+        .await?;
+    Ok(client.query_one(&stmt, &[&user_id]).await?.get(0))
+}
+
+/// Up to `count` of the user's rows with an id above `after`, oldest first:
+/// one page of a stream's catch-up.
+pub async fn after(
+    client: &Client,
+    user_id: i64,
+    after: i64,
+    count: i64,
+) -> Result<Vec<Record>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT id, function, input, output, created_at FROM history
+             WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&user_id, &after, &count]).await?;
+    Ok(rows.iter().map(Record::from_row).collect())
 }
 
 /// The SQL and parameters [`newest`] would run, for EXPLAIN in the benchmark.
@@ -147,7 +295,7 @@ mod tests {
         let all = Filter {
             before: Some(5),
             function: Some(Function::Piglatin),
-            contains: Some("x".into()),
+            words: vec!["x".into()],
         };
         assert_eq!(
             page_sql(&all),
@@ -156,12 +304,28 @@ mod tests {
              ORDER BY id DESC LIMIT $5"
         );
         let some = Filter {
-            contains: Some("x".into()),
+            words: vec!["x".into()],
             ..Filter::default()
         };
         assert!(
             page_sql(&some)
                 .ends_with("(input ILIKE $2 OR output ILIKE $2) ORDER BY id DESC LIMIT $3")
         );
+        let two = Filter {
+            words: vec!["x".into(), "y".into()],
+            ..Filter::default()
+        };
+        assert!(page_sql(&two).ends_with(
+            "AND (input ILIKE $2 OR output ILIKE $2) AND (input ILIKE $3 OR output ILIKE $3) \
+             ORDER BY id DESC LIMIT $4"
+        ));
+    }
+
+    #[test]
+    fn words_split_at_whitespace_without_repeats() {
+        assert_eq!(Filter::words_of("bulk  alpha\tbulk"), ["bulk", "alpha"]);
+        assert_eq!(Filter::words_of("Bulk bulk"), ["Bulk", "bulk"]);
+        assert!(Filter::words_of(" \n ").is_empty());
+        assert!(Filter::words_of("").is_empty());
     }
 }

@@ -1,7 +1,7 @@
-//! Everything that talks to PostgreSQL: the pool, the schema, one module per
-//! table (plain async fns over a pooled client), and the embedded cluster.
+//! Everything that talks to PostgreSQL: the pool, the schema, and one module per
+//! table (plain async fns over a pooled client). The embedded cluster is the
+//! `strop-embedded-pg` crate.
 
-pub mod embedded;
 pub mod history;
 pub mod migrations;
 pub mod pool;

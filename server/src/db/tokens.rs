@@ -1,8 +1,13 @@
 //! The `tokens` table: SHA-256 hashes of live tokens and when they expire.
+//!
+//! Servers cache token owners (`token_cache.rs`), so deleting a live token
+//! must notify [`TOKENS_CHANNEL`] in the same transaction; expired rows need
+//! not, every cache checks expiry itself.
 
 use std::time::Duration;
 
 use super::Client;
+use crate::listener::TOKENS_CHANNEL;
 
 /// The user a live token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,28 +39,39 @@ pub async fn insert(
     Ok(())
 }
 
-/// The owner of a token that is neither unknown, revoked nor expired.
+/// The owner of a token that is neither unknown, revoked nor expired, and
+/// how long it still lives (by the database's clock, so no clock skew).
 pub async fn owner(
     client: &Client,
     token_hash: &[u8],
-) -> Result<Option<TokenOwner>, tokio_postgres::Error> {
+) -> Result<Option<(TokenOwner, Duration)>, tokio_postgres::Error> {
     let stmt = client
         .prepare_cached(
-            "SELECT u.id, u.username FROM tokens t JOIN users u ON u.id = t.user_id
+            "SELECT u.id, u.username, extract(epoch FROM t.expires_at - now())::float8
+             FROM tokens t JOIN users u ON u.id = t.user_id
              WHERE t.token_hash = $1 AND t.expires_at > now()",
         )
         .await?;
     let row = client.query_opt(&stmt, &[&token_hash]).await?;
-    Ok(row.map(|r| TokenOwner {
-        user_id: r.get(0),
-        username: r.get(1),
+    Ok(row.map(|r| {
+        let owner = TokenOwner {
+            user_id: r.get(0),
+            username: r.get(1),
+        };
+        let remaining = Duration::try_from_secs_f64(r.get(2)).unwrap_or(Duration::ZERO);
+        (owner, remaining)
     }))
 }
 
-/// Revokes a token; true if it existed.
+/// Revokes a token and, in the same statement (so the same transaction),
+/// tells every server on [`TOKENS_CHANNEL`]; true if it existed.
 pub async fn revoke(client: &Client, token_hash: &[u8]) -> Result<bool, tokio_postgres::Error> {
     let stmt = client
-        .prepare_cached("DELETE FROM tokens WHERE token_hash = $1")
+        .prepare_cached(
+            "WITH gone AS (DELETE FROM tokens WHERE token_hash = $1 RETURNING token_hash)
+             SELECT pg_notify($2, encode(token_hash, 'hex')) FROM gone",
+        )
         .await?;
-    Ok(client.execute(&stmt, &[&token_hash]).await? > 0)
+    let rows = client.query(&stmt, &[&token_hash, &TOKENS_CHANNEL]).await?;
+    Ok(!rows.is_empty())
 }

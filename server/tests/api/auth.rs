@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use strop_common::ErrorCode;
+use strop_embedded_pg::testing::fresh_database;
 use strop_server::ServeOptions;
-use strop_server::db::embedded::testing::fresh_database;
 
 use crate::support::{assert_error, keys, spawn_app, spawn_on};
 

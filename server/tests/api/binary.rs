@@ -13,7 +13,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use strop_common::HistoryResponse;
-use strop_server::db::embedded::testing::fresh_database;
+use strop_embedded_pg::testing::fresh_database;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
@@ -231,6 +231,29 @@ async fn no_postgresql_anywhere_exits_naming_the_three_ways() {
     assert!(!dir.path().join("pgdata").exists());
 }
 
+#[tokio::test]
+async fn a_taken_port_ends_the_server_at_once_naming_the_way_out() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap();
+    let dir = data_dir();
+    let mut cmd = command();
+    cmd.env("STROP_ADDR", addr.to_string())
+        .env("STROP_DATA_DIR", dir.path());
+    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .expect("strop-server did not exit")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("STROP_ADDR"), "{stderr}");
+    // It stopped before touching the database.
+    assert!(!dir.path().join("pgdata").exists());
+}
+
 /// `key=value` connection string for a test database, with a password that
 /// trust authentication ignores but the logs must never show.
 pub(crate) fn key_value(pg: &tokio_postgres::Config, password: &str) -> String {
@@ -295,6 +318,20 @@ async fn database_url_and_postgres_vars_select_the_database_with_secrets_masked(
     assert!(status.success());
     assert!(!logs.contains(&password), "password in the log: {logs}");
     assert!(!Path::new("/nonexistent/strop").exists());
+
+    // With no data dir given, an external database's start-up line names none
+    // (in a container it would be the unused home of the image's user).
+    let pg = fresh_database().await;
+    let mut cmd = command();
+    cmd.env("DATABASE_URL", key_value(&pg, &password));
+    let server = ServerProcess::start(cmd).await;
+    let (status, logs) = server.terminate().await;
+    assert!(status.success());
+    let start = logs
+        .lines()
+        .find(|l| l.contains("starting strop-server"))
+        .expect("a start-up line");
+    assert!(start.contains("data_dir: None"), "{start}");
 }
 
 #[tokio::test]

@@ -11,9 +11,7 @@ use strop_server::ServeOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{
-    assert_error, lenient, parse_response, raw_request, spawn_app, spawn_on, spawn_with,
-};
+use crate::support::{assert_error, parse_response, raw_request, spawn_app, spawn_on, spawn_with};
 
 /// The status and SPEC error code of a raw answer, asserting the JSON shape.
 fn spec_error(status: u16, body: &Value) -> String {
@@ -246,7 +244,7 @@ async fn every_401_names_bearer_and_tokens_are_not_cached() {
 
 #[tokio::test]
 async fn look_alike_usernames_are_one_account_and_invisible_characters_are_refused() {
-    let app = spawn_with(lenient()).await;
+    let app = spawn_app().await;
     assert_eq!(app.register("Jos\u{e9}", "pw").await.status(), 200);
     let res = app.register("Jose\u{301}", "other").await;
     assert_error(res, 409, ErrorCode::UserExists).await;

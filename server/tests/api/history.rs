@@ -202,6 +202,60 @@ async fn function_and_q_filters() {
 }
 
 #[tokio::test]
+async fn q_matches_every_word_in_any_order() {
+    let app = spawn_app().await;
+    let (_, token) = app.user().await;
+    run(&app, &token, Function::Reverse, "alpha beta bulk").await;
+    run(&app, &token, Function::Piglatin, "bulk upload").await;
+    run(&app, &token, Function::Reverse, "alpha only").await;
+    run(&app, &token, Function::Piglatin, "Bulk-ALPHA").await;
+    run(&app, &token, Function::Reverse, "alphabulk").await;
+    run(&app, &token, Function::Piglatin, "gamma").await;
+
+    let all_three = ["alpha beta bulk", "Bulk-ALPHA", "alphabulk"];
+    for q in [
+        "bulk%20alpha",
+        "alpha+bulk",
+        "%20BULK%09%20alpha%0A",
+        "bulk+alpha+bulk",
+    ] {
+        let h = history(&app, &token, &format!("?q={q}")).await;
+        assert_eq!(inputs(&h), all_three, "{q}");
+    }
+    // One word is a plain substring, as before.
+    let h = history(&app, &token, "?q=bulk").await;
+    assert_eq!(
+        inputs(&h),
+        ["alpha beta bulk", "bulk upload", "Bulk-ALPHA", "alphabulk"]
+    );
+    // Each word may be in the input or the output.
+    let h = history(&app, &token, "?q=klub+alpha").await;
+    assert_eq!(inputs(&h), ["alpha beta bulk", "alphabulk"]);
+    // A word nowhere means no match.
+    let h = history(&app, &token, "?q=alpha+bulk+zzz").await;
+    assert!(h.history.is_empty());
+    // Many words (past the prepared-statement cache) work the same.
+    let h = history(&app, &token, "?q=a+l+p+h+alpha+beta+bulk").await;
+    assert_eq!(inputs(&h), ["alpha beta bulk"]);
+    // Only whitespace: no words, so no search.
+    let h = history(&app, &token, "?q=%20%20").await;
+    assert_eq!(h.history.len(), 6);
+    // Words combine with the function filter and with paging.
+    let h = history(&app, &token, "?q=alpha+bulk&function=reverse").await;
+    assert_eq!(inputs(&h), ["alpha beta bulk", "alphabulk"]);
+    let h = history(&app, &token, "?q=alpha+bulk&limit=2").await;
+    assert_eq!(inputs(&h), ["Bulk-ALPHA", "alphabulk"]);
+    let older = history(
+        &app,
+        &token,
+        &format!("?q=alpha+bulk&limit=2&before={}", h.older_page().unwrap()),
+    )
+    .await;
+    assert_eq!(inputs(&older), ["alpha beta bulk"]);
+    assert_eq!(older.next_before, Some(None));
+}
+
+#[tokio::test]
 async fn plain_history_is_capped_at_the_newest_10000() {
     let app = spawn_app().await;
     let (name, token) = app.user().await;

@@ -4,11 +4,14 @@
 //! (and `observability` reads its logs and metrics).
 
 mod auth;
+mod balancer;
 mod binary;
 mod errors;
+mod events;
 mod hardening;
 mod history;
 mod limits;
+mod listener;
 mod observability;
 mod openapi;
 mod ops;
@@ -16,3 +19,5 @@ mod seed;
 mod servers;
 mod strop;
 mod support;
+mod tokens;
+mod writer;

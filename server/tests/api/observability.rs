@@ -8,7 +8,7 @@ use std::time::Duration;
 use prometheus_parse::{Scrape, Value as Metric};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use strop_server::db::embedded::testing::fresh_database;
+use strop_embedded_pg::testing::fresh_database;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -39,6 +39,7 @@ async fn openapi_documents_every_route() {
         (paths::READYZ, "get"),
         (paths::OPENAPI, "get"),
         (paths::METRICS, "get"),
+        (paths::EVENTS, "get"),
     ];
     for (path, method) in routes {
         assert!(

@@ -47,6 +47,40 @@ fn assert_timestamp(timestamp: &str, time: &str) {
 #[tokio::test]
 async fn seed_session_replays_exactly() {
     let app = spawn_app().await;
+    replay(&app.base).await;
+}
+
+/// One step's request, as the seed made it with `requests`.
+struct Session {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Session {
+    async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+/// The seed session against `base`: one server, or a balancer in front of several
+/// (balancer.rs), where each step may land on another replica.
+pub(crate) async fn replay(base: &str) {
+    let app = Session {
+        http: reqwest::Client::new(),
+        base: base.to_string(),
+    };
 
     // >>> get('http://localhost:80/').json()
     let res = app.get("/", None).await;

@@ -6,12 +6,15 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use strop_common::HistoryResponse;
+use strop_embedded_pg::testing::fresh_database;
 use strop_server::ServeOptions;
-use strop_server::db::embedded::testing::fresh_database;
+use strop_server::history_writer::BATCHES_IN_FLIGHT;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{parse_response, spawn_on};
+use crate::support::{
+    connect, lock_history, parse_response, release, spawn_on, wait_for_blocked_writes,
+};
 
 #[tokio::test]
 async fn a_token_from_one_server_works_on_another() {
@@ -136,4 +139,85 @@ async fn shutdown_lets_an_in_flight_request_finish_and_commit() {
         .unwrap()
         .get(0);
     assert_eq!(n, 1, "a 200 means the row is committed");
+}
+
+#[tokio::test]
+async fn shutdown_with_a_full_history_queue_commits_every_200() {
+    let pg = fresh_database().await;
+    let options = ServeOptions {
+        history_queue: 4,
+        ..ServeOptions::default()
+    };
+    let mut app = spawn_on(pg.clone(), options).await;
+    let (_, token) = app.user().await;
+    // Held batches fill the small queue; the rest of the burst waits for room.
+    let locker = lock_history(&pg).await;
+    let n = 40;
+    let requests = join_all((0..n).map(|i| {
+        let req = app
+            .http
+            .post(app.url("/reverse"))
+            .header("Authorization", &token)
+            .json(&json!({"input": format!("queued {i}")}));
+        async move {
+            match req.send().await {
+                Ok(res) => Some((res.status().as_u16(), res.json::<Value>().await.ok())),
+                Err(_) => None,
+            }
+        }
+    }));
+    let stop = async {
+        wait_for_blocked_writes(&pg, BATCHES_IN_FLIGHT as i64).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.begin_shutdown();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        release(locker).await;
+    };
+    let (results, ()) = tokio::join!(requests, stop);
+    app.finished().await;
+
+    let db = connect(&pg).await;
+    let stored: Vec<String> = db
+        .query("SELECT input FROM history ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut answered_200 = Vec::new();
+    for (i, result) in results.iter().enumerate() {
+        let input = format!("queued {i}");
+        match result {
+            Some((200, Some(body))) => {
+                let out: String = input.chars().rev().collect();
+                assert_eq!(body, &json!({"output": out}));
+                answered_200.push(input);
+            }
+            Some((status, body)) => {
+                // An error, never a silent loss: SPEC JSON with a code.
+                let body = body.as_ref().expect("a JSON error body");
+                assert!(
+                    *status >= 500 && body["error"].is_string(),
+                    "{status} {body}"
+                );
+                assert!(
+                    !stored.contains(&input),
+                    "{input} stored but answered {status}"
+                );
+            }
+            None => panic!("{input}: accepted but never answered"),
+        }
+    }
+    let mut stored_sorted = stored.clone();
+    stored_sorted.sort();
+    answered_200.sort();
+    assert_eq!(
+        stored_sorted, answered_200,
+        "every 200 has its row, and only those"
+    );
+    assert_eq!(
+        answered_200.len(),
+        n,
+        "the queue drained before the server stopped"
+    );
 }

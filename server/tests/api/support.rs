@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 use strop_common::{Credentials, ErrorBody, ErrorCode, TokenResponse, paths};
-use strop_server::db::embedded::testing::fresh_database;
+use strop_embedded_pg::testing::fresh_database;
 use strop_server::limits::LoginLimit;
 use strop_server::{ServeOptions, StartError, serve, shutdown_on};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,9 +27,10 @@ pub struct TestApp {
     task: Option<JoinHandle<Result<(), StartError>>>,
 }
 
-/// A server on a brand-new database.
+/// A server on a brand-new database. Every test client is 127.0.0.1, so
+/// the login limiter is loosened (its own tests in `limits.rs` tighten it).
 pub async fn spawn_app() -> TestApp {
-    spawn_on(fresh_database().await, ServeOptions::default()).await
+    spawn_on(fresh_database().await, lenient()).await
 }
 
 /// A server on a brand-new database with these options.
@@ -286,4 +287,45 @@ fn dechunk(mut s: &str) -> String {
         s = &rest[n + 2..];
     }
     out
+}
+
+/// A connection holding a SHARE lock on `history` in an open transaction:
+/// history inserts wait (reads do not) until [`release`] commits it.
+pub async fn lock_history(pg: &tokio_postgres::Config) -> tokio_postgres::Client {
+    let locker = connect(pg).await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE history IN SHARE MODE")
+        .await
+        .unwrap();
+    locker
+}
+
+pub async fn release(locker: tokio_postgres::Client) {
+    locker.batch_execute("COMMIT").await.unwrap();
+}
+
+/// Waits until at least `n` server connections to `pg`'s database are
+/// stuck on a lock: batches in flight, held by [`lock_history`].
+pub async fn wait_for_blocked_writes(pg: &tokio_postgres::Config, n: i64) {
+    let db = connect(pg).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let blocked: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = 'strop-server' AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if blocked >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{blocked} of {n} writes blocked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -70,6 +70,18 @@ pub enum Action {
     Close,
     Confirm,
     Cancel,
+    /// Server screen: back to the log-in form, server unchanged.
+    Back,
+    /// Input: a newline instead of running.
+    Newline,
+    /// Input: the previous (older) earlier input.
+    RecallOlder,
+    /// Input: the next (newer) earlier input; past the newest, the list.
+    RecallNewer,
+    /// Copy the output (or the selected entry's output) to the clipboard.
+    CopyOutput,
+    /// Copy the selected entry's input to the clipboard.
+    CopyInput,
 }
 
 /// A key as the table spells it. Shift is folded into the character.
@@ -91,6 +103,10 @@ const fn c(ch: char) -> Key {
         code: KeyCode::Char(ch),
         mods: KeyModifiers::NONE,
     }
+}
+
+const fn with(code: KeyCode, mods: KeyModifiers) -> Key {
+    Key { code, mods }
 }
 
 const fn ctrl(ch: char) -> Key {
@@ -144,6 +160,10 @@ impl Key {
         };
         if self.mods.contains(KeyModifiers::CONTROL) {
             format!("Ctrl+{}", base.to_uppercase())
+        } else if self.mods.contains(KeyModifiers::ALT) {
+            format!("Alt+{base}")
+        } else if self.mods.contains(KeyModifiers::SHIFT) {
+            format!("Shift+{base}")
         } else {
             base
         }
@@ -183,6 +203,12 @@ pub static KEYMAP: &[Binding] = &[
         &[k(KeyCode::Enter)],
         A::Submit,
         "Connect to this server",
+    ),
+    b(
+        C::Server,
+        &[k(KeyCode::Esc)],
+        A::Back,
+        "Back to the log-in form (server unchanged)",
     ),
     b(
         C::Login,
@@ -228,11 +254,22 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(
         C::Main,
-        &[k(KeyCode::F(5)), ctrl('r')],
+        &[k(KeyCode::F(5))],
         A::Refresh,
         "Reload the history",
     ),
-    b(C::Main, &[ctrl('f')], A::Search, "Search the history"),
+    b(
+        C::Main,
+        &[ctrl('f'), ctrl('r')],
+        A::Search,
+        "Search the history",
+    ),
+    b(
+        C::Main,
+        &[ctrl('y')],
+        A::CopyOutput,
+        "Copy the output (in the list: the entry's) to the clipboard",
+    ),
     b(C::Main, &[ctrl('o')], A::Logout, "Log out (asks first)"),
     b(
         C::Main,
@@ -254,7 +291,29 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(
         C::Input,
-        &[k(KeyCode::Esc), k(KeyCode::Down)],
+        &[
+            with(KeyCode::Enter, KeyModifiers::ALT),
+            with(KeyCode::Enter, KeyModifiers::SHIFT),
+            ctrl('j'),
+        ],
+        A::Newline,
+        "New line in the input",
+    ),
+    b(
+        C::Input,
+        &[k(KeyCode::Up)],
+        A::RecallOlder,
+        "Earlier input (from the history, newest first)",
+    ),
+    b(
+        C::Input,
+        &[k(KeyCode::Down)],
+        A::RecallNewer,
+        "Later input; past the newest: the history list",
+    ),
+    b(
+        C::Input,
+        &[k(KeyCode::Esc)],
         A::FocusHistory,
         "Go to the history list",
     ),
@@ -302,6 +361,18 @@ pub static KEYMAP: &[Binding] = &[
         "Re-run the entry (input and function)",
     ),
     b(C::History, &[c('/')], A::Search, "Search the history"),
+    b(
+        C::History,
+        &[c('y')],
+        A::CopyOutput,
+        "Copy the entry's output to the clipboard",
+    ),
+    b(
+        C::History,
+        &[c('Y')],
+        A::CopyInput,
+        "Copy the entry's input to the clipboard",
+    ),
     b(
         C::History,
         &[c('f')],
@@ -358,6 +429,8 @@ pub static KEYMAP: &[Binding] = &[
         "Scroll a page down",
     ),
     b(C::Detail, &[c('r')], A::Rerun, "Re-run this entry"),
+    b(C::Detail, &[c('y')], A::CopyOutput, "Copy the output"),
+    b(C::Detail, &[c('Y')], A::CopyInput, "Copy the input"),
     b(
         C::Detail,
         &[k(KeyCode::Esc), k(KeyCode::Enter), c('q')],

@@ -6,75 +6,76 @@ use std::collections::HashMap;
 use std::io::stdout;
 use std::time::{Duration, SystemTime};
 
-use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event, EventStream};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
+    EventStream, KeyboardEnhancementFlags, PopKeyboardEnhancementFlags,
+    PushKeyboardEnhancementFlags,
+};
 use crossterm::execute;
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use super::Options;
-use super::state::Secret;
+use super::state::{Clock, Secret};
 use super::update::{self, Effect, Failure, FailureKind, Msg, Start};
 use super::view::{self, Theme};
-use crate::client::{Client, ClientError, normalize_server};
-use crate::settings::Settings;
+use crate::client::{Client, ClientError};
+use crate::session::Launch;
+use crate::settings::{Choices, Settings};
 use crate::token_store::TokenStore;
 
 /// Spinner speed; the tick only runs while something is in flight.
 const TICK: Duration = Duration::from_millis(100);
 
-/// What start-up reads before the first frame: the settings file (small and
-/// local) and the options. Nothing here waits on the network or the keyring.
-pub fn start_from(opts: &Options) -> Start {
-    let (settings, settings_error) = match Settings::load() {
-        Ok(s) => (s, None),
-        Err(e) => (Settings::default(), Some(e.to_string())),
-    };
-    let mut start = Start {
-        settings_error,
-        env_token: opts.token.clone().filter(|t| !t.trim().is_empty()),
-        ..Start::default()
-    };
-    let chosen = opts.server.clone().or(settings.server.clone());
-    if let Some(raw) = chosen {
-        match normalize_server(&raw) {
-            Ok(server) => {
-                start.last_user = settings.last_user_for(&server).map(str::to_string);
-                start.server = Some(server);
-            }
-            Err(e) => start.server_error = Some(e.to_string()),
-        }
-    }
-    start
-}
-
 /// Restores the terminal when dropped, so `?` and early returns are safe;
 /// ratatui's panic hook covers panics.
 struct Term {
     terminal: DefaultTerminal,
+    mouse: bool,
 }
 
 impl Term {
-    fn enter() -> std::io::Result<Term> {
+    fn enter(mouse: bool) -> std::io::Result<Term> {
         // Alternate screen, no inline viewport: nothing asks the terminal for
         // the cursor position (ptys in tests do not answer that).
         let terminal = ratatui::try_init()?;
         execute!(stdout(), EnableBracketedPaste)?;
-        Ok(Term { terminal })
+        // Terminals that speak the kitty keyboard protocol then tell
+        // Shift+Enter from Enter; the others ignore the request.
+        #[cfg(not(windows))]
+        let _ = execute!(
+            stdout(),
+            PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
+        );
+        if mouse {
+            execute!(stdout(), EnableMouseCapture)?;
+        }
+        Ok(Term { terminal, mouse })
     }
 }
 
 impl Drop for Term {
     fn drop(&mut self) {
+        if self.mouse {
+            let _ = execute!(stdout(), DisableMouseCapture);
+        }
+        #[cfg(not(windows))]
+        let _ = execute!(stdout(), PopKeyboardEnhancementFlags);
         let _ = execute!(stdout(), DisableBracketedPaste);
         ratatui::restore();
     }
 }
 
-pub async fn run(opts: Options) -> anyhow::Result<()> {
-    let (mut state, effects) = update::init(start_from(&opts));
-    let theme = Theme::from_env();
-    let mut term = Term::enter()?;
+/// Runs the TUI for what `main` resolved: the same [`Launch`] the scripting
+/// commands use, and the display choices.
+pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
+    let mut start = Start::from_launch(&launch);
+    start.mouse = choices.mouse;
+    start.function = launch.settings.function;
+    let (mut state, effects) = update::init(start);
+    state.clock = Clock::new(&choices.zone);
+    let theme = Theme::new(choices.theme);
+    let mut term = Term::enter(choices.mouse)?;
     term.terminal.draw(|f| view::draw(f, &state, &theme))?;
 
     let (tx, mut rx) = unbounded_channel::<Msg>();
@@ -93,6 +94,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(key))) => Some(Msg::Key(key)),
                 Some(Ok(Event::Paste(text))) => Some(Msg::Paste(text)),
+                Some(Ok(Event::Mouse(ev))) => Some(Msg::Mouse(ev)),
                 // A resize only needs a redraw; ratatui picks up the new size.
                 Some(Ok(_)) => None,
                 Some(Err(e)) => return Err(e.into()),
@@ -225,7 +227,7 @@ impl Runner {
                 c
             }
         };
-        Ok(client.with_token(token.map(|t| t.0.clone())))
+        Ok(client.with_token(token.map(|t| t.expose().to_string())))
     }
 
     /// Runs one client call as a task and answers with `reply(result)`; a
@@ -262,6 +264,31 @@ impl Runner {
     fn spawn(&mut self, fx: Effect) {
         match fx {
             Effect::Quit => {}
+            Effect::Copy { what, text } => {
+                let chars = text.chars().count();
+                let result = copy_osc52(&text).map_err(|e| crate::settings::io_reason(&e));
+                let _ = self.tx.send(Msg::Copied {
+                    what,
+                    chars,
+                    result,
+                });
+            }
+            Effect::Probe { server, after } => {
+                let client = self.client(&server, None);
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let result = match client {
+                        Ok(c) => c.health().await.map_err(|e| failure(&e)),
+                        Err(f) => Err(f),
+                    };
+                    let _ = tx.send(Msg::Probed(result));
+                });
+            }
+            Effect::SaveFunction(function) => self.worker.run(Box::new(move |_| {
+                let result = Settings::update(|s| s.function = Some(function));
+                Msg::SettingsSaved(result.map_err(|e| e.to_string()))
+            })),
             Effect::OpenKeyring => self.worker.run(Box::new(|slot| {
                 let result = TokenStore::open().map(|store| {
                     let name = store.backend().to_string();
@@ -283,7 +310,7 @@ impl Runner {
                 result: match store {
                     Some(st) => st
                         .get(&server, &user)
-                        .map(|t| t.map(Secret))
+                        .map(|t| t.map(Secret::new))
                         .map_err(|e| e.to_string()),
                     None => Err(NO_KEYRING.into()),
                 },
@@ -294,7 +321,9 @@ impl Runner {
                 token,
             } => self.keyring(move |store| {
                 Msg::TokenStored(match store {
-                    Some(st) => st.set(&server, &user, &token.0).map_err(|e| e.to_string()),
+                    Some(st) => st
+                        .set(&server, &user, token.expose())
+                        .map_err(|e| e.to_string()),
                     None => Err(NO_KEYRING.into()),
                 })
             }),
@@ -304,21 +333,24 @@ impl Runner {
                     None => Ok(()),
                 })
             }),
+            // Only these keys change: the person's choices in the file stay.
             Effect::SaveSettings { server, last_user } => self.worker.run(Box::new(|_| {
-                let result = Settings {
-                    server: Some(server),
-                    last_user,
-                }
-                .save()
+                let result = Settings::update(|s| {
+                    s.server = Some(server);
+                    s.last_user = last_user;
+                })
                 .map_err(|e| e.to_string());
                 Msg::SettingsSaved(result)
             })),
-            Effect::VerifySession { server, token } => self.http(
-                &server,
-                Some(&token),
-                |c| async move { c.whoami().await },
-                |result| Msg::SessionVerified { result },
-            ),
+            Effect::VerifySession { session } => {
+                let (server, token) = (session.server.clone(), session.token.clone());
+                self.http(
+                    &server,
+                    Some(&token),
+                    |c| async move { c.whoami().await },
+                    |result| Msg::SessionVerified { session, result },
+                )
+            }
             Effect::Register {
                 server,
                 username,
@@ -328,7 +360,7 @@ impl Runner {
                 self.http(
                     &server,
                     None,
-                    |c| async move { c.register(&name, &password.0).await.map(drop) },
+                    |c| async move { c.register(&name, password.expose()).await.map(drop) },
                     |result| Msg::Registered { username, result },
                 )
             }
@@ -341,7 +373,11 @@ impl Runner {
                 self.http(
                     &server,
                     None,
-                    |c| async move { c.authenticate(&name, &password.0).await.map(Secret) },
+                    |c| async move {
+                        c.authenticate(&name, password.expose())
+                            .await
+                            .map(Secret::new)
+                    },
                     |result| Msg::Authenticated { username, result },
                 )
             }
@@ -401,9 +437,23 @@ impl Runner {
 
 const NO_KEYRING: &str = "No OS keyring is available; set STROP_TOKEN to skip the login.";
 
+/// Puts `text` on the clipboard through the terminal: OSC 52, which works
+/// over SSH and in tmux (`set-clipboard on`). BEL-terminated, the form
+/// xterm, kitty, iTerm2, WezTerm and tmux all accept.
+fn copy_osc52(text: &str) -> std::io::Result<()> {
+    use base64::Engine;
+    use std::io::Write;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+    let mut out = stdout().lock();
+    write!(out, "\x1b]52;c;{encoded}\x07")?;
+    out.flush()
+}
+
 fn failure(e: &ClientError) -> Failure {
     let kind = if e.is_auth_failure() {
         FailureKind::Auth
+    } else if e.code() == Some(strop_common::ErrorCode::InvalidCredentials) {
+        FailureKind::Credentials
     } else if e.is_unreachable() {
         FailureKind::Unreachable
     } else {

@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 
+use ratatui::layout::Rect;
 use strop_common::{Function, HistoryEntry, HistoryQuery};
 use tui_input::Input;
 
@@ -12,22 +13,15 @@ pub const PREFETCH_MARGIN: usize = 20;
 /// Quiet time after the last keystroke before a search goes to the server.
 pub const SEARCH_DEBOUNCE_MS: u64 = 250;
 /// Offered on the server screen when nothing else is known.
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:5000";
+pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
 /// Shown on the login form when a stored or given token is refused.
 pub const SESSION_EXPIRED: &str = "Your session expired or was revoked; please log in again.";
 
-/// A token: kept out of `Debug` output so it never lands in a log or panic.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+pub use crate::local_time::{Clock, Zone};
+pub use crate::session::{Secret, Session, TokenSource};
 
 /// Which full screen is up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Screen {
     /// Checking a stored or given token before deciding where to land.
     Connecting,
@@ -35,8 +29,14 @@ pub enum Screen {
     Server,
     /// Log in or register.
     Login,
-    /// Input, output and history.
-    Main,
+    /// Input, output and history: only with someone logged in.
+    Main(Session),
+}
+
+impl Screen {
+    pub fn is_main(&self) -> bool {
+        matches!(self, Screen::Main(_))
+    }
 }
 
 /// A window drawn over the screen; it takes the keys while it is up.
@@ -169,6 +169,17 @@ impl Default for LoginForm {
     }
 }
 
+/// Where the main screen's parts were last drawn, so a mouse click can be
+/// mapped to what is under it (layout memory, like `History::offset`).
+#[derive(Debug, Default)]
+pub struct Areas {
+    pub input: Cell<Rect>,
+    pub output: Cell<Rect>,
+    pub search: Cell<Rect>,
+    /// The history rows, header excluded.
+    pub rows: Cell<Rect>,
+}
+
 /// Which part of the main screen gets typed keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -185,14 +196,33 @@ pub struct Output {
     pub output: String,
 }
 
+/// What the Output pane shows: the last answer, or why the last run failed
+/// (never an older answer under a newer input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done(Output),
+    Failed {
+        function: Function,
+        input: String,
+        message: String,
+    },
+}
+
+/// Lines the input box grows to before it scrolls.
+pub const INPUT_MAX_LINES: u16 = 5;
+
 #[derive(Debug, Clone)]
 pub struct MainPane {
+    /// May hold newlines (paste, Alt+Enter).
     pub input: Input,
     pub function: Function,
-    pub output: Option<Output>,
+    pub output: Option<Outcome>,
     pub focus: Focus,
     /// Operations sent and not yet answered.
     pub running: usize,
+    /// Walking back through earlier inputs with ↑/↓: which one (0 = newest)
+    /// and what was typed before the walk began.
+    pub recall: Option<(usize, String)>,
 }
 
 impl Default for MainPane {
@@ -203,6 +233,7 @@ impl Default for MainPane {
             output: None,
             focus: Focus::Input,
             running: 0,
+            recall: None,
         }
     }
 }
@@ -233,6 +264,9 @@ pub struct History {
     pub filter: Option<Function>,
     /// Ids for rows added locally before the server's copy arrives (negative).
     pub next_local_id: i64,
+    /// Why the last page request failed: shown in the pane until a page
+    /// arrives (the list would otherwise say "Loading" forever).
+    pub error: Option<String>,
 }
 
 impl History {
@@ -246,13 +280,14 @@ impl History {
         }
     }
 
-    /// Whether an entry belongs in the current filtered and searched view.
+    /// Whether an entry belongs in the current filtered and searched view:
+    /// as the server's `q`, every word must occur in the input or the output.
     pub fn admits(&self, function: Function, input: &str, output: &str) -> bool {
         if self.filter.is_some_and(|f| f != function) {
             return false;
         }
-        let q = &self.applied_query;
-        q.is_empty() || contains_ignore_case(input, q) || contains_ignore_case(output, q)
+        words(&self.applied_query)
+            .all(|w| contains_ignore_case(input, w) || contains_ignore_case(output, w))
     }
 
     pub fn selected_entry(&self) -> Option<&HistoryEntry> {
@@ -293,6 +328,25 @@ pub fn match_ranges(hay: &str, needle: &str) -> Vec<std::ops::Range<usize>> {
     out
 }
 
+/// The words of a search, as the server splits `q`.
+pub fn words(query: &str) -> impl Iterator<Item = &str> {
+    query.split_whitespace()
+}
+
+/// Byte ranges of every word of `query` in `hay`, sorted, overlaps merged.
+pub fn word_ranges(hay: &str, query: &str) -> Vec<std::ops::Range<usize>> {
+    let mut all: Vec<_> = words(query).flat_map(|w| match_ranges(hay, w)).collect();
+    all.sort_by_key(|r| (r.start, r.end));
+    let mut out: Vec<std::ops::Range<usize>> = Vec::with_capacity(all.len());
+    for r in all {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 pub fn contains_ignore_case(hay: &str, needle: &str) -> bool {
     needle.is_empty() || !match_ranges(hay, needle).is_empty()
 }
@@ -310,14 +364,20 @@ pub struct State {
     pub server: String,
     pub server_input: Input,
     pub server_error: Option<String>,
-    pub user: Option<String>,
-    pub token: Option<Secret>,
-    /// The token came from `STROP_TOKEN`: never stored, never deleted.
-    pub token_from_env: bool,
-    /// Settings' last user: whose token to look for at start-up.
+    /// Whose token to look for at start-up (`--user`, else the settings'
+    /// last user), then the last one logged in.
     pub last_user: Option<String>,
     pub keyring: Keyring,
     pub conn: Conn,
+    /// Failed `/healthz` probes in a row while offline; `None` when no
+    /// probe is scheduled.
+    pub probe: Option<u32>,
+    /// Mouse reports are on (wheel and clicks are ours).
+    pub mouse: bool,
+    /// Where things were drawn, for mouse clicks.
+    pub areas: Areas,
+    /// Shows entry times in the chosen zone (UTC unless told otherwise).
+    pub clock: Clock,
     /// Requests in flight, oldest first; the spinner turns while any is.
     pub activities: Vec<Activity>,
     /// The last thing that went wrong, in plain words.
@@ -340,12 +400,13 @@ impl State {
             server: String::new(),
             server_input: Input::new(DEFAULT_SERVER.into()),
             server_error: None,
-            user: None,
-            token: None,
-            token_from_env: false,
             last_user: None,
             keyring: Keyring::Opening,
             conn: Conn::Unknown,
+            probe: None,
+            mouse: false,
+            areas: Areas::default(),
+            clock: Clock::new(&Zone::Utc),
             activities: Vec::new(),
             last_error: None,
             notice: None,
@@ -357,6 +418,14 @@ impl State {
             },
             spinner: 0,
             quit: false,
+        }
+    }
+
+    /// Who is logged in, if anyone.
+    pub fn session(&self) -> Option<&Session> {
+        match &self.screen {
+            Screen::Main(session) => Some(session),
+            _ => None,
         }
     }
 
@@ -418,6 +487,22 @@ mod tests {
 
     #[test]
     fn secret_is_redacted() {
-        assert!(!format!("{:?}", Secret("abc".into())).contains("abc"));
+        assert!(!format!("{:?}", Secret::new("abc")).contains("abc"));
+    }
+
+    #[test]
+    fn every_word_must_match_in_any_order() {
+        let h = History {
+            applied_query: "bulk  ALPHA".into(),
+            ..History::default()
+        };
+        assert!(h.admits(Function::Reverse, "alpha then bulk", "x"));
+        assert!(h.admits(Function::Reverse, "alpha", "bulk"));
+        assert!(!h.admits(Function::Reverse, "alpha", "x"));
+        assert_eq!(
+            word_ranges("alpha bulk alp", "bulk al"),
+            vec![0..2, 6..10, 11..13]
+        );
+        assert_eq!(word_ranges("abcd", "abc bcd"), vec![0..4]);
     }
 }

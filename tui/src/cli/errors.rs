@@ -31,6 +31,10 @@ pub enum CliError {
         server: String,
         user: Option<String>,
     },
+    /// `logout` could not revoke the token on the server (down, or an
+    /// error); the keyring entry, if any, is gone all the same.
+    #[error("{}", server_not_told(*forgotten, cause))]
+    ServerNotTold { forgotten: bool, cause: ClientError },
     #[error("The token in STROP_TOKEN was refused: it has expired or was revoked.")]
     EnvTokenRefused,
     /// The command line was fine for clap but not for us.
@@ -51,10 +55,23 @@ fn not_logged_in(server: &str, user: Option<&str>) -> String {
     }
 }
 
+fn server_not_told(forgotten: bool, cause: &ClientError) -> String {
+    let here = if forgotten {
+        "Logged out on this machine (the token is deleted from the keyring)"
+    } else {
+        "Nothing to forget on this machine (the token came from STROP_TOKEN)"
+    };
+    format!(
+        "{here}, but the server could not be told, so the token stays valid there until it expires. {cause}"
+    )
+}
+
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Client(e) if e.is_unreachable() => exit::UNREACHABLE,
+            CliError::ServerNotTold { cause, .. } if cause.is_unreachable() => exit::UNREACHABLE,
+            CliError::ServerNotTold { .. } => exit::FAILURE,
             CliError::Client(ClientError::InvalidServer { .. }) => exit::USAGE,
             CliError::Client(e) => match e.code() {
                 Some(
@@ -91,22 +108,28 @@ pub(super) fn clap_failure(e: clap::Error) -> ParseFailure {
 }
 
 /// clap's multi-line report ("error: ...", indented values, tips, usage)
-/// folded into one sentence.
+/// folded into one sentence. Tips stay: they carry clap's "a similar
+/// subcommand exists: 'history'" for a typo.
 fn one_line_usage(report: &str) -> String {
     let mut parts = Vec::new();
+    let mut tips = Vec::new();
     for line in report.lines() {
         let line = line.trim();
         if line.starts_with("Usage:") || line.starts_with("For more information") {
             break;
         }
-        if line.is_empty() || line.starts_with("tip:") {
+        if line.is_empty() {
             continue;
         }
-        parts.push(line.strip_prefix("error: ").unwrap_or(line));
+        match line.strip_prefix("tip: ") {
+            Some(tip) => tips.push(tip),
+            None => parts.push(line.strip_prefix("error: ").unwrap_or(line)),
+        }
     }
-    let mut sentence = parts.join(" ");
-    sentence = sentence.trim_end_matches('.').to_string();
-    format!("{sentence}; see `strop --help`.")
+    let sentence = parts.join(" ");
+    let mut clauses = vec![sentence.trim_end_matches('.')];
+    clauses.extend(tips.iter().map(|t| t.trim_end_matches('.')));
+    format!("{}; see `strop --help`.", clauses.join("; "))
 }
 
 #[cfg(test)]
@@ -130,6 +153,15 @@ mod tests {
         let line = usage(&["strop", "--bogus"]);
         assert!(line.contains("--bogus"), "{line}");
         assert!(!line.contains('\n'), "{line}");
+
+        // A typo keeps clap's suggestion.
+        let line = usage(&["strop", "histroy"]);
+        assert!(
+            line.contains(
+                "unrecognized subcommand 'histroy'; a similar subcommand exists: 'history'"
+            ),
+            "{line}"
+        );
 
         let line = usage(&["strop", "history", "--limit", "0"]);
         assert!(line.contains("--limit"), "{line}");

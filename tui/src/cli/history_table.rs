@@ -1,34 +1,58 @@
-//! `strop history` as aligned columns: TIME, FUNCTION, INPUT, OUTPUT.
+//! `strop history` for a person (aligned columns cut to the terminal) or for
+//! a program (one plain line per entry, fields separated by tabs).
 
 use strop_common::api::HistoryEntry;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::local_time::Clock;
 
 const GAP: &str = "  ";
 const HEADERS: [&str; 4] = ["TIME", "FUNCTION", "INPUT", "OUTPUT"];
 /// Narrowest the input column gets when fitting a terminal.
 const MIN_INPUT: usize = 12;
 
-/// The table, one line per entry after a header. `width`: the terminal's,
-/// to cut long cells with "…"; `None` (a pipe) keeps cells whole.
-pub(super) fn render(entries: &[HistoryEntry], width: Option<usize>, filtered: bool) -> String {
-    if entries.is_empty() {
-        return if filtered {
-            "No history entries match.\n".into()
-        } else {
-            "No history yet.\n".into()
-        };
+/// Where the history goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// A terminal this many columns wide: a header and aligned columns, long
+    /// cells cut with "…".
+    Table { width: usize },
+    /// A pipe or file: `TIME<tab>FUNCTION<tab>INPUT<tab>OUTPUT` per entry, no
+    /// header, no padding, cells whole (tabs, newlines and other control
+    /// characters escaped as `\t`, `\n`, `\u{1b}`).
+    Plain,
+}
+
+/// The history as `layout` wants it; times in `clock`'s zone. An empty
+/// history is a sentence on a terminal and nothing at all in a pipe.
+pub(super) fn render(
+    entries: &[HistoryEntry],
+    layout: Layout,
+    clock: &Clock,
+    filtered: bool,
+) -> String {
+    let rows = entries.iter().map(|e| {
+        [
+            clock.show(&e.timestamp),
+            e.function.to_string(),
+            visible(&e.input),
+            visible(&e.output),
+        ]
+    });
+    match layout {
+        Layout::Plain => rows.map(|row| row.join("\t") + "\n").collect(),
+        Layout::Table { .. } if entries.is_empty() => {
+            if filtered {
+                "No history entries match.\n".into()
+            } else {
+                "No history yet.\n".into()
+            }
+        }
+        Layout::Table { width } => table(&rows.collect::<Vec<_>>(), width),
     }
-    let rows: Vec<[String; 4]> = entries
-        .iter()
-        .map(|e| {
-            [
-                e.time.clone(),
-                e.function.to_string(),
-                visible(&e.input),
-                visible(&e.output),
-            ]
-        })
-        .collect();
+}
+
+fn table(rows: &[[String; 4]], width: usize) -> String {
     let widest = |col: usize| {
         rows.iter()
             .map(|r| r[col].width())
@@ -37,29 +61,21 @@ pub(super) fn render(entries: &[HistoryEntry], width: Option<usize>, filtered: b
             .unwrap_or(0)
     };
     let (time_w, function_w) = (widest(0), widest(1));
-    let mut input_w = widest(2);
-    let mut output_w = None;
-    if let Some(total) = width {
-        // Split what the fixed columns leave between input and output.
-        let room = total.saturating_sub(time_w + function_w + 3 * GAP.len());
-        let half = (room / 2).max(MIN_INPUT);
-        input_w = input_w.min(half);
-        output_w = Some(room.saturating_sub(input_w + GAP.len()).max(MIN_INPUT));
-    }
+    // Split what the fixed columns leave between input and output.
+    let room = width.saturating_sub(time_w + function_w + 3 * GAP.len());
+    let input_w = widest(2).min((room / 2).max(MIN_INPUT));
+    let output_w = room.saturating_sub(input_w + GAP.len()).max(MIN_INPUT);
 
     let mut out = String::new();
     let header = HEADERS.map(str::to_string);
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in std::iter::once(&header).chain(rows) {
         out.push_str(&pad(&row[0], time_w));
         out.push_str(GAP);
         out.push_str(&pad(&row[1], function_w));
         out.push_str(GAP);
         out.push_str(&pad(&fit(&row[2], input_w), input_w));
         out.push_str(GAP);
-        match output_w {
-            Some(w) => out.push_str(&fit(&row[3], w)),
-            None => out.push_str(&row[3]),
-        }
+        out.push_str(&fit(&row[3], output_w));
         // Keep no trailing spaces when the output cell is empty.
         let trimmed = out.trim_end_matches(' ').len();
         out.truncate(trimmed);
@@ -125,6 +141,10 @@ mod tests {
         }
     }
 
+    fn utc() -> Clock {
+        Clock::new(&crate::local_time::Zone::Utc)
+    }
+
     #[test]
     fn columns_align_under_the_header() {
         let table = render(
@@ -132,7 +152,8 @@ mod tests {
                 entry(1, Function::Reverse, "abc", "cba"),
                 entry(2, Function::Piglatin, "Hello, world!", "Ellohay, orldway!"),
             ],
-            None,
+            Layout::Table { width: 200 },
+            &utc(),
             false,
         );
         let lines: Vec<&str> = table.lines().collect();
@@ -141,7 +162,10 @@ mod tests {
         assert_eq!(col(lines[0], "INPUT"), col(lines[2], "Hello"));
         assert_eq!(col(lines[0], "OUTPUT"), col(lines[1], "cba"));
         assert_eq!(col(lines[0], "OUTPUT"), col(lines[2], "Ellohay"));
-        assert!(lines[1].starts_with("Sat, 10 Apr 2021 19:59:53 GMT  reverse "));
+        assert!(
+            lines[1].starts_with("2021-04-10 19:59:53 +00:00  reverse "),
+            "{table}"
+        );
     }
 
     #[test]
@@ -149,7 +173,8 @@ mod tests {
         let long = "x".repeat(200);
         let table = render(
             &[entry(1, Function::Reverse, "a\nb", &long)],
-            Some(80),
+            Layout::Table { width: 80 },
+            &utc(),
             false,
         );
         for line in table.lines() {
@@ -157,13 +182,38 @@ mod tests {
         }
         assert!(table.contains("a\\nb"));
         assert!(table.contains('…'));
-        // A pipe gets whole cells.
-        assert!(render(&[entry(1, Function::Reverse, "a", &long)], None, false).contains(&long));
     }
 
     #[test]
-    fn empty_history_says_so() {
-        assert_eq!(render(&[], None, false), "No history yet.\n");
-        assert_eq!(render(&[], None, true), "No history entries match.\n");
+    fn a_pipe_gets_unpadded_tab_separated_rows() {
+        let long = "y".repeat(2000);
+        let plain = render(
+            &[
+                entry(1, Function::Reverse, &long, "short"),
+                entry(2, Function::Piglatin, "a\tb\nc", "x"),
+            ],
+            Layout::Plain,
+            &utc(),
+            false,
+        );
+        let lines: Vec<&str> = plain.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                format!("2021-04-10 19:59:53 +00:00\treverse\t{long}\tshort"),
+                "2021-04-10 19:59:53 +00:00\tpiglatin\ta\\tb\\nc\tx".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_history_says_so_on_a_terminal_only() {
+        let term = Layout::Table { width: 80 };
+        assert_eq!(render(&[], term, &utc(), false), "No history yet.\n");
+        assert_eq!(
+            render(&[], term, &utc(), true),
+            "No history entries match.\n"
+        );
+        assert_eq!(render(&[], Layout::Plain, &utc(), false), "");
     }
 }

@@ -404,3 +404,129 @@ pub fn keyctl_read(server: &str, user: &str) -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// A TCP forwarder on a fixed port in front of a real server, that can be
+/// taken down (connections refused, open ones cut) and brought back up: a
+/// server that goes away and returns, without losing its database.
+pub struct Relay {
+    port: u16,
+    target: SocketAddr,
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    /// A relay for `target` on a free port, down until [`Relay::up`].
+    pub fn new(target: SocketAddr) -> Relay {
+        Relay {
+            port: free_port(),
+            target,
+            stop: None,
+            thread: None,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts accepting and forwarding.
+    pub fn up(&mut self) {
+        use std::sync::atomic::AtomicBool;
+        if self.thread.is_some() {
+            return;
+        }
+        let listener = {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match TcpListener::bind(("127.0.0.1", self.port)) {
+                    Ok(l) => break l,
+                    Err(e) if Instant::now() > deadline => panic!("bind the relay port: {e}"),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        };
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (flag, target) = (stop.clone(), self.target);
+        self.thread = Some(std::thread::spawn(move || {
+            let mut open: Vec<TcpStream> = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let _ = client.set_nonblocking(false);
+                        let Ok(server) = TcpStream::connect(target) else {
+                            continue;
+                        };
+                        for (from, to) in [
+                            (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                            (server.try_clone().unwrap(), client.try_clone().unwrap()),
+                        ] {
+                            std::thread::spawn(move || {
+                                let (mut from, mut to) = (from, to);
+                                let _ = std::io::copy(&mut from, &mut to);
+                                let _ = to.shutdown(std::net::Shutdown::Write);
+                            });
+                        }
+                        open.push(client);
+                        open.push(server);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+            // Down: the listener closes (connections refused) and open
+            // connections are cut, as when a server process dies.
+            for s in open {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }));
+        self.stop = Some(stop);
+    }
+
+    /// Stops: new connections are refused, open ones cut.
+    pub fn down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// Registers `user` (password `pw`) and logs in through the CLI, so the
+/// token is in the keyring and the settings name this server and user.
+pub fn cli_login(config_dir: &Path, server: &str, user: &str) {
+    for args in [
+        ["register", user, "--password-stdin"],
+        ["login", user, "--password-stdin"],
+    ] {
+        let mut cmd = strop_command(config_dir, server);
+        cmd.args(args);
+        let out = run_with_stdin(cmd, Some("pw\n"));
+        assert!(
+            out.status.success(),
+            "strop {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Runs one scripting command for a logged-in user; its stdout.
+pub fn cli_run(config_dir: &Path, server: &str, user: &str, args: &[&str]) -> String {
+    let mut cmd = strop_command(config_dir, server);
+    cmd.arg("--user").arg(user).args(args);
+    let out = run_with_stdin(cmd, None);
+    assert!(
+        out.status.success(),
+        "strop {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

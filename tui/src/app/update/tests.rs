@@ -3,6 +3,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
+use strop_common::HistoryEntry;
 
 const SERVER: &str = "http://127.0.0.1:5000";
 
@@ -23,7 +24,28 @@ fn type_str(s: &mut State, text: &str) -> Vec<Effect> {
 }
 
 fn tok() -> Secret {
-    Secret("0123456789abcdef0123456789abcdef".into())
+    Secret::new("0123456789abcdef0123456789abcdef")
+}
+
+/// alice's session, token from the keyring.
+fn alice() -> Session {
+    Session {
+        server: SERVER.into(),
+        user: "alice".into(),
+        token: tok(),
+        source: TokenSource::Keyring,
+    }
+}
+
+fn user_of(s: &State) -> Option<&str> {
+    s.session().map(|x| x.user.as_str())
+}
+
+fn output_of(s: &State) -> &str {
+    match &s.main.output {
+        Some(Outcome::Done(out)) => &out.output,
+        other => panic!("no output: {other:?}"),
+    }
 }
 
 fn entry(id: i64, function: Function, input: &str, output: &str) -> HistoryEntry {
@@ -88,7 +110,7 @@ fn logged_in() -> State {
             result: Ok(tok()),
         },
     );
-    assert_eq!(s.screen, Screen::Main);
+    assert!(s.screen.is_main());
     s
 }
 
@@ -205,21 +227,16 @@ fn stored_token_is_verified_and_lands_in_main() {
             result: Ok(Some(tok())),
         },
     );
-    assert_eq!(
-        fx,
-        vec![Effect::VerifySession {
-            server: SERVER.into(),
-            token: tok()
-        }]
-    );
+    assert_eq!(fx, vec![Effect::VerifySession { session: alice() }]);
     let fx = update(
         &mut s,
         Msg::SessionVerified {
+            session: alice(),
             result: Ok("alice".into()),
         },
     );
-    assert_eq!(s.screen, Screen::Main);
-    assert_eq!(s.user.as_deref(), Some("alice"));
+    assert!(s.screen.is_main());
+    assert_eq!(user_of(&s), Some("alice"));
     let loads = history_loads(&fx);
     assert_eq!(loads.len(), 1);
     assert_eq!(loads[0].limit, Some(PAGE_SIZE));
@@ -244,6 +261,7 @@ fn refused_token_goes_to_login_with_the_reason_and_is_forgotten() {
     let fx = update(
         &mut s,
         Msg::SessionVerified {
+            session: alice(),
             result: Err(auth()),
         },
     );
@@ -251,7 +269,7 @@ fn refused_token_goes_to_login_with_the_reason_and_is_forgotten() {
     assert_eq!(s.login.error.as_deref(), Some(SESSION_EXPIRED));
     assert_eq!(s.login.username.value(), "alice");
     assert_eq!(s.login.focus, LoginField::Password);
-    assert!(s.token.is_none());
+    assert!(s.session().is_none());
     assert!(fx.contains(&Effect::DeleteToken {
         server: SERVER.into(),
         user: "alice".into()
@@ -275,12 +293,13 @@ fn unverifiable_token_lands_in_main_offline() {
     update(
         &mut s,
         Msg::SessionVerified {
+            session: alice(),
             result: Err(unreachable()),
         },
     );
-    assert_eq!(s.screen, Screen::Main);
+    assert!(s.screen.is_main());
     assert_eq!(s.conn, Conn::Offline);
-    assert_eq!(s.user.as_deref(), Some("alice"));
+    assert_eq!(user_of(&s), Some("alice"));
     assert!(s.last_error.as_deref().unwrap().contains("Cannot reach"));
 }
 
@@ -334,24 +353,29 @@ fn no_stored_token_or_unreadable_keyring_goes_to_login() {
 fn env_token_skips_the_keyring() {
     let (mut s, fx) = init(Start {
         server: Some(SERVER.into()),
-        env_token: Some(tok().0),
+        env_token: Some(tok()),
         ..Start::default()
     });
     assert_eq!(s.keyring, Keyring::Overridden);
+    let env = Session {
+        user: String::new(),
+        source: TokenSource::Env,
+        ..alice()
+    };
     assert_eq!(
         fx,
         vec![Effect::VerifySession {
-            server: SERVER.into(),
-            token: tok()
+            session: env.clone()
         }]
     );
     update(
         &mut s,
         Msg::SessionVerified {
+            session: env,
             result: Ok("bob".into()),
         },
     );
-    assert_eq!(s.screen, Screen::Main);
+    assert!(s.screen.is_main());
     // A refused env token is never deleted from the keyring.
     let fx = update(
         &mut s,
@@ -387,7 +411,7 @@ fn login_form_moves_between_fields_and_submits() {
         vec![Effect::Authenticate {
             server: SERVER.into(),
             username: "alice".into(),
-            password: Secret("hunter2".into())
+            password: Secret::new("hunter2")
         }]
     );
     assert!(s.login.busy);
@@ -402,7 +426,7 @@ fn login_form_moves_between_fields_and_submits() {
             result: Ok(tok()),
         },
     );
-    assert_eq!(s.screen, Screen::Main);
+    assert!(s.screen.is_main());
     assert_eq!(s.login.password.value(), "");
     assert!(fx.contains(&Effect::StoreToken {
         server: SERVER.into(),
@@ -488,7 +512,7 @@ fn register_then_logs_straight_in() {
         vec![Effect::Authenticate {
             server: SERVER.into(),
             username: "bob".into(),
-            password: Secret("pw".into())
+            password: Secret::new("pw")
         }]
     );
     // Ctrl+T toggles back.
@@ -558,7 +582,7 @@ fn run_shows_output_and_the_row_at_once() {
         },
     );
     assert_eq!(s.main.running, 0);
-    assert_eq!(s.main.output.as_ref().unwrap().output, "Ellohay");
+    assert_eq!(output_of(&s), "Ellohay");
     let top = &s.history.entries[0];
     assert_eq!((top.id < 0, top.output.as_str()), (true, "Ellohay"));
     assert_eq!(s.history.entries.len(), 4);
@@ -589,7 +613,7 @@ fn run_failures_are_sentences_and_401_logs_out() {
             at: stamps(),
         },
     );
-    assert_eq!(s.screen, Screen::Main);
+    assert!(s.screen.is_main());
     assert_eq!(s.conn, Conn::Offline);
     assert!(s.last_error.as_deref().unwrap().contains("Cannot reach"));
     assert!(s.history.entries.is_empty());
@@ -866,7 +890,7 @@ fn logout_asks_then_revokes_and_forgets() {
         }]
     );
     assert_eq!(s.screen, Screen::Login);
-    assert!(s.token.is_none() && s.user.is_none());
+    assert!(s.session().is_none());
     assert!(s.history.entries.is_empty());
     assert_eq!(s.notice.as_deref(), Some("Logged out."));
     assert_eq!(s.login.username.value(), "alice");
@@ -878,7 +902,10 @@ fn logout_with_the_server_down_still_forgets_locally() {
     update(&mut s, ctrl('o'));
     update(&mut s, key(KeyCode::Enter));
     let fx = update(&mut s, Msg::LoggedOut(Err(unreachable())));
-    assert_eq!(fx.len(), 1);
+    assert!(fx.contains(&Effect::DeleteToken {
+        server: SERVER.into(),
+        user: "alice".into()
+    }));
     assert_eq!(s.screen, Screen::Login);
     assert!(s.notice.as_deref().unwrap().contains("could not be told"));
     assert!(s.last_error.as_deref().unwrap().contains("Cannot reach"));
@@ -898,10 +925,13 @@ fn tick_turns_the_spinner_only_while_busy() {
 }
 
 #[test]
-fn paste_goes_into_the_focused_field_on_one_line() {
+fn paste_keeps_newlines_in_the_input_and_flattens_one_line_fields() {
     let mut s = logged_in();
-    update(&mut s, Msg::Paste("two\nlines".into()));
-    assert_eq!(s.main.input.value(), "two lines");
+    update(&mut s, Msg::Paste("two\r\nlines\rthree".into()));
+    assert_eq!(s.main.input.value(), "two\nlines\nthree");
+    update(&mut s, ctrl('f'));
+    update(&mut s, Msg::Paste("a\nb".into()));
+    assert_eq!(s.history.search.value(), "a b");
 }
 
 #[test]
@@ -977,4 +1007,324 @@ fn a_login_before_the_keyring_opens_is_stored_once_it_does() {
             token: tok()
         }]
     );
+}
+
+fn launch(user_arg: Option<&str>, saved_user: Option<&str>) -> crate::session::Launch {
+    crate::session::Launch {
+        server_arg: None,
+        user_arg: user_arg.map(str::to_string),
+        env_token: None,
+        settings: crate::settings::Settings {
+            server: Some(SERVER.into()),
+            last_user: saved_user.map(str::to_string),
+            ..Default::default()
+        },
+        settings_error: None,
+    }
+}
+
+#[test]
+fn start_follows_the_same_launch_as_the_cli() {
+    // The last user by default; --user / STROP_USER wins over it.
+    let start = Start::from_launch(&launch(None, Some("bob")));
+    assert_eq!(start.server.as_deref(), Some(SERVER));
+    assert_eq!(start.last_user.as_deref(), Some("bob"));
+    let start = Start::from_launch(&launch(Some("alice"), Some("bob")));
+    assert_eq!(start.last_user.as_deref(), Some("alice"));
+    let (mut s, _) = init(start);
+    let fx = update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    assert_eq!(
+        fx,
+        vec![Effect::LoadToken {
+            server: SERVER.into(),
+            user: "alice".into()
+        }]
+    );
+    // No token for alice: her name is in the form, not bob's.
+    update(&mut s, Msg::TokenLoaded { result: Ok(None) });
+    assert_eq!(s.login.username.value(), "alice");
+}
+
+fn probes(fx: &[Effect]) -> Vec<Duration> {
+    fx.iter()
+        .filter_map(|f| match f {
+            Effect::Probe { after, .. } => Some(*after),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn offline_start_says_why_then_probes_and_reloads_by_itself() {
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        last_user: Some("alice".into()),
+        ..Start::default()
+    });
+    update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    update(
+        &mut s,
+        Msg::TokenLoaded {
+            result: Ok(Some(tok())),
+        },
+    );
+    let fx = update(
+        &mut s,
+        Msg::SessionVerified {
+            session: alice(),
+            result: Err(unreachable()),
+        },
+    );
+    assert!(s.screen.is_main());
+    assert_eq!(probes(&fx).len(), 1, "one probe scheduled: {fx:?}");
+    let generation = s.history.generation;
+    let fx = update(
+        &mut s,
+        Msg::HistoryLoaded {
+            generation,
+            before: None,
+            result: Err(unreachable()),
+        },
+    );
+    assert!(probes(&fx).is_empty(), "no second probe while one is out");
+    assert!(s.history.error.as_deref().unwrap().contains("Cannot reach"));
+    // Each failed probe waits longer, up to 10 s.
+    let mut waits = Vec::new();
+    for _ in 0..8 {
+        let fx = update(&mut s, Msg::Probed(Err(unreachable())));
+        waits.extend(probes(&fx));
+    }
+    assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+    assert_eq!(*waits.last().unwrap(), Duration::from_secs(10));
+    assert_eq!(s.conn, Conn::Offline);
+    // The server answers: online, and the history loads without a key.
+    let fx = update(&mut s, Msg::Probed(Ok(())));
+    assert_eq!(s.conn, Conn::Online);
+    assert_eq!(s.probe, None);
+    assert_eq!(history_loads(&fx).len(), 1);
+    answer_history(&mut s, None, page(1, 2, None));
+    assert_eq!(s.history.entries.len(), 2);
+    assert_eq!(s.history.error, None);
+    // A late probe answer changes nothing.
+    assert!(update(&mut s, Msg::Probed(Ok(()))).is_empty());
+}
+
+#[test]
+fn a_run_clears_the_input_and_up_recalls_earlier_inputs() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    type_str(&mut s, "draft");
+    update(&mut s, key(KeyCode::Up));
+    assert_eq!(s.main.input.value(), "in 3", "newest first");
+    update(&mut s, key(KeyCode::Up));
+    update(&mut s, key(KeyCode::Up));
+    update(&mut s, key(KeyCode::Up));
+    assert_eq!(s.main.input.value(), "in 1", "stops at the oldest");
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.main.input.value(), "in 2");
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.main.input.value(), "draft", "past the newest: the draft");
+    assert_eq!(s.main.focus, Focus::Input);
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.main.focus, Focus::History, "↓ without a walk: the list");
+
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.main.focus, Focus::Input);
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "draft".into(),
+            result: Ok("tfard".into()),
+            at: stamps(),
+        },
+    );
+    assert_eq!(s.main.input.value(), "", "cleared after a success");
+    update(&mut s, key(KeyCode::Up));
+    assert_eq!(s.main.input.value(), "draft", "the last input comes back");
+}
+
+#[test]
+fn a_failed_run_replaces_the_output_with_the_reason() {
+    let mut s = logged_in();
+    type_str(&mut s, "a");
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "a".into(),
+            result: Ok("a".into()),
+            at: stamps(),
+        },
+    );
+    type_str(&mut s, "b");
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "b".into(),
+            result: Err(Failure::new(
+                FailureKind::Unreachable,
+                "The server did not answer within 10 s.",
+            )),
+            at: stamps(),
+        },
+    );
+    assert!(matches!(
+        &s.main.output,
+        Some(Outcome::Failed { input, message, .. })
+            if input == "b" && message.contains("did not answer")
+    ));
+    assert_eq!(s.main.input.value(), "b", "kept for another try");
+}
+
+#[test]
+fn empty_or_over_long_input_is_not_sent() {
+    let mut s = logged_in();
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert!(
+        matches!(&s.main.output, Some(Outcome::Failed { message, .. }) if message.contains("empty"))
+    );
+    update(&mut s, Msg::Paste("z".repeat(70_000)));
+    assert_eq!(s.main.input.value().len(), 70_000);
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert!(
+        matches!(&s.main.output, Some(Outcome::Failed { message, .. }) if message.contains("70,000"))
+    );
+}
+
+#[test]
+fn alt_enter_shift_enter_and_ctrl_j_add_a_line() {
+    let mut s = logged_in();
+    type_str(&mut s, "a");
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT)),
+    );
+    type_str(&mut s, "b");
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::SHIFT)),
+    );
+    type_str(&mut s, "c");
+    update(&mut s, ctrl('j'));
+    type_str(&mut s, "d");
+    assert_eq!(s.main.input.value(), "a\nb\nc\nd");
+}
+
+#[test]
+fn ctrl_r_jumps_to_the_search() {
+    let mut s = logged_in();
+    update(&mut s, ctrl('r'));
+    assert_eq!(s.main.focus, Focus::Search);
+}
+
+#[test]
+fn copy_asks_for_osc52_and_confirms() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 2, None));
+    update(&mut s, ctrl('y'));
+    assert_eq!(s.notice.as_deref(), Some("No output to copy yet."));
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(
+        update(&mut s, ch('Y')),
+        vec![Effect::Copy {
+            what: "the entry's input",
+            text: "in 2".into()
+        }]
+    );
+    update(
+        &mut s,
+        Msg::Copied {
+            what: "the entry's input",
+            chars: 4,
+            result: Ok(()),
+        },
+    );
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("Copied the entry's input (4 characters) to the clipboard.")
+    );
+}
+
+#[test]
+fn mouse_wheel_scrolls_and_click_selects_unless_turned_off() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    use ratatui::layout::Rect;
+    let mouse = |kind, column, row| {
+        Msg::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let mut s = logged_in();
+    s.mouse = true;
+    answer_history(&mut s, None, page(1, 30, None));
+    // What the view recorded when it drew.
+    s.areas.rows.set(Rect::new(1, 9, 78, 12));
+    s.areas.input.set(Rect::new(0, 0, 80, 3));
+    update(&mut s, mouse(MouseEventKind::ScrollDown, 5, 12));
+    update(&mut s, mouse(MouseEventKind::ScrollDown, 5, 12));
+    assert_eq!(s.history.selected, 2);
+    update(&mut s, mouse(MouseEventKind::ScrollUp, 5, 12));
+    assert_eq!(s.history.selected, 1);
+    update(
+        &mut s,
+        mouse(MouseEventKind::Down(MouseButton::Left), 5, 14),
+    );
+    assert_eq!((s.history.selected, s.main.focus), (5, Focus::History));
+    update(&mut s, mouse(MouseEventKind::Down(MouseButton::Left), 5, 1));
+    assert_eq!(s.main.focus, Focus::Input);
+    s.mouse = false;
+    update(&mut s, mouse(MouseEventKind::ScrollDown, 5, 12));
+    assert_eq!(s.history.selected, 5);
+}
+
+#[test]
+fn wrong_password_is_cleared_and_esc_leaves_the_server_screen() {
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        ..Start::default()
+    });
+    type_str(&mut s, "alice");
+    update(&mut s, key(KeyCode::Tab));
+    type_str(&mut s, "wrong");
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::Authenticated {
+            username: "alice".into(),
+            result: Err(Failure::new(
+                FailureKind::Credentials,
+                "Wrong username or password.",
+            )),
+        },
+    );
+    assert_eq!(s.login.password.value(), "");
+    assert_eq!(s.login.focus, LoginField::Password);
+    assert_eq!(s.login.username.value(), "alice");
+
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::Server);
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::Login);
+    assert_eq!(s.server, SERVER);
+}
+
+#[test]
+fn the_chosen_function_is_remembered() {
+    let mut s = logged_in();
+    let fx = update(&mut s, key(KeyCode::F(2)));
+    assert_eq!(fx, vec![Effect::SaveFunction(Function::Piglatin)]);
+    let (s, _) = init(Start {
+        function: Some(Function::Piglatin),
+        ..Start::default()
+    });
+    assert_eq!(s.main.function, Function::Piglatin);
 }

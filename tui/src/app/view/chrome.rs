@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::{Theme, centered, spinner};
 use crate::app::keymap::{Action, Context, keys_for};
-use crate::app::state::{Conn, Focus, Screen, State};
+use crate::app::state::{Conn, Focus, State};
 
 /// Server, user, connection, then what we wait for or the last notice
 /// (errors get their own lines above, see `view::draw`).
@@ -24,7 +24,11 @@ pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
     } else {
         s.server.strip_prefix("http://").unwrap_or(&s.server)
     };
-    let user = s.user.as_deref().unwrap_or("not logged in");
+    let user = match s.session() {
+        Some(session) if session.user.is_empty() => "STROP_TOKEN user",
+        Some(session) => session.user.as_str(),
+        None => "not logged in",
+    };
     let (conn, conn_style) = match s.conn {
         Conn::Online => ("● online", theme.ok()),
         Conn::Offline => ("○ offline", theme.error()),
@@ -60,18 +64,18 @@ pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
 /// The few keys that matter where the focus is (all of them: F1).
 fn hints(s: &State, theme: &Theme) -> Vec<Span<'static>> {
     use crate::app::keymap::first_key;
-    let pairs: &[(Context, Action, &str)] = match (s.screen, s.main.focus) {
-        (Screen::Main, Focus::Input) => &[
+    let pairs: &[(Context, Action, &str)] = match (s.screen.is_main(), s.main.focus) {
+        (true, Focus::Input) => &[
             (Context::Input, Action::Submit, "run"),
             (Context::Main, Action::SwitchFunction, "switch"),
-            (Context::Main, Action::FocusNext, "history"),
+            (Context::Input, Action::RecallOlder, "recall"),
         ],
-        (Screen::Main, Focus::History) => &[
+        (true, Focus::History) => &[
             (Context::History, Action::OpenDetail, "detail"),
             (Context::History, Action::Rerun, "re-run"),
-            (Context::History, Action::Search, "search"),
+            (Context::History, Action::CopyOutput, "copy"),
         ],
-        (Screen::Main, Focus::Search) => &[
+        (true, Focus::Search) => &[
             (Context::Search, Action::FocusHistory, "list"),
             (Context::Search, Action::ClearSearch, "clear"),
         ],
@@ -89,7 +93,7 @@ fn hints(s: &State, theme: &Theme) -> Vec<Span<'static>> {
 pub fn confirm_logout(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
     let rect = centered(area, 60, 8);
     frame.render_widget(Clear, rect);
-    let who = s.user.as_deref().unwrap_or("this session");
+    let who = s.session().map_or("this session", |x| x.user.as_str());
     let text = vec![
         Line::from(vec![
             Span::raw("Log out "),

@@ -6,10 +6,12 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::Theme;
+use super::text::display;
 use crate::app::keymap::{Action, Context, keys_for};
 use crate::app::state::Detail;
+use crate::local_time::Clock;
 
-pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, theme: &Theme) {
+pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, clock: &Clock, theme: &Theme) {
     let rect = Rect {
         x: area.x + area.width / 20,
         y: area.y + area.height / 20,
@@ -33,7 +35,7 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, theme: &Theme) {
     let mut text = Text::default();
     text.push_line(Line::from(vec![
         Span::styled(e.function.as_str(), theme.heading()),
-        Span::styled(format!(" · {}", e.time), theme.dim()),
+        Span::styled(format!(" · {}", clock.show(&e.timestamp)), theme.dim()),
     ]));
     text.push_line(Line::from(""));
     text.push_line(Line::styled(
@@ -41,7 +43,7 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, theme: &Theme) {
         theme.heading(),
     ));
     for line in e.input.split('\n') {
-        text.push_line(Line::from(line.trim_end_matches('\r').to_string()));
+        text.push_line(Line::from(display(line.trim_end_matches('\r'))));
     }
     text.push_line(Line::from(""));
     text.push_line(Line::styled(
@@ -49,7 +51,7 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, theme: &Theme) {
         theme.heading(),
     ));
     for line in e.output.split('\n') {
-        text.push_line(Line::from(line.trim_end_matches('\r').to_string()));
+        text.push_line(Line::from(display(line.trim_end_matches('\r'))));
     }
     // Clamp the scroll here, where the wrapped height is known.
     let width = body.width.max(1) as usize;
@@ -77,6 +79,11 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, theme: &Theme) {
             Span::raw(" scroll   "),
             Span::styled(keys_for(Context::Detail, Action::Rerun), theme.heading()),
             Span::raw(" re-run   "),
+            Span::styled(
+                keys_for(Context::Detail, Action::CopyOutput),
+                theme.heading(),
+            ),
+            Span::raw(" copy   "),
             Span::styled(keys_for(Context::Detail, Action::Close), theme.heading()),
             Span::raw(" close"),
         ])),

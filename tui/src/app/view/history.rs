@@ -5,42 +5,68 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
+use unicode_width::UnicodeWidthStr;
 
 use super::chrome::field;
-use super::text::{highlighted, one_line, short_time};
+use super::text::{fit, highlighted, one_line};
 use super::{Theme, spinner};
 use crate::app::state::{Focus, History, State};
 
-const TIME_W: u16 = 16;
+/// `2026-11-30 21:05:03 +09:00`.
+const TIME_W: u16 = 26;
 const FUNC_W: u16 = 8;
+/// Below this width the time column gives way to the texts.
+const TIME_MIN_WIDTH: u16 = 70;
+
+/// The title, as long as it fits: where the selection is among the loaded
+/// rows, whether older pages exist, the filter, and a loading spinner.
+fn title(s: &State, room: usize) -> String {
+    let h = &s.history;
+    let filter = h.filter.map_or("all", |f| f.as_str());
+    let m = h.entries.len();
+    let n = if m == 0 { 0 } else { h.selected + 1 };
+    let more = h.next_before.is_some();
+    let loading = if h.loading {
+        format!(" {} loading", spinner(s))
+    } else {
+        String::new()
+    };
+    let below = if more { " · more below" } else { "" };
+    let plus = if more { "+" } else { "" };
+    let candidates = [
+        format!(" History · filter: {filter} · row {n} of {m} loaded{below}{loading} "),
+        format!(" History · filter: {filter} · row {n} of {m} loaded{below} "),
+        format!(" History · {filter} · row {n} of {m}{plus} "),
+        format!(" History · {n}/{m}{plus} "),
+        " History ".to_string(),
+    ];
+    let last = candidates[candidates.len() - 1].clone();
+    candidates
+        .into_iter()
+        .find(|c| c.width() <= room)
+        .unwrap_or_else(|| fit(&last, room, false))
+}
 
 pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: bool) {
     let h = &s.history;
     let focused = matches!(s.main.focus, Focus::History | Focus::Search);
-    let filter = h.filter.map_or("all", |f| f.as_str());
-    let mut title = vec![
-        Span::styled(" History ", theme.heading()),
-        Span::styled(format!("· filter: {filter} "), theme.dim()),
-        Span::styled(format!("· {} loaded", h.entries.len()), theme.dim()),
-    ];
-    if h.next_before.is_some() {
-        title.push(Span::styled(" (more below)", theme.dim()));
-    }
-    title.push(Span::raw(" "));
-    if h.loading {
-        title.push(Span::styled(
-            format!("{} loading ", spinner(s)),
-            theme.accent(),
-        ));
-    }
     let block = Block::bordered()
-        .title(Line::from(title))
+        .title(Span::styled(
+            title(s, area.width.saturating_sub(2) as usize),
+            theme.heading(),
+        ))
         .border_style(theme.border(focused));
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    if inner.height == 0 {
+        s.areas.search.set(Rect::default());
+        s.areas.rows.set(Rect::default());
+        return;
+    }
     let [search, table] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    s.areas.search.set(search);
     field(
         frame,
         search,
@@ -51,7 +77,7 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
         typing,
         theme,
     );
-    draw_table(frame, table, h, s.main.focus == Focus::History, theme);
+    draw_table(frame, table, s, s.main.focus == Focus::History, theme);
 }
 
 /// Moves the window so `selected` is inside it, and returns its first row.
@@ -67,59 +93,83 @@ fn window(h: &History, rows: usize) -> usize {
     offset
 }
 
-fn draw_table(frame: &mut Frame, area: Rect, h: &History, focused: bool, theme: &Theme) {
+fn draw_table(frame: &mut Frame, area: Rect, s: &State, focused: bool, theme: &Theme) {
+    let h = &s.history;
     let visible = area.height.saturating_sub(1) as usize;
+    s.areas.rows.set(Rect {
+        y: area.y + 1,
+        height: area.height.saturating_sub(1),
+        ..area
+    });
     if h.entries.is_empty() {
-        let msg = if !h.loaded {
-            "Loading history…".to_string()
+        let (msg, style) = if let Some(e) = &h.error {
+            (
+                format!(
+                    "The history could not be loaded: {e} It loads by itself once the server answers."
+                ),
+                theme.error(),
+            )
+        } else if !h.loaded {
+            ("Loading history…".to_string(), theme.dim())
         } else if !h.applied_query.is_empty() {
-            format!("Nothing matches \"{}\".", h.applied_query)
+            (
+                format!("Nothing matches \"{}\".", h.applied_query),
+                theme.dim(),
+            )
         } else if h.filter.is_some() {
-            "No entries for this function yet.".to_string()
+            ("No entries for this function yet.".to_string(), theme.dim())
         } else {
-            "No history yet: run something above.".to_string()
+            (
+                "No history yet: run something above.".to_string(),
+                theme.dim(),
+            )
         };
-        frame.render_widget(Paragraph::new(Span::styled(msg, theme.dim())), area);
+        frame.render_widget(
+            Paragraph::new(Span::styled(msg, style)).wrap(Wrap { trim: true }),
+            area,
+        );
         return;
     }
+    let with_time = area.width >= TIME_MIN_WIDTH;
+    let fixed = FUNC_W + 1 + if with_time { TIME_W + 1 } else { 0 };
     // Two text columns share what the time and function leave.
-    let text_w = area.width.saturating_sub(TIME_W + FUNC_W + 3) / 2;
-    let cap = text_w as usize + 4;
+    let text_w = (area.width.saturating_sub(fixed + 1) / 2) as usize;
     let offset = window(h, visible);
     let end = (offset + visible).min(h.entries.len());
     let needle = h.applied_query.as_str();
     let rows = h.entries[offset..end].iter().map(|e| {
-        let time = short_time(&e.timestamp, &e.time);
-        Row::new(vec![
-            Cell::from(Span::styled(time, theme.dim())),
-            Cell::from(e.function.as_str()),
-            Cell::from(Line::from(highlighted(
-                one_line(&e.input, cap),
+        let mut cells = Vec::with_capacity(4);
+        if with_time {
+            cells.push(Cell::from(Span::styled(
+                s.clock.show(&e.timestamp),
+                theme.dim(),
+            )));
+        }
+        cells.push(Cell::from(e.function.as_str()));
+        for text in [&e.input, &e.output] {
+            cells.push(Cell::from(Line::from(highlighted(
+                one_line(text, text_w),
                 needle,
                 Style::new(),
                 theme.matched(),
-            ))),
-            Cell::from(Line::from(highlighted(
-                one_line(&e.output, cap),
-                needle,
-                Style::new(),
-                theme.matched(),
-            ))),
-        ])
+            ))));
+        }
+        Row::new(cells)
     });
-    let header = Row::new(["Time (UTC)", "Function", "Input", "Output"]).style(theme.heading());
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(TIME_W),
-            Constraint::Length(FUNC_W),
-            Constraint::Fill(1),
-            Constraint::Fill(1),
-        ],
-    )
-    .header(header)
-    .column_spacing(1)
-    .row_highlight_style(theme.selected(focused));
+    let mut header = vec!["Function", "Input", "Output"];
+    let mut widths = vec![
+        Constraint::Length(FUNC_W),
+        Constraint::Length(text_w as u16),
+        Constraint::Fill(1),
+    ];
+    if with_time {
+        header.insert(0, "Time");
+        widths.insert(0, Constraint::Length(TIME_W));
+    }
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(theme.heading()))
+        .column_spacing(1)
+        .row_highlight_style(theme.selected(focused));
     let mut state = TableState::default().with_selected(Some(h.selected - offset));
     frame.render_stateful_widget(table, area, &mut state);
 }

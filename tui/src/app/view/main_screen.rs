@@ -1,35 +1,50 @@
-//! The main screen: input line with the function switch, the output, and the
-//! history browser below (or beside, on wide terminals).
+//! The main screen: input (a few lines, then scrolling) with the function
+//! switch, the output, and the history browser below (or beside, on wide
+//! terminals). On a short terminal the history shrinks first, then the
+//! output; the input line stays.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use strop_common::Function;
+use unicode_width::UnicodeWidthStr;
 
+use super::text::display;
 use super::{Theme, history, spinner};
 use crate::app::keymap::{Action, Context, keys_for};
-use crate::app::state::{Focus, State};
+use crate::app::state::{Focus, INPUT_MAX_LINES, Outcome, State};
 
 /// From this width on, the history sits beside the input and output.
 const WIDE: u16 = 140;
 
 pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: bool) {
+    let input_h = (input_lines(s.main.input.value()) + 2).min(area.height);
     if area.width >= WIDE {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)])
                 .areas(area);
         let [input, output] =
-            Layout::vertical([Constraint::Length(3), Constraint::Min(3)]).areas(left);
+            Layout::vertical([Constraint::Length(input_h), Constraint::Min(0)]).areas(left);
         input_box(frame, input, s, theme, typing);
         output_box(frame, output, s, theme);
         history::draw(frame, right, s, theme, typing);
     } else {
-        let out_h = if area.height >= 34 { 6 } else { 3 };
+        let mut out_pref = if area.height >= 34 { 6 } else { 3 };
+        // A failure gets the lines its sentence needs (up to a few).
+        if s.main.running == 0
+            && let Some(Outcome::Failed { message, .. }) = &s.main.output
+        {
+            let width = area.width.saturating_sub(2).max(1) as usize;
+            let lines = message.width().div_ceil(width).clamp(1, 4) as u16;
+            out_pref = out_pref.max(lines + 2);
+        }
+        let rest = area.height - input_h;
+        let out_h = out_pref.min(rest);
         let [input, output, hist] = Layout::vertical([
-            Constraint::Length(3),
+            Constraint::Length(input_h),
             Constraint::Length(out_h),
-            Constraint::Min(5),
+            Constraint::Length(rest - out_h),
         ])
         .areas(area);
         input_box(frame, input, s, theme, typing);
@@ -38,31 +53,55 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
     }
 }
 
-fn input_box(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: bool) {
-    let focused = s.main.focus == Focus::Input;
-    let mut switch = vec![Span::raw(" ")];
+/// Lines the input box shows: one per line of input, up to the maximum.
+fn input_lines(value: &str) -> u16 {
+    let lines = value.bytes().filter(|b| *b == b'\n').count() + 1;
+    (lines as u16).min(INPUT_MAX_LINES)
+}
+
+/// The function switch for the input's title, as much as `room` allows:
+/// both functions and the key, both, or the chosen one alone.
+fn switch<'a>(s: &State, theme: &Theme, room: usize) -> Line<'a> {
+    let key = format!("{} ", keys_for(Context::Main, Action::SwitchFunction));
+    let mut both = vec![Span::raw(" ")];
     for f in Function::ALL {
         let style = if f == s.main.function {
             theme.selected(true)
         } else {
             theme.dim()
         };
-        switch.push(Span::styled(format!(" {f} "), style));
-        switch.push(Span::raw(" "));
+        both.push(Span::styled(format!(" {f} "), style));
+        both.push(Span::raw(" "));
     }
-    switch.push(Span::styled(
-        format!("{} ", keys_for(Context::Main, Action::SwitchFunction)),
-        theme.dim(),
-    ));
+    let width = |spans: &[Span]| spans.iter().map(|x| x.width()).sum::<usize>();
+    if width(&both) + key.width() <= room {
+        both.push(Span::styled(key, theme.dim()));
+        Line::from(both)
+    } else if width(&both) <= room {
+        Line::from(both)
+    } else {
+        Line::from(Span::styled(
+            format!(" {} ", s.main.function),
+            theme.selected(true),
+        ))
+    }
+}
+
+fn input_box(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: bool) {
+    s.areas.input.set(area);
+    let focused = s.main.focus == Focus::Input;
+    let title = " Input ";
+    let room = (area.width as usize).saturating_sub(2 + title.len() + 1);
     let block = Block::bordered()
-        .title(Span::styled(" Input ", theme.heading()))
-        .title(Line::from(switch).right_aligned())
+        .title(Span::styled(title, theme.heading()))
+        .title(switch(s, theme, room).right_aligned())
         .border_style(theme.border(focused));
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    if inner.height == 0 || inner.width == 0 {
+        return;
+    }
     let input = &s.main.input;
-    let width = inner.width.max(1) as usize;
-    let scroll = input.visual_scroll(width);
     if input.value().is_empty() && !focused {
         frame.render_widget(
             Paragraph::new(Span::styled(
@@ -71,41 +110,95 @@ fn input_box(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: bo
             )),
             inner,
         );
-    } else {
-        frame.render_widget(
-            Paragraph::new(input.value()).scroll((0, scroll as u16)),
-            inner,
-        );
+        return;
     }
+    let value = input.value();
+    // Where the cursor is: which line, and how many columns into it.
+    let before: String = value.chars().take(input.cursor()).collect();
+    let cursor_line = before.bytes().filter(|b| *b == b'\n').count();
+    let col = display(before.rsplit('\n').next().unwrap_or("")).width();
+    let rows = inner.height as usize;
+    let top = (cursor_line + 1).saturating_sub(rows);
+    let width = inner.width as usize;
+    let hscroll = (col + 1).saturating_sub(width);
+    // Only the lines and columns that show are built: a 64 KiB paste costs
+    // one pass, not one per cell.
+    let lines: Vec<Line> = value
+        .split('\n')
+        .skip(top)
+        .take(rows)
+        .map(|line| Line::from(columns(line, hscroll, width)))
+        .collect();
+    frame.render_widget(Paragraph::new(Text::from(lines)), inner);
     if focused && typing {
-        let x = (input.visual_cursor().saturating_sub(scroll)) as u16;
-        frame.set_cursor_position((inner.x + x.min(inner.width.saturating_sub(1)), inner.y));
+        let x = (col - hscroll) as u16;
+        let y = (cursor_line - top) as u16;
+        frame.set_cursor_position((inner.x + x.min(inner.width - 1), inner.y + y));
     }
 }
 
+/// Columns `from..from + width` of one input line, as drawn.
+fn columns(line: &str, from: usize, width: usize) -> String {
+    use unicode_segmentation::UnicodeSegmentation;
+    let shown = display(line);
+    let mut at = 0;
+    let mut out = String::new();
+    for g in shown.graphemes(true) {
+        let w = g.width();
+        if at >= from && at + w <= from + width {
+            out.push_str(g);
+        }
+        at += w;
+        if at >= from + width {
+            break;
+        }
+    }
+    out
+}
+
 fn output_box(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
+    s.areas.output.set(area);
     let mut block = Block::bordered()
         .title(Span::styled(" Output ", theme.heading()))
         .border_style(theme.border(false));
-    let text = if s.main.running > 0 {
+    let text: Text = if s.main.running > 0 {
         Line::styled(
             format!("{} Running {}…", spinner(s), s.main.function),
             theme.accent(),
         )
         .into()
-    } else if let Some(out) = &s.main.output {
-        block =
-            block.title(Line::styled(format!(" {} ", out.function), theme.dim()).right_aligned());
-        ratatui::text::Text::from(out.output.as_str())
     } else {
-        Line::styled(
-            format!(
-                "Type text above and press {}; the answer shows here.",
-                keys_for(Context::Input, Action::Submit)
-            ),
-            theme.dim(),
-        )
-        .into()
+        match &s.main.output {
+            Some(Outcome::Done(out)) => {
+                block = block.title(
+                    Line::styled(format!(" {} ", out.function), theme.dim()).right_aligned(),
+                );
+                // Only what can show is handed to the paragraph.
+                let rows = area.height.saturating_sub(2) as usize;
+                let head: Vec<Line> = out
+                    .output
+                    .split('\n')
+                    .take(rows.max(1))
+                    .map(|l| {
+                        Line::from(display(
+                            l.char_indices().nth(4096).map_or(l, |(i, _)| &l[..i]),
+                        ))
+                    })
+                    .collect();
+                Text::from(head)
+            }
+            Some(Outcome::Failed { message, .. }) => {
+                Line::styled(message.clone(), theme.error()).into()
+            }
+            None => Line::styled(
+                format!(
+                    "Type text above and press {}; the answer shows here.",
+                    keys_for(Context::Input, Action::Submit)
+                ),
+                theme.dim(),
+            )
+            .into(),
+        }
     };
     frame.render_widget(
         Paragraph::new(text).block(block).wrap(Wrap { trim: false }),

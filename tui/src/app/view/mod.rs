@@ -15,23 +15,32 @@ use ratatui::style::{Color, Modifier, Style};
 
 use super::state::{Overlay, Screen, State};
 
-/// Styles, with or without colour (`NO_COLOR`): without, selection and
-/// emphasis still show through reverse video, bold and underline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The styles of one palette (`settings::Theme`): `Default` colours,
+/// `NoColor` (also `NO_COLOR`) where selection and emphasis still show
+/// through reverse video, bold and underline, and `HighContrast`: bright
+/// foregrounds, selections on a solid background.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Theme {
-    pub color: bool,
+    pub palette: Palette,
 }
 
+pub use crate::settings::Theme as Palette;
+
 impl Theme {
-    /// Colour unless `NO_COLOR` is set to something non-empty (no-color.org).
-    pub fn from_env() -> Theme {
-        Theme {
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        }
+    pub fn new(palette: Palette) -> Theme {
+        Theme { palette }
+    }
+
+    fn color(&self) -> bool {
+        self.palette != Palette::NoColor
+    }
+
+    fn high(&self) -> bool {
+        self.palette == Palette::HighContrast
     }
 
     fn fg(&self, c: Color) -> Style {
-        if self.color {
+        if self.color() {
             Style::new().fg(c)
         } else {
             Style::new()
@@ -39,10 +48,16 @@ impl Theme {
     }
 
     pub fn selected(&self, focused: bool) -> Style {
-        if focused {
-            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
-        } else {
-            Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+        match (self.high(), focused) {
+            (true, true) => Style::new()
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
+            (true, false) => Style::new()
+                .fg(Color::White)
+                .add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+            (false, true) => Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+            (false, false) => Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
         }
     }
 
@@ -51,39 +66,60 @@ impl Theme {
     }
 
     pub fn ok(&self) -> Style {
-        self.fg(Color::Green)
+        self.fg(if self.high() {
+            Color::LightGreen
+        } else {
+            Color::Green
+        })
     }
 
     pub fn dim(&self) -> Style {
-        if self.color {
-            Style::new().fg(Color::DarkGray)
-        } else {
-            Style::new()
+        match self.palette {
+            Palette::Default => Style::new().fg(Color::DarkGray),
+            Palette::NoColor => Style::new(),
+            // Nothing faint: secondary text is plain white.
+            Palette::HighContrast => Style::new().fg(Color::White),
         }
     }
 
     pub fn accent(&self) -> Style {
-        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+        self.fg(if self.high() {
+            Color::LightYellow
+        } else {
+            Color::Cyan
+        })
+        .add_modifier(Modifier::BOLD)
     }
 
     pub fn heading(&self) -> Style {
-        Style::new().add_modifier(Modifier::BOLD)
+        let s = Style::new().add_modifier(Modifier::BOLD);
+        if self.high() { s.fg(Color::White) } else { s }
     }
 
     pub fn matched(&self) -> Style {
-        if self.color {
-            Style::new()
+        match self.palette {
+            Palette::Default => Style::new()
                 .fg(Color::Black)
                 .bg(Color::Yellow)
-                .add_modifier(Modifier::BOLD)
-        } else {
-            Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+                .add_modifier(Modifier::BOLD),
+            Palette::NoColor => Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+            Palette::HighContrast => Style::new()
+                .fg(Color::Black)
+                .bg(Color::LightCyan)
+                .add_modifier(Modifier::BOLD),
         }
     }
 
     pub fn border(&self, focused: bool) -> Style {
         if focused {
-            self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+            self.fg(if self.high() {
+                Color::LightYellow
+            } else {
+                Color::Cyan
+            })
+            .add_modifier(Modifier::BOLD)
+        } else if self.high() {
+            Style::new().fg(Color::White)
         } else {
             self.dim()
         }
@@ -128,12 +164,12 @@ pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
         Screen::Connecting => server::draw_connecting(frame, body, s, theme),
         Screen::Server => server::draw(frame, body, s, theme, typing),
         Screen::Login => login::draw(frame, body, s, theme, typing),
-        Screen::Main => main_screen::draw(frame, body, s, theme, typing),
+        Screen::Main(_) => main_screen::draw(frame, body, s, theme, typing),
     }
     chrome::status_bar(frame, status, s, theme);
     match &s.overlay {
         Some(Overlay::Help { scroll }) => help::draw(frame, body, *scroll, theme),
-        Some(Overlay::Detail(d)) => detail::draw(frame, body, d, theme),
+        Some(Overlay::Detail(d)) => detail::draw(frame, body, d, &s.clock, theme),
         Some(Overlay::ConfirmLogout) => chrome::confirm_logout(frame, body, s, theme),
         None => {}
     }

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use super::chrome::field;
 use super::{Theme, centered, spinner};
 use crate::app::keymap::{Action, Context, keys_for};
-use crate::app::state::{Activity, State};
+use crate::app::state::{Activity, Keyring, State};
 
 pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: bool) {
     let rect = centered(area, 72, 11);
@@ -56,6 +56,8 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
         Paragraph::new(Line::from(vec![
             Span::styled(keys_for(Context::Server, Action::Submit), theme.heading()),
             Span::raw(" connect   "),
+            Span::styled(keys_for(Context::Server, Action::Back), theme.heading()),
+            Span::raw(" back   "),
             Span::styled(keys_for(Context::Global, Action::Quit), theme.heading()),
             Span::raw(" quit"),
         ])),
@@ -68,10 +70,10 @@ pub fn draw_connecting(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) 
     let block = Block::bordered()
         .title(Span::styled(" strop ", theme.accent()))
         .border_style(theme.border(true));
-    let who = match (&s.last_user, s.token_from_env) {
-        (_, true) => "The token in STROP_TOKEN",
-        (Some(user), false) => user.as_str(),
-        (None, false) => "Your saved session",
+    let who = match (&s.last_user, &s.keyring) {
+        (_, Keyring::Overridden) => "The token in STROP_TOKEN",
+        (Some(user), _) => user.as_str(),
+        (None, _) => "Your saved session",
     };
     let what = s.waiting_for().unwrap_or_else(|| "Starting…".to_string());
     let text = vec![

@@ -13,7 +13,7 @@ const SERVER: &str = "http://127.0.0.1:5000";
 
 fn render(s: &State, w: u16, h: u16) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| draw(f, s, &Theme { color: true })).unwrap();
+    t.draw(|f| draw(f, s, &Theme::default())).unwrap();
     t
 }
 
@@ -70,10 +70,13 @@ fn sample_history() -> Vec<HistoryEntry> {
 
 fn main_state() -> State {
     let mut s = State::new();
-    s.screen = Screen::Main;
+    s.screen = Screen::Main(Session {
+        server: SERVER.into(),
+        user: "alice".into(),
+        token: Secret::new("t"),
+        source: TokenSource::Keyring,
+    });
     s.server = SERVER.into();
-    s.user = Some("alice".into());
-    s.token = Some(Secret("t".into()));
     s.keyring = Keyring::Ready("kernel keyring".into());
     s.conn = Conn::Online;
     s.history.entries = sample_history();
@@ -81,11 +84,11 @@ fn main_state() -> State {
     s.history.next_before = Some(1);
     s.main.input = Input::new("Hello, world!".into());
     s.main.function = Function::Piglatin;
-    s.main.output = Some(Output {
+    s.main.output = Some(Outcome::Done(Output {
         function: Function::Piglatin,
         input: "Hello, world!".into(),
         output: "Ellohay, orldway!".into(),
-    });
+    }));
     s
 }
 
@@ -205,7 +208,7 @@ fn main_search_highlights_matches() {
     // The matches carry the highlight style; plain text does not.
     let t = render(&s, 80, 24);
     let buf = t.backend().buffer();
-    let hit = Theme { color: true }.matched();
+    let hit = Theme::default().matched();
     let styled: String = buf
         .content()
         .iter()
@@ -268,7 +271,7 @@ fn help_overlay() {
 
 #[test]
 fn help_lists_every_binding() {
-    let text: Vec<String> = help::lines(&Theme { color: false })
+    let text: Vec<String> = help::lines(&Theme::new(Palette::NoColor))
         .iter()
         .map(|l| l.to_string())
         .collect();
@@ -294,7 +297,8 @@ fn no_color_keeps_reverse_video_for_the_selection() {
     let mut s = main_state();
     s.main.focus = Focus::History;
     let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    t.draw(|f| draw(f, &s, &Theme { color: false })).unwrap();
+    t.draw(|f| draw(f, &s, &Theme::new(Palette::NoColor)))
+        .unwrap();
     let buf = t.backend().buffer();
     assert!(
         buf.content()
@@ -323,4 +327,95 @@ fn tiny_terminal_does_not_panic() {
             render(&s, w, h);
         }
     }
+}
+
+#[test]
+fn forty_by_ten_keeps_input_and_output() {
+    let mut s = main_state();
+    snap!("main_40x10", s, 40, 10);
+    // Even with an error taking lines above the status bar.
+    s.last_error = Some("Cannot reach the server at http://127.0.0.1:5000.".into());
+    let t = render(&s, 40, 10);
+    let text = format!("{}", t.backend());
+    assert!(text.contains("Input"), "{text}");
+    assert!(text.contains("Hello, world!"), "{text}");
+}
+
+#[test]
+fn thirty_columns_shorten_titles_without_overlap() {
+    let s = main_state();
+    let t = render(&s, 30, 24);
+    let rows: Vec<String> = (0..24)
+        .map(|y| {
+            (0..30)
+                .map(|x| t.backend().buffer()[(x, y)].symbol().to_string())
+                .collect()
+        })
+        .collect();
+    assert!(rows[0].starts_with("┌ Input "), "{}", rows[0]);
+    assert!(rows[0].contains(" piglatin "), "{}", rows[0]);
+    assert!(rows[6].starts_with("┌ History "), "{}", rows[6]);
+    snap!("main_30_columns", s, 30, 24);
+}
+
+#[test]
+fn multi_line_input_grows_then_scrolls() {
+    let mut s = main_state();
+    s.main.input = Input::new("one\ntwo\nthree".into());
+    snap!("main_multi_line_input", s);
+    s.main.input = Input::new(
+        (1..=9)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    let t = render(&s, 80, 24);
+    let text = format!("{}", t.backend());
+    assert!(text.contains("line 9"), "the cursor's line shows");
+    assert!(!text.contains("line 4"), "at most five lines: {text}");
+}
+
+#[test]
+fn history_that_could_not_load_says_why() {
+    let mut s = main_state();
+    s.history.entries.clear();
+    s.history.loaded = false;
+    s.history.error =
+        Some("Cannot reach the server at http://127.0.0.1:5000: connection refused.".into());
+    s.conn = Conn::Offline;
+    snap!("main_history_error", s);
+}
+
+#[test]
+fn a_failed_run_shows_in_the_output() {
+    let mut s = main_state();
+    s.main.output = Some(Outcome::Failed {
+        function: Function::Reverse,
+        input: "x".into(),
+        message: "The server did not answer within 10 s; it may be overloaded. Try again.".into(),
+    });
+    snap!("main_run_failed", s);
+}
+
+#[test]
+fn high_contrast_draws_selection_on_a_solid_background() {
+    let mut s = main_state();
+    s.main.focus = Focus::History;
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| draw(f, &s, &Theme::new(Palette::HighContrast)))
+        .unwrap();
+    let buf = t.backend().buffer();
+    let solid = buf
+        .content()
+        .iter()
+        .filter(|c| c.bg == ratatui::style::Color::Yellow)
+        .count();
+    assert!(solid >= 78, "the selected row on yellow ({solid} cells)");
+    assert!(
+        !buf.content()
+            .iter()
+            .any(|c| c.fg == ratatui::style::Color::DarkGray),
+        "nothing faint"
+    );
+    s.main.focus = Focus::Input;
 }

@@ -12,8 +12,8 @@ use nix::unistd::Pid;
 use tempfile::TempDir;
 use tokio_postgres::{Client, NoTls};
 
-use strop_server::db::embedded::testing::fresh_database;
-use strop_server::db::embedded::{BINDIR_ENV, EmbeddedError, EmbeddedPostgres, server_binaries};
+use strop_embedded_pg::testing::fresh_database;
+use strop_embedded_pg::{BINDIR_ENV, EmbeddedError, EmbeddedPostgres, server_binaries};
 
 /// Whether this machine has PostgreSQL server binaries. They are required,
 /// except on a machine whose tests use DATABASE_URL's server instead (CI with a

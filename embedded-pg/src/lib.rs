@@ -1,5 +1,24 @@
-//! The embedded default database: a private PostgreSQL cluster that the server
-//! creates in its data directory and runs on a Unix socket.
+//! strop's embedded PostgreSQL: a private cluster that strop-server creates in
+//! its data directory and runs on a Unix socket when no database is configured.
+//!
+//! The API is one type: [`EmbeddedPostgres::start`] finds the server binaries,
+//! runs `initdb` on first use, starts the cluster (or attaches to / adopts one
+//! already running on that directory) and waits until it accepts connections;
+//! [`EmbeddedPostgres::pg_config`] gives the connection settings;
+//! [`EmbeddedPostgres::stop`] stops it if this process owns it.
+//! [`server_binaries`] tells whether the machine has PostgreSQL at all.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), strop_embedded_pg::EmbeddedError> {
+//! let cluster = strop_embedded_pg::EmbeddedPostgres::start("/var/lib/strop".as_ref()).await?;
+//! let (client, connection) = cluster.pg_config("strop").connect(tokio_postgres::NoTls).await?;
+//! # drop((client, connection));
+//! cluster.stop().await
+//! # }
+//! ```
+//!
+//! With the `testing` feature (for dev-dependencies only), [`testing`] hands each
+//! test a fresh database on one shared cluster.
 //!
 //! Policies:
 //! - Binaries come from `STROP_PG_BINDIR` if set (and then from nowhere else),
@@ -29,6 +48,7 @@ mod discovery;
 mod locks;
 mod postmaster;
 mod run_as;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::ffi::OsString;
@@ -157,6 +177,7 @@ enum Profile {
     /// Real data: PostgreSQL's durable defaults.
     Durable,
     /// The shared test cluster: no fsync, more connections for parallel tests.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     Test,
 }
 

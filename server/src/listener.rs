@@ -1,0 +1,292 @@
+//! The one `LISTEN` connection of this process and what it hears, fanned
+//! out inside the process.
+//!
+//! Every server process on a database holds one dedicated connection (not
+//! from the pool) listening on two channels:
+//!
+//! - [`HISTORY_CHANNEL`]: the payload is the comma-separated ids of the
+//!   history rows one transaction committed ([`history_payload`]). The rows
+//!   are read once per process per notification and broadcast as
+//!   [`HistoryNotice::Rows`], so a thousand streams cost one query.
+//! - [`TOKENS_CHANNEL`]: the payload is the lowercase hex SHA-256 of a
+//!   revoked token, or `*` for "forget every token"
+//!   ([`token_payload`], [`FLUSH_ALL`]), broadcast as [`TokenNotice`].
+//!
+//! A notification sent while the connection is down is lost, so a drop is
+//! announced: [`Listener::listening`] turns false and [`TokenNotice::Flush`]
+//! goes out (whatever caches tokens must stop trusting its cache), and after
+//! the reconnect [`HistoryNotice::Resync`] tells streams to catch up from
+//! the table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, Notification};
+use tokio_util::sync::CancellationToken;
+
+use crate::db;
+use crate::db::history::OwnedEntry;
+
+pub const HISTORY_CHANNEL: &str = "strop_history";
+pub const TOKENS_CHANNEL: &str = "strop_tokens";
+/// The [`TOKENS_CHANNEL`] payload that revokes every cached token.
+pub const FLUSH_ALL: &str = "*";
+
+/// Notices kept for subscribers that are behind; one further behind has
+/// lagged and is told so by its receiver.
+const HISTORY_BACKLOG: usize = 256;
+const TOKENS_BACKLOG: usize = 1024;
+/// Notifications waiting between the connection and the fan-out.
+const INBOX: usize = 1024;
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const LAST_RETRY: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What [`TOKENS_CHANNEL`] said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenNotice {
+    /// The token with this SHA-256 is revoked.
+    Revoked([u8; 32]),
+    /// Any token may have been revoked (`*`, or the connection dropped and
+    /// notices may have been missed).
+    Flush,
+}
+
+/// What [`HISTORY_CHANNEL`] said, rows already read.
+#[derive(Debug, Clone)]
+pub enum HistoryNotice {
+    /// Rows just committed, in id order, of every user.
+    Rows(Arc<[OwnedEntry]>),
+    /// Notifications may have been missed: catch up from the table.
+    Resync,
+}
+
+/// The `strop_history` payload for the rows one transaction committed.
+pub fn history_payload(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// The `strop_tokens` payload revoking the token with this SHA-256.
+pub fn token_payload(token_hash: &[u8]) -> String {
+    hex::encode(token_hash)
+}
+
+fn parse_history(payload: &str) -> Option<Vec<i64>> {
+    payload
+        .split(',')
+        .map(|id| id.trim().parse().ok())
+        .collect()
+}
+
+fn parse_token(payload: &str) -> Option<TokenNotice> {
+    if payload == FLUSH_ALL {
+        return Some(TokenNotice::Flush);
+    }
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(payload, &mut hash).ok()?;
+    Some(TokenNotice::Revoked(hash))
+}
+
+/// The handle every part of the process subscribes through.
+#[derive(Clone)]
+pub struct Listener {
+    history: broadcast::Sender<HistoryNotice>,
+    tokens: broadcast::Sender<TokenNotice>,
+    listening: watch::Receiver<bool>,
+}
+
+impl Listener {
+    /// Starts the listening task on `pg`; rows are read through `pool`.
+    /// The task runs until `stop` is cancelled.
+    pub fn spawn(
+        pg: tokio_postgres::Config,
+        pool: deadpool_postgres::Pool,
+        stop: CancellationToken,
+    ) -> (Listener, JoinHandle<()>) {
+        let (history, _) = broadcast::channel(HISTORY_BACKLOG);
+        let (tokens, _) = broadcast::channel(TOKENS_BACKLOG);
+        let (listening_tx, listening) = watch::channel(false);
+        let listener = Listener {
+            history,
+            tokens,
+            listening,
+        };
+        let task = Task {
+            pg: listen_config(pg),
+            pool,
+            out: listener.clone(),
+            listening: listening_tx,
+        };
+        (listener, tokio::spawn(task.run(stop)))
+    }
+
+    pub fn history(&self) -> broadcast::Receiver<HistoryNotice> {
+        self.history.subscribe()
+    }
+
+    pub fn tokens(&self) -> broadcast::Receiver<TokenNotice> {
+        self.tokens.subscribe()
+    }
+
+    /// True only while `LISTEN` is in effect: while false, notices may be
+    /// missed, so nothing may trust what it has cached from them.
+    pub fn listening(&self) -> watch::Receiver<bool> {
+        self.listening.clone()
+    }
+}
+
+fn listen_config(mut pg: tokio_postgres::Config) -> tokio_postgres::Config {
+    pg.application_name("strop-server listener")
+        .connect_timeout(CONNECT_TIMEOUT)
+        // A connection that silently died (a cut network) is noticed within
+        // about half a minute instead of never.
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(3);
+    pg
+}
+
+struct Task {
+    pg: tokio_postgres::Config,
+    pool: deadpool_postgres::Pool,
+    out: Listener,
+    listening: watch::Sender<bool>,
+}
+
+/// How a listening session ended.
+enum Ended {
+    Stopped,
+    Dropped(String),
+}
+
+impl Task {
+    async fn run(self, stop: CancellationToken) {
+        let mut retry = FIRST_RETRY;
+        loop {
+            let ended = tokio::select! {
+                ended = self.session() => ended,
+                () = stop.cancelled() => Ended::Stopped,
+            };
+            if self.listening.send_replace(false) {
+                let _ = self.out.tokens.send(TokenNotice::Flush);
+                retry = FIRST_RETRY;
+            }
+            match ended {
+                Ended::Stopped => return,
+                Ended::Dropped(reason) => {
+                    tracing::warn!(error = %reason, retry_in = ?retry, "live history connection lost");
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(retry) => {}
+                () = stop.cancelled() => return,
+            }
+            retry = (retry * 2).min(LAST_RETRY);
+        }
+    }
+
+    /// One connection: `LISTEN`, then fan out until it drops.
+    async fn session(&self) -> Ended {
+        let (client, mut connection) = match self.pg.connect(tokio_postgres::NoTls).await {
+            Ok(pair) => pair,
+            Err(e) => return Ended::Dropped(e.to_string()),
+        };
+        // The connection must be polled for the client's queries to run, so
+        // it is driven by its own task that passes notifications on.
+        let (inbox, mut notifications) = mpsc::channel::<Notification>(INBOX);
+        let driver = tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(|cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        if inbox.send(n).await.is_err() {
+                            return String::from("the listener stopped");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => return e.to_string(),
+                }
+            }
+            String::from("the server closed the connection")
+        });
+        let listen = format!("LISTEN {HISTORY_CHANNEL}; LISTEN {TOKENS_CHANNEL}");
+        if let Err(e) = client.batch_execute(&listen).await {
+            driver.abort();
+            return Ended::Dropped(e.to_string());
+        }
+        self.listening.send_replace(true);
+        tracing::info!("listening for live history and token revocations");
+        // Whatever was committed while nobody listened is in the table.
+        let _ = self.out.history.send(HistoryNotice::Resync);
+        let mut batch = Vec::new();
+        while notifications.recv_many(&mut batch, INBOX).await > 0 {
+            self.fan_out(&batch).await;
+            batch.clear();
+        }
+        drop(client);
+        Ended::Dropped(driver.await.unwrap_or_else(|e| e.to_string()))
+    }
+
+    /// Passes on what arrived together, reading all announced rows in one query.
+    async fn fan_out(&self, batch: &[Notification]) {
+        let mut ids = Vec::new();
+        for n in batch {
+            match n.channel() {
+                HISTORY_CHANNEL => match parse_history(n.payload()) {
+                    Some(mut more) => ids.append(&mut more),
+                    None => tracing::warn!(payload = n.payload(), "bad strop_history payload"),
+                },
+                TOKENS_CHANNEL => match parse_token(n.payload()) {
+                    Some(notice) => {
+                        let _ = self.out.tokens.send(notice);
+                    }
+                    None => tracing::warn!(payload = n.payload(), "bad strop_tokens payload"),
+                },
+                other => tracing::warn!(channel = other, "notification on an unknown channel"),
+            }
+        }
+        if ids.is_empty() {
+            return;
+        }
+        let rows = async {
+            let client = self.pool.get().await.map_err(|e| e.to_string())?;
+            db::history::by_ids(&client, &ids)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let notice = match rows.await {
+            Ok(rows) => HistoryNotice::Rows(rows.into()),
+            Err(e) => {
+                // Streams read the rows themselves when they can.
+                tracing::warn!(error = %e, "cannot read announced history rows");
+                HistoryNotice::Resync
+            }
+        };
+        let _ = self.out.history.send(notice);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip() {
+        assert_eq!(history_payload(&[7]), "7");
+        assert_eq!(history_payload(&[1, 22, 333]), "1,22,333");
+        assert_eq!(parse_history("1,22,333"), Some(vec![1, 22, 333]));
+        assert_eq!(parse_history("1,x"), None);
+        assert_eq!(parse_history(""), None);
+        let hash = [0xabu8; 32];
+        let payload = token_payload(&hash);
+        assert_eq!(payload.len(), 64);
+        assert_eq!(payload, payload.to_lowercase());
+        assert_eq!(parse_token(&payload), Some(TokenNotice::Revoked(hash)));
+        assert_eq!(parse_token("*"), Some(TokenNotice::Flush));
+        assert_eq!(parse_token("abc"), None);
+    }
+}

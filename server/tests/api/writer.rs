@@ -1,0 +1,242 @@
+//! The group-commit history writer: answers map to their own rows, batches
+//! share one transaction, a lost connection fails exactly its batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use strop_common::{ErrorBody, ErrorCode, Function, HistoryResponse};
+use strop_embedded_pg::testing::fresh_database;
+use strop_server::db;
+use strop_server::db::history::NewEntry;
+use strop_server::history_writer::{BATCHES_IN_FLIGHT, HistoryWriter};
+use strop_server::strops;
+
+use crate::support::{TestApp, connect, lock_history, release, spawn_app, wait_for_blocked_writes};
+
+fn expected(function: Function, input: &str) -> String {
+    match function {
+        Function::Reverse => strops::reverse(input),
+        Function::Piglatin => strops::piglatin(input),
+    }
+}
+
+/// (user_id, function, input, output) of every history row, by id.
+async fn rows(app_pg: &tokio_postgres::Config) -> BTreeMap<i64, (i64, String, String, String)> {
+    let db = connect(app_pg).await;
+    db.query(
+        "SELECT id, user_id, function, input, output FROM history",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3), r.get(4))))
+    .collect()
+}
+
+/// How many transactions wrote the history rows.
+async fn transactions(pg: &tokio_postgres::Config) -> i64 {
+    connect(pg)
+        .await
+        .query_one("SELECT count(DISTINCT xmin::text) FROM history", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn each_answer_is_its_own_row_and_batches_share_a_commit() {
+    let pg = fresh_database().await;
+    db::migrations::migrate(&pg).await.unwrap();
+    let pool = db::pool::create(pg.clone(), 8).unwrap();
+    let setup = connect(&pg).await;
+    let mut users = Vec::new();
+    for name in ["ann", "bob", "cy"] {
+        let id: i64 = setup
+            .query_one(
+                "INSERT INTO users (username, password_hash) VALUES ($1, 'x') RETURNING id",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        users.push(id);
+    }
+    let (writer, drain) = HistoryWriter::start(pool, 64);
+    // Held batches make the rest queue up, so later batches hold many rows.
+    let locker = lock_history(&pg).await;
+    let n = 300;
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let writer = writer.clone();
+            let entry = NewEntry {
+                user_id: users[i % users.len()],
+                function: Function::ALL[i % 2],
+                input: format!("input {i}"),
+                output: format!("output {i}"),
+            };
+            tokio::spawn(async move { (entry.clone(), writer.record(entry).await) })
+        })
+        .collect();
+    wait_for_blocked_writes(&pg, BATCHES_IN_FLIGHT as i64).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release(locker).await;
+    let results = join_all(tasks).await;
+    drain.finish().await;
+
+    let stored = rows(&pg).await;
+    assert_eq!(stored.len(), n, "one row per answer");
+    let mut ids = BTreeSet::new();
+    for r in results {
+        let (entry, saved) = r.unwrap();
+        let saved = saved.unwrap_or_else(|e| panic!("{}: {e:?}", entry.input));
+        let row = &stored[&saved.id];
+        assert_eq!(
+            row,
+            &(
+                entry.user_id,
+                entry.function.as_str().to_string(),
+                entry.input.clone(),
+                entry.output.clone()
+            ),
+            "answer id {} is another request's row",
+            saved.id
+        );
+        assert!(ids.insert(saved.id), "id {} answered twice", saved.id);
+    }
+    let commits = transactions(&pg).await;
+    assert!(
+        commits < (n as i64) / 4,
+        "{commits} transactions for {n} rows: not batched"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_requests_get_their_own_rows_and_a_users_order_is_kept() {
+    let app = spawn_app().await;
+    let users = join_all((0..4).map(|_| app.user())).await;
+    let locker = lock_history(&app.pg).await;
+    let app = &app;
+    let burst = join_all((0..80).map(|i| {
+        let (_, token) = &users[i % users.len()];
+        let function = Function::ALL[i % 2];
+        let input = format!("burst {i} Hello");
+        async move {
+            let res = app
+                .post(function.path(), &json!({"input": input}), Some(token))
+                .await;
+            assert_eq!(res.status(), 200, "{input}");
+            let v: Value = res.json().await.unwrap();
+            assert_eq!(v, json!({"output": expected(function, &input)}));
+        }
+    }));
+    // Meanwhile one user writes in sequence: each answer comes before the
+    // next request, so the ids must follow the order of the requests.
+    let sequence = async {
+        wait_for_blocked_writes(&app.pg, BATCHES_IN_FLIGHT as i64).await;
+        let (_, token) = &users[0];
+        let releaser = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            release(locker).await;
+        };
+        let writes = async {
+            for i in 0..10 {
+                let input = format!("sequence {i}");
+                let res = app
+                    .post("/reverse", &json!({"input": input}), Some(token))
+                    .await;
+                assert_eq!(res.status(), 200);
+            }
+        };
+        tokio::join!(releaser, writes);
+    };
+    tokio::join!(burst, sequence);
+
+    let stored = rows(&app.pg).await;
+    assert_eq!(stored.len(), 90);
+    for (user_id, function, input, output) in stored.values() {
+        let f: Function = function.parse().unwrap();
+        assert_eq!(output, &expected(f, input), "row of user {user_id}");
+    }
+    assert!(transactions(&app.pg).await < 90, "not batched");
+    let h: HistoryResponse = app
+        .get("/get-history?q=sequence", Some(&users[0].1))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let order: Vec<&str> = h.history.iter().map(|e| e.input.as_str()).collect();
+    let sent: Vec<String> = (0..10).map(|i| format!("sequence {i}")).collect();
+    assert_eq!(order, sent);
+    assert!(h.history.windows(2).all(|w| w[0].id < w[1].id));
+}
+
+/// Sends `n` distinct `/reverse` requests at once; (input, status, body) of each.
+async fn burst(app: &TestApp, token: &str, n: usize, tag: &str) -> Vec<(String, u16, Value)> {
+    join_all((0..n).map(|i| async move {
+        let input = format!("{tag} {i}");
+        let res = app
+            .post("/reverse", &json!({"input": input}), Some(token))
+            .await;
+        let status = res.status().as_u16();
+        (input, status, res.json::<Value>().await.unwrap())
+    }))
+    .await
+}
+
+#[tokio::test]
+async fn a_connection_lost_mid_batch_fails_that_batch_and_nothing_else() {
+    let app = spawn_app().await;
+    let (_, token) = app.user().await;
+    let locker = lock_history(&app.pg).await;
+    let requests = burst(&app, &token, 40, "doomed?");
+    let outage = async {
+        wait_for_blocked_writes(&app.pg, BATCHES_IN_FLIGHT as i64).await;
+        // The held batches' connections die as if the database went away.
+        let killer = connect(&app.pg).await;
+        let killed: i64 = killer
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND application_name = 'strop-server' \
+                 AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(killed >= 1);
+        release(locker).await;
+    };
+    let (results, ()) = tokio::join!(requests, outage);
+
+    let mut ok = BTreeSet::new();
+    let mut failed = 0;
+    for (input, status, body) in &results {
+        match status {
+            200 => {
+                assert_eq!(body, &json!({"output": strops::reverse(input)}));
+                ok.insert(input.clone());
+            }
+            503 => {
+                let err: ErrorBody = serde_json::from_value(body.clone()).unwrap();
+                assert_eq!(err.error, ErrorCode::Unavailable);
+                failed += 1;
+            }
+            other => panic!("{input}: status {other} {body}"),
+        }
+    }
+    assert!(failed >= 1, "the lost batches' requests must fail");
+    let stored: BTreeSet<String> = rows(&app.pg)
+        .await
+        .into_values()
+        .map(|(_, _, input, _)| input)
+        .collect();
+    assert_eq!(stored, ok, "rows are exactly the requests answered 200");
+    // The writer recovers on fresh connections.
+    let res = app
+        .post("/reverse", &json!({"input": "after"}), Some(&token))
+        .await;
+    assert_eq!(res.status(), 200);
+}

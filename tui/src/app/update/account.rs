@@ -1,0 +1,289 @@
+//! What belongs to no one screen: the keyring, the stored token and its
+//! check at start-up, log-out and expiry, and the connection (probing
+//! `/healthz` while offline until the server answers again).
+
+use std::time::Duration;
+
+use tui_input::Input;
+
+use super::{Effect, Failure, FailureKind, Msg, history, note_failure, note_online};
+use crate::app::state::*;
+
+/// First probe delay while offline; it doubles up to [`PROBE_MAX`].
+const PROBE_FIRST: Duration = Duration::from_millis(500);
+const PROBE_MAX: Duration = Duration::from_secs(10);
+
+pub(super) fn update(s: &mut State, msg: Msg, fx: &mut Vec<Effect>) {
+    match msg {
+        Msg::KeyringOpened(result) => keyring_opened(s, result, fx),
+        Msg::TokenLoaded { result } => {
+            s.finish(Activity::LoadToken);
+            match (result, s.last_user.clone()) {
+                (Ok(Some(token)), Some(user)) => {
+                    s.start(Activity::VerifySession);
+                    fx.push(Effect::VerifySession {
+                        session: Session {
+                            server: s.server.clone(),
+                            user,
+                            token,
+                            source: TokenSource::Keyring,
+                        },
+                    });
+                }
+                (Ok(_), _) => to_login(s, None, fx),
+                (Err(reason), _) => to_login(s, Some(reason), fx),
+            }
+        }
+        Msg::SessionVerified { session, result } => verified(s, session, result, fx),
+        Msg::TokenStored(Err(reason)) => {
+            s.last_error = Some(format!(
+                "{reason} You stay logged in until you quit; set STROP_TOKEN to skip the login next time."
+            ));
+        }
+        Msg::TokenDeleted(Err(reason)) | Msg::SettingsSaved(Err(reason)) => {
+            s.last_error = Some(reason);
+        }
+        Msg::LoggedOut(result) => logged_out(s, result, fx),
+        Msg::Probed(result) => probed(s, result, fx),
+        // Routed elsewhere by `update`.
+        _ => {}
+    }
+}
+
+fn keyring_opened(s: &mut State, result: Result<String, String>, fx: &mut Vec<Effect>) {
+    s.finish(Activity::OpenKeyring);
+    match result {
+        Ok(backend) => {
+            s.keyring = Keyring::Ready(backend);
+            // Logged in through the form before the keyring opened: store now.
+            if let Some(session) = s.session()
+                && session.source == TokenSource::Keyring
+            {
+                fx.push(Effect::StoreToken {
+                    server: session.server.clone(),
+                    user: session.user.clone(),
+                    token: session.token.clone(),
+                });
+            }
+            if s.screen == Screen::Connecting {
+                match s.last_user.clone() {
+                    Some(user) if !s.server.is_empty() => {
+                        s.start(Activity::LoadToken);
+                        fx.push(Effect::LoadToken {
+                            server: s.server.clone(),
+                            user,
+                        });
+                    }
+                    _ => to_login(s, None, fx),
+                }
+            }
+        }
+        Err(reason) => {
+            s.keyring = Keyring::Unavailable(reason.clone());
+            s.last_error = Some(reason);
+            if s.screen == Screen::Connecting {
+                to_login(s, None, fx);
+            }
+        }
+    }
+}
+
+fn verified(
+    s: &mut State,
+    mut session: Session,
+    result: Result<String, Failure>,
+    fx: &mut Vec<Effect>,
+) {
+    s.finish(Activity::VerifySession);
+    // A check of a session that is gone (logged out meanwhile) changes nothing.
+    let current = match &s.screen {
+        Screen::Connecting => true,
+        Screen::Main(now) => now.token == session.token,
+        _ => false,
+    };
+    if !current {
+        return;
+    }
+    match result {
+        Ok(user) => {
+            note_online(s);
+            session.user = user;
+            enter_main(s, session, fx);
+        }
+        Err(f) if f.kind == FailureKind::Auth => session_expired(s, fx),
+        Err(f) => {
+            // The server is down or odd: we cannot check the token, so keep
+            // it and land in main; the status bar says what is wrong, and the
+            // probe checks again once the server answers.
+            note_failure(s, &f, fx);
+            if s.screen == Screen::Connecting {
+                enter_main(s, session, fx);
+            }
+        }
+    }
+}
+
+/// Main screen for `session`, history from the newest page.
+pub(super) fn enter_main(s: &mut State, session: Session, fx: &mut Vec<Effect>) {
+    let fresh = !s.screen.is_main();
+    s.screen = Screen::Main(session);
+    if fresh {
+        s.main.focus = Focus::Input;
+        history::reload(s, fx);
+    }
+}
+
+pub(super) fn to_login(s: &mut State, error: Option<String>, fx: &mut Vec<Effect>) {
+    s.screen = Screen::Login;
+    s.login.error = error;
+    if s.conn == Conn::Unknown && !s.server.is_empty() {
+        s.start(Activity::CheckServer);
+        fx.push(Effect::CheckServer {
+            server: s.server.clone(),
+        });
+    }
+}
+
+/// A token was refused: drop it (and its keyring entry) and ask to log in.
+pub(super) fn session_expired(s: &mut State, fx: &mut Vec<Effect>) {
+    note_online(s);
+    let session = std::mem::replace(&mut s.screen, Screen::Login);
+    let user = match &session {
+        Screen::Main(session) if !session.user.is_empty() => Some(session.user.clone()),
+        _ => s.last_user.clone(),
+    };
+    if let Screen::Main(session) = &session {
+        forget_token(s, session, fx);
+    } else if let Some(user) = &user {
+        // Refused at start-up: the keyring entry we read is stale.
+        if !matches!(s.keyring, Keyring::Overridden) {
+            forget_stored(s, &s.server.clone(), user, fx);
+        }
+    }
+    if let Some(user) = &user {
+        s.login.username = Input::new(user.clone());
+        s.login.focus = LoginField::Password;
+    }
+    s.overlay = None;
+    s.login.error = Some(SESSION_EXPIRED.into());
+    s.last_error = None;
+    clear_session_view(s);
+}
+
+fn forget_token(s: &State, session: &Session, fx: &mut Vec<Effect>) {
+    if session.source == TokenSource::Keyring && !session.user.is_empty() {
+        forget_stored(s, &session.server, &session.user, fx);
+    }
+}
+
+fn forget_stored(s: &State, server: &str, user: &str, fx: &mut Vec<Effect>) {
+    if matches!(s.keyring, Keyring::Ready(_)) && !server.is_empty() {
+        fx.push(Effect::DeleteToken {
+            server: server.to_string(),
+            user: user.to_string(),
+        });
+    }
+}
+
+/// Log-out confirmed: tell the server (the answer is `LoggedOut`).
+pub(super) fn log_out(s: &mut State, fx: &mut Vec<Effect>) {
+    if let Some(session) = s.session() {
+        let (server, token) = (session.server.clone(), session.token.clone());
+        s.start(Activity::LogOut);
+        fx.push(Effect::Logout { server, token });
+    }
+}
+
+fn logged_out(s: &mut State, result: Result<(), Failure>, fx: &mut Vec<Effect>) {
+    s.finish(Activity::LogOut);
+    let Screen::Main(session) = std::mem::replace(&mut s.screen, Screen::Login) else {
+        return;
+    };
+    if let Err(f) = &result
+        && f.kind != FailureKind::Auth
+    {
+        note_failure(s, f, fx);
+    }
+    forget_token(s, &session, fx);
+    let notice = match result {
+        Ok(()) => "Logged out.",
+        Err(f) if f.kind == FailureKind::Auth => "Logged out.",
+        Err(_) => "Logged out here; the server could not be told.",
+    };
+    s.notice = Some(notice.to_string());
+    s.login = LoginForm {
+        username: Input::new(session.user),
+        focus: LoginField::Password,
+        ..LoginForm::default()
+    };
+    clear_session_view(s);
+}
+
+fn clear_session_view(s: &mut State) {
+    s.overlay = None;
+    let function = s.main.function;
+    s.main = MainPane {
+        function,
+        ..MainPane::default()
+    };
+    s.history = History {
+        generation: s.history.generation + 1,
+        next_local_id: -1,
+        ..History::default()
+    };
+}
+
+/// Offline: schedule a probe unless one is already scheduled.
+pub(super) fn went_offline(s: &mut State, fx: &mut Vec<Effect>) {
+    s.conn = Conn::Offline;
+    if s.probe.is_none() && !s.server.is_empty() {
+        s.probe = Some(0);
+        fx.push(Effect::Probe {
+            server: s.server.clone(),
+            after: probe_delay(0),
+        });
+    }
+}
+
+/// 0.5 s, 1 s, 2 s, ... up to 10 s.
+pub fn probe_delay(failures: u32) -> Duration {
+    PROBE_FIRST
+        .saturating_mul(1 << failures.min(6))
+        .min(PROBE_MAX)
+}
+
+fn probed(s: &mut State, result: Result<(), Failure>, fx: &mut Vec<Effect>) {
+    let Some(failures) = s.probe else {
+        // Back online by another answer meanwhile.
+        return;
+    };
+    match result {
+        Err(_) => {
+            s.probe = Some(failures + 1);
+            fx.push(Effect::Probe {
+                server: s.server.clone(),
+                after: probe_delay(failures + 1),
+            });
+        }
+        Ok(()) => {
+            note_online(s);
+            s.last_error = None;
+            // Redo what failed while we were away.
+            match &s.screen {
+                Screen::Main(session) => {
+                    if session.user.is_empty() {
+                        let session = session.clone();
+                        s.start(Activity::VerifySession);
+                        fx.push(Effect::VerifySession { session });
+                    }
+                    if !s.history.loaded || s.history.error.is_some() {
+                        history::reload(s, fx);
+                    }
+                }
+                Screen::Login => s.login.error = None,
+                Screen::Server => s.server_error = None,
+                Screen::Connecting => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The main screen: the input (multi-line, recall), runs and their output,
+//! copying, the mouse; the history list has its own module.
+
+use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+use strop_common::{Function, HistoryEntry, MAX_BODY_BYTES, StropRequest};
+use tui_input::{Input, InputRequest};
+
+use super::{Effect, Failure, FailureKind, account, history, note_failure, note_online};
+use crate::app::keymap::Action;
+use crate::app::state::*;
+
+pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
+    use Action::*;
+    match action {
+        Submit => run_current(s, fx),
+        Newline => {
+            s.main.recall = None;
+            s.main.input.handle(InputRequest::InsertChar('\n'));
+        }
+        RecallOlder => recall(s, 1),
+        RecallNewer => {
+            if s.main.recall.is_some() {
+                recall(s, -1);
+            } else {
+                s.main.focus = Focus::History;
+            }
+        }
+        SwitchFunction => {
+            s.main.function = match s.main.function {
+                Function::Reverse => Function::Piglatin,
+                Function::Piglatin => Function::Reverse,
+            };
+            fx.push(Effect::SaveFunction(s.main.function));
+        }
+        FocusNext => {
+            s.main.focus = match s.main.focus {
+                Focus::Input => Focus::History,
+                Focus::History => Focus::Search,
+                Focus::Search => Focus::Input,
+            };
+        }
+        FocusPrev => {
+            s.main.focus = match s.main.focus {
+                Focus::Input => Focus::Search,
+                Focus::History => Focus::Input,
+                Focus::Search => Focus::History,
+            };
+        }
+        FocusInput => s.main.focus = Focus::Input,
+        FocusHistory => s.main.focus = Focus::History,
+        Logout => s.overlay = Some(Overlay::ConfirmLogout),
+        OpenDetail => {
+            if let Some(entry) = s.history.selected_entry() {
+                s.overlay = Some(Overlay::Detail(Detail::new(entry.clone())));
+            }
+        }
+        CopyOutput if s.main.focus != Focus::History => match &s.main.output {
+            Some(Outcome::Done(out)) => copy(s, "the output", out.output.clone(), fx),
+            _ => s.notice = Some("No output to copy yet.".into()),
+        },
+        Rerun | CopyInput | CopyOutput => {
+            if let Some(entry) = s.history.selected_entry().cloned() {
+                entry_action(s, &entry, action, fx);
+            }
+        }
+        _ => history::on_action(s, action, fx),
+    }
+}
+
+/// Re-run or copy a history entry (from the list or its detail view).
+pub(super) fn entry_action(
+    s: &mut State,
+    entry: &HistoryEntry,
+    action: Action,
+    fx: &mut Vec<Effect>,
+) {
+    match action {
+        Action::Rerun => {
+            s.main.input = Input::new(entry.input.clone());
+            s.main.function = entry.function;
+            s.main.focus = Focus::Input;
+            s.main.recall = None;
+            s.overlay = None;
+            run_current(s, fx);
+        }
+        Action::CopyInput => copy(s, "the entry's input", entry.input.clone(), fx),
+        Action::CopyOutput => copy(s, "the entry's output", entry.output.clone(), fx),
+        _ => {}
+    }
+}
+
+fn copy(s: &mut State, what: &'static str, text: String, fx: &mut Vec<Effect>) {
+    s.last_error = None;
+    fx.push(Effect::Copy { what, text });
+}
+
+pub(super) fn edit(s: &mut State, req: InputRequest, fx: &mut Vec<Effect>) {
+    match s.main.focus {
+        Focus::Input => {
+            if s.main.input.handle(req).is_some_and(|c| c.value) {
+                s.main.recall = None;
+            }
+        }
+        Focus::Search => history::edit_search(
+            s,
+            |input| {
+                input.handle(req);
+            },
+            fx,
+        ),
+        // Letters are commands in the list (j, k, r, f, ...); search
+        // has its own box (/ or Ctrl+F).
+        Focus::History => {}
+    }
+}
+
+/// Earlier inputs, newest first, each once: what ↑ walks through.
+fn earlier_inputs(h: &History) -> impl Iterator<Item = &str> {
+    let mut last: Option<&str> = None;
+    h.entries.iter().filter_map(move |e| {
+        let input = e.input.as_str();
+        (last.replace(input) != Some(input)).then_some(input)
+    })
+}
+
+/// Moves `step` inputs back (1, older) or forward (-1, newer). Past the
+/// newest the draft typed before the walk comes back.
+fn recall(s: &mut State, step: isize) {
+    let (at, draft) = match s.main.recall.take() {
+        Some((at, draft)) => (at as isize + step, draft),
+        None if step > 0 => (0, s.main.input.value().to_string()),
+        None => return,
+    };
+    if at < 0 {
+        s.main.input = Input::new(draft);
+        return;
+    }
+    let inputs: Vec<&str> = earlier_inputs(&s.history).collect();
+    let at = (at as usize).min(inputs.len().saturating_sub(1));
+    match inputs.get(at) {
+        Some(text) => {
+            s.main.input = Input::new(text.to_string());
+            s.main.recall = Some((at, draft));
+        }
+        None => s.main.input = Input::new(draft),
+    }
+}
+
+/// Why `input` cannot be sent, in a person's terms; `None` when it can.
+pub fn refusal(input: &str) -> Option<String> {
+    if input.trim().is_empty() {
+        return Some("Nothing ran: the input is empty. Type some text first.".into());
+    }
+    let body = serde_json::to_vec(&StropRequest {
+        input: input.to_string(),
+    })
+    .map_or(usize::MAX, |b| b.len());
+    let limit = MAX_BODY_BYTES as usize;
+    (body > limit).then(|| {
+        let chars = input.chars().count();
+        let over = body - limit;
+        format!(
+            "Nothing ran: the input is {} characters ({} bytes as sent); the server takes at \
+             most {} KiB. Shorten it by at least {} bytes.",
+            group(chars),
+            group(body),
+            limit / 1024,
+            group(over)
+        )
+    })
+}
+
+/// 70000 -> "70,000".
+fn group(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+pub(super) fn run_current(s: &mut State, fx: &mut Vec<Effect>) {
+    let Some(session) = s.session() else {
+        return;
+    };
+    let (server, token) = (session.server.clone(), session.token.clone());
+    let function = s.main.function;
+    let input = s.main.input.value().to_string();
+    if let Some(why) = refusal(&input) {
+        s.main.output = Some(Outcome::Failed {
+            function,
+            input,
+            message: why,
+        });
+        return;
+    }
+    s.main.running += 1;
+    s.start(Activity::Run(function));
+    fx.push(Effect::Run {
+        server,
+        token,
+        function,
+        input,
+    });
+}
+
+pub(super) fn ran(
+    s: &mut State,
+    function: Function,
+    input: String,
+    result: Result<String, Failure>,
+    at: (String, String),
+    fx: &mut Vec<Effect>,
+) {
+    s.finish(Activity::Run(function));
+    s.main.running = s.main.running.saturating_sub(1);
+    if !s.screen.is_main() {
+        return;
+    }
+    match result {
+        Ok(output) => {
+            note_online(s);
+            s.last_error = None;
+            s.notice = None;
+            if s.history.admits(function, &input, &output) {
+                history::add_local_entry(s, function, &input, &output, at);
+            }
+            // Done: the box is free for the next input (↑ brings this one back).
+            if s.main.input.value() == input {
+                s.main.input.reset();
+                s.main.recall = None;
+            }
+            s.main.output = Some(Outcome::Done(Output {
+                function,
+                input,
+                output,
+            }));
+            // Fetch the newest page so the local row gets its real id.
+            history::load(s, None, false, fx);
+        }
+        Err(f) if f.kind == FailureKind::Auth => account::session_expired(s, fx),
+        Err(f) => {
+            note_failure(s, &f, fx);
+            s.main.output = Some(Outcome::Failed {
+                function,
+                input,
+                message: f.message,
+            });
+        }
+    }
+}
+
+fn inside(area: Rect, col: u16, row: u16) -> bool {
+    area.contains(Position::new(col, row))
+}
+
+/// Wheel: scrolls the list or the detail view. Click: focuses the pane
+/// under it and selects the row clicked.
+pub(super) fn on_mouse(s: &mut State, ev: MouseEvent, fx: &mut Vec<Effect>) {
+    if !s.screen.is_main() {
+        return;
+    }
+    let (col, row) = (ev.column, ev.row);
+    let wheel = match ev.kind {
+        MouseEventKind::ScrollUp => Some(Action::Up),
+        MouseEventKind::ScrollDown => Some(Action::Down),
+        _ => None,
+    };
+    match &s.overlay {
+        Some(Overlay::Detail(_)) | Some(Overlay::Help { .. }) => {
+            if let Some(action) = wheel {
+                for _ in 0..WHEEL_LINES {
+                    super::scroll_overlay(s, action);
+                }
+            }
+            return;
+        }
+        Some(_) => return,
+        None => {}
+    }
+    if let Some(action) = wheel {
+        history::move_selection(s, action, fx);
+        return;
+    }
+    if ev.kind != MouseEventKind::Down(MouseButton::Left) {
+        return;
+    }
+    let areas = &s.areas;
+    if inside(areas.input.get(), col, row) || inside(areas.output.get(), col, row) {
+        s.main.focus = Focus::Input;
+    } else if inside(areas.search.get(), col, row) {
+        s.main.focus = Focus::Search;
+    } else if inside(areas.rows.get(), col, row) {
+        let index = s.history.offset.get() + usize::from(row - areas.rows.get().y);
+        s.main.focus = Focus::History;
+        if index < s.history.entries.len() {
+            s.history.selected = index;
+            history::maybe_prefetch(s, fx);
+        }
+    }
+}
+
+/// Lines one wheel notch scrolls the detail view.
+const WHEEL_LINES: usize = 3;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_says_why_in_plain_terms() {
+        assert!(refusal("  \n").unwrap().contains("empty"));
+        assert_eq!(refusal("hello"), None);
+        let long = "x".repeat(70_000);
+        let why = refusal(&long).unwrap();
+        assert!(why.contains("70,000 characters"), "{why}");
+        assert!(why.contains("64 KiB"), "{why}");
+        assert!(!why.to_lowercase().contains("payload"), "{why}");
+        // Right at the edge: what fits in the body is sent.
+        let fits = "x".repeat(MAX_BODY_BYTES as usize - r#"{"input":""}"#.len());
+        assert_eq!(refusal(&fits), None);
+    }
+
+    #[test]
+    fn group_puts_commas_in_thousands() {
+        assert_eq!(group(7), "7");
+        assert_eq!(group(70_000), "70,000");
+        assert_eq!(group(1_234_567), "1,234,567");
+    }
+}

@@ -1,0 +1,186 @@
+//! `strop history --follow`: the history, then every entry as it is
+//! committed (from `GET /events`), one line each, until Ctrl+C.
+//!
+//! A dropped stream is reopened with `Last-Event-ID` (the last id seen), so
+//! nothing is missed across a reconnect or a server restart; attempts back
+//! off from [`FIRST_RETRY`] to [`MAX_RETRY`]. A server that stays away for
+//! [`GIVE_UP`] ends the command with its sentence (exit 4); a revoked or
+//! expired token ends it at once (exit 3).
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use strop_common::api::{Function, HistoryEntry};
+
+use super::CliError;
+use super::history_table::{self, Layout};
+use crate::client::{Client, ClientError, LiveEvent};
+use crate::local_time::Clock;
+
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const MAX_RETRY: Duration = Duration::from_secs(5);
+/// How long the server may stay unreachable before `--follow` gives up.
+pub const GIVE_UP: Duration = Duration::from_secs(20);
+/// The server sends a heartbeat every 15 s: this much silence is a dead link.
+const SILENCE: Duration = Duration::from_secs(40);
+
+/// Which live entries to print: the history's own filters, applied here.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Filter {
+    pub function: Option<Function>,
+    /// Lowercased words; an entry matches when its input or output contains
+    /// every one (any case), as the server's search does.
+    pub words: Vec<String>,
+}
+
+impl Filter {
+    pub fn new(function: Option<Function>, q: Option<&str>) -> Filter {
+        Filter {
+            function,
+            words: q
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_lowercase)
+                .collect(),
+        }
+    }
+
+    fn matches(&self, e: &HistoryEntry) -> bool {
+        let (input, output) = (e.input.to_lowercase(), e.output.to_lowercase());
+        self.function.is_none_or(|f| f == e.function)
+            && self
+                .words
+                .iter()
+                .all(|w| input.contains(w.as_str()) || output.contains(w.as_str()))
+    }
+}
+
+/// How each entry is printed.
+#[derive(Debug, Clone)]
+pub(super) enum Format {
+    /// One tab-separated line, times in this clock's zone.
+    Plain(Clock),
+    /// One compact JSON object per line (the API's entry, UTC `timestamp`).
+    Json,
+}
+
+impl Format {
+    pub fn line(&self, e: &HistoryEntry) -> Result<String, CliError> {
+        match self {
+            Format::Plain(clock) => Ok(history_table::render(
+                std::slice::from_ref(e),
+                Layout::Plain,
+                clock,
+                false,
+            )),
+            Format::Json => serde_json::to_string(e)
+                .map(|json| json + "\n")
+                .map_err(|e| CliError::Other(format!("Cannot format the entry as JSON: {e}."))),
+        }
+    }
+}
+
+/// Follows the stream after entry `after`, printing what `filter` keeps,
+/// until Ctrl+C (Ok), a closed stdout (Ok), or a failure.
+pub(super) async fn follow(
+    client: &Client,
+    after: i64,
+    filter: &Filter,
+    format: &Format,
+) -> Result<(), CliError> {
+    tokio::select! {
+        result = run(client, after, filter, format) => result,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+async fn run(
+    client: &Client,
+    after: i64,
+    filter: &Filter,
+    format: &Format,
+) -> Result<(), CliError> {
+    let mut last = after;
+    let mut retry = FIRST_RETRY;
+    // Since when the server has not answered; `None` while it does.
+    let mut away_since: Option<Instant> = None;
+    loop {
+        match client.events(Some(last)).await {
+            Ok(stream) => {
+                away_since = None;
+                retry = FIRST_RETRY;
+                let mut stream = std::pin::pin!(stream);
+                // Until the stream ends, errs, or goes silent: then reconnect.
+                while let Ok(Some(item)) = tokio::time::timeout(SILENCE, stream.next()).await {
+                    match item {
+                        Ok(LiveEvent::Entry(entry)) => {
+                            last = last.max(entry.id);
+                            if filter.matches(&entry) && !super::write_out(&format.line(&entry)?)? {
+                                return Ok(());
+                            }
+                        }
+                        Ok(LiveEvent::Ended(why)) => return Err(why.into()),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(e) if gone(&e) => {
+                let since = *away_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= GIVE_UP {
+                    return Err(e.into());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+/// A failure worth waiting out: the server is down, slow, or restarting
+/// behind a proxy (502/503/504).
+fn gone(e: &ClientError) -> bool {
+    e.is_unreachable()
+        || matches!(e, ClientError::Unexpected { detail, .. }
+            if ["HTTP 502", "HTTP 503", "HTTP 504"].iter().any(|s| detail.starts_with(s)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(function: Function, input: &str, output: &str) -> HistoryEntry {
+        HistoryEntry {
+            function,
+            id: 7,
+            input: input.into(),
+            output: output.into(),
+            time: "Sat, 10 Apr 2021 19:59:53 GMT".into(),
+            timestamp: "2021-04-10T19:59:53.123Z".into(),
+            user: "wonsun".into(),
+        }
+    }
+
+    #[test]
+    fn live_entries_pass_the_same_filters_as_the_history() {
+        let e = entry(Function::Reverse, "Alpha beta", "ateb ahplA");
+        assert!(Filter::default().matches(&e));
+        assert!(Filter::new(Some(Function::Reverse), Some("BETA alpha")).matches(&e));
+        assert!(Filter::new(None, Some("ateb")).matches(&e), "output counts");
+        assert!(!Filter::new(Some(Function::Piglatin), None).matches(&e));
+        assert!(!Filter::new(None, Some("alpha gamma")).matches(&e));
+    }
+
+    #[test]
+    fn one_line_per_entry_plain_or_json() {
+        let e = entry(Function::Piglatin, "a\tb", "x");
+        let plain = Format::Plain(Clock::new(&crate::local_time::Zone::Utc))
+            .line(&e)
+            .unwrap();
+        assert_eq!(plain, "2021-04-10 19:59:53 +00:00\tpiglatin\ta\\tb\tx\n");
+        let json = Format::Json.line(&e).unwrap();
+        assert_eq!(json.lines().count(), 1);
+        let back: HistoryEntry = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+    }
+}

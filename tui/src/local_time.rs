@@ -1,0 +1,196 @@
+//! Entry times as people read them: one format everywhere (CLI history, the
+//! TUI list and detail view), in the zone the person chose.
+//!
+//! The zone is [`Zone`]: `local` (the system's zone, which honours `TZ`),
+//! `UTC`, a fixed offset like `+05:30`, or an IANA name like `Asia/Tokyo`;
+//! it comes from `--tz`, else the settings' `tz`, else `local`. The format
+//! is `2026-11-30 21:05:03 +09:00`. `--json` keeps the server's UTC
+//! `timestamp` untouched; only what is shown to a person goes through here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use jiff::tz::{Offset, TimeZone};
+
+/// The one display format: date, time to the second, offset from UTC.
+const FORMAT: &str = "%Y-%m-%d %H:%M:%S %:z";
+
+/// A time zone choice, as written in `--tz` or the settings' `tz`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Zone {
+    /// The system's zone: `TZ` if set, else `/etc/localtime` (or the OS's).
+    #[default]
+    Local,
+    Utc,
+    /// A fixed offset from UTC, in seconds east.
+    Fixed(i32),
+    /// An IANA time zone name, checked against the tz database when parsed.
+    Named(String),
+}
+
+/// Why a `--tz` / `tz` value was refused: one phrase naming the accepted forms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "\"{0}\" is not a time zone: use local, UTC, an offset like +05:30, or a name like Asia/Tokyo"
+)]
+pub struct BadZone(pub String);
+
+impl FromStr for Zone {
+    type Err = BadZone;
+
+    fn from_str(text: &str) -> Result<Zone, BadZone> {
+        let bad = || BadZone(text.to_string());
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("local") {
+            return Ok(Zone::Local);
+        }
+        if t.eq_ignore_ascii_case("utc") || t == "Z" {
+            return Ok(Zone::Utc);
+        }
+        if let Some(sign) = t.chars().next().filter(|c| matches!(c, '+' | '-')) {
+            let seconds = parse_offset(&t[1..]).ok_or_else(bad)?;
+            let seconds = if sign == '-' { -seconds } else { seconds };
+            // Offset::from_seconds checks the range jiff supports.
+            Offset::from_seconds(seconds).map_err(|_| bad())?;
+            return Ok(Zone::Fixed(seconds));
+        }
+        match TimeZone::get(t) {
+            Ok(_) => Ok(Zone::Named(t.to_string())),
+            Err(_) => Err(bad()),
+        }
+    }
+}
+
+/// `HH:MM`, `HHMM` or `HH` after the sign, hours up to 25.
+fn parse_offset(rest: &str) -> Option<i32> {
+    let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() == 4 => rest.split_at(2),
+        None => (rest, "00"),
+    };
+    if !digits(h) || !digits(m) {
+        return None;
+    }
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 25 && m < 60).then_some(h * 3600 + m * 60)
+}
+
+impl fmt::Display for Zone {
+    /// The form `FromStr` reads back (what the settings file stores).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Zone::Local => f.write_str("local"),
+            Zone::Utc => f.write_str("UTC"),
+            Zone::Fixed(seconds) => {
+                let sign = if *seconds < 0 { '-' } else { '+' };
+                let abs = seconds.unsigned_abs();
+                write!(f, "{sign}{:02}:{:02}", abs / 3600, abs % 3600 / 60)
+            }
+            Zone::Named(name) => f.write_str(name),
+        }
+    }
+}
+
+impl Zone {
+    /// The zone to convert into. Looked up once; cheap to clone and use per row.
+    pub fn time_zone(&self) -> TimeZone {
+        match self {
+            Zone::Local => TimeZone::system(),
+            Zone::Utc => TimeZone::UTC,
+            Zone::Fixed(seconds) => Offset::from_seconds(*seconds)
+                .map(TimeZone::fixed)
+                .unwrap_or(TimeZone::UTC),
+            // Checked when parsed; a tz database that vanished since reads as UTC.
+            Zone::Named(name) => TimeZone::get(name).unwrap_or(TimeZone::UTC),
+        }
+    }
+}
+
+/// Formats entry times in one zone.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    tz: TimeZone,
+}
+
+impl Clock {
+    pub fn new(zone: &Zone) -> Clock {
+        Clock {
+            tz: zone.time_zone(),
+        }
+    }
+
+    /// An entry's RFC 3339 UTC `timestamp` (`2026-11-30T12:05:03.123Z`) as
+    /// `2026-11-30 21:05:03 +09:00`; `None` when the server sent something
+    /// that is not a timestamp (the caller then shows what it got).
+    pub fn format(&self, timestamp: &str) -> Option<String> {
+        let ts: Timestamp = timestamp.parse().ok()?;
+        Some(
+            ts.to_zoned_datetime(self.tz.clone())
+                .strftime(FORMAT)
+                .to_string(),
+        )
+    }
+
+    /// [`Clock::format`], falling back to the text itself.
+    pub fn show(&self, timestamp: &str) -> String {
+        self.format(timestamp)
+            .unwrap_or_else(|| timestamp.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TS: &str = "2026-11-30T12:05:03.123Z";
+
+    fn show(zone: &str) -> String {
+        Clock::new(&zone.parse().unwrap()).show(TS)
+    }
+
+    #[test]
+    fn one_format_in_every_zone() {
+        assert_eq!(show("UTC"), "2026-11-30 12:05:03 +00:00");
+        assert_eq!(show("+09:00"), "2026-11-30 21:05:03 +09:00");
+        assert_eq!(show("-05:30"), "2026-11-30 06:35:03 -05:30");
+        assert_eq!(show("Asia/Tokyo"), "2026-11-30 21:05:03 +09:00");
+        // Daylight saving comes from the tz database: New York is -05:00 in
+        // November, -04:00 in July.
+        assert_eq!(show("America/New_York"), "2026-11-30 07:05:03 -05:00");
+        let clock = Clock::new(&"America/New_York".parse().unwrap());
+        assert_eq!(
+            clock.show("2026-07-01T12:00:00Z"),
+            "2026-07-01 08:00:00 -04:00"
+        );
+    }
+
+    #[test]
+    fn zones_parse_and_print_back() {
+        for (text, zone) in [
+            ("local", Zone::Local),
+            ("LOCAL", Zone::Local),
+            ("utc", Zone::Utc),
+            ("+05:30", Zone::Fixed(5 * 3600 + 30 * 60)),
+            ("+0530", Zone::Fixed(5 * 3600 + 30 * 60)),
+            ("-08", Zone::Fixed(-8 * 3600)),
+            ("Asia/Tokyo", Zone::Named("Asia/Tokyo".into())),
+        ] {
+            assert_eq!(text.parse::<Zone>(), Ok(zone.clone()), "{text}");
+            assert_eq!(zone.to_string().parse::<Zone>(), Ok(zone), "{text}");
+        }
+        assert_eq!(Zone::Fixed(-(5 * 3600 + 30 * 60)).to_string(), "-05:30");
+        for bad in ["", "+5:30", "+05:60", "+99:00", "Mars/Olympus", "9"] {
+            let err = bad.parse::<Zone>().unwrap_err().to_string();
+            assert!(err.contains("local, UTC"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_non_timestamp_is_shown_as_sent() {
+        let clock = Clock::new(&Zone::Utc);
+        assert_eq!(clock.format("yesterday"), None);
+        assert_eq!(clock.show("yesterday"), "yesterday");
+    }
+}

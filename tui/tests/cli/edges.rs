@@ -1,0 +1,205 @@
+//! The scripting CLI at its edges: a server that is down (exit 4, not "not
+//! logged in"), logout while it is down, completions, the man page, typos,
+//! and `--help` naming the settings.
+
+use std::process::Command;
+
+use crate::support::{TestServer, config_dir, free_port, run_with_stdin, strop_command};
+use crate::{Ctx, fails, ok, stderr};
+
+#[test]
+fn an_unreachable_server_is_exit_4_even_without_a_login() {
+    let config = config_dir();
+    let down = format!("127.0.0.1:{}", free_port());
+    for args in [
+        &["reverse", "x"][..],
+        &["whoami"][..],
+        &["history"][..],
+        &["piglatin", "x"][..],
+    ] {
+        // --server as typed by a person, with no token anywhere.
+        let mut cmd = strop_command(config.path(), "http://unused.invalid");
+        cmd.env_remove("STROP_SERVER")
+            .arg("--server")
+            .arg(&down)
+            .args(args);
+        let line = fails(&run_with_stdin(cmd, None), 4);
+        assert_eq!(
+            line,
+            format!(
+                "strop: Cannot reach the server at http://{down}: connection refused. Is strop-server running?"
+            ),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn logout_with_the_server_down_forgets_the_token_here_and_says_so() {
+    let mut own = TestServer::start();
+    let ctx = Ctx {
+        server: own.url().to_string(),
+        config: config_dir(),
+        user: crate::support::unique_user("logout-down"),
+    };
+    ctx.register_and_login();
+    let token = ctx.stored_token().expect("logged in");
+    own.stop();
+
+    let line = fails(&ctx.run(&["logout"]), 4);
+    assert!(line.contains("Logged out on this machine"), "{line}");
+    assert!(line.contains("the server could not be told"), "{line}");
+    assert!(
+        line.contains("stays valid there until it expires"),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("Cannot reach the server at {}", ctx.server)),
+        "{line}"
+    );
+    assert_eq!(ctx.stored_token(), None, "the keyring entry is gone");
+    // Logged out for good here: nothing left to do, and commands say so.
+    assert_eq!(
+        ok(&ctx.run(&["logout"])),
+        format!("Not logged in to {}; nothing to do.\n", ctx.server)
+    );
+    // With a token from STROP_TOKEN there is nothing to forget; still exit 4.
+    let line = fails(
+        &ctx.run_with(&["logout"], None, &[("STROP_TOKEN", &token)]),
+        4,
+    );
+    assert!(line.contains("STROP_TOKEN"), "{line}");
+}
+
+#[test]
+fn completions_for_every_shell_and_bash_parses_them() {
+    let config = config_dir();
+    let run = |args: &[&str]| {
+        let mut cmd = strop_command(config.path(), "http://unused.invalid");
+        cmd.args(args);
+        run_with_stdin(cmd, None)
+    };
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = ok(&run(&["completions", shell]));
+        // fish names long options without dashes (`-l tz`).
+        for word in ["history", "piglatin", "completions", "tz", "theme"] {
+            assert!(script.contains(word), "{shell} completes {word}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strop.bash");
+    std::fs::write(&file, ok(&run(&["completions", "bash"]))).unwrap();
+    let check = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+    assert!(
+        check.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // And it completes: load it, ask for `strop hi<TAB>`.
+    let probe = format!(
+        r#"source {}; COMP_WORDS=(strop hi); COMP_CWORD=1; COMP_LINE="strop hi"; COMP_POINT=8; _strop strop hi strop; printf '%s\n' "${{COMPREPLY[@]}}""#,
+        file.display()
+    );
+    let out = Command::new("bash").arg("-c").arg(&probe).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "history");
+
+    fails(&run(&["completions", "tcsh"]), 2);
+}
+
+#[test]
+fn the_man_page_renders_with_man() {
+    let config = config_dir();
+    let mut cmd = strop_command(config.path(), "http://unused.invalid");
+    cmd.arg("man");
+    let page = ok(&run_with_stdin(cmd, None));
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH strop"),
+        "{page}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strop.1");
+    std::fs::write(&file, page).unwrap();
+    let out = Command::new("man")
+        .arg("--warnings")
+        .arg("-l")
+        .arg(&file)
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("man is installed (.ci/run installs man-db and groff-base)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "man -l: {warnings}");
+    assert_eq!(warnings, "", "groff had nothing to warn about");
+    for word in [
+        "NAME",
+        "SYNOPSIS",
+        "strop",
+        "history",
+        "completions",
+        "--tz",
+        "Exit codes",
+    ] {
+        assert!(text.contains(word), "the rendered page has {word}: {text}");
+    }
+    assert!(
+        !text.contains(".TH"),
+        "roff was rendered, not shown: {text}"
+    );
+    // The --help epilogue keeps its layout: one settings key per line.
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("mouse = true")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_mistyped_subcommand_keeps_the_did_you_mean_hint() {
+    let config = config_dir();
+    let run = |args: &[&str]| {
+        let mut cmd = strop_command(config.path(), "http://unused.invalid");
+        cmd.args(args);
+        run_with_stdin(cmd, None)
+    };
+    let line = fails(&run(&["histroy"]), 2);
+    assert!(line.contains("'histroy'"), "{line}");
+    assert!(
+        line.contains("a similar subcommand exists: 'history'"),
+        "{line}"
+    );
+    let line = fails(&run(&["history", "--limt", "3"]), 2);
+    assert!(
+        line.contains("a similar argument exists: '--limit'"),
+        "{line}"
+    );
+}
+
+#[test]
+fn help_describes_the_settings_and_display_flags() {
+    let config = config_dir();
+    let mut cmd = strop_command(config.path(), "http://unused.invalid");
+    cmd.arg("--help");
+    let out = run_with_stdin(cmd, None);
+    let help = ok(&out);
+    assert_eq!(stderr(&out), "");
+    for word in [
+        "--tz <ZONE>",
+        "--no-mouse",
+        "--theme <THEME>",
+        "high-contrast",
+        "settings.toml",
+        "tz = ",
+        "mouse = ",
+        "theme = ",
+        "function = ",
+        "NO_COLOR",
+        "completions",
+        "man",
+        "Exit codes:",
+        "logout",
+    ] {
+        assert!(help.contains(word), "--help mentions {word}: {help}");
+    }
+}
