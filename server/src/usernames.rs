@@ -51,8 +51,10 @@ fn why(name: &str, err: &PrecisError) -> String {
 }
 
 /// A JSON Schema pattern for `/openapi.json`: one or more characters that
-/// are usernames on their own (a regex cannot state the bidi and context
-/// rules, which only ever refuse mixes like Hebrew beside Latin letters).
+/// are usernames on their own and beside a Latin letter. Any string of them
+/// is a valid username. A regex cannot state the bidi rule, so names in a
+/// right-to-left script (valid when they do not mix directions) are accepted
+/// by the server but not described by the pattern.
 /// Printable ASCII is a range of escapes; other characters are literal.
 pub fn documented_pattern() -> &'static str {
     static PATTERN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -60,9 +62,13 @@ pub fn documented_pattern() -> &'static str {
         let mut ranges: Vec<(char, char)> = Vec::new();
         let mut buf = [0u8; 4];
         // Planes 4-16 hold no letters or digits (unassigned, tags, private use).
-        for c in ('\u{80}'..'\u{40000}')
-            .filter(|c| UsernameCasePreserved::enforce(&*c.encode_utf8(&mut buf)).is_ok())
-        {
+        // Alone, and beside a Latin letter (which rules out right-to-left
+        // characters and those valid only in some context).
+        let usable = |c: char, buf: &mut [u8; 4]| {
+            UsernameCasePreserved::enforce(&*c.encode_utf8(buf)).is_ok()
+                && UsernameCasePreserved::enforce(format!("a{c}")).is_ok()
+        };
+        for c in ('\u{80}'..'\u{40000}').filter(|&c| usable(c, &mut buf)) {
             match ranges.last_mut() {
                 Some((_, end)) if u32::from(*end) + 1 == u32::from(c) => *end = c,
                 _ => ranges.push((c, c)),
@@ -179,6 +185,9 @@ mod tests {
         }
         assert!(canonical(&"é".repeat(64)).is_ok());
         assert!(canonical(&"é".repeat(65)).is_err());
+        // Right-to-left names, as long as they do not mix directions.
+        assert!(canonical("\u{5e9}\u{5dc}\u{5d5}\u{5dd}").is_ok());
+        assert!(canonical("a\u{5d0}").is_err());
     }
 
     #[test]
@@ -197,7 +206,7 @@ mod tests {
             assert!(re.is_match(ok), "{ok:?}");
         }
         for bad in [
-            "", "a b", "\u{200b}", "\u{ad}", "\u{feff}", "\u{202e}", "🦀", "\u{7f}",
+            "", "a b", "\u{200b}", "\u{ad}", "\u{feff}", "\u{202e}", "🦀", "\u{7f}", "\u{5d0}",
         ] {
             assert!(!re.is_match(bad), "{bad:?}");
         }

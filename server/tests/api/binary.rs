@@ -133,7 +133,12 @@ pub(crate) async fn register(http: &reqwest::Client, server: &ServerProcess, use
     assert_eq!(res.status(), 200);
 }
 
-async fn login(http: &reqwest::Client, server: &ServerProcess, user: &str, pw: &str) -> String {
+pub(crate) async fn login(
+    http: &reqwest::Client,
+    server: &ServerProcess,
+    user: &str,
+    pw: &str,
+) -> String {
     let res = http
         .post(server.url("/authenticate"))
         .json(&json!({"username": user, "password": pw}))

@@ -12,7 +12,7 @@ use strop_embedded_pg::testing::fresh_database;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::binary::{ServerProcess, command, key_value, register};
+use crate::binary::{ServerProcess, command, key_value, login, register};
 use crate::support::{connect, spawn_app};
 
 fn request_id(res: &reqwest::Response) -> String {
@@ -234,6 +234,17 @@ async fn metrics_count_exactly_the_requests_made() {
         let res = http.get(server.url("/no/such/route")).send().await.unwrap();
         assert_eq!(res.status(), 404);
     }
+    // One history row: one group-commit batch of one row.
+    register(&http, &server, "metered", "pw").await;
+    let token = login(&http, &server, "metered", "pw").await;
+    let res = http
+        .post(server.url("/reverse"))
+        .header("authorization", &token)
+        .json(&json!({"input": "abc"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
     let after = scrape(&http, server.url("/metrics")).await;
     let requests = "strop_http_requests_total";
     assert_eq!(
@@ -277,6 +288,20 @@ async fn metrics_count_exactly_the_requests_made() {
         );
     }
     assert_eq!(counter(&after, "strop_db_pool_max_size", &[]), 16.0);
+    let batches = after
+        .samples
+        .iter()
+        .find(|s| s.metric == "strop_history_batch_rows")
+        .expect("a batch size histogram");
+    let Metric::Histogram(sizes) = &batches.value else {
+        panic!("not a histogram: {:?}", batches.value);
+    };
+    assert_eq!(
+        sizes.first().unwrap().count,
+        1.0,
+        "one batch of one row: {sizes:?}"
+    );
+    assert_eq!(sizes.last().unwrap().count, 1.0, "{sizes:?}");
     let version = option_env!("STROP_VERSION").unwrap_or(env!("CARGO_PKG_VERSION"));
     assert_eq!(
         counter(&after, "strop_build_info", &[("version", version)]),

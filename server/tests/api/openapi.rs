@@ -153,16 +153,12 @@ async fn the_documented_username_rule_is_the_servers() {
     let mut names: Vec<String> = fixed.iter().map(|s| s.to_string()).collect();
     names.push(too_long);
     // Accepted ones get a unique suffix so no run collides with another.
-    for ok in [
-        "Ünïcødé-ok_1",
-        "a.b@c",
-        "日本語",
-        "x\u{301}",
-        "\u{5e9}\u{5dc}\u{5d5}\u{5dd}",
-    ] {
+    for ok in ["Ünïcødé-ok_1", "a.b@c", "日本語", "x\u{301}"] {
         names.push(format!("{ok}{}", unique_name("")));
     }
     names.push(long_ok);
+    // A Latin letter beside a right-to-left one breaks the bidi rule.
+    names.push("a\u{5d0}".into());
     for name in names {
         let res = app.register(&name, "pw").await;
         let server = match res.status().as_u16() {
