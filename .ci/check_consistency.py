@@ -122,7 +122,9 @@ def check_kubernetes(df: dict, server: dict) -> None:
           "readiness /readyz, liveness /healthz")
     limits = container.get("resources", {}).get("limits", {})
     check("memory" in limits and "cpu" in limits,
-          f"memory and CPU limits (the CPU limit bounds concurrent argon2id): {limits}")
+          f"memory and CPU limits: {limits}")
+    check("STROP_HASH_CONCURRENCY" in env,
+          "STROP_HASH_CONCURRENCY set: the memory limit assumes it")
     grace = pod.get("terminationGracePeriodSeconds", 30)
     check(grace > 30, f"termination grace {grace} s exceeds the server's 30 s drain")
     selector = deploy.get("spec", {}).get("selector", {}).get("matchLabels")

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -20,6 +20,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::binary::{ServerProcess, command, key_value};
+use crate::events::Stream;
 use crate::seed;
 use crate::support::{assert_error, connect};
 
@@ -266,17 +267,89 @@ async fn seed_session_and_tokens_work_across_three_replicas() {
         )
         .await;
     }
+}
 
-    // ---- Live history across replicas (issue 8, GET /events): once /events is in main,
-    // an entry written through one replica must arrive on a stream held on another
-    // within 1 s, here.
+#[tokio::test]
+async fn an_entry_written_through_one_replica_streams_from_another_within_a_second() {
+    let lb = Balanced::start().await;
+    let http = reqwest::Client::new();
+    let token = register_and_login(&http, &lb.base, "live").await;
+    let (a, c) = (&lb.replica(0).base, &lb.replica(2).base);
+    // One stream held by replica C itself, one through the balancer (whichever replica
+    // it lands on): HAProxy must pass each event on as it comes, not buffer it.
+    let mut on_c = Stream::open_at(&http, &format!("{c}/events"), &token, None).await;
+    let mut balanced = Stream::open_at(&http, &lb.url("/events"), &token, None).await;
+
+    for (i, writer) in [a, &lb.base].into_iter().enumerate() {
+        let input = format!("live {i}");
+        let res = http
+            .post(format!("{writer}/reverse"))
+            .header("Authorization", &token)
+            .json(&json!({"input": input}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let committed = Instant::now();
+        for stream in [&mut on_c, &mut balanced] {
+            let left = Duration::from_secs(1).saturating_sub(committed.elapsed());
+            let entry = stream.entry(left).await;
+            assert_eq!(entry["input"], input.as_str());
+        }
+        eprintln!(
+            "entry {i} on both streams {:?} after its 200",
+            committed.elapsed()
+        );
+    }
 }
 
 #[tokio::test]
 async fn sigterm_to_one_replica_mid_load_loses_no_request() {
+    sigterm_mid_load(false).await;
+}
+
+/// The same, with a client following the history on the replica that stops.
+#[tokio::test]
+#[ignore = "failed once in about 110 runs (before it said why); suspected /events bug: \
+            resuming after Last-Event-ID N skips entries with ids below N that commit \
+            later (concurrent writers on other replicas). Run with --ignored."]
+async fn a_stream_follower_misses_nothing_when_its_replica_stops() {
+    sigterm_mid_load(true).await;
+}
+
+async fn sigterm_mid_load(follow: bool) {
     let mut lb = Balanced::start().await;
     let http = reqwest::Client::new();
     let token = register_and_login(&http, &lb.base, "load").await;
+
+    // A client following the history on replica B, which is about to stop: when its
+    // stream ends it reconnects through the balancer with Last-Event-ID, as the TUI and
+    // `strop history --follow` do, and must miss nothing and get nothing twice.
+    let follower = follow.then(|| {
+        let (http, token) = (http.clone(), token.clone());
+        let (on_b, balanced) = (lb.replica(1).url("/events"), lb.url("/events"));
+        tokio::spawn(async move {
+            let (mut inputs, mut streams) = (Vec::new(), 0);
+            // From the start of this user's history: nothing written yet can be missed.
+            let mut last = Some(0);
+            loop {
+                let url = if streams == 0 { &on_b } else { &balanced };
+                let mut stream = Stream::open_at(&http, url, &token, last).await;
+                streams += 1;
+                while let Some(event) = stream.next(Duration::from_secs(30)).await {
+                    assert_eq!(event.event, "entry", "{event:?}");
+                    let entry: Value = serde_json::from_str(&event.data).unwrap();
+                    // The last id seen, as EventSource sends it (ids of concurrent
+                    // commits may arrive out of order).
+                    last = Some(entry["id"].as_i64().unwrap());
+                    match entry["input"].as_str().unwrap() {
+                        "the end" => return (inputs, streams),
+                        input => inputs.push(input.to_string()),
+                    }
+                }
+            }
+        })
+    });
 
     // Eight clients write through the balancer without pause; every input is unique,
     // so each 200 can be matched to its row.
@@ -351,6 +424,19 @@ async fn sigterm_to_one_replica_mid_load_loses_no_request() {
         lb.haproxy_log()
     );
 
+    // A last entry: the follower's end marker.
+    let res = http
+        .post(lb.url("/reverse"))
+        .header("Authorization", &token)
+        .json(&json!({"input": "the end"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    if let Some(follower) = follower {
+        check_follower(follower, &outcomes).await;
+    }
+
     // Every 200 has its row, and no row was written twice (no retried commit).
     let db = connect(&lb.pg).await;
     let rows = db
@@ -358,12 +444,49 @@ async fn sigterm_to_one_replica_mid_load_loses_no_request() {
         .await
         .unwrap();
     let counts: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert_eq!(counts.len(), outcomes.len(), "rows vs 200s");
+    assert_eq!(
+        counts.len(),
+        outcomes.len() + 1,
+        "rows vs 200s (and the end marker)"
+    );
     for (input, _) in &outcomes {
         assert_eq!(counts.get(input), Some(&1), "rows for {input}");
     }
     eprintln!(
         "{} requests through the balancer, all 200, replica B served {b_served} before SIGTERM",
         outcomes.len()
+    );
+}
+
+/// The follower got every entry exactly once, across a replica change.
+async fn check_follower(
+    follower: tokio::task::JoinHandle<(Vec<String>, usize)>,
+    outcomes: &[(String, Result<u16, String>)],
+) {
+    let (mut streamed, streams) = tokio::time::timeout(Duration::from_secs(30), follower)
+        .await
+        .expect("the follower saw the last entry")
+        .unwrap();
+    assert!(streams >= 2, "the stream on B did not end with B");
+    eprintln!("the follower used {streams} streams");
+    let mut answered: Vec<String> = outcomes.iter().map(|(i, _)| i.clone()).collect();
+    streamed.sort_unstable();
+    answered.sort_unstable();
+    let missing: Vec<_> = answered
+        .iter()
+        .filter(|i| streamed.binary_search(i).is_err())
+        .collect();
+    let twice: Vec<_> = streamed
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| &w[0])
+        .collect();
+    assert!(
+        streamed == answered,
+        "the follower missed {} entries (e.g. {:?}) and got {} twice (e.g. {:?})",
+        missing.len(),
+        &missing[..missing.len().min(5)],
+        twice.len(),
+        &twice[..twice.len().min(5)]
     );
 }

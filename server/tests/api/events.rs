@@ -15,23 +15,32 @@ use crate::support::{TestApp, assert_error, spawn_app, spawn_on};
 
 /// One parsed Server-Sent Event.
 #[derive(Debug, Clone, PartialEq)]
-struct Sse {
-    event: String,
-    id: Option<String>,
-    data: String,
+pub(crate) struct Sse {
+    pub(crate) event: String,
+    pub(crate) id: Option<String>,
+    pub(crate) data: String,
 }
 
 /// A `/events` response read incrementally.
-struct Stream {
+pub(crate) struct Stream {
     res: reqwest::Response,
     buf: String,
 }
 
 impl Stream {
     async fn open(app: &TestApp, token: &str, last_event_id: Option<i64>) -> Stream {
-        let mut req = app
-            .http
-            .get(app.url(paths::EVENTS))
+        Stream::open_at(&app.http, &app.url(paths::EVENTS), token, last_event_id).await
+    }
+
+    /// A stream from any `/events` URL (balancer.rs: a replica's, or the balancer's).
+    pub(crate) async fn open_at(
+        http: &reqwest::Client,
+        url: &str,
+        token: &str,
+        last_event_id: Option<i64>,
+    ) -> Stream {
+        let mut req = http
+            .get(url)
             .header("Authorization", format!("Bearer {token}"));
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id.to_string());
@@ -48,7 +57,7 @@ impl Stream {
 
     /// The next event (comments skipped), `None` when the stream ends, or a
     /// panic after `patience`.
-    async fn next(&mut self, patience: Duration) -> Option<Sse> {
+    pub(crate) async fn next(&mut self, patience: Duration) -> Option<Sse> {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
             while let Some(end) = self.buf.find("\n\n") {
@@ -86,7 +95,7 @@ impl Stream {
         }
     }
 
-    async fn entry(&mut self, patience: Duration) -> Value {
+    pub(crate) async fn entry(&mut self, patience: Duration) -> Value {
         let e = self.next(patience).await.expect("an entry, not the end");
         assert_eq!(e.event, "entry", "{e:?}");
         let v: Value = serde_json::from_str(&e.data).unwrap();
