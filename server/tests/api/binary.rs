@@ -43,6 +43,9 @@ pub(crate) fn command() -> Command {
     cmd.env("STROP_ADDR", "127.0.0.1:0")
         .env("STROP_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
+        // Every test client is 127.0.0.1: only limits.rs tests the login limiter.
+        .env("STROP_LOGIN_BURST", "10000")
+        .env("STROP_LOGIN_PERIOD", "1ms")
         .kill_on_drop(true);
     cmd
 }
