@@ -172,13 +172,34 @@ impl EmbeddedError {
 }
 
 /// Settings that differ between real data and the throwaway test cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum Profile {
     /// Real data: PostgreSQL's durable defaults.
     Durable,
-    /// The shared test cluster: no fsync, more connections for parallel tests.
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    /// The shared test cluster (`testing`): no fsync, more connections for parallel
+    /// tests. Without the feature neither it nor its settings are compiled in.
+    #[cfg(feature = "testing")]
     Test,
+}
+
+impl Profile {
+    /// Extra `initdb` arguments.
+    fn initdb_args(self) -> &'static [&'static str] {
+        match self {
+            Profile::Durable => &[],
+            #[cfg(feature = "testing")]
+            Profile::Test => testing::INITDB_ARGS,
+        }
+    }
+
+    /// Appended to the settings file at every start.
+    fn settings(self) -> &'static str {
+        match self {
+            Profile::Durable => "",
+            #[cfg(feature = "testing")]
+            Profile::Test => testing::SETTINGS,
+        }
+    }
 }
 
 /// A PostgreSQL cluster in a data directory, started (or attached to) by this process.
@@ -373,9 +394,7 @@ impl EmbeddedPostgres {
                 .chain(locale)
                 .map(OsString::from),
             );
-            if profile == Profile::Test {
-                args.push("--no-sync".into());
-            }
+            args.extend(profile.initdb_args().iter().map(OsString::from));
             result = self.run("initdb", args).await;
             if result.is_ok() {
                 break;
@@ -413,19 +432,7 @@ impl EmbeddedPostgres {
              unix_socket_permissions = 0700\n",
             conf_string(&self.socket_dir)
         );
-        if profile == Profile::Test {
-            conf.push_str(
-                "# Throwaway test cluster: speed over crash safety.\n\
-                 fsync = off\n\
-                 synchronous_commit = off\n\
-                 full_page_writes = off\n\
-                 wal_level = minimal\n\
-                 max_wal_senders = 0\n\
-                 min_wal_size = 32MB\n\
-                 max_wal_size = 128MB\n\
-                 max_connections = 300\n",
-            );
-        }
+        conf.push_str(profile.settings());
         let path = self.pgdata.join(SETTINGS_FILE);
         std::fs::write(&path, conf).map_err(|e| EmbeddedError::io("write", &path, e))?;
         self.run_as.give(&path)

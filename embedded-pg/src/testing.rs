@@ -21,6 +21,22 @@ use tokio_postgres::Config;
 
 use super::{EmbeddedPostgres, Profile, RunAs, connect, quote_ident, short_hash};
 
+/// `initdb` arguments of the test cluster: its files need not survive a crash.
+pub(crate) const INITDB_ARGS: &[&str] = &["--no-sync"];
+
+/// Settings of the test cluster: speed over crash safety.
+pub(crate) const SETTINGS: &str = "\
+# Throwaway test cluster: speed over crash safety.
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+wal_level = minimal
+max_wal_senders = 0
+min_wal_size = 32MB
+max_wal_size = 128MB
+max_connections = 300
+";
+
 /// Overrides where the shared embedded test cluster lives.
 pub const TEST_DIR_ENV: &str = "STROP_TEST_PG_DIR";
 const PREFIX: &str = "strop_test_";

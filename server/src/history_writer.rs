@@ -1,7 +1,8 @@
 //! Group commit for history rows: `/reverse` and `/piglatin` queue their row
 //! here and wait; batches of queued rows are inserted with one statement and
 //! one commit, then every waiting request gets its row's id (or the batch's
-//! error, so a 200 still means a committed row).
+//! error, so a 200 still means a committed row), and the new ids are
+//! announced on [`db::history::NOTIFY_CHANNEL`] for live views.
 //!
 //! Batching is "smart": there is no timer. A batch starts as soon as a row
 //! is queued and a batch slot is free, taking everything queued by then; rows
@@ -120,14 +121,15 @@ async fn batch_loop(
     let _ = slots.acquire_many(BATCHES_IN_FLIGHT as u32).await;
 }
 
-/// Inserts one batch and answers each of its requests.
+/// Inserts one batch, answers each of its requests, then announces the rows.
 async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, _slot: OwnedSemaphorePermit) {
     let started = Instant::now();
     let (entries, replies): (Vec<NewEntry>, Vec<_>) =
         batch.into_iter().map(|j| (j.entry, j.reply)).unzip();
     let result = async {
         let client = pool.get().await?;
-        Ok::<_, ApiError>(db::history::insert_batch(&client, &entries).await?)
+        let saved = db::history::insert_batch(&client, &entries).await?;
+        Ok::<_, ApiError>((client, saved))
     }
     .await;
     crate::metrics::record_history_batch(entries.len());
@@ -138,13 +140,9 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, _slot: OwnedSema
         latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "history batch"
     );
-    match result {
-        Ok(saved) if saved.len() == replies.len() => {
-            for (reply, saved) in replies.into_iter().zip(saved) {
-                let _ = reply.send(Ok(saved));
-            }
-        }
-        Ok(saved) => {
+    let (client, saved) = match result {
+        Ok((client, saved)) if saved.len() == replies.len() => (client, saved),
+        Ok((_, saved)) => {
             // The statement returns one row per entry; anything else is a bug,
             // and no request may be told its row is there.
             let err = ApiError::Internal(Cause::msg(format!(
@@ -155,12 +153,25 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, _slot: OwnedSema
             for reply in replies {
                 let _ = reply.send(Err(err.clone()));
             }
+            return;
         }
         Err(err) => {
             // Each request logs it once, in its own span, with the cause.
             for reply in replies {
                 let _ = reply.send(Err(err.clone()));
             }
+            return;
         }
+    };
+    let mut ids = Vec::with_capacity(saved.len());
+    for (reply, saved) in replies.into_iter().zip(saved) {
+        ids.push(saved.id);
+        let _ = reply.send(Ok(saved));
+    }
+    ids.sort_unstable();
+    // The rows are committed and their requests answered; a lost announcement
+    // only delays live views until they next read the history.
+    if let Err(e) = db::history::announce(&client, &ids).await {
+        tracing::warn!(error = %e, rows = ids.len(), "could not announce new history rows");
     }
 }

@@ -76,6 +76,11 @@ impl AppState {
         stopping: CancellationToken,
     ) -> Result<Self, StartError> {
         let passwords = passwords::Passwords::new(options.hash_concurrency);
+        tracing::info!(
+            at_once = options.hash_concurrency,
+            memory_mib = passwords.budget_bytes() >> 20,
+            "password hashing budget"
+        );
         let dummy_hash = passwords
             .hash(auth::mint_token())
             .await

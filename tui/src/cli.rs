@@ -125,13 +125,15 @@ impl Cli {
 pub enum Command {
     #[command(flatten)]
     Remote(RemoteCommand),
-    /// Print a shell completion script (e.g. `strop completions bash >
-    /// ~/.local/share/bash-completion/completions/strop`).
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// For example `strop completions bash >
+    /// ~/.local/share/bash-completion/completions/strop`.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), e.g. `strop man | man -l -`.
+    /// Print the manual page (roff): `strop man | man -l -`.
     Man,
 }
 
@@ -142,7 +144,10 @@ pub enum RemoteCommand {
     Register(PasswordArgs),
     /// Log in and keep the token in the OS keyring.
     Login(LoginArgs),
-    /// Revoke the token on the server and delete it from the keyring.
+    /// Forget the token here (keyring) and revoke it on the server.
+    ///
+    /// When the server cannot be told, the token is forgotten here all the
+    /// same and the exit code is 4 (1 if the server answered with an error).
     Logout,
     /// Print the user the current token belongs to.
     Whoami(JsonFlag),
@@ -369,7 +374,7 @@ async fn login(launch: &Launch, client: &Client, args: LoginArgs) -> Result<(), 
         let _ = client.with_token(Some(old)).logout().await;
     }
 
-    {
+    let remembered = {
         let (server, user) = (server.clone(), user.clone());
         blocking(move || {
             Settings::update(|s| {
@@ -378,7 +383,11 @@ async fn login(launch: &Launch, client: &Client, args: LoginArgs) -> Result<(), 
             })
             .map_err(CliError::from)
         })
-        .await?;
+        .await
+    };
+    if let Err(e) = remembered {
+        // The login itself worked and the token is kept: say what is not.
+        eprintln!("strop: warning: {e} Until then, name the user with -u {user}.");
     }
     print_line(&format!(
         "Logged in to {server} as {user}; the token is in the {backend}."

@@ -22,8 +22,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// `/events` is meant to stay open; the caller watches for silence instead.
 const STREAM_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
-/// The live history stream (`GET /events`).
-const EVENTS: &str = "/events";
 
 /// What the live history stream says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,7 +252,9 @@ impl Client {
         &self,
         after: Option<i64>,
     ) -> Result<impl Stream<Item = Result<LiveEvent, ClientError>> + use<>, ClientError> {
-        let mut request = self.request(Method::GET, EVENTS).timeout(STREAM_TIMEOUT);
+        let mut request = self
+            .request(Method::GET, paths::EVENTS)
+            .timeout(STREAM_TIMEOUT);
         if let Some(id) = after {
             request = request.header("Last-Event-ID", id.to_string());
         }

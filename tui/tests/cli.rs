@@ -8,6 +8,8 @@
 mod client_errors;
 #[path = "cli/edges.rs"]
 mod edges;
+#[path = "cli/follow.rs"]
+mod follow;
 #[path = "cli/history_time.rs"]
 mod history_time;
 mod support;
@@ -607,6 +609,19 @@ fn prompts_on_a_terminal_mask_the_password() {
         let mut at = 0;
         for (prompt, answer) in answers {
             at = wait_for(prompt, at);
+            if prompt.contains("assword") {
+                // rpassword prints the prompt, then turns echo off: typing
+                // in between would echo (a race, not a leak). Wait for it.
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while pty
+                    .master
+                    .get_termios()
+                    .is_none_or(|t| t.local_flags.contains(nix::sys::termios::LocalFlags::ECHO))
+                {
+                    assert!(Instant::now() < deadline, "echo never went off");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
             writer.write_all(format!("{answer}\r").as_bytes()).unwrap();
             writer.flush().unwrap();
         }

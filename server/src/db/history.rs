@@ -104,29 +104,17 @@ pub struct Saved {
     pub created_at: SystemTime,
 }
 
-/// The NOTIFY channel that carries each batch's new ids (comma-separated).
+/// The NOTIFY channel that announces new rows: the payload is one batch's
+/// ids, comma-separated, ascending.
 pub const NOTIFY_CHANNEL: &str = "strop_history";
 
 /// One statement for any batch size, so one round trip and (in autocommit)
-/// one commit. Ids are drawn in queue order and each returned row carries
-/// its entry's position `n`, so answers map back by value, not by the order
-/// RETURNING happens to use. The NOTIFY is part of the same transaction: it
-/// is delivered exactly when the rows are visible.
-const INSERT_BATCH: &str = "\
-WITH new AS (
-    SELECT nextval('history_id_seq') AS id, n, user_id, function, input, output
-    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
-         WITH ORDINALITY AS t(user_id, function, input, output, n)
-    ORDER BY n
-), saved AS (
-    INSERT INTO history (id, user_id, function, input, output)
-    SELECT id, user_id, function, input, output FROM new
-    RETURNING id, created_at
-), notified AS (
-    SELECT pg_notify($5, string_agg(id::text, ',' ORDER BY id)) FROM saved
-)
-SELECT saved.id, saved.created_at FROM new JOIN saved USING (id) CROSS JOIN notified
-ORDER BY new.n";
+/// one commit: `strop_insert_history` (migration V3) locks the batch's users,
+/// draws ids in queue order and inserts; rows come back in the order given,
+/// matched by position, not by the order RETURNING happens to use. The user
+/// locks make each user's ids commit in id order on every replica, which
+/// `Last-Event-ID` resumption relies on.
+const INSERT_BATCH: &str = "SELECT saved_id, saved_at FROM strop_insert_history($1::bigint[], $2::text[], $3::text[], $4::text[])";
 
 /// Records `entries` in one transaction; returns their ids and times in the
 /// order given, once committed.
@@ -140,10 +128,7 @@ pub async fn insert_batch(
     let outputs: Vec<&str> = entries.iter().map(|e| e.output.as_str()).collect();
     let stmt = client.prepare_cached(INSERT_BATCH).await?;
     let rows = client
-        .query(
-            &stmt,
-            &[&user_ids, &functions, &inputs, &outputs, &NOTIFY_CHANNEL],
-        )
+        .query(&stmt, &[&user_ids, &functions, &inputs, &outputs])
         .await?;
     Ok(rows
         .iter()
@@ -152,6 +137,28 @@ pub async fn insert_batch(
             created_at: r.get(1),
         })
         .collect())
+}
+
+/// Announces committed rows on [`NOTIFY_CHANNEL`].
+///
+/// Its own transaction, after the rows' commit: PostgreSQL serialises every
+/// committing transaction that has sent a NOTIFY, fsync included, so a NOTIFY
+/// inside the insert would make concurrent batches commit one after another.
+/// This one need not be durable (notifications are not WAL-logged anyway),
+/// so it commits without waiting for a flush and holds that lock briefly.
+pub async fn announce(client: &Client, ids: &[i64]) -> Result<(), tokio_postgres::Error> {
+    let mut payload = String::with_capacity(ids.len() * 8);
+    for id in ids {
+        if !payload.is_empty() {
+            payload.push(',');
+        }
+        let _ = write!(payload, "{id}");
+    }
+    let stmt = client
+        .prepare_cached("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)")
+        .await?;
+    client.execute(&stmt, &[&NOTIFY_CHANNEL, &payload]).await?;
+    Ok(())
 }
 
 /// Escapes LIKE's wildcards so `q` matches literally.

@@ -240,3 +240,116 @@ async fn a_connection_lost_mid_batch_fails_that_batch_and_nothing_else() {
         .await;
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn every_committed_row_is_announced_once_on_strop_history() {
+    use futures_util::StreamExt;
+    use tokio_postgres::AsyncMessage;
+
+    let app = spawn_app().await;
+    let (_, token) = app.user().await;
+    let (listener, mut conn) = app.pg.connect(tokio_postgres::NoTls).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message {
+                let _ = tx.send((n.channel().to_string(), n.payload().to_string()));
+            }
+        }
+    });
+    listener
+        .batch_execute(&format!("LISTEN {}", db::history::NOTIFY_CHANNEL))
+        .await
+        .unwrap();
+
+    let results = burst(&app, &token, 50, "announced").await;
+    assert!(results.iter().all(|(_, status, _)| *status == 200));
+    let stored: BTreeSet<i64> = rows(&app.pg).await.into_keys().collect();
+    let mut announced = Vec::new();
+    while announced.len() < stored.len() {
+        let (channel, payload) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a notification for every row")
+            .unwrap();
+        assert_eq!(channel, "strop_history");
+        let ids: Vec<i64> = payload.split(',').map(|id| id.parse().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{payload}");
+        announced.extend(ids);
+    }
+    announced.sort_unstable();
+    assert_eq!(announced, stored.into_iter().collect::<Vec<_>>());
+}
+
+/// A user's rows commit in id order whichever process writes them: while
+/// another writer (a second replica, here a bare connection) holds an
+/// uncommitted row of the user, the server's write for that user waits and
+/// then gets a higher id, so a stream resuming after `Last-Event-ID` can
+/// never skip a lower id committed late. Other users are not held up.
+#[tokio::test]
+async fn a_users_rows_commit_in_id_order_across_writers() {
+    let app = spawn_app().await;
+    let (name, token) = app.user().await;
+    let (_, other_token) = app.user().await;
+    let db = app.db().await;
+    let uid: i64 = db
+        .query_one("SELECT id FROM users WHERE username = $1", &[&name])
+        .await
+        .unwrap()
+        .get(0);
+
+    let replica = connect(&app.pg).await;
+    replica.batch_execute("BEGIN").await.unwrap();
+    let held: i64 = replica
+        .query_one(
+            "SELECT saved_id FROM strop_insert_history(ARRAY[$1::bigint], \
+             ARRAY['reverse'], ARRAY['held'], ARRAY['dleh'])",
+            &[&uid],
+        )
+        .await
+        .unwrap()
+        .get(0);
+
+    let post = |token: String, input: &'static str| {
+        let (http, url) = (app.http.clone(), app.url("/reverse"));
+        tokio::spawn(async move {
+            http.post(url)
+                .header("Authorization", token)
+                .json(&json!({"input": input}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    let same_user = post(token.clone(), "after the held row");
+    let other_user = post(other_token, "someone else");
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(20), other_user)
+            .await
+            .expect("another user's write waited for an unrelated transaction")
+            .unwrap(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !same_user.is_finished(),
+        "the user's write committed while a lower id of the same user was uncommitted"
+    );
+
+    replica.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(same_user.await.unwrap(), 200);
+    let res = app.get("/get-history", Some(&token)).await;
+    let history: HistoryResponse = res.json().await.unwrap();
+    let ids: Vec<(i64, &str)> = history
+        .history
+        .iter()
+        .map(|e| (e.id, e.input.as_str()))
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[0], (held, "held"));
+    assert!(
+        ids[1].0 > held && ids[1].1 == "after the held row",
+        "{ids:?}"
+    );
+}

@@ -203,3 +203,45 @@ fn help_describes_the_settings_and_display_flags() {
         assert!(help.contains(word), "--help mentions {word}: {help}");
     }
 }
+
+#[test]
+fn a_broken_settings_file_is_left_alone_and_login_still_works() {
+    let ctx = Ctx::new("brokenset");
+    let settings = ctx.config.path().join("settings.toml");
+    std::fs::write(&settings, "mouse = true\nserver = [\n").unwrap();
+    ok(&ctx.run_with(
+        &["register", &ctx.user, "--password-stdin"],
+        Some(crate::PASSWORD),
+        &[],
+    ));
+    let out = ctx.run_with(
+        &["login", &ctx.user, "--password-stdin"],
+        Some(crate::PASSWORD),
+        &[],
+    );
+    assert!(ok(&out).starts_with("Logged in to "), "{}", stderr(&out));
+    let err = stderr(&out);
+    let path = settings.display().to_string();
+    assert!(
+        err.lines().all(|l| l.starts_with("strop: warning: ")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "The settings file {path} is not valid TOML (line 2"
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("-u {}", ctx.user)), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&settings).unwrap(),
+        "mouse = true\nserver = [\n",
+        "not overwritten"
+    );
+    assert!(ctx.stored_token().is_some());
+    let me = ctx.run(&["-u", &ctx.user, "whoami"]);
+    assert_eq!(ok(&me), format!("{}\n", ctx.user));
+    // Ctx's drop cannot find the user in these settings: log out here.
+    ok(&ctx.run(&["-u", &ctx.user, "logout"]));
+    assert_eq!(ctx.stored_token(), None);
+}

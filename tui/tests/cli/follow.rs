@@ -1,0 +1,251 @@
+//! `strop history --follow` against a real server's `GET /events`: entries
+//! made by another client arrive within a second; a dropped connection
+//! resumes without loss (`Last-Event-ID`); a server that stays away ends it
+//! with exit 4; a revoked token ends it with exit 3.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use strop_common::api::HistoryEntry;
+
+use crate::support::{TestServer, free_port, strop_command};
+use crate::{Ctx, ok};
+
+/// A TCP relay on a fixed port in front of the server: `cut` drops the
+/// port and every connection through it (the server is gone, as far as the
+/// client can tell); `mend` listens again on the same port.
+struct Relay {
+    port: u16,
+    target: std::net::SocketAddr,
+    open: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn start(target: std::net::SocketAddr) -> Relay {
+        let relay = Relay {
+            port: free_port(),
+            target,
+            open: Arc::new(AtomicBool::new(false)),
+            conns: Arc::default(),
+        };
+        relay.mend();
+        relay
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn mend(&self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("bind the relay port");
+        listener.set_nonblocking(true).unwrap();
+        self.open.store(true, Ordering::SeqCst);
+        let (open, conns, target) = (self.open.clone(), self.conns.clone(), self.target);
+        std::thread::spawn(move || {
+            while open.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = TcpStream::connect(target) else {
+                            continue;
+                        };
+                        let mut all = conns.lock().unwrap();
+                        all.push(client.try_clone().unwrap());
+                        all.push(server.try_clone().unwrap());
+                        pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                        pipe(server, client);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            // The listener drops here: the port refuses connections.
+        });
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for conn in self.conns.lock().unwrap().drain(..) {
+            let _ = conn.shutdown(Shutdown::Both);
+        }
+        // Let the accept loop see the flag and drop the listener.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
+
+/// `strop history --follow ...` running, its stdout as lines.
+struct Follower {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Follower {
+    fn start(ctx: &Ctx, server: &str, args: &[&str], env: &[(&str, &str)]) -> Follower {
+        let mut cmd = strop_command(ctx.config.path(), server);
+        cmd.envs(env.iter().copied());
+        cmd.args(["history", "--follow"])
+            .args(args)
+            .env("TZ", "UTC")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn strop history --follow");
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Follower { child, lines }
+    }
+
+    /// The next line within `wait`.
+    fn next(&self, wait: Duration) -> Option<String> {
+        self.lines.recv_timeout(wait).ok()
+    }
+
+    fn entry(&self, wait: Duration, what: &str) -> HistoryEntry {
+        let line = self
+            .next(wait)
+            .unwrap_or_else(|| panic!("no line for {what:?} within {wait:?}"));
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    /// Waits for the exit; (code, stderr).
+    fn wait(mut self, within: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
+                return (status.code(), err);
+            }
+            assert!(Instant::now() < deadline, "strop --follow did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn follow_prints_new_entries_within_a_second_and_resumes_without_loss() {
+    let ctx = Ctx::new("follow");
+    ctx.register_and_login();
+    ok(&ctx.run(&["reverse", "before follow"]));
+    let relay = Relay::start(TestServer::shared().addr());
+    // The keyring token is filed under the server's own address.
+    let token = ctx.stored_token().unwrap();
+    let follower = Follower::start(&ctx, &relay.url(), &["--json"], &[("STROP_TOKEN", &token)]);
+    // The history first, as lines.
+    assert_eq!(
+        follower
+            .entry(Duration::from_secs(10), "before follow")
+            .input,
+        "before follow"
+    );
+
+    // Made by another client, straight on the server.
+    let started = Instant::now();
+    ok(&ctx.run(&["piglatin", "live one"]));
+    let live = follower.entry(Duration::from_secs(5), "live one");
+    assert_eq!(
+        (live.input.as_str(), live.output.as_str()),
+        ("live one", "ivelay oneway")
+    );
+    let took = started.elapsed();
+    // The `strop piglatin` process itself is part of that time.
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    // The link drops; entries are made meanwhile; the link comes back.
+    relay.cut();
+    ok(&ctx.run(&["reverse", "while away 1"]));
+    ok(&ctx.run(&["reverse", "while away 2"]));
+    std::thread::sleep(Duration::from_secs(1));
+    relay.mend();
+    let a = follower.entry(Duration::from_secs(15), "while away 1");
+    let b = follower.entry(Duration::from_secs(5), "while away 2");
+    assert_eq!(
+        (a.input.as_str(), b.input.as_str()),
+        ("while away 1", "while away 2")
+    );
+    ok(&ctx.run(&["reverse", "after"]));
+    assert_eq!(
+        follower.entry(Duration::from_secs(5), "after").input,
+        "after"
+    );
+    assert_eq!(
+        follower.next(Duration::from_millis(500)),
+        None,
+        "nothing twice"
+    );
+
+    // Gone for good: exit 4 with the sentence, after the give-up time.
+    relay.cut();
+    let (code, err) = follower.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(4), "{err}");
+    assert!(
+        err.starts_with("strop: Cannot reach the server at"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn follow_applies_filters_prints_plain_rows_and_stops_when_the_token_is_revoked() {
+    let ctx = Ctx::new("follow-plain");
+    ctx.register_and_login();
+    let server = TestServer::shared().url().to_string();
+    let follower = Follower::start(
+        &ctx,
+        &server,
+        &["--function", "reverse", "--search", "keep"],
+        &[],
+    );
+    // Give the stream a moment to open, then make a matching and two other entries.
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&ctx.run(&["piglatin", "keep me not"]));
+    ok(&ctx.run(&["reverse", "drop this"]));
+    ok(&ctx.run(&["reverse", "Keep this"]));
+    let line = follower
+        .next(Duration::from_secs(5))
+        .expect("the matching entry");
+    let fields: Vec<&str> = line.split('\t').collect();
+    assert_eq!(fields[1..], ["reverse", "Keep this", "siht peeK"], "{line}");
+    assert!(fields[0].ends_with(" +00:00"), "TZ=UTC: {line}");
+
+    // Another login's logout does not matter; this token's does.
+    ok(&ctx.run_with(&["logout"], None, &[]));
+    let (code, err) = follower.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("expired or was revoked") || err.contains("log in"),
+        "{err}"
+    );
+}
