@@ -21,6 +21,7 @@ pub mod paths {
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
     pub const OPENAPI: &str = "/openapi.json";
+    pub const METRICS: &str = "/metrics";
     pub const EVENTS: &str = "/events";
 }
 
@@ -49,17 +50,10 @@ pub struct Credentials {
     /// 1–1024 bytes of UTF-8 (the schema can only bound characters).
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 1024))]
     pub password: String,
-    /// 1–64 characters, no whitespace or control characters, case-sensitive.
-    /// The pattern excludes Unicode `White_Space` and `Cc` (Rust's
-    /// `char::is_whitespace` / `is_control`) in ECMA-262 syntax.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            min_length = 1,
-            max_length = 64,
-            pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
-        )
-    )]
+    /// 1–64 characters under RFC 8265 (PRECIS `UsernameCasePreserved`):
+    /// letters, digits and printable ASCII but space; fullwidth forms mapped,
+    /// NFC, case-sensitive. The server documents the exact character set.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub username: String,
 }
 
@@ -251,15 +245,25 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
+    /// 408: the request body stalled.
+    RequestTimeout,
     /// 409: the username is taken.
     UserExists,
     /// 413: body over 64 KiB.
     PayloadTooLarge,
-    /// 415: a Content-Type other than JSON.
+    /// 414: the URL is too long to parse.
+    UriTooLong,
+    /// 415: a Content-Type other than UTF-8 JSON, or a Content-Encoding.
     UnsupportedMediaType,
+    /// 417: an `Expect` other than `100-continue`.
+    ExpectationFailed,
+    /// 429: too many login or register attempts; `Retry-After` says when to try again.
+    RateLimited,
+    /// 431: too many or too large request headers.
+    HeadersTooLarge,
     /// 500: a bug; details are in the server log only.
     Internal,
-    /// 503: the database cannot be reached.
+    /// 503: the database cannot be reached, or the server is at its connection limit.
     Unavailable,
     /// A code this client does not know yet (newer server).
     #[serde(other)]
@@ -276,9 +280,14 @@ impl ErrorCode {
             }
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::UserExists => 409,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UriTooLong => 414,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::ExpectationFailed => 417,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::HeadersTooLarge => 431,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
             ErrorCode::Unavailable => 503,
         }
@@ -331,7 +340,7 @@ mod tests {
     #[test]
     fn unknown_error_codes_still_parse() {
         let body: ErrorBody =
-            serde_json::from_str(r#"{"error":"rate_limited","message":"Slow down."}"#).unwrap();
+            serde_json::from_str(r#"{"error":"too_soon","message":"Slow down."}"#).unwrap();
         assert_eq!(body.error, ErrorCode::Unknown);
         let body: ErrorBody =
             serde_json::from_str(r#"{"error":"invalid_token","message":"x"}"#).unwrap();

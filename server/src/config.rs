@@ -5,11 +5,15 @@
 //! logged at start-up.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use warp::http::HeaderName;
+
+use crate::limits::LoginLimit;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use strop_common::VERSION;
@@ -102,6 +106,64 @@ pub struct Config {
     /// Log line format (levels come from RUST_LOG).
     #[arg(long, env = "STROP_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Login and register attempts allowed at once, per client address and per username.
+    #[arg(long, env = "STROP_LOGIN_BURST", default_value_t = LoginLimit::default().burst)]
+    pub login_burst: NonZeroU32,
+
+    /// After the burst, one more attempt per this period (e.g. 3s, 500ms).
+    #[arg(long, env = "STROP_LOGIN_PERIOD", default_value = "3s", value_parser = parse_period)]
+    pub login_period: Duration,
+
+    /// Header holding the client address as set by a trusted proxy (its last
+    /// address counts), e.g. X-Forwarded-For. Unset: the socket peer.
+    #[arg(long, env = "STROP_TRUSTED_PROXY_HEADER")]
+    pub trusted_proxy_header: Option<HeaderName>,
+
+    /// How long a request body may stall before the request is answered 408.
+    #[arg(long, env = "STROP_BODY_TIMEOUT", default_value = "30s", value_parser = parse_period)]
+    pub body_timeout: Duration,
+
+    /// Connections served at once; beyond them only health checks are answered (others 503).
+    #[arg(long, env = "STROP_MAX_CONNECTIONS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Where GET /metrics is served: `main` (the API's address), `off`, or an address of its own.
+    #[arg(long, env = "STROP_METRICS", default_value = "main")]
+    pub metrics: MetricsEndpoint,
+}
+
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsEndpoint {
+    Off,
+    /// Beside the API, on its address.
+    Main,
+    /// On a listener of its own (and not on the API's).
+    Separate(SocketAddr),
+}
+
+impl FromStr for MetricsEndpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "off" => Ok(MetricsEndpoint::Off),
+            "main" => Ok(MetricsEndpoint::Main),
+            addr => addr.parse().map(MetricsEndpoint::Separate).map_err(|_| {
+                format!("expected main, off or an address like 127.0.0.1:9100, not {addr:?}")
+            }),
+        }
+    }
+}
+
+fn parse_period(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(d)
 }
 
 fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
@@ -131,10 +193,15 @@ pub enum DatabaseSource {
 pub struct BadDatabaseUrl(String);
 
 /// Settings the HTTP layer needs once the database is chosen.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub pool_size: u32,
     pub token_ttl: Duration,
+    pub login_limit: LoginLimit,
+    pub trusted_proxy_header: Option<HeaderName>,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+    pub metrics: MetricsEndpoint,
     /// Argon2id computations at once (19 MiB each).
     pub hash_concurrency: usize,
     /// History rows that may wait for the group-commit writer.
@@ -146,6 +213,11 @@ impl Default for ServeOptions {
         ServeOptions {
             pool_size: 16,
             token_ttl: Duration::from_secs(30 * 24 * 3600),
+            login_limit: LoginLimit::default(),
+            trusted_proxy_header: None,
+            body_timeout: Duration::from_secs(30),
+            max_connections: 1000,
+            metrics: MetricsEndpoint::Main,
             hash_concurrency: 2,
             history_queue: crate::history_writer::DEFAULT_QUEUE,
         }
@@ -196,6 +268,14 @@ impl Config {
         ServeOptions {
             pool_size: self.pool_size,
             token_ttl: self.token_ttl,
+            login_limit: LoginLimit {
+                burst: self.login_burst,
+                period: self.login_period,
+            },
+            trusted_proxy_header: self.trusted_proxy_header.clone(),
+            body_timeout: self.body_timeout,
+            max_connections: self.max_connections as usize,
+            metrics: self.metrics,
             hash_concurrency: self.hash_concurrency.into(),
             ..ServeOptions::default()
         }
@@ -362,6 +442,47 @@ mod tests {
         assert_eq!(c.local_url(), "http://127.0.0.1:8080");
         assert!(Cli::try_parse_from(["strop-server", "--token-ttl", "0s"]).is_err());
         assert!(Cli::try_parse_from(["strop-server", "--token-ttl", "soon"]).is_err());
+    }
+
+    #[test]
+    fn operations_settings() {
+        let c = parse(&[]);
+        let o = c.serve_options();
+        assert_eq!(o.login_limit, LoginLimit::default());
+        assert_eq!(o.metrics, MetricsEndpoint::Main);
+        assert_eq!(o.body_timeout, Duration::from_secs(30));
+        assert!(o.trusted_proxy_header.is_none());
+        let c = parse(&[
+            "--login-burst",
+            "2",
+            "--login-period",
+            "500ms",
+            "--metrics",
+            "127.0.0.1:9100",
+            "--trusted-proxy-header",
+            "X-Forwarded-For",
+            "--body-timeout",
+            "2s",
+        ]);
+        let o = c.serve_options();
+        assert_eq!(o.login_limit.burst.get(), 2);
+        assert_eq!(o.login_limit.period, Duration::from_millis(500));
+        assert_eq!(
+            o.metrics,
+            MetricsEndpoint::Separate("127.0.0.1:9100".parse().unwrap())
+        );
+        assert_eq!(o.trusted_proxy_header.unwrap(), "x-forwarded-for");
+        assert_eq!(parse(&["--metrics", "off"]).metrics, MetricsEndpoint::Off);
+        for bad in [
+            ["--metrics", "sometimes"],
+            ["--login-burst", "0"],
+            ["--login-period", "0s"],
+        ] {
+            assert!(
+                Cli::try_parse_from(["strop-server", bad[0], bad[1]]).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

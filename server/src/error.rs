@@ -2,13 +2,74 @@
 //!
 //! Handlers return [`ApiError`]; filters reject with it; [`handle_rejection`]
 //! turns whatever is left (including warp's own rejections) into a response.
+//! A server-side failure carries its [`Cause`] and is logged once, with the
+//! whole cause chain, when it becomes a response (inside the request's span);
+//! the client only ever sees the sentence.
 
 use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
 
 use strop_common::{ErrorBody, ErrorCode};
-use warp::http::{StatusCode, header};
+use warp::http::StatusCode;
+use warp::http::header::{self, HeaderValue};
 use warp::reply::Response;
 use warp::{Rejection, Reply};
+
+/// Why a request failed on the server's side: the source error, kept for the
+/// log. Shared so that a rejection can be cloned out of warp.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause(Arc::new(err))
+    }
+
+    /// A cause that is only a sentence (no error value to keep).
+    pub fn msg(text: impl Into<String>) -> Self {
+        #[derive(Debug)]
+        struct Msg(String);
+        impl fmt::Display for Msg {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::error::Error for Msg {}
+        Cause::new(Msg(text.into()))
+    }
+
+    /// The error and every source below it, joined with ": ".
+    pub fn chain(&self) -> String {
+        let mut out = self.0.to_string();
+        let mut next = self.0.source();
+        while let Some(err) = next {
+            let text = err.to_string();
+            // Some errors repeat their source in their own message.
+            if !out.ends_with(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            next = err.source();
+        }
+        out
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.chain())
+    }
+}
+
+/// Causes never decide equality: two 500s are the same answer.
+impl PartialEq for Cause {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Cause {}
 
 /// A failure the client is told about. Internal details stay in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +84,21 @@ pub enum ApiError {
     UserExists(String),
     PayloadTooLarge,
     UnsupportedMediaType,
-    Unavailable,
-    Internal,
+    /// A `Content-Encoding` (named) on a body: none is supported.
+    UnsupportedEncoding(String),
+    /// The body stopped arriving for this long.
+    RequestTimeout(std::time::Duration),
+    UriTooLong,
+    HeadersTooLarge,
+    ExpectationFailed,
+    /// Too many login attempts; try again in this many seconds.
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    /// The connection came in over the connection cap.
+    Overloaded,
+    Unavailable(Cause),
+    Internal(Cause),
 }
 
 impl warp::reject::Reject for ApiError {}
@@ -44,9 +118,16 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             ApiError::UserExists(_) => ErrorCode::UserExists,
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
-            ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
-            ApiError::Unavailable => ErrorCode::Unavailable,
-            ApiError::Internal => ErrorCode::Internal,
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedEncoding(_) => {
+                ErrorCode::UnsupportedMediaType
+            }
+            ApiError::RequestTimeout(_) => ErrorCode::RequestTimeout,
+            ApiError::UriTooLong => ErrorCode::UriTooLong,
+            ApiError::HeadersTooLarge => ErrorCode::HeadersTooLarge,
+            ApiError::ExpectationFailed => ErrorCode::ExpectationFailed,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Unavailable(_) | ApiError::Overloaded => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -76,27 +157,78 @@ impl ApiError {
                 strop_common::MAX_BODY_BYTES
             ),
             ApiError::UnsupportedMediaType => {
-                "The request body must be JSON (Content-Type: application/json).".into()
+                "The request body must be JSON in UTF-8 (Content-Type: application/json).".into()
             }
-            ApiError::Unavailable => {
+            ApiError::UnsupportedEncoding(coding) => format!(
+                "The request body must not be encoded (Content-Encoding: {coding} is not supported)."
+            ),
+            ApiError::RequestTimeout(idle) => format!(
+                "The request body stopped arriving for {} s; the request was dropped.",
+                idle.as_secs_f64()
+            ),
+            ApiError::UriTooLong => "The URL is too long.".into(),
+            ApiError::HeadersTooLarge => "The request headers are too many or too large.".into(),
+            ApiError::ExpectationFailed => {
+                "The only expectation this server meets is Expect: 100-continue.".into()
+            }
+            ApiError::RateLimited { retry_after_secs } => format!(
+                "Too many attempts; try again in {retry_after_secs} second{}.",
+                if *retry_after_secs == 1 { "" } else { "s" }
+            ),
+            ApiError::Overloaded => {
+                "The server is at its connection limit; try again in a moment.".into()
+            }
+            ApiError::Unavailable(_) => {
                 "The database is unavailable; try again in a moment.".into()
             }
-            ApiError::Internal => "Something went wrong on the server.".into(),
+            ApiError::Internal(_) => "Something went wrong on the server.".into(),
         }
     }
 
+    /// An internal failure caused by `err`.
+    pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Cause::new(err))
+    }
+
+    /// Logs a server-side failure with its cause chain; client errors are
+    /// only in the access line.
+    fn log(&self) {
+        match self {
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(cause = cause.chain(), "database unavailable");
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(cause = cause.chain(), "internal error");
+            }
+            _ => {}
+        }
+    }
+
+    /// The SPEC JSON answer; the one place a failure is logged.
     pub fn into_response(self) -> Response {
+        self.log();
         let body = ErrorBody {
             error: self.code(),
             message: self.message(),
         };
         let mut res =
             warp::reply::with_status(warp::reply::json(&body), self.status()).into_response();
-        if let ApiError::MethodNotAllowed(allowed) = self
-            && !allowed.is_empty()
-        {
-            res.headers_mut()
-                .insert(header::ALLOW, header::HeaderValue::from_static(allowed));
+        let headers = res.headers_mut();
+        match self {
+            ApiError::MethodNotAllowed(allowed) if !allowed.is_empty() => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allowed));
+            }
+            // RFC 6750 §3: the scheme the client should use.
+            ApiError::InvalidCredentials | ApiError::MissingToken | ApiError::InvalidToken => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            ApiError::Overloaded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         res
     }
@@ -122,11 +254,9 @@ fn is_unavailable(err: &tokio_postgres::Error) -> bool {
 impl From<tokio_postgres::Error> for ApiError {
     fn from(err: tokio_postgres::Error) -> Self {
         if is_unavailable(&err) {
-            tracing::warn!(error = %err, "database unavailable");
-            ApiError::Unavailable
+            ApiError::Unavailable(Cause::new(err))
         } else {
-            tracing::error!(error = %err, "database error");
-            ApiError::Internal
+            ApiError::internal(err)
         }
     }
 }
@@ -136,22 +266,15 @@ impl From<deadpool_postgres::PoolError> for ApiError {
         use deadpool_postgres::PoolError;
         match err {
             PoolError::Backend(e) => e.into(),
-            PoolError::Timeout(_) => {
-                tracing::warn!(error = %err, "no database connection in time");
-                ApiError::Unavailable
-            }
-            other => {
-                tracing::error!(error = %other, "database pool error");
-                ApiError::Unavailable
-            }
+            // A timeout, a closed pool, a failed hook: no connection to be had.
+            other => ApiError::Unavailable(Cause::new(other)),
         }
     }
 }
 
 impl From<tokio::task::JoinError> for ApiError {
     fn from(err: tokio::task::JoinError) -> Self {
-        tracing::error!(error = %err, "blocking task failed");
-        ApiError::Internal
+        ApiError::internal(err)
     }
 }
 
@@ -198,6 +321,5 @@ fn classify(rejection: &Rejection) -> ApiError {
     {
         return ApiError::invalid("A request header is missing or not valid.");
     }
-    tracing::error!(?rejection, "unhandled rejection");
-    ApiError::Internal
+    ApiError::Internal(Cause::msg(format!("unhandled rejection: {rejection:?}")))
 }

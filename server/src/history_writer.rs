@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::db;
 pub use crate::db::history::{NewEntry, Saved};
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 
 /// Most rows in one batch. Keeps the `pg_notify` payload (the batch's ids,
 /// at most 20 bytes each with the comma) under PostgreSQL's 8000-byte limit.
@@ -59,11 +59,16 @@ impl HistoryWriter {
     pub async fn record(&self, entry: NewEntry) -> Result<Saved, ApiError> {
         let (reply, answer) = oneshot::channel();
         if self.queue.send(Job { entry, reply }).await.is_err() {
-            tracing::warn!("history writer is stopped; row not recorded");
-            return Err(ApiError::Unavailable);
+            return Err(ApiError::Unavailable(Cause::msg(
+                "history writer is stopped; row not recorded",
+            )));
         }
         // A dropped reply means the batch task died (it logged why).
-        answer.await.unwrap_or(Err(ApiError::Internal))
+        answer.await.unwrap_or_else(|_| {
+            Err(ApiError::Internal(Cause::msg(
+                "the history batch task ended without an answer",
+            )))
+        })
     }
 }
 
@@ -127,7 +132,7 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, _slot: OwnedSema
         Ok::<_, ApiError>((client, saved))
     }
     .await;
-    // Batch sizes for whoever records metrics (a `tracing` subscriber or layer).
+    crate::metrics::record_history_batch(entries.len());
     tracing::debug!(
         target: "strop_server::history_writer",
         rows = entries.len(),
@@ -140,18 +145,18 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, _slot: OwnedSema
         Ok((_, saved)) => {
             // The statement returns one row per entry; anything else is a bug,
             // and no request may be told its row is there.
-            tracing::error!(
-                rows = replies.len(),
-                returned = saved.len(),
-                "history batch returned the wrong number of rows"
-            );
+            let err = ApiError::Internal(Cause::msg(format!(
+                "history batch of {} rows returned {} rows",
+                replies.len(),
+                saved.len()
+            )));
             for reply in replies {
-                let _ = reply.send(Err(ApiError::Internal));
+                let _ = reply.send(Err(err.clone()));
             }
             return;
         }
         Err(err) => {
-            // Logged once by the conversion into ApiError; every request shares it.
+            // Each request logs it once, in its own span, with the cause.
             for reply in replies {
                 let _ = reply.send(Err(err.clone()));
             }

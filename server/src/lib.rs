@@ -14,13 +14,18 @@ pub mod handlers;
 pub mod healthcheck;
 pub mod history_writer;
 pub mod http_server;
+pub mod limits;
 pub mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod openapi;
+pub mod parse_errors;
 pub mod passwords;
+pub mod request_id;
 pub mod routes;
 pub mod strops;
 pub mod token_cache;
+pub mod usernames;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -51,6 +56,9 @@ pub struct AppState {
     /// A real argon2id hash of nothing in particular, verified against when a
     /// username is unknown so that such a request costs as much as a real one.
     pub dummy_hash: Arc<str>,
+    pub login_limiter: Arc<limits::LoginLimiter>,
+    /// How long a request body may stall.
+    pub body_timeout: Duration,
     /// Live history and token revocations from every process on the database.
     pub listener: listener::Listener,
     /// Token owners, kept exact by the listener's revocation notices.
@@ -89,6 +97,11 @@ impl AppState {
             )),
             listener,
             stopping,
+            login_limiter: Arc::new(limits::LoginLimiter::new(
+                options.login_limit,
+                options.trusted_proxy_header.clone(),
+            )),
+            body_timeout: options.body_timeout,
         })
     }
 }
@@ -112,6 +125,13 @@ pub enum StartError {
     Migrate(#[from] db::migrations::MigrateError),
     #[error("cannot build the database pool: {0}")]
     Pool(#[from] deadpool_postgres::BuildError),
+    #[error("cannot check the existing usernames: {0}")]
+    Usernames(#[source] deadpool_postgres::PoolError),
+    #[error("cannot listen for /metrics on {addr}: {source}")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -166,6 +186,9 @@ pub async fn serve(
         tracing::info!(migrations = ?applied, "schema migrated");
     }
     let pool = db::pool::create(pg.clone(), options.pool_size)?;
+    usernames::check_existing(&pool)
+        .await
+        .map_err(StartError::Usernames)?;
     // The LISTEN connection outlives the requests still draining at shutdown.
     let unlisten = CancellationToken::new();
     let (notices, listening) = listener::Listener::spawn(pg, pool.clone(), unlisten.clone());
@@ -177,11 +200,41 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
+    if options.metrics != config::MetricsEndpoint::Off {
+        // Before the first request, so every request is counted.
+        metrics::install();
+    }
+    let metrics_server = match options.metrics {
+        config::MetricsEndpoint::Separate(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::MetricsBind { addr, source })?;
+            tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving /metrics");
+            Some(tokio::spawn(http_server::run(
+                routes::metrics_only(state.clone()),
+                listener,
+                shutdown.clone(),
+                SHUTDOWN_GRACE,
+                http_server::METRICS_CONNECTIONS,
+            )))
+        }
+        config::MetricsEndpoint::Main | config::MetricsEndpoint::Off => None,
+    };
     let shutdown = async move {
         shutdown.await;
         stopping.cancel();
     };
-    http_server::run(build(state), listener, shutdown, SHUTDOWN_GRACE).await;
+    http_server::run(
+        build(state, options.metrics == config::MetricsEndpoint::Main),
+        listener,
+        shutdown,
+        SHUTDOWN_GRACE,
+        options.max_connections,
+    )
+    .await;
+    if let Some(task) = metrics_server {
+        let _ = task.await;
+    }
     // Rows still queued (only if the grace ran out) are committed or failed,
     // and their requests answered, before the pool goes.
     history_drain.finish().await;

@@ -19,16 +19,26 @@ use crate::handlers;
     info(
         title = "strop",
         description = "String operations (reverse, pig latin) with per-user history. \
-            Every non-2xx answer is `{\"error\": code, \"message\": sentence}`; \
-            unknown routes are 404, wrong methods 405, bodies over 64 KiB 413, \
-            a non-JSON Content-Type 415, and an unreachable database 503."
+            Every non-2xx answer is `{\"error\": code, \"message\": sentence}` and every \
+            answer carries an `X-Request-Id` header (the client's own, if it sent a sane one). \
+            A request body must be a JSON object in UTF-8; unknown keys are ignored. \
+            Unknown routes are 404, wrong methods 405, a body that stalls 408, bodies over \
+            64 KiB 413, a non-JSON Content-Type, a charset other than UTF-8 or any \
+            Content-Encoding 415, an unreachable database 503. On any route: a request \
+            that cannot be parsed, an HTTP/1.1 request without one Host, or two \
+            Content-Type or Authorization headers are 400, a URL over 64 KiB 414, an \
+            Expect other than 100-continue 417, too many or too large headers 431, and \
+            a connection over the server's connection cap 503 (only /healthz and /readyz \
+            are served there). /register and /authenticate are limited per client \
+            address and per username: 429 with Retry-After. Every 401 carries \
+            `WWW-Authenticate: Bearer`."
     ),
     paths(
         handlers::root,
         handlers::register,
         handlers::authenticate,
-        handlers::reverse,
-        handlers::piglatin,
+        handlers::reverse_doc,
+        handlers::piglatin_doc,
         handlers::history,
         crate::events::openapi,
         handlers::logout,
@@ -41,7 +51,7 @@ use crate::handlers;
         MessageResponse, StatusResponse, StropRequest, StropResponse, TokenResponse,
         WhoAmIResponse,
     )),
-    modifiers(&TokenScheme, &ErrorResponses),
+    modifiers(&TokenScheme, &ErrorResponses, &UsernameRule),
 )]
 struct ApiDoc;
 
@@ -58,6 +68,26 @@ impl Modify for TokenScheme {
                 "`<token>` or `Bearer <token>`, from /authenticate",
             ))),
         );
+    }
+}
+
+/// The username's character set, derived from the RFC 8265 tables the
+/// server enforces (so it cannot drift from them).
+struct UsernameRule;
+
+impl Modify for UsernameRule {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Schema;
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(creds))) = components.schemas.get_mut("Credentials")
+        else {
+            return;
+        };
+        if let Some(RefOr::T(Schema::Object(name))) = creds.properties.get_mut("username") {
+            name.pattern = Some(crate::usernames::documented_pattern().to_string());
+        }
     }
 }
 
@@ -84,8 +114,13 @@ impl Modify for ErrorResponses {
                         "400",
                         "The body is not JSON or a field is missing or invalid",
                     );
+                    add("408", "The body stopped arriving before it was complete");
                     add("413", "The body is larger than 64 KiB");
-                    add("415", "The Content-Type is not JSON");
+                    add(
+                        "415",
+                        "The Content-Type is not JSON, its charset is not UTF-8, \
+                         or the body has a Content-Encoding",
+                    );
                 }
                 if token {
                     add("401", "Missing or invalid token");
@@ -109,6 +144,32 @@ fn error_response(description: &str) -> RefOr<Response> {
         )
         .build()
         .into()
+}
+
+/// `/metrics` (served here unless `--metrics` moves it or turns it off).
+fn metrics_path() -> utoipa::openapi::path::PathItem {
+    use utoipa::openapi::path::{OperationBuilder, PathItem};
+    PathItem::new(
+        utoipa::openapi::HttpMethod::Get,
+        OperationBuilder::new()
+            .tag("ops")
+            .summary(Some("Prometheus metrics"))
+            .description(Some(
+                "Prometheus text format 0.0.4: requests by route and status, latency by \
+                 route, database pool, argon2 queue, rate-limit refusals, build info. \
+                 404 when the server runs with `--metrics off` or on another address.",
+            ))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("Prometheus text exposition format")
+                    .content(
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        Content::new(Some(ObjectBuilder::new().schema_type(Type::String))),
+                    ),
+            )
+            .response("404", error_response("Metrics are off or served elsewhere")),
+    )
 }
 
 /// The document, built once.
@@ -136,6 +197,9 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         doc.paths
             .paths
             .insert(strop_common::paths::OPENAPI.to_string(), path);
+        doc.paths
+            .paths
+            .insert(strop_common::paths::METRICS.to_string(), metrics_path());
         doc
     })
 }

@@ -15,7 +15,7 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 
 /// Salt length in bytes, as the argon2 crate recommends.
 const SALT_LEN: usize = 16;
@@ -82,6 +82,13 @@ impl Passwords {
         s.params.block_count() * Block::SIZE * s.concurrency
     }
 
+    /// Hashes waiting for a permit now (for `/metrics`).
+    pub fn queue_depth(&self) -> usize {
+        let s = &self.shared;
+        let queued = s.queued.load(Ordering::SeqCst);
+        queued.saturating_sub(s.running.load(Ordering::SeqCst))
+    }
+
     pub fn usage(&self) -> Usage {
         let s = &self.shared;
         Usage {
@@ -110,28 +117,22 @@ impl Passwords {
                         hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
                     })
                 });
-            match phc {
-                Ok(phc) => Ok(phc.to_string()),
-                Err(e) => {
-                    tracing::error!(error = %e, "password hashing failed");
-                    Err(ApiError::Internal)
-                }
-            }
+            phc.map(|phc| phc.to_string()).map_err(|e| {
+                ApiError::Internal(Cause::msg(format!("password hashing failed: {e}")))
+            })
         })
         .await
     }
 
     /// Whether `password` matches the stored PHC string.
     pub async fn verify(&self, password: String, stored: String) -> Result<bool, ApiError> {
-        self.compute(
-            move |blocks| match verify_into(&password, &stored, blocks) {
-                Ok(matches) => Ok(matches),
-                Err(e) => {
-                    tracing::error!(error = %e, "stored password hash is unreadable");
-                    Err(ApiError::Internal)
-                }
-            },
-        )
+        self.compute(move |blocks| {
+            verify_into(&password, &stored, blocks).map_err(|e| {
+                ApiError::Internal(Cause::msg(format!(
+                    "stored password hash is unreadable: {e}"
+                )))
+            })
+        })
         .await
     }
 
@@ -145,7 +146,7 @@ impl Passwords {
     ) -> Result<T, ApiError> {
         let queued = Queued::enter(self.shared.clone());
         let permit =
-            (self.shared.permits.clone().acquire_owned().await).map_err(|_| ApiError::Internal)?;
+            (self.shared.permits.clone().acquire_owned().await).map_err(ApiError::internal)?;
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
             let running = shared.running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -288,7 +289,7 @@ mod tests {
         let p = small(1);
         assert_eq!(
             p.verify("pw".into(), "not a hash".into()).await,
-            Err(ApiError::Internal)
+            Err(ApiError::Internal(Cause::msg("")))
         );
     }
 

@@ -7,15 +7,16 @@
 //! all: [`respond`] turns them into responses on the spot.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut};
 use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
-use strop_common::{HistoryQuery, MAX_BODY_BYTES, StropRequest, paths};
+use strop_common::{Function, HistoryQuery, MAX_BODY_BYTES, StropRequest, paths};
 use warp::filters::BoxedFilter;
-use warp::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use warp::http::{HeaderMap, Method};
+use warp::http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use warp::http::{HeaderMap, HeaderValue, Method};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -24,22 +25,30 @@ use crate::auth::{self, User};
 use crate::error::{self, ApiError, respond};
 use crate::events;
 use crate::handlers;
+use crate::http_server::{Peer, Refused};
+use crate::metrics;
 use crate::openapi;
 
-/// The whole application: every route, every failure as SPEC JSON, and one
-/// log line per request.
+/// The whole application: every route (`/metrics` too when
+/// `with_metrics`), every failure as SPEC JSON, and one log line per request.
 pub fn build(
     state: AppState,
+    with_metrics: bool,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
     let s = state;
+    let metrics_route = if with_metrics {
+        metrics_text(s.clone())
+    } else {
+        warp::any()
+            .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
+            .boxed()
+    };
     let api = root()
         .or(register(s.clone()))
         .unify()
         .or(authenticate(s.clone()))
         .unify()
-        .or(strop(s.clone(), paths::REVERSE))
-        .unify()
-        .or(strop(s.clone(), paths::PIGLATIN))
+        .or(strop(s.clone()))
         .unify()
         .or(history(s.clone()))
         .unify()
@@ -54,10 +63,38 @@ pub fn build(
         .or(readyz(s))
         .unify()
         .or(openapi_json())
+        .unify()
+        .or(metrics_route)
         .unify();
-    api.recover(error::handle_rejection)
+    refused()
+        .and(api)
+        .recover(error::handle_rejection)
         .unify()
         .with(warp::log::custom(log_request))
+}
+
+/// Only `GET /metrics`, for a listener of its own.
+pub fn metrics_only(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
+    refused()
+        .and(metrics_text(state))
+        .recover(error::handle_rejection)
+        .unify()
+        .with(warp::log::custom(log_request))
+}
+
+/// Fails with what the connection layer refused (see `http_server`), if anything.
+fn refused() -> BoxedFilter<()> {
+    warp::ext::optional::<Refused>()
+        .and_then(|refused: Option<Refused>| async move {
+            match refused {
+                Some(Refused(err)) => Err(warp::reject::custom(err)),
+                None => Ok(()),
+            }
+        })
+        .untuple_one()
+        .boxed()
 }
 
 fn log_request(info: warp::log::Info<'_>) {
@@ -116,7 +153,8 @@ fn post(path: &'static str) -> BoxedFilter<()> {
     at(path).and(only(Method::POST)).boxed()
 }
 
-/// Content-Type and Content-Length checks, done before any database work.
+/// Content-Type, Content-Encoding and Content-Length checks, done before any
+/// database work.
 fn json_headers() -> BoxedFilter<()> {
     warp::header::headers_cloned()
         .and_then(|headers: HeaderMap| async move {
@@ -127,21 +165,35 @@ fn json_headers() -> BoxedFilter<()> {
 }
 
 /// A missing Content-Type is read as JSON (the seed's clients may omit it);
-/// anything else must be `application/json` or `application/*+json`.
+/// anything else must be `application/json` or `application/*+json`, with no
+/// charset but UTF-8 (RFC 8259 §8.1). Bodies are never decoded: any
+/// Content-Encoding but `identity` is refused.
 fn check_json_headers(headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(value) = headers.get(CONTENT_TYPE) {
-        let essence = value
+        let value = value
             .to_str()
             .map_err(|_| ApiError::UnsupportedMediaType)?
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
             .to_ascii_lowercase();
+        let mut parts = value.split(';');
+        let essence = parts.next().unwrap_or("").trim();
         let json = essence == "application/json"
             || (essence.starts_with("application/") && essence.ends_with("+json"));
-        if !json {
+        let utf8 = parts.all(|param| match param.split_once('=') {
+            Some((name, charset)) if name.trim() == "charset" => {
+                matches!(charset.trim().trim_matches('"'), "utf-8" | "utf8")
+            }
+            _ => true,
+        });
+        if !json || !utf8 {
             return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    for coding in headers.get_all(CONTENT_ENCODING) {
+        let coding = String::from_utf8_lossy(coding.as_bytes())
+            .trim()
+            .to_string();
+        if !coding.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::UnsupportedEncoding(coding));
         }
     }
     if let Some(len) = headers.get(CONTENT_LENGTH) {
@@ -157,10 +209,16 @@ fn check_json_headers(headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The body as `T`, read up to [`MAX_BODY_BYTES`] (also when it is chunked).
-fn json_body<T: DeserializeOwned + Send + 'static>() -> BoxedFilter<(T,)> {
+/// The body as `T`, read up to [`MAX_BODY_BYTES`] (also when it is chunked)
+/// and within `timeout` (a stalled body is a 408, not a held connection).
+fn json_body<T: DeserializeOwned + Send + 'static>(timeout: Duration) -> BoxedFilter<(T,)> {
     warp::body::stream()
-        .and_then(|body| async move { read_json(body).await.map_err(warp::reject::custom) })
+        .and_then(move |body| async move {
+            tokio::time::timeout(timeout, read_json(body))
+                .await
+                .unwrap_or(Err(ApiError::RequestTimeout(timeout)))
+                .map_err(warp::reject::custom)
+        })
         .boxed()
 }
 
@@ -212,13 +270,28 @@ fn history_query() -> BoxedFilter<(HistoryQuery,)> {
     warp::query::raw()
         .or(warp::any().map(String::new))
         .unify()
-        .and_then(|raw: String| async move {
-            serde_urlencoded::from_str::<HistoryQuery>(&raw).map_err(|e| {
-                warp::reject::custom(ApiError::invalid(format!(
-                    "The query string is not valid: {e}."
-                )))
-            })
-        })
+        .and_then(|raw: String| async move { parse_query(&raw).map_err(warp::reject::custom) })
+        .boxed()
+}
+
+fn parse_query(raw: &str) -> Result<HistoryQuery, ApiError> {
+    // The decoder would replace invalid UTF-8 with U+FFFD, which then matches.
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
+    if std::str::from_utf8(&decoded).is_err() {
+        return Err(ApiError::invalid(
+            "The query string is not UTF-8 once percent-decoded.",
+        ));
+    }
+    serde_urlencoded::from_str::<HistoryQuery>(raw)
+        .map_err(|e| ApiError::invalid(format!("The query string is not valid: {e}.")))
+}
+
+/// The client's address, for the login limiter.
+fn client(state: &AppState) -> BoxedFilter<(IpAddr,)> {
+    let state = state.clone();
+    warp::ext::get::<Peer>()
+        .and(warp::header::headers_cloned())
+        .map(move |Peer(peer), headers: HeaderMap| state.login_limiter.client(peer, &headers))
         .boxed()
 }
 
@@ -239,38 +312,42 @@ fn root() -> BoxedFilter<(Response,)> {
 fn register(state: AppState) -> BoxedFilter<(Response,)> {
     post(paths::REGISTER)
         .and(json_headers())
+        .and(client(&state))
+        .and(json_body(state.body_timeout))
         .and(with_state(state))
-        .and(json_body())
-        .then(
-            |state: AppState, body| async move { respond(handlers::register(&state, body).await) },
-        )
+        .then(|client, body, state: AppState| async move {
+            respond(handlers::register(&state, client, body).await)
+        })
         .boxed()
 }
 
 fn authenticate(state: AppState) -> BoxedFilter<(Response,)> {
     post(paths::AUTHENTICATE)
         .and(json_headers())
+        .and(client(&state))
+        .and(json_body(state.body_timeout))
         .and(with_state(state))
-        .and(json_body())
-        .then(|state: AppState, body| {
-            async move { respond(handlers::authenticate(&state, body).await) }
+        .then(|client, body, state: AppState| async move {
+            let mut res = respond(handlers::authenticate(&state, client, body).await);
+            // RFC 6749 §5.1: a token must not be cached.
+            res.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
         })
         .boxed()
 }
 
-fn strop(state: AppState, path: &'static str) -> BoxedFilter<(Response,)> {
-    post(path)
+/// `/reverse` and `/piglatin`: one route, the operation named by the path.
+fn strop(state: AppState) -> BoxedFilter<(Response,)> {
+    warp::path::param::<Function>()
+        .and(warp::path::end())
+        .and(only(Method::POST))
         .and(json_headers())
         .and(user(&state))
+        .and(json_body::<StropRequest>(state.body_timeout))
         .and(with_state(state))
-        .and(json_body::<StropRequest>())
-        .then(move |user, state: AppState, body| async move {
-            let result = if path == paths::REVERSE {
-                handlers::reverse(&state, user, body).await
-            } else {
-                handlers::piglatin(&state, user, body).await
-            };
-            respond(result)
+        .then(|function, user, body, state: AppState| async move {
+            respond(handlers::run_strop(&state, user, function, body).await)
         })
         .boxed()
 }
@@ -323,6 +400,20 @@ fn readyz(state: AppState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
+fn metrics_text(state: AppState) -> BoxedFilter<(Response,)> {
+    get(paths::METRICS)
+        .and(with_state(state))
+        .map(|state: AppState| {
+            let mut res = metrics::render(&state).into_response();
+            res.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            res
+        })
+        .boxed()
+}
+
 fn openapi_json() -> BoxedFilter<(Response,)> {
     get(paths::OPENAPI)
         .map(|| warp::reply::json(openapi::document()).into_response())
@@ -360,6 +451,8 @@ mod tests {
             "application/x-www-form-urlencoded",
             "",
             "json",
+            "application/json; charset=latin1",
+            "application/json; charset=utf-16",
         ] {
             assert_eq!(
                 check_json_headers(&headers(&[("content-type", bad)])),
@@ -367,6 +460,28 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn encoded_bodies_are_415_naming_the_coding() {
+        assert!(check_json_headers(&headers(&[("content-encoding", "identity")])).is_ok());
+        assert_eq!(
+            check_json_headers(&headers(&[("content-encoding", "gzip")])),
+            Err(ApiError::UnsupportedEncoding("gzip".into()))
+        );
+        assert!(
+            ApiError::UnsupportedEncoding("br".into())
+                .message()
+                .contains("br")
+        );
+    }
+
+    #[test]
+    fn query_strings_must_decode_to_utf8() {
+        assert_eq!(parse_query("q=%C3%A9").unwrap().q.as_deref(), Some("é"));
+        assert!(parse_query("q=%FF").is_err());
+        assert!(parse_query("q=a%C3").is_err());
+        assert!(parse_query("q=50%25+off").is_ok());
     }
 
     #[test]

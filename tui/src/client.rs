@@ -86,6 +86,9 @@ fn api_sentence(code: ErrorCode, message: &str) -> String {
             "The server cannot reach its database right now; try again in a moment.".into()
         }
         ErrorCode::Internal => "The server hit an internal error; its log has the details.".into(),
+        // The server's sentence names the wait ("try again in 3 seconds").
+        ErrorCode::RateLimited if !message.trim().is_empty() => as_sentence(message),
+        ErrorCode::RateLimited => "Too many attempts; wait a few seconds and try again.".into(),
         _ if !message.trim().is_empty() => as_sentence(message),
         _ => format!("The server refused the request ({code:?})."),
     }
@@ -485,6 +488,18 @@ mod tests {
             )
             .to_string(),
             "Limit must be between 1 and 1000."
+        );
+        assert_eq!(
+            api(
+                ErrorCode::RateLimited,
+                "Too many attempts; try again in 3 seconds."
+            )
+            .to_string(),
+            "Too many attempts; try again in 3 seconds."
+        );
+        assert_eq!(
+            api(ErrorCode::RateLimited, "").to_string(),
+            "Too many attempts; wait a few seconds and try again."
         );
     }
 }

@@ -43,6 +43,9 @@ pub(crate) fn command() -> Command {
     cmd.env("STROP_ADDR", "127.0.0.1:0")
         .env("STROP_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
+        // Every test client is 127.0.0.1: only limits.rs tests the login limiter.
+        .env("STROP_LOGIN_BURST", "10000")
+        .env("STROP_LOGIN_PERIOD", "1ms")
         .kill_on_drop(true);
     cmd
 }
@@ -123,7 +126,7 @@ impl ServerProcess {
     }
 }
 
-async fn register(http: &reqwest::Client, server: &ServerProcess, user: &str, pw: &str) {
+pub(crate) async fn register(http: &reqwest::Client, server: &ServerProcess, user: &str, pw: &str) {
     let res = http
         .post(server.url("/register"))
         .json(&json!({"username": user, "password": pw}))
@@ -133,7 +136,12 @@ async fn register(http: &reqwest::Client, server: &ServerProcess, user: &str, pw
     assert_eq!(res.status(), 200);
 }
 
-async fn login(http: &reqwest::Client, server: &ServerProcess, user: &str, pw: &str) -> String {
+pub(crate) async fn login(
+    http: &reqwest::Client,
+    server: &ServerProcess,
+    user: &str,
+    pw: &str,
+) -> String {
     let res = http
         .post(server.url("/authenticate"))
         .json(&json!({"username": user, "password": pw}))

@@ -1,14 +1,18 @@
 //! The strop HTTP API against a real PostgreSQL: one integration test binary,
 //! each test with its own server on port 0 and its own fresh database, so
-//! they run in parallel. `binary` runs the real `strop-server` executable.
+//! they run in parallel. `binary` runs the real `strop-server` executable
+//! (and `observability` reads its logs and metrics).
 
 mod auth;
 mod balancer;
 mod binary;
 mod errors;
 mod events;
+mod hardening;
 mod history;
+mod limits;
 mod listener;
+mod observability;
 mod openapi;
 mod ops;
 mod seed;

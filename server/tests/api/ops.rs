@@ -38,6 +38,7 @@ async fn openapi_documents_every_route() {
         (paths::HEALTHZ, "get"),
         (paths::READYZ, "get"),
         (paths::OPENAPI, "get"),
+        (paths::METRICS, "get"),
         (paths::EVENTS, "get"),
     ];
     for (path, method) in routes {
@@ -60,6 +61,36 @@ async fn openapi_documents_every_route() {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
+    for path in [paths::REGISTER, paths::AUTHENTICATE] {
+        let limited = &doc["paths"][path]["post"]["responses"]["429"];
+        assert!(
+            limited["headers"]["Retry-After"].is_object(),
+            "{path}: {limited}"
+        );
+    }
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap();
+    for code in [
+        "rate_limited",
+        "request_timeout",
+        "uri_too_long",
+        "headers_too_large",
+    ] {
+        assert!(codes.iter().any(|c| c == code), "{code} not in {codes:?}");
+    }
+    let about = doc["info"]["description"].as_str().unwrap();
+    assert!(
+        about.contains("unknown keys are ignored") && about.contains("must be a JSON object"),
+        "{about}"
+    );
+    assert!(
+        doc["paths"][paths::METRICS]["get"]["responses"]["200"]["content"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("text/plain"))
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! spawn_app() and the small helpers every test module shares.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use strop_common::{Credentials, ErrorBody, ErrorCode, TokenResponse, paths};
 use strop_embedded_pg::testing::fresh_database;
+use strop_server::limits::LoginLimit;
 use strop_server::{ServeOptions, StartError, serve, shutdown_on};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -25,9 +27,27 @@ pub struct TestApp {
     task: Option<JoinHandle<Result<(), StartError>>>,
 }
 
-/// A server on a brand-new database.
+/// A server on a brand-new database. Every test client is 127.0.0.1, so
+/// the login limiter is loosened (its own tests in `limits.rs` tighten it).
 pub async fn spawn_app() -> TestApp {
-    spawn_on(fresh_database().await, ServeOptions::default()).await
+    spawn_on(fresh_database().await, lenient()).await
+}
+
+/// A server on a brand-new database with these options.
+pub async fn spawn_with(options: ServeOptions) -> TestApp {
+    spawn_on(fresh_database().await, options).await
+}
+
+/// Default options but a login limit no test of other things reaches
+/// (every test client is 127.0.0.1).
+pub fn lenient() -> ServeOptions {
+    ServeOptions {
+        login_limit: LoginLimit {
+            burst: NonZeroU32::new(10_000).unwrap(),
+            period: Duration::from_millis(1),
+        },
+        ..ServeOptions::default()
+    }
 }
 
 /// A server on `pg` (which may be shared with other servers).
@@ -144,6 +164,21 @@ impl TestApp {
         })
         .unwrap();
         let res = self.post(paths::AUTHENTICATE, &body, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "authenticate {username}");
+        res.json::<TokenResponse>().await.unwrap().token
+    }
+
+    /// Logs in as a client behind a proxy that names `from` (for servers
+    /// that trust `X-Forwarded-For`).
+    pub async fn login_from(&self, from: &str, username: &str, password: &str) -> String {
+        let res = self
+            .http
+            .post(self.url(paths::AUTHENTICATE))
+            .header("x-forwarded-for", from)
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "authenticate {username}");
         res.json::<TokenResponse>().await.unwrap().token
     }

@@ -183,6 +183,7 @@ mod tests {
         assert_eq!(api(ErrorCode::InvalidCredentials).exit_code(), exit::AUTH);
         assert_eq!(api(ErrorCode::InvalidToken).exit_code(), exit::AUTH);
         assert_eq!(api(ErrorCode::UserExists).exit_code(), exit::FAILURE);
+        assert_eq!(api(ErrorCode::RateLimited).exit_code(), exit::FAILURE);
         let down = CliError::Client(ClientError::Unreachable {
             server: "http://x".into(),
             reason: "connection refused".into(),

@@ -1,0 +1,179 @@
+//! The login limiter: per client address and per username, 429 with
+//! `Retry-After` before any password hashing, and a correct login once the
+//! wait is over.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use serde_json::json;
+use strop_common::{ErrorCode, paths};
+use strop_server::ServeOptions;
+use strop_server::limits::LoginLimit;
+use warp::http::HeaderName;
+
+use crate::support::{TestApp, assert_error, spawn_with};
+
+fn limited(burst: u32, period: Duration) -> ServeOptions {
+    ServeOptions {
+        login_limit: LoginLimit {
+            burst: NonZeroU32::new(burst).unwrap(),
+            period,
+        },
+        trusted_proxy_header: Some(HeaderName::from_static("x-forwarded-for")),
+        ..ServeOptions::default()
+    }
+}
+
+async fn attempt(app: &TestApp, path: &str, user: &str, pw: &str, from: &str) -> reqwest::Response {
+    app.http
+        .post(app.url(path))
+        .header("x-forwarded-for", from)
+        .json(&json!({"username": user, "password": pw}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn retry_after(res: &reqwest::Response) -> u64 {
+    res.headers()
+        .get("retry-after")
+        .expect("a 429 carries Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn thirty_wrong_logins_meet_429_and_a_correct_one_after_the_wait_works() {
+    let app = spawn_with(limited(5, Duration::from_secs(1))).await;
+    let from = "10.0.0.1";
+    assert_eq!(
+        attempt(&app, paths::REGISTER, "victim", "right-pw", from)
+            .await
+            .status(),
+        200
+    );
+
+    let mut limited = 0;
+    let mut last_wait = 0;
+    for _ in 0..30 {
+        let res = attempt(&app, paths::AUTHENTICATE, "victim", "wrong", from).await;
+        match res.status().as_u16() {
+            401 => {}
+            429 => {
+                limited += 1;
+                last_wait = retry_after(&res);
+                assert!((1..=5).contains(&last_wait), "Retry-After {last_wait}");
+                let err = assert_error(res, 429, ErrorCode::RateLimited).await;
+                assert!(err.message.contains("second"), "{}", err.message);
+            }
+            other => panic!("status {other}"),
+        }
+    }
+    // A burst of 5 (one spent on registering), then one a second: most are refused.
+    assert!(limited >= 20, "only {limited} of 30 refused");
+    tokio::time::sleep(Duration::from_secs(last_wait)).await;
+    app.login_from(from, "victim", "right-pw").await;
+}
+
+#[tokio::test]
+async fn the_limit_comes_before_any_password_hashing() {
+    let app = spawn_with(limited(3, Duration::from_secs(60))).await;
+    assert_eq!(
+        attempt(&app, paths::REGISTER, "broken", "pw", "10.0.0.2")
+            .await
+            .status(),
+        200
+    );
+    // A stored hash that cannot be read: reading it is a 500, so a 429 proves
+    // the hash was never looked at.
+    app.db()
+        .await
+        .execute(
+            "UPDATE users SET password_hash = 'not a phc string' WHERE username = 'broken'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let res = attempt(&app, paths::AUTHENTICATE, "broken", "pw", "10.0.0.3").await;
+        statuses.push(res.status().as_u16());
+    }
+    // Register spent one of the username's three.
+    assert_eq!(statuses, [500, 500, 429, 429]);
+}
+
+#[tokio::test]
+async fn a_username_is_limited_across_addresses_and_an_address_across_usernames() {
+    let app = spawn_with(limited(5, Duration::from_secs(60))).await;
+    // One account, a new address each time: the username's bucket runs out.
+    let mut statuses = Vec::new();
+    for i in 0..7 {
+        let res = attempt(
+            &app,
+            paths::AUTHENTICATE,
+            "target",
+            "guess",
+            &format!("10.1.0.{i}"),
+        )
+        .await;
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+    // Its look-alike spelling is the same username.
+    let res = attempt(
+        &app,
+        paths::AUTHENTICATE,
+        "\u{ff54}arget",
+        "guess",
+        "10.1.1.1",
+    )
+    .await;
+    assert_error(res, 429, ErrorCode::RateLimited).await;
+
+    // One address, a new username each time: the address's bucket runs out,
+    // for /register as well.
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let res = attempt(
+            &app,
+            paths::REGISTER,
+            &format!("spray{i}"),
+            "pw",
+            "10.2.0.1",
+        )
+        .await;
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429]);
+    let res = attempt(&app, paths::AUTHENTICATE, "spray0", "pw", "10.2.0.1").await;
+    assert_error(res, 429, ErrorCode::RateLimited).await;
+    // Another address and another name are untouched.
+    let res = attempt(&app, paths::AUTHENTICATE, "spray0", "pw", "10.2.0.2").await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn without_a_trusted_header_the_socket_peer_counts() {
+    let options = ServeOptions {
+        trusted_proxy_header: None,
+        ..limited(2, Duration::from_secs(60))
+    };
+    let app = spawn_with(options).await;
+    // Claimed addresses are ignored: all three come from 127.0.0.1.
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let res = attempt(
+            &app,
+            paths::AUTHENTICATE,
+            &format!("n{i}"),
+            "pw",
+            &format!("10.3.0.{i}"),
+        )
+        .await;
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+}
