@@ -2,8 +2,9 @@
 //! (portable-pty, screen parsed by vt100) against a real `strop-server` on a
 //! real PostgreSQL, tokens in a real OS keyring (checked from outside through
 //! `support::stored_token`: the kernel keyring, or a Secret Service under
-//! `STROP_KEYRING=secret-service`). Waits poll the screen with generous timeouts; nothing here
-//! asserts on timing.
+//! `STROP_KEYRING=secret-service`). Waits poll the screen with generous
+//! timeouts; the one timing assertion is issue 8's 1 s for a live entry to
+//! reach another TUI.
 #![cfg(target_os = "linux")]
 
 use std::io::{Read, Write};
@@ -18,6 +19,9 @@ use support::{TestServer, strop_bin, unique_user};
 mod support;
 
 const WAIT: Duration = Duration::from_secs(20);
+/// How late a live entry may reach another client (issue 8). Measured at a
+/// few tens of ms on a 2-core machine under load 6; the delay is printed.
+const LIVE_BOUND: Duration = Duration::from_secs(1);
 
 mod keys {
     pub const ENTER: &str = "\r";
@@ -902,4 +906,76 @@ fn live_entries_from_elsewhere_appear_without_a_key() {
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
     support::forget_token(url, &user);
+}
+
+/// Issue 8: two TUIs, the same user, two server processes on one database.
+/// An entry run in A reaches B by itself (no key in B) through B's own
+/// server, and B's selected row stays selected. Prints the delay from A
+/// showing its output to B showing the entry.
+#[test]
+fn an_entry_run_in_one_tui_appears_in_another_on_another_server() {
+    let server_a = TestServer::start();
+    let server_b = server_a.share();
+    let (url_a, url_b) = (server_a.url(), server_b.url());
+    let (client_a, user) = Client::logged_in(url_a, "two-tuis");
+    let client_b = Client::new();
+    let mut login = support::strop_command(client_b.config.path(), url_b);
+    login.args(["login", &user, "--password-stdin"]);
+    let out = support::run_with_stdin(login, Some("pw\n"));
+    assert!(out.status.success(), "{out:?}");
+    for text in ["first", "second", "third"] {
+        client_a.run(url_a, &user, &["reverse", text]);
+    }
+
+    let mut a = client_a.spawn_with(&[], &[], 24, 80);
+    let mut b = client_b.spawn_with(&[], &[], 24, 80);
+    for s in [&a, &b] {
+        s.wait_for_text("row 1 of 3", WAIT);
+        s.wait_for_text("● live", WAIT);
+    }
+    // B selects "second".
+    b.send_keys(keys::TAB);
+    b.send_keys("j");
+    b.wait_for_text("row 2 of 3", WAIT);
+
+    a.type_text("across servers");
+    a.send_keys(keys::ENTER);
+    let started = Instant::now();
+    let (mut shown_a, mut shown_b) = (None, None);
+    while shown_a.is_none() || shown_b.is_none() {
+        let now = Instant::now();
+        if shown_a.is_none() && a.contents().contains("srevres ssorca") {
+            shown_a = Some(now);
+        }
+        if shown_b.is_none() && b.contents().contains("across servers") {
+            shown_b = Some(now);
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "A:\n{}\nB:\n{}",
+            a.contents(),
+            b.contents()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (shown_a, shown_b) = (shown_a.unwrap(), shown_b.unwrap());
+    let delay = shown_b.saturating_duration_since(shown_a);
+    println!(
+        "Enter in A -> A shows its output: {:?}, -> B shows the entry: {:?}; \
+         A's output -> B: {delay:?}",
+        shown_a - started,
+        shown_b - started
+    );
+    assert!(delay < LIVE_BOUND, "{delay:?}:\n{}", b.contents());
+
+    // Still "second" selected in B: now the third row of four.
+    b.wait_for_text("row 3 of 4", WAIT);
+    let cell = b.cell_at_text("second", "second").expect("the row");
+    assert!(cell.inverse(), "the selection moved:\n{}", b.contents());
+    for mut s in [a, b] {
+        s.send_keys(keys::CTRL_C);
+        s.wait_exit();
+    }
+    support::forget_token(url_a, &user);
+    support::forget_token(url_b, &user);
 }

@@ -9,7 +9,9 @@
 //!
 //! Server: `TestServer::shared()` starts one per test binary (embedded
 //! PostgreSQL costs seconds of initdb), so tests must use [`unique_user`].
-//! `TestServer::start()` gives a test its own server, e.g. to stop it.
+//! `TestServer::start()` gives a test its own server, e.g. to stop it;
+//! `share()` a second server process on its database, which can be stopped
+//! and started again on the same address.
 //! With `DATABASE_URL` (or `POSTGRES_HOST`) set, the server uses that
 //! database instead of an embedded cluster (the variables are inherited).
 //!
@@ -37,7 +39,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// removes its data dir (and its log, after a clean exit). Exits with the
 /// server's status, so an early crash is visible to `try_wait`.
 const GUARD: &str = r#"
-data_dir="$1"; log="$2"; shift 2
+data_dir="$1"; log="$2"; keep="$3"; shift 3
 exec 3<&0
 "$@" </dev/null 3<&- >"$log" 2>&1 &
 server=$!
@@ -45,7 +47,8 @@ server=$!
 watcher=$!
 wait "$server"; status=$?
 kill "$watcher" 2>/dev/null
-rm -rf "$data_dir"
+# Only the server that made the data dir removes it (see `TestServer::share`).
+[ -n "$keep" ] || rm -rf "$data_dir"
 # A clean shutdown leaves nothing; a crash leaves its log to read.
 [ "$status" -eq 0 ] && rm -f "$log"
 exit "$status"
@@ -107,6 +110,9 @@ pub struct TestServer {
     guard: Child,
     stdin: Option<ChildStdin>,
     log: PathBuf,
+    data_dir: PathBuf,
+    /// Attached to another server's data dir (and cluster): leaves it in place.
+    shares: bool,
 }
 
 impl TestServer {
@@ -118,7 +124,6 @@ impl TestServer {
 
     /// A server of the test's own, stopped on drop.
     pub fn start() -> TestServer {
-        let server_bin = server_bin();
         // The embedded cluster runs as `postgres` when we are root: it must be
         // able to enter the data dir, which tempfile creates 0700.
         let data_dir = {
@@ -130,19 +135,41 @@ impl TestServer {
                 .expect("create a server data dir")
                 .keep()
         };
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        TestServer::spawn(addr, data_dir, false)
+    }
+
+    /// A second server process on `self`'s database: it attaches to the
+    /// same embedded cluster (or uses the same `DATABASE_URL`). Drop it
+    /// before `self`, whose exit stops the cluster.
+    pub fn share(&self) -> TestServer {
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        TestServer::spawn(addr, self.data_dir.clone(), true)
+    }
+
+    /// After [`stop`](Self::stop): the same server again on the same
+    /// address. Only for a [`share`](Self::share)d server: the first one's
+    /// exit takes the cluster (and its data dir) with it.
+    pub fn start_again(&mut self) {
+        assert!(self.shares, "restart only a shared server");
+        let _ = std::fs::remove_file(&self.log);
+        *self = TestServer::spawn(self.addr, self.data_dir.clone(), true);
+    }
+
+    fn spawn(addr: SocketAddr, data_dir: PathBuf, shares: bool) -> TestServer {
+        let server_bin = server_bin();
         let log = std::env::temp_dir().join(format!(
             "strop-server-{}-{}.log",
             std::process::id(),
             free_port()
         ));
-        let port = free_port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut guard = Command::new("sh")
             .arg("-c")
             .arg(GUARD)
             .arg("strop-server-guard")
             .arg(&data_dir)
             .arg(&log)
+            .arg(if shares { "keep" } else { "" })
             .arg(&server_bin)
             .arg("--addr")
             .arg(addr.to_string())
@@ -165,6 +192,8 @@ impl TestServer {
             guard,
             stdin,
             log,
+            data_dir,
+            shares,
         };
         server.wait_healthy();
         server
