@@ -175,6 +175,9 @@ impl TestServer {
             .arg(addr.to_string())
             .env("STROP_DATA_DIR", &data_dir)
             .env("STROP_LOG_FORMAT", "text")
+            // Every test client is 127.0.0.1: the login limiter would refuse the
+            // suite's many logins (its own tests live in the server's suite).
+            .env("STROP_LOGIN_BURST", "10000")
             .env("NO_COLOR", "1")
             .env(
                 "RUST_LOG",
