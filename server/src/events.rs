@@ -7,8 +7,14 @@
 //! up and the stream ends, so its memory never grows. Whatever was missed
 //! (a lag, the listener reconnecting, the client reconnecting with
 //! `Last-Event-ID`) is read from the table in id order.
+//!
+//! A stream sends a user's entries strictly in id order, each only after the
+//! one before it, so the last id a client saw is a cursor that misses
+//! nothing. Batches are announced after they commit, so two batches of one
+//! user may be announced out of order; a row whose predecessor has not been
+//! sent waits for it (at most [`GAP_WAIT`], then the table is read).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -25,6 +31,7 @@ use warp::{Reply, http::HeaderValue};
 use crate::AppState;
 use crate::auth::{self, User};
 use crate::db;
+use crate::db::history::OwnedEntry;
 use crate::error::ApiError;
 use crate::listener::{HistoryNotice, TokenNotice};
 
@@ -37,8 +44,10 @@ const BUFFER: usize = 16;
 const SLOW_READER: Duration = Duration::from_secs(10);
 /// Rows per catch-up query.
 const PAGE: i64 = 200;
-/// Sent ids remembered to drop duplicates where catch-up and live overlap.
-const REMEMBERED: usize = 1024;
+/// How long a row may wait for the announcement of the row before it.
+const GAP_WAIT: Duration = Duration::from_millis(250);
+/// Rows that may wait so; more and the table is read at once.
+const GAP_ROWS: usize = 256;
 
 /// The OpenAPI description of the route (the stream itself is [`stream`]).
 #[utoipa::path(get, path = "/events", tag = "strop", security(("token" = [])),
@@ -86,7 +95,7 @@ pub fn stream(state: AppState, user: User, last_event_id: Option<i64>) -> Respon
         user_name: user.name,
         token_hash: user.token_hash,
         out,
-        sent: Sent::after(last_event_id),
+        cursor: Cursor::after(last_event_id),
     };
     tokio::spawn(subscriber.run(history, tokens, last_event_id));
     let mut body = body;
@@ -107,40 +116,68 @@ enum End {
     Refused(ApiError),
 }
 
-/// The ids a stream has sent, so catch-up and live notices never send one twice.
-struct Sent {
-    /// Entries up to here the client had when it connected (`Last-Event-ID`).
-    floor: i64,
-    /// The latest ids sent, at most [`REMEMBERED`].
-    recent: BTreeSet<i64>,
-    /// The highest id sent, where a catch-up resumes.
+/// Where a stream is: the last id sent, and announced rows that wait for
+/// the rows before them.
+struct Cursor {
+    /// Every row of the user up to here has been sent (or the client had it
+    /// when it connected: `Last-Event-ID`).
     high: i64,
+    /// Announced rows whose predecessor is not sent yet, by id.
+    waiting: BTreeMap<i64, OwnedEntry>,
+    /// When the oldest of them began to wait.
+    gap_since: Option<tokio::time::Instant>,
 }
 
-impl Sent {
+impl Cursor {
     fn after(last_event_id: Option<i64>) -> Self {
-        let floor = last_event_id.unwrap_or(i64::MIN);
-        Sent {
-            floor,
-            recent: BTreeSet::new(),
-            high: floor,
+        Cursor {
+            high: last_event_id.unwrap_or(0),
+            waiting: BTreeMap::new(),
+            gap_since: None,
         }
     }
 
-    fn is_new(&self, id: i64) -> bool {
-        if id <= self.floor || self.recent.contains(&id) {
-            return false;
+    /// Takes an announced row; returns, in order, the rows now ready to send
+    /// (`row` and whatever waited for it).
+    fn offer(&mut self, row: &OwnedEntry) -> Vec<OwnedEntry> {
+        if row.entry.id <= self.high {
+            return Vec::new();
         }
-        // Older than everything remembered: it was sent long ago.
-        !(self.recent.len() >= REMEMBERED && self.recent.first().is_some_and(|&min| id < min))
+        self.waiting.insert(row.entry.id, row.clone());
+        let mut ready = Vec::new();
+        let mut high = self.high;
+        while let Some(entry) = self.waiting.first_entry() {
+            if entry.get().prev_id > high {
+                break;
+            }
+            let row = entry.remove();
+            high = row.entry.id;
+            ready.push(row);
+        }
+        self.gap_since = match (self.waiting.is_empty(), self.gap_since) {
+            (true, _) => None,
+            (false, None) => Some(tokio::time::Instant::now()),
+            (false, since) if ready.is_empty() => since,
+            (false, _) => Some(tokio::time::Instant::now()),
+        };
+        ready
     }
 
-    fn record(&mut self, id: i64) {
-        self.recent.insert(id);
-        if self.recent.len() > REMEMBERED {
-            self.recent.pop_first();
-        }
+    /// Records a row as sent (live or from the table).
+    fn sent(&mut self, id: i64) {
         self.high = self.high.max(id);
+        self.waiting.retain(|&waiting, _| waiting > self.high);
+        if self.waiting.is_empty() {
+            self.gap_since = None;
+        }
+    }
+
+    /// When the rows that wait must be read from the table instead.
+    fn gap_deadline(&self) -> Option<tokio::time::Instant> {
+        if self.waiting.len() > GAP_ROWS {
+            return Some(tokio::time::Instant::now());
+        }
+        self.gap_since.map(|since| since + GAP_WAIT)
     }
 }
 
@@ -150,7 +187,7 @@ struct Subscriber {
     user_name: String,
     token_hash: [u8; 32],
     out: mpsc::Sender<Event>,
-    sent: Sent,
+    cursor: Cursor,
 }
 
 impl Subscriber {
@@ -181,18 +218,21 @@ impl Subscriber {
         if last_event_id.is_some() {
             self.catch_up().await?;
         } else {
-            // Without a cursor, a later catch-up starts at what exists now.
-            self.sent.high = self.newest_id().await;
+            // Without a cursor, the stream starts at what exists now.
+            self.cursor.high = self.newest_id().await;
         }
         let start = tokio::time::Instant::now() + HEARTBEAT;
         let mut heartbeat = tokio::time::interval_at(start, HEARTBEAT);
         loop {
+            let gap = self.cursor.gap_deadline();
             tokio::select! {
                 notice = history.recv() => match notice {
                     Ok(HistoryNotice::Rows(rows)) => {
                         let mine = self.user_id;
                         for row in rows.iter().filter(|r| r.user_id == mine) {
-                            self.send_entry(&row.entry).await?;
+                            for ready in self.cursor.offer(row) {
+                                self.send_entry(&ready.entry).await?;
+                            }
                         }
                     }
                     // Missed notices: the table has every row.
@@ -216,6 +256,9 @@ impl Subscriber {
                     // A full buffer already gives the client something to read.
                     let _ = self.out.try_send(Event::default().comment(""));
                 }
+                // The row before a waiting one was never announced here (its
+                // announcement failed): the table has it.
+                () = sleep_until(gap), if gap.is_some() => self.catch_up().await?,
                 () = self.state.stopping.cancelled() => return Err(End::Gone),
                 () = self.out.closed() => return Err(End::Gone),
             }
@@ -227,7 +270,7 @@ impl Subscriber {
         loop {
             let page = {
                 let client = self.state.pool.get().await.map_err(|_| End::Gone)?;
-                db::history::after(&client, self.user_id, self.sent.high, PAGE)
+                db::history::after(&client, self.user_id, self.cursor.high, PAGE)
                     .await
                     .map_err(|e| {
                         tracing::warn!(error = %e, "cannot read history for a stream");
@@ -254,7 +297,7 @@ impl Subscriber {
     }
 
     async fn send_entry(&mut self, entry: &strop_common::HistoryEntry) -> Result<(), End> {
-        if !self.sent.is_new(entry.id) {
+        if entry.id <= self.cursor.high {
             return Ok(());
         }
         let event = Event::default()
@@ -263,7 +306,7 @@ impl Subscriber {
             .json_data(entry)
             .map_err(|_| End::Gone)?;
         self.send(event).await?;
-        self.sent.record(entry.id);
+        self.cursor.sent(entry.id);
         Ok(())
     }
 
@@ -292,32 +335,83 @@ impl Subscriber {
     }
 }
 
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn sent_ids_are_never_new_again() {
-        let mut sent = Sent::after(Some(10));
-        assert!(!sent.is_new(10), "the client had it");
-        assert!(!sent.is_new(3));
-        assert!(sent.is_new(11));
-        sent.record(11);
-        assert!(!sent.is_new(11));
-        assert_eq!(sent.high, 11);
-        // A later-committed lower id than the highest sent is still new.
-        sent.record(15);
-        assert!(sent.is_new(13));
+    fn row(id: i64, prev_id: i64) -> OwnedEntry {
+        OwnedEntry {
+            user_id: 1,
+            prev_id,
+            entry: strop_common::HistoryEntry {
+                function: strop_common::Function::Reverse,
+                id,
+                input: "x".into(),
+                output: "x".into(),
+                time: String::new(),
+                timestamp: String::new(),
+                user: "u".into(),
+            },
+        }
+    }
+
+    fn ids(rows: Vec<OwnedEntry>) -> Vec<i64> {
+        rows.into_iter().map(|r| r.entry.id).collect()
     }
 
     #[test]
-    fn memory_of_sent_ids_is_bounded() {
-        let mut sent = Sent::after(None);
-        for id in 0..(REMEMBERED as i64 + 100) {
-            sent.record(id);
+    fn rows_in_order_go_out_at_once() {
+        let mut c = Cursor::after(Some(10));
+        assert_eq!(ids(c.offer(&row(12, 10))), [12]);
+        c.sent(12);
+        assert_eq!(ids(c.offer(&row(15, 12))), [15]);
+        c.sent(15);
+        assert!(c.gap_deadline().is_none());
+    }
+
+    #[test]
+    fn a_row_announced_before_its_predecessor_waits_for_it() {
+        let mut c = Cursor::after(Some(10));
+        assert!(c.offer(&row(13, 12)).is_empty(), "12 is not sent yet");
+        assert!(c.gap_deadline().is_some());
+        assert_eq!(ids(c.offer(&row(12, 10))), [12, 13]);
+        c.sent(12);
+        c.sent(13);
+        assert!(c.gap_deadline().is_none());
+    }
+
+    #[test]
+    fn what_the_client_has_is_never_sent_again() {
+        let mut c = Cursor::after(Some(10));
+        assert!(c.offer(&row(10, 4)).is_empty());
+        assert!(c.offer(&row(3, 0)).is_empty());
+        assert!(c.gap_deadline().is_none());
+    }
+
+    #[test]
+    fn a_catch_up_past_waiting_rows_releases_them() {
+        let mut c = Cursor::after(Some(10));
+        assert!(c.offer(&row(13, 12)).is_empty());
+        // The table had 12 and 13.
+        c.sent(12);
+        c.sent(13);
+        assert!(c.gap_deadline().is_none());
+        assert!(c.offer(&row(13, 12)).is_empty());
+    }
+
+    #[test]
+    fn too_many_waiting_rows_read_the_table_at_once() {
+        let mut c = Cursor::after(Some(0));
+        for id in 0..=GAP_ROWS as i64 {
+            assert!(c.offer(&row(100 + id, 99 + id)).is_empty());
         }
-        assert_eq!(sent.recent.len(), REMEMBERED);
-        assert!(!sent.is_new(5), "older than all remembered counts as sent");
-        assert!(sent.is_new(REMEMBERED as i64 + 100));
+        assert!(c.gap_deadline().unwrap() <= tokio::time::Instant::now());
     }
 }

@@ -217,13 +217,10 @@ pub async fn history(
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ))]
 pub async fn logout(state: &AppState, user: User) -> Result<MessageResponse, ApiError> {
-    let heard = state.tokens.revocation_heard(user.token_hash);
     let client = state.pool.get().await?;
-    if db::tokens::revoke(&client, &user.token_hash).await? {
-        // Every server was notified at commit; once this one has heard it,
-        // the others have been sent it too, before the client sees the 200.
-        heard.await;
-    }
+    // Every server is notified at commit; each fences its cache before it
+    // next answers from it, so the token is refused everywhere from now on.
+    db::tokens::revoke(&client, &user.token_hash).await?;
     Ok(MessageResponse {
         message: "Logged out.".into(),
     })

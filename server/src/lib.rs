@@ -94,6 +94,7 @@ impl AppState {
             tokens: Arc::new(token_cache::TokenCache::new(
                 listener.tokens(),
                 listener.listening(),
+                listener.fence(),
             )),
             listener,
             stopping,

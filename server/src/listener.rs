@@ -12,6 +12,11 @@
 //!   revoked token, or `*` for "forget every token"
 //!   ([`token_payload`], [`FLUSH_ALL`]), broadcast as [`TokenNotice`].
 //!
+//! Token notices are passed on by the task that reads the connection, in
+//! the order they arrive, so a [`Fence`] (an empty query on the same
+//! connection, shared by every request waiting at that moment) proves that
+//! every revocation committed before it began has been passed on.
+//!
 //! A notification sent while the connection is down is lost, so a drop is
 //! announced: [`Listener::listening`] turns false and [`TokenNotice::Flush`]
 //! goes out (whatever caches tokens must stop trusting its cache), and after
@@ -22,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Notification};
 use tokio_util::sync::CancellationToken;
@@ -41,6 +46,8 @@ const HISTORY_BACKLOG: usize = 256;
 const TOKENS_BACKLOG: usize = 1024;
 /// Notifications waiting between the connection and the fan-out.
 const INBOX: usize = 1024;
+/// Requests that may wait for one fence.
+const FENCE_QUEUE: usize = 4096;
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -96,6 +103,28 @@ pub struct Listener {
     history: broadcast::Sender<HistoryNotice>,
     tokens: broadcast::Sender<TokenNotice>,
     listening: watch::Receiver<bool>,
+    fence: Fence,
+}
+
+/// Waits until every token notice committed before the wait began has been
+/// broadcast. Callers that arrive while one round trip is in flight share
+/// the next one.
+#[derive(Clone)]
+pub struct Fence(mpsc::Sender<oneshot::Sender<()>>);
+
+impl Fence {
+    /// A fence and the end that answers it (the listener task, or a test).
+    pub fn channel() -> (Fence, mpsc::Receiver<oneshot::Sender<()>>) {
+        let (tx, rx) = mpsc::channel(FENCE_QUEUE);
+        (Fence(tx), rx)
+    }
+
+    /// True once passed; false when the listener could not prove it (not
+    /// connected, or the connection dropped meanwhile).
+    pub async fn pass(&self) -> bool {
+        let (tx, rx) = oneshot::channel();
+        self.0.send(tx).await.is_ok() && rx.await.is_ok()
+    }
 }
 
 impl Listener {
@@ -109,10 +138,12 @@ impl Listener {
         let (history, _) = broadcast::channel(HISTORY_BACKLOG);
         let (tokens, _) = broadcast::channel(TOKENS_BACKLOG);
         let (listening_tx, listening) = watch::channel(false);
+        let (fence, fences) = Fence::channel();
         let listener = Listener {
             history,
             tokens,
             listening,
+            fence,
         };
         let task = Task {
             pg: listen_config(pg),
@@ -120,7 +151,7 @@ impl Listener {
             out: listener.clone(),
             listening: listening_tx,
         };
-        (listener, tokio::spawn(task.run(stop)))
+        (listener, tokio::spawn(task.run(fences, stop)))
     }
 
     pub fn history(&self) -> broadcast::Receiver<HistoryNotice> {
@@ -136,7 +167,13 @@ impl Listener {
     pub fn listening(&self) -> watch::Receiver<bool> {
         self.listening.clone()
     }
+
+    pub fn fence(&self) -> Fence {
+        self.fence.clone()
+    }
 }
+
+type FenceQueue = mpsc::Receiver<oneshot::Sender<()>>;
 
 fn listen_config(mut pg: tokio_postgres::Config) -> tokio_postgres::Config {
     pg.application_name("strop-server listener")
@@ -164,11 +201,11 @@ enum Ended {
 }
 
 impl Task {
-    async fn run(self, stop: CancellationToken) {
+    async fn run(self, mut fences: FenceQueue, stop: CancellationToken) {
         let mut retry = FIRST_RETRY;
         loop {
             let ended = tokio::select! {
-                ended = self.session() => ended,
+                ended = self.session(&mut fences) => ended,
                 () = stop.cancelled() => Ended::Stopped,
             };
             if self.listening.send_replace(false) {
@@ -181,27 +218,47 @@ impl Task {
                     tracing::warn!(error = %reason, retry_in = ?retry, "live history connection lost");
                 }
             }
-            tokio::select! {
-                () = tokio::time::sleep(retry) => {}
-                () = stop.cancelled() => return,
+            // Nothing can be proven while disconnected: waiters are let go
+            // (their sender dropped) and look the token up themselves.
+            let pause = tokio::time::sleep(retry);
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    () = &mut pause => break,
+                    () = stop.cancelled() => return,
+                    waiter = fences.recv() => drop(waiter),
+                }
             }
             retry = (retry * 2).min(LAST_RETRY);
         }
     }
 
-    /// One connection: `LISTEN`, then fan out until it drops.
-    async fn session(&self) -> Ended {
+    /// One connection: `LISTEN`, then fan out and answer fences until it drops.
+    async fn session(&self, fences: &mut FenceQueue) -> Ended {
         let (client, mut connection) = match self.pg.connect(tokio_postgres::NoTls).await {
             Ok(pair) => pair,
             Err(e) => return Ended::Dropped(e.to_string()),
         };
         // The connection must be polled for the client's queries to run, so
-        // it is driven by its own task that passes notifications on.
+        // it is driven by its own task. Token notices go out from here, before
+        // anything that follows them on the wire: a fence's answer follows
+        // every notice committed before the fence was sent.
         let (inbox, mut notifications) = mpsc::channel::<Notification>(INBOX);
+        let tokens = self.out.tokens.clone();
         let driver = tokio::spawn(async move {
             let mut messages = futures_util::stream::poll_fn(|cx| connection.poll_message(cx));
             while let Some(message) = messages.next().await {
                 match message {
+                    Ok(AsyncMessage::Notification(n)) if n.channel() == TOKENS_CHANNEL => {
+                        match parse_token(n.payload()) {
+                            Some(notice) => {
+                                let _ = tokens.send(notice);
+                            }
+                            None => {
+                                tracing::warn!(payload = n.payload(), "bad strop_tokens payload");
+                            }
+                        }
+                    }
                     Ok(AsyncMessage::Notification(n)) => {
                         if inbox.send(n).await.is_err() {
                             return String::from("the listener stopped");
@@ -222,13 +279,21 @@ impl Task {
         tracing::info!("listening for live history and token revocations");
         // Whatever was committed while nobody listened is in the table.
         let _ = self.out.history.send(HistoryNotice::Resync);
-        let mut batch = Vec::new();
-        while notifications.recv_many(&mut batch, INBOX).await > 0 {
-            self.fan_out(&batch).await;
-            batch.clear();
-        }
+        let fan_out = async {
+            let mut batch = Vec::new();
+            while notifications.recv_many(&mut batch, INBOX).await > 0 {
+                self.fan_out(&batch).await;
+                batch.clear();
+            }
+        };
+        let fenced = answer_fences(&client, fences);
+        let dropped = tokio::select! {
+            () = fan_out => None,
+            e = fenced => Some(e),
+        };
         drop(client);
-        Ended::Dropped(driver.await.unwrap_or_else(|e| e.to_string()))
+        let reason = driver.await.unwrap_or_else(|e| e.to_string());
+        Ended::Dropped(dropped.map_or(reason, |e| e.to_string()))
     }
 
     /// Passes on what arrived together, reading all announced rows in one query.
@@ -239,12 +304,6 @@ impl Task {
                 HISTORY_CHANNEL => match parse_history(n.payload()) {
                     Some(mut more) => ids.append(&mut more),
                     None => tracing::warn!(payload = n.payload(), "bad strop_history payload"),
-                },
-                TOKENS_CHANNEL => match parse_token(n.payload()) {
-                    Some(notice) => {
-                        let _ = self.out.tokens.send(notice);
-                    }
-                    None => tracing::warn!(payload = n.payload(), "bad strop_tokens payload"),
                 },
                 other => tracing::warn!(channel = other, "notification on an unknown channel"),
             }
@@ -267,6 +326,29 @@ impl Task {
             }
         };
         let _ = self.out.history.send(notice);
+    }
+}
+
+/// Answers fences until the connection fails: one empty query for all the
+/// waiters queued together. PostgreSQL sends every notification it holds
+/// for this session before the query's ReadyForQuery, so once it returns,
+/// the driver has passed on every revocation committed before it was sent.
+async fn answer_fences(
+    client: &tokio_postgres::Client,
+    fences: &mut FenceQueue,
+) -> tokio_postgres::Error {
+    let mut waiting = Vec::new();
+    loop {
+        if fences.recv_many(&mut waiting, FENCE_QUEUE).await == 0 {
+            // Every Fence is gone: nothing more to answer.
+            return std::future::pending().await;
+        }
+        if let Err(e) = client.batch_execute("").await {
+            return e;
+        }
+        for waiter in waiting.drain(..) {
+            let _ = waiter.send(());
+        }
     }
 }
 

@@ -52,10 +52,14 @@ impl Record {
     }
 }
 
-/// A row as live history fans it out: whose it is, and its wire form.
+/// A row as live history fans it out: whose it is, the id of that user's
+/// row before it (0 for none), and its wire form. Each user's rows commit
+/// in id order (migration V3), so the row before is committed too, and a
+/// stream can send every row only after the one before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedEntry {
     pub user_id: i64,
+    pub prev_id: i64,
     pub entry: HistoryEntry,
 }
 
@@ -222,15 +226,18 @@ pub async fn newest(
     Ok(rows.iter().map(Record::from_row).collect())
 }
 
-/// The rows with these ids (of any user), in id order: what one
-/// `strop_history` notification announces, read once per process.
+/// The rows with these ids (of any user), in id order, each with its
+/// user's row before it: what one `strop_history` notification announces,
+/// read once per process.
 pub async fn by_ids(
     client: &Client,
     ids: &[i64],
 ) -> Result<Vec<OwnedEntry>, tokio_postgres::Error> {
     let stmt = client
         .prepare_cached(
-            "SELECT h.id, h.function, h.input, h.output, h.created_at, h.user_id, u.username
+            "SELECT h.id, h.function, h.input, h.output, h.created_at, h.user_id, u.username,
+                    COALESCE((SELECT max(p.id) FROM history p
+                              WHERE p.user_id = h.user_id AND p.id < h.id), 0)
              FROM history h JOIN users u ON u.id = h.user_id
              WHERE h.id = ANY($1) ORDER BY h.id",
         )
@@ -240,6 +247,7 @@ pub async fn by_ids(
         .iter()
         .map(|r| OwnedEntry {
             user_id: r.get(5),
+            prev_id: r.get(7),
             entry: Record::from_row(r).into_entry(r.get(6)),
         })
         .collect())

@@ -250,9 +250,8 @@ async fn seed_session_and_tokens_work_across_three_replicas() {
         assert_eq!(res.json::<Value>().await.unwrap(), json!({"user": "ana"}));
     }
 
-    // Revoked on A: refused by B and C as soon as the revocation's NOTIFY reaches
-    // them (milliseconds; polled for up to 2 s because a loaded machine may not
-    // schedule their listeners at once). No replica keeps serving a revoked token.
+    // Revoked on A: refused by B and C on their very next request (each fences
+    // its token cache on its LISTEN connection before answering from it).
     let res = http
         .post(format!("{a}/logout"))
         .header("Authorization", &token)
@@ -262,13 +261,12 @@ async fn seed_session_and_tokens_work_across_three_replicas() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     for base in [b, c, &lb.base] {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let mut res = whoami(&http, base, &token).await;
-        while res.status() == StatusCode::OK && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            res = whoami(&http, base, &token).await;
-        }
-        assert_error(res, 401, ErrorCode::InvalidToken).await;
+        assert_error(
+            whoami(&http, base, &token).await,
+            401,
+            ErrorCode::InvalidToken,
+        )
+        .await;
     }
 }
 
@@ -313,11 +311,6 @@ async fn sigterm_to_one_replica_mid_load_loses_no_request() {
 
 /// The same, with a client following the history on the replica that stops.
 #[tokio::test]
-#[ignore = "open: a batch's ids are announced after its commit, in their own \
-            transaction, so two batches of one user may be announced out of id order; a \
-            follower resuming after the last id it saw can then get an entry twice \
-            (seen once in CI under heavy load). Nothing is lost: each user's rows commit \
-            in id order. Run with --ignored."]
 async fn a_stream_follower_misses_nothing_when_its_replica_stops() {
     sigterm_mid_load(true).await;
 }

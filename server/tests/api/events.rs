@@ -178,6 +178,59 @@ async fn last_event_id_resumes_without_loss_or_duplicates() {
 }
 
 #[tokio::test]
+async fn rows_announced_out_of_order_are_streamed_in_order() {
+    let app = spawn_app().await;
+    let (name, token) = app.user().await;
+    let mut stream = Stream::open(&app, &token, None).await;
+    // Two of the user's rows committed in order but announced the other way
+    // round (two batches whose announcements crossed): the later one must
+    // wait for the earlier, or a client resuming after it would skip one.
+    let db = app.db().await;
+    let mut ids: Vec<i64> = db
+        .query(
+            "INSERT INTO history (user_id, function, input, output)
+             SELECT id, 'reverse', i, reverse(i) FROM users, unnest(ARRAY['first', 'second']) i
+             WHERE username = $1 RETURNING id",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    ids.sort_unstable();
+    for id in [ids[1], ids[0]] {
+        db.execute("SELECT pg_notify('strop_history', $1)", &[&id.to_string()])
+            .await
+            .unwrap();
+    }
+    assert_eq!(stream.entry(PATIENCE).await["id"], ids[0]);
+    assert_eq!(stream.entry(PATIENCE).await["id"], ids[1]);
+    // One whose row before it is never announced is read from the table.
+    let mut more: Vec<i64> = db
+        .query(
+            "INSERT INTO history (user_id, function, input, output)
+             SELECT id, 'reverse', i, reverse(i) FROM users, unnest(ARRAY['third', 'fourth']) i
+             WHERE username = $1 RETURNING id",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    more.sort_unstable();
+    db.execute(
+        "SELECT pg_notify('strop_history', $1)",
+        &[&more[1].to_string()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(stream.entry(PATIENCE).await["id"], more[0]);
+    assert_eq!(stream.entry(PATIENCE).await["id"], more[1]);
+}
+
+#[tokio::test]
 async fn a_bad_last_event_id_or_token_is_refused_before_streaming() {
     let app = spawn_app().await;
     let (_, token) = app.user().await;
