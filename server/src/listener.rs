@@ -308,7 +308,9 @@ impl Task {
                 other => tracing::warn!(channel = other, "notification on an unknown channel"),
             }
         }
-        if ids.is_empty() {
+        // Rows nobody here follows are not read. A stream that subscribes
+        // after this reads the table first, where these rows already are.
+        if ids.is_empty() || self.out.history.receiver_count() == 0 {
             return;
         }
         let rows = async {

@@ -157,6 +157,10 @@ pub async fn announce(client: &Client, payload: &str) -> Result<(), tokio_postgr
     Ok(())
 }
 
+/// What `q` searches: input and output as one text, exactly the expression
+/// of the trigram index `history_text_trgm_idx`.
+const SEARCHED: &str = "(input || E'\\n' || output)";
+
 /// Escapes LIKE's wildcards so `q` matches literally.
 fn like_pattern(needle: &str) -> String {
     let mut pattern = String::with_capacity(needle.len() + 2);
@@ -186,10 +190,12 @@ fn page_sql(filter: &Filter) -> String {
         n += 1;
         let _ = write!(sql, " AND function = ${n}");
     }
-    // One condition per word, so each can use the trigram indexes.
+    // One condition per word on the expression of the trigram index
+    // (migration V4): a word holds no whitespace, so it cannot match across
+    // the newline, and the index intersects all the words in one scan.
     for _ in &filter.words {
         n += 1;
-        let _ = write!(sql, " AND (input ILIKE ${n} OR output ILIKE ${n})");
+        let _ = write!(sql, " AND {SEARCHED} ILIKE ${n}");
     }
     n += 1;
     let _ = write!(sql, " ORDER BY id DESC LIMIT ${n}");
@@ -307,7 +313,7 @@ mod tests {
         assert_eq!(
             page_sql(&all),
             "SELECT id, function, input, output, created_at FROM history WHERE user_id = $1 \
-             AND id < $2 AND function = $3 AND (input ILIKE $4 OR output ILIKE $4) \
+             AND id < $2 AND function = $3 AND (input || E'\\n' || output) ILIKE $4 \
              ORDER BY id DESC LIMIT $5"
         );
         let some = Filter {
@@ -316,15 +322,15 @@ mod tests {
         };
         assert!(
             page_sql(&some)
-                .ends_with("(input ILIKE $2 OR output ILIKE $2) ORDER BY id DESC LIMIT $3")
+                .ends_with("(input || E'\\n' || output) ILIKE $2 ORDER BY id DESC LIMIT $3")
         );
         let two = Filter {
             words: vec!["x".into(), "y".into()],
             ..Filter::default()
         };
         assert!(page_sql(&two).ends_with(
-            "AND (input ILIKE $2 OR output ILIKE $2) AND (input ILIKE $3 OR output ILIKE $3) \
-             ORDER BY id DESC LIMIT $4"
+            "AND (input || E'\\n' || output) ILIKE $2 \
+             AND (input || E'\\n' || output) ILIKE $3 ORDER BY id DESC LIMIT $4"
         ));
     }
 

@@ -278,3 +278,67 @@ async fn plain_history_is_capped_at_the_newest_10000() {
     assert_eq!(inputs(&rest), ["in 1"]);
     assert_eq!(rest.next_before, None);
 }
+
+#[tokio::test]
+async fn a_search_for_rare_words_uses_the_trigram_index() {
+    let app = spawn_app().await;
+    let (name, token) = app.user().await;
+    let db = app.db().await;
+    let has_trgm: bool = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    if !has_trgm {
+        eprintln!("pg_trgm is not installed here: searches are unindexed by design");
+        return;
+    }
+    // 20,000 rows, 'needle' in 20 of them (input), 'thread' in 1 of 4 (output).
+    db.execute(
+        "INSERT INTO history (user_id, function, input, output)
+         SELECT u.id, 'reverse',
+                'row ' || g || CASE WHEN g % 1000 = 8 THEN ' needle' ELSE ' hay' END,
+                CASE WHEN g % 4 = 0 THEN 'thread ' ELSE 'yarn ' END || g
+         FROM users u, generate_series(1, 20000) g WHERE u.username = $1",
+        &[&name],
+    )
+    .await
+    .unwrap();
+    // Rows inserted after the index wait in its pending list (fastupdate),
+    // which makes the index look dear until (auto)vacuum merges them.
+    db.batch_execute("VACUUM ANALYZE history").await.unwrap();
+    let filter = strop_server::db::history::Filter {
+        words: vec!["needle".into(), "thread".into()],
+        ..Default::default()
+    };
+    let sql = strop_server::db::history::explain_sql(&filter);
+    let user_id: i64 = db
+        .query_one("SELECT id FROM users WHERE username = $1", &[&name])
+        .await
+        .unwrap()
+        .get(0);
+    let plan: Vec<String> = db
+        .query(
+            &format!("EXPLAIN {sql}"),
+            &[&user_id, &"%needle%", &"%thread%", &51i64],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("history_text_trgm_idx"), "{plan}");
+    // And the answer is right: the words are in input and output respectively.
+    let h = history(&app, &token, "?q=thread+needle").await;
+    let expected = (1..=20_000).filter(|g| g % 1000 == 8 && g % 4 == 0).count();
+    assert_eq!(h.history.len(), expected);
+    assert!(
+        h.history
+            .iter()
+            .all(|e| e.input.ends_with(" needle") && e.output.starts_with("thread "))
+    );
+}
