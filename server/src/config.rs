@@ -94,7 +94,7 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: u32,
 
-    /// Password hashes computed at once; each holds 19 MiB while it runs.
+    /// Password hashes computed at once; each holds 9 MiB while it runs.
     #[arg(long, env = "STROP_HASH_CONCURRENCY", default_value_t = 2,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub hash_concurrency: u16,
@@ -202,7 +202,7 @@ pub struct ServeOptions {
     pub body_timeout: Duration,
     pub max_connections: usize,
     pub metrics: MetricsEndpoint,
-    /// Argon2id computations at once (19 MiB each).
+    /// Argon2id computations at once (9 MiB each).
     pub hash_concurrency: usize,
     /// History rows that may wait for the group-commit writer.
     pub history_queue: usize,
