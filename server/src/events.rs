@@ -218,8 +218,9 @@ impl Subscriber {
         if last_event_id.is_some() {
             self.catch_up().await?;
         } else {
-            // Without a cursor, the stream starts at what exists now.
-            self.cursor.high = self.newest_id().await;
+            // Without a cursor, the stream starts at what exists now (if that
+            // cannot be read, the client reconnects rather than get everything).
+            self.cursor.high = self.newest_id().await?;
         }
         let start = tokio::time::Instant::now() + HEARTBEAT;
         let mut heartbeat = tokio::time::interval_at(start, HEARTBEAT);
@@ -288,12 +289,12 @@ impl Subscriber {
         }
     }
 
-    async fn newest_id(&self) -> i64 {
-        let newest = async {
-            let client = self.state.pool.get().await.ok()?;
-            db::history::newest_id(&client, self.user_id).await.ok()
-        };
-        newest.await.flatten().unwrap_or(0)
+    async fn newest_id(&self) -> Result<i64, End> {
+        let client = self.state.pool.get().await.map_err(|_| End::Gone)?;
+        let newest = db::history::newest_id(&client, self.user_id)
+            .await
+            .map_err(|_| End::Gone)?;
+        Ok(newest.unwrap_or(0))
     }
 
     async fn send_entry(&mut self, entry: &strop_common::HistoryEntry) -> Result<(), End> {

@@ -88,12 +88,28 @@ pub async fn authenticate(
         Some(u) => (Some(u.id), u.password_hash),
         None => (None, state.dummy_hash.to_string()),
     };
-    let matches = state.passwords.verify(password, hash).await?;
+    let outdated = state.passwords.is_outdated(&hash);
+    let matches = state
+        .passwords
+        .verify(password.clone(), hash.clone())
+        .await?;
     let (Some(user_id), true) = (user_id, matches) else {
         return Err(ApiError::InvalidCredentials);
     };
-    let token = auth::mint_token();
     let client = state.pool.get().await?;
+    if outdated {
+        // Stored under older settings (19 MiB): once replaced, this account
+        // verifies in the budgeted memory and time, like an unknown name does.
+        let upgraded = async {
+            let new_hash = state.passwords.hash(password).await?;
+            db::users::upgrade_password_hash(&client, user_id, &hash, &new_hash).await?;
+            Ok::<_, ApiError>(())
+        };
+        if let Err(e) = upgraded.await {
+            tracing::warn!(error = ?e, "could not upgrade a password hash; kept the old one");
+        }
+    }
+    let token = auth::mint_token();
     db::tokens::insert(&client, user_id, &auth::hash_token(&token), state.token_ttl).await?;
     Ok(TokenResponse { token })
 }

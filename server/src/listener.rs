@@ -48,6 +48,12 @@ const TOKENS_BACKLOG: usize = 1024;
 const INBOX: usize = 1024;
 /// Requests that may wait for one fence.
 const FENCE_QUEUE: usize = 4096;
+/// Longest a request waits for a fence before it asks the database instead.
+const FENCE_PATIENCE: Duration = Duration::from_secs(1);
+/// Longest the fence's empty query may take before the connection is deemed
+/// dead and replaced (a cut network is otherwise noticed after many minutes of
+/// retransmissions: keepalive only probes an idle socket).
+const FENCE_DEADLINE: Duration = Duration::from_secs(5);
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -119,11 +125,14 @@ impl Fence {
         (Fence(tx), rx)
     }
 
-    /// True once passed; false when the listener could not prove it (not
-    /// connected, or the connection dropped meanwhile).
+    /// True once passed; false when the listener could not prove it within
+    /// [`FENCE_PATIENCE`] (not connected, the connection dropped or stalled).
     pub async fn pass(&self) -> bool {
         let (tx, rx) = oneshot::channel();
-        self.0.send(tx).await.is_ok() && rx.await.is_ok()
+        let passed = async { self.0.send(tx).await.is_ok() && rx.await.is_ok() };
+        tokio::time::timeout(FENCE_PATIENCE, passed)
+            .await
+            .unwrap_or(false)
     }
 }
 
@@ -183,7 +192,9 @@ fn listen_config(mut pg: tokio_postgres::Config) -> tokio_postgres::Config {
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(10))
         .keepalives_interval(Duration::from_secs(5))
-        .keepalives_retries(3);
+        .keepalives_retries(3)
+        // Sent data unacknowledged this long closes the connection too.
+        .tcp_user_timeout(Duration::from_secs(20));
     pg
 }
 
@@ -245,6 +256,7 @@ impl Task {
         // every notice committed before the fence was sent.
         let (inbox, mut notifications) = mpsc::channel::<Notification>(INBOX);
         let tokens = self.out.tokens.clone();
+        let history = self.out.history.clone();
         let driver = tokio::spawn(async move {
             let mut messages = futures_util::stream::poll_fn(|cx| connection.poll_message(cx));
             while let Some(message) = messages.next().await {
@@ -259,11 +271,17 @@ impl Task {
                             }
                         }
                     }
-                    Ok(AsyncMessage::Notification(n)) => {
-                        if inbox.send(n).await.is_err() {
+                    // Never wait for the fan-out: fences are answered only while
+                    // this loop reads. Missed rows are in the table.
+                    Ok(AsyncMessage::Notification(n)) => match inbox.try_send(n) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            let _ = history.send(HistoryNotice::Resync);
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
                             return String::from("the listener stopped");
                         }
-                    }
+                    },
                     Ok(_) => {}
                     Err(e) => return e.to_string(),
                 }
@@ -292,8 +310,9 @@ impl Task {
             e = fenced => Some(e),
         };
         drop(client);
+        drop(notifications);
         let reason = driver.await.unwrap_or_else(|e| e.to_string());
-        Ended::Dropped(dropped.map_or(reason, |e| e.to_string()))
+        Ended::Dropped(dropped.unwrap_or(reason))
     }
 
     /// Passes on what arrived together, reading all announced rows in one query.
@@ -335,18 +354,17 @@ impl Task {
 /// waiters queued together. PostgreSQL sends every notification it holds
 /// for this session before the query's ReadyForQuery, so once it returns,
 /// the driver has passed on every revocation committed before it was sent.
-async fn answer_fences(
-    client: &tokio_postgres::Client,
-    fences: &mut FenceQueue,
-) -> tokio_postgres::Error {
+async fn answer_fences(client: &tokio_postgres::Client, fences: &mut FenceQueue) -> String {
     let mut waiting = Vec::new();
     loop {
         if fences.recv_many(&mut waiting, FENCE_QUEUE).await == 0 {
             // Every Fence is gone: nothing more to answer.
             return std::future::pending().await;
         }
-        if let Err(e) = client.batch_execute("").await {
-            return e;
+        match tokio::time::timeout(FENCE_DEADLINE, client.batch_execute("")).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return e.to_string(),
+            Err(_) => return format!("no answer to a fence within {FENCE_DEADLINE:?}"),
         }
         for waiter in waiting.drain(..) {
             let _ = waiter.send(());

@@ -116,11 +116,22 @@ impl Logging {
     }
 }
 
+/// Longest an exit waits for the last batch to be written (a stalled stdout
+/// must not keep a stopped server alive).
+const LAST_WRITE: Duration = Duration::from_secs(1);
+
 impl Drop for Logging {
     fn drop(&mut self) {
         self.shared.lock().stopping = true;
         self.shared.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + LAST_WRITE;
+        while !thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if thread.is_finished() {
             let _ = thread.join();
         }
     }

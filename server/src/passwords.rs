@@ -133,6 +133,25 @@ impl Passwords {
         .await
     }
 
+    /// Whether a stored PHC string was made with other settings than this
+    /// hasher's (then it should be replaced after the next successful login:
+    /// verifying it costs other time and memory than the budget says).
+    pub fn is_outdated(&self, stored: &str) -> bool {
+        let current = &self.shared.params;
+        let Ok(phc) = PasswordHash::new(stored) else {
+            return true;
+        };
+        let argon2id = Algorithm::try_from(phc.algorithm.as_str()) == Ok(Algorithm::Argon2id);
+        match Params::try_from(&phc) {
+            Ok(p) => {
+                !argon2id
+                    || (p.m_cost(), p.t_cost(), p.p_cost())
+                        != (current.m_cost(), current.t_cost(), current.p_cost())
+            }
+            Err(_) => true,
+        }
+    }
+
     /// Whether `password` matches the stored PHC string.
     pub async fn verify(&self, password: String, stored: String) -> Result<bool, ApiError> {
         self.compute(move |blocks| {
@@ -288,6 +307,17 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn hashes_of_other_settings_are_outdated() {
+        let p = Passwords::new(1);
+        let ours = p.hash("pw".into()).await.unwrap();
+        assert!(!p.is_outdated(&ours));
+        use argon2::password_hash::PasswordHasher;
+        let old = Argon2::default().hash_password(b"pw").unwrap().to_string();
+        assert!(p.is_outdated(&old), "the crate's default, 19 MiB");
+        assert!(p.is_outdated("not a hash"));
     }
 
     #[tokio::test]

@@ -39,3 +39,17 @@ pub async fn find(
         password_hash: r.get(1),
     }))
 }
+
+/// Replaces a user's password hash with one of the same password under the
+/// current settings, unless it changed meanwhile; whether it was replaced.
+pub async fn upgrade_password_hash(
+    client: &Client,
+    id: i64,
+    old_hash: &str,
+    new_hash: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2")
+        .await?;
+    Ok(client.execute(&stmt, &[&id, &old_hash, &new_hash]).await? == 1)
+}

@@ -218,3 +218,51 @@ async fn whoami_answers_the_user_only() {
     assert_eq!(keys(&v), ["user"]);
     assert_eq!(v["user"], name);
 }
+
+#[tokio::test]
+async fn a_hash_stored_under_older_settings_is_replaced_at_the_next_login() {
+    use argon2::password_hash::PasswordHasher;
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let name = crate::support::unique_name("old");
+    // What the server stored before its settings changed: the argon2 crate's default.
+    let old = argon2::Argon2::default()
+        .hash_password(b"an old password")
+        .unwrap()
+        .to_string();
+    assert!(old.contains("m=19456,t=2,p=1"), "{old}");
+    db.execute(
+        "INSERT INTO users (username, password_hash) VALUES ($1, $2)",
+        &[&name, &old],
+    )
+    .await
+    .unwrap();
+    let stored = |db: tokio_postgres::Client, name: String| async move {
+        let h: String = db
+            .query_one(
+                "SELECT password_hash FROM users WHERE username = $1",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (db, h)
+    };
+    // A wrong password changes nothing.
+    let res = app
+        .post(
+            "/authenticate",
+            &json!({"username": name, "password": "wrong"}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    let (db, h) = stored(db, name.clone()).await;
+    assert_eq!(h, old);
+    let token = app.login(&name, "an old password").await;
+    let (_, h) = stored(db, name.clone()).await;
+    assert!(h.starts_with("$argon2id$v=19$m=9216,t=4,p=1$"), "{h}");
+    // The new hash is of the same password, and the token works.
+    assert_eq!(app.get("/whoami", Some(&token)).await.status(), 200);
+    app.login(&name, "an old password").await;
+}
