@@ -130,12 +130,14 @@ impl Balanced {
     async fn wait_until_all_serve(&mut self) {
         let http = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        // A marker path per wait; 404s are fine, the access log records them (in
+        // batches: a line shows up to 50 ms after its request, so a later round
+        // may find an earlier one's).
+        let marker = format!("/probe-{}", crate::support::unique_name("p"));
         loop {
             if let Ok(Some(status)) = self.haproxy.try_wait() {
                 panic!("haproxy exited ({status}):\n{}", self.haproxy_log());
             }
-            // A marker path per round; 404s are fine, the access log records them.
-            let marker = format!("/probe-{}", crate::support::unique_name("p"));
             for _ in 0..6 {
                 let _ = http.get(self.url(&marker)).send().await;
             }
@@ -169,6 +171,19 @@ async fn start_replica(pg: &tokio_postgres::Config, addr: &str) -> ServerProcess
 }
 
 /// How many requests for `path` this replica's access log shows.
+/// Requests for `path` in the replica's access log, as soon as one shows (the
+/// log is written in 50 ms batches), or 0 after 2 s.
+async fn served_soon(replica: &ServerProcess, paths: &[&str]) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let n = paths.iter().map(|p| served(replica, p)).sum();
+        if n > 0 || tokio::time::Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn served(replica: &ServerProcess, path: &str) -> usize {
     replica
         .log_text()
@@ -229,7 +244,7 @@ async fn seed_session_and_tokens_work_across_three_replicas() {
     // all three replicas, so each step may be answered by another process.
     seed::replay(&lb.base).await;
     for (i, replica) in lb.replicas.iter().flatten().enumerate() {
-        let seed_requests: usize = SEED_PATHS.iter().map(|p| served(replica, p)).sum();
+        let seed_requests = served_soon(replica, &SEED_PATHS).await;
         assert!(
             seed_requests > 0,
             "replica {i} served none of the seed session"
