@@ -286,7 +286,9 @@ async fn every_committed_row_is_announced_once_on_strop_history() {
 /// another writer (a second replica, here a bare connection) holds an
 /// uncommitted row of the user, the server's write for that user waits and
 /// then gets a higher id, so a stream resuming after `Last-Event-ID` can
-/// never skip a lower id committed late. Other users are not held up.
+/// never skip a lower id committed late. Other users' batches are not held up
+/// (a batch waits as a whole, so the other user's row is sent once the first
+/// batch is seen waiting: sent together, both would share that batch).
 #[tokio::test]
 async fn a_users_rows_commit_in_id_order_across_writers() {
     let app = spawn_app().await;
@@ -324,6 +326,7 @@ async fn a_users_rows_commit_in_id_order_across_writers() {
         })
     };
     let same_user = post(token.clone(), "after the held row");
+    crate::support::wait_for_blocked_writes(&app.pg, 1).await;
     let other_user = post(other_token, "someone else");
     assert_eq!(
         tokio::time::timeout(Duration::from_secs(20), other_user)
