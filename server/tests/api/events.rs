@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use strop_common::{ErrorCode, HistoryResponse, paths};
 use strop_embedded_pg::testing::fresh_database;
 use strop_server::ServeOptions;
+use strop_server::listener::{HISTORY_CHANNEL, history_payload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -186,12 +187,27 @@ async fn rows_announced_out_of_order_are_streamed_in_order() {
     // round (two batches whose announcements crossed): the later one must
     // wait for the earlier, or a client resuming after it would skip one.
     let db = app.db().await;
+    let ids = insert_unannounced(&db, &name, &["first", "second"]).await;
+    for id in [ids[1], ids[0]] {
+        announce(&db, id).await;
+    }
+    assert_eq!(stream.entry(PATIENCE).await["id"], ids[0]);
+    assert_eq!(stream.entry(PATIENCE).await["id"], ids[1]);
+    // One whose row before it is never announced is read from the table.
+    let more = insert_unannounced(&db, &name, &["third", "fourth"]).await;
+    announce(&db, more[1]).await;
+    assert_eq!(stream.entry(PATIENCE).await["id"], more[0]);
+    assert_eq!(stream.entry(PATIENCE).await["id"], more[1]);
+}
+
+/// Rows of `user` written behind the server's back (nothing announced), ids ascending.
+async fn insert_unannounced(db: &tokio_postgres::Client, user: &str, inputs: &[&str]) -> Vec<i64> {
     let mut ids: Vec<i64> = db
         .query(
             "INSERT INTO history (user_id, function, input, output)
-             SELECT id, 'reverse', i, reverse(i) FROM users, unnest(ARRAY['first', 'second']) i
+             SELECT id, 'reverse', i, reverse(i) FROM users, unnest($2::text[]) i
              WHERE username = $1 RETURNING id",
-            &[&name],
+            &[&user, &inputs],
         )
         .await
         .unwrap()
@@ -199,35 +215,15 @@ async fn rows_announced_out_of_order_are_streamed_in_order() {
         .map(|r| r.get(0))
         .collect();
     ids.sort_unstable();
-    for id in [ids[1], ids[0]] {
-        db.execute("SELECT pg_notify('strop_history', $1)", &[&id.to_string()])
-            .await
-            .unwrap();
-    }
-    assert_eq!(stream.entry(PATIENCE).await["id"], ids[0]);
-    assert_eq!(stream.entry(PATIENCE).await["id"], ids[1]);
-    // One whose row before it is never announced is read from the table.
-    let mut more: Vec<i64> = db
-        .query(
-            "INSERT INTO history (user_id, function, input, output)
-             SELECT id, 'reverse', i, reverse(i) FROM users, unnest(ARRAY['third', 'fourth']) i
-             WHERE username = $1 RETURNING id",
-            &[&name],
-        )
+    ids
+}
+
+/// What the history writer sends after a commit, for one row.
+async fn announce(db: &tokio_postgres::Client, id: i64) {
+    let (channel, payload) = (HISTORY_CHANNEL, history_payload(&[id]));
+    db.execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
         .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    more.sort_unstable();
-    db.execute(
-        "SELECT pg_notify('strop_history', $1)",
-        &[&more[1].to_string()],
-    )
-    .await
-    .unwrap();
-    assert_eq!(stream.entry(PATIENCE).await["id"], more[0]);
-    assert_eq!(stream.entry(PATIENCE).await["id"], more[1]);
+        .unwrap();
 }
 
 #[tokio::test]
