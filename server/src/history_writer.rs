@@ -5,16 +5,17 @@
 //! announced on [`crate::listener::HISTORY_CHANNEL`] for live views.
 //!
 //! Batching is "smart": there is no timer. A batch starts as soon as a row
-//! is queued and a batch slot is free, taking everything queued by then; rows
-//! that arrive while all slots are committing form the next batches. A lone
-//! request therefore waits for nothing but its own commit, and under load the
-//! batches grow with the load.
+//! is queued and a batch slot is free, taking everything queued by then
+//! except the rows of users who have a batch committing here; those wait for
+//! that commit and go together in a later batch. A lone request therefore
+//! waits for nothing but its own commit, and under load the batches grow with
+//! the load.
 
-use std::sync::Arc;
+use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::db;
 pub use crate::db::history::{NewEntry, Saved};
@@ -23,7 +24,8 @@ use crate::error::{ApiError, Cause};
 /// Most rows in one batch. Keeps the `pg_notify` payload (the batch's ids,
 /// at most 20 bytes each with the comma) under PostgreSQL's 8000-byte limit.
 pub const MAX_BATCH: usize = 256;
-/// Default bound of the queue; a request finding it full waits for room.
+/// Default bound of the queue (the batching task holds as many again while
+/// their users' batches commit); a request finding it full waits for room.
 pub const DEFAULT_QUEUE: usize = 256;
 /// Batches committing at once, each on its own pooled connection.
 pub const BATCHES_IN_FLIGHT: usize = 2;
@@ -88,41 +90,86 @@ async fn batch_loop(
     mut rx: mpsc::Receiver<Job>,
     mut stop: oneshot::Receiver<()>,
 ) {
-    let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    let room = rx.max_capacity();
+    let mut held: VecDeque<Job> = VecDeque::new();
+    let mut busy: HashSet<i64> = HashSet::new();
+    let mut running: JoinSet<Vec<i64>> = JoinSet::new();
+    let mut open = true;
     let mut stopping = false;
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
+        while running.len() < BATCHES_IN_FLIGHT {
+            while held.len() < room {
+                match rx.try_recv() {
+                    Ok(job) => held.push_back(job),
+                    Err(_) => break,
+                }
+            }
+            let batch = take_batch(&mut held, &busy, |j| j.entry.user_id);
+            if batch.is_empty() {
+                break;
+            }
+            let users: Vec<i64> = batch.iter().map(|j| j.entry.user_id).collect();
+            busy.extend(users.iter().copied());
+            let pool = pool.clone();
+            running.spawn(async move {
+                commit(pool, batch).await;
+                users
+            });
+        }
+        if !open && held.is_empty() && running.is_empty() {
+            // Closed and drained: every accepted row has been answered.
             break;
-        };
-        let first = tokio::select! {
-            job = rx.recv() => match job {
-                Some(job) => job,
-                // Closed and empty: every queued row has a batch.
-                None => break,
+        }
+        tokio::select! {
+            done = running.join_next(), if !running.is_empty() => match done {
+                Some(Ok(users)) => {
+                    for u in users {
+                        busy.remove(&u);
+                    }
+                }
+                Some(Err(e)) => {
+                    // Its requests got no answer and see the task's end;
+                    // the users it held cannot be known, so free them all.
+                    tracing::error!(error = %e, "history batch task failed");
+                    busy.clear();
+                }
+                None => {}
+            },
+            job = rx.recv(), if open && held.len() < room => match job {
+                Some(job) => held.push_back(job),
+                None => open = false,
             },
             _ = &mut stop, if !stopping => {
                 // Queued rows are still received; new sends fail.
                 rx.close();
                 stopping = true;
-                continue;
-            }
-        };
-        let mut batch = Vec::with_capacity(rx.len().min(MAX_BATCH - 1) + 1);
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
             }
         }
-        tokio::spawn(commit(pool.clone(), batch, slot));
     }
-    // Every slot back means every batch has answered.
-    let _ = slots.acquire_many(BATCHES_IN_FLIGHT as u32).await;
+}
+
+/// The next batch from `held` (oldest first): every row whose user has no
+/// batch in flight here, up to [`MAX_BATCH`]. A user's rows wait while one
+/// of their batches commits, because the user's lock (migration V3) would
+/// hold the new batch, and every other user's rows in it, until that commit
+/// ends; waiting here lets the next batch gather them all at once instead.
+/// Rows stay in queue order, so a user's rows keep their order.
+fn take_batch<J>(held: &mut VecDeque<J>, busy: &HashSet<i64>, user: impl Fn(&J) -> i64) -> Vec<J> {
+    let mut batch = Vec::new();
+    let mut rest = VecDeque::new();
+    for job in held.drain(..) {
+        if batch.len() < MAX_BATCH && !busy.contains(&user(&job)) {
+            batch.push(job);
+        } else {
+            rest.push_back(job);
+        }
+    }
+    *held = rest;
+    batch
 }
 
 /// Inserts one batch, answers each of its requests, then announces the rows.
-async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, _slot: OwnedSemaphorePermit) {
+async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>) {
     let started = Instant::now();
     let (entries, replies): (Vec<NewEntry>, Vec<_>) =
         batch.into_iter().map(|j| (j.entry, j.reply)).unzip();
@@ -174,5 +221,47 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, _slot: OwnedSema
     let payload = crate::listener::history_payload(&ids);
     if let Err(e) = db::history::announce(&client, &payload).await {
         tracing::warn!(error = %e, rows = ids.len(), "could not announce new history rows");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users(batch: &[(i64, u32)]) -> Vec<(i64, u32)> {
+        batch.to_vec()
+    }
+
+    #[test]
+    fn a_batch_takes_every_row_of_users_without_a_batch_in_flight() {
+        // (user, sequence number within the queue)
+        let mut held: VecDeque<(i64, u32)> = [(1, 0), (2, 1), (1, 2), (3, 3), (2, 4)].into();
+        let busy = HashSet::from([2]);
+        let batch = take_batch(&mut held, &busy, |j| j.0);
+        assert_eq!(users(&batch), vec![(1, 0), (1, 2), (3, 3)]);
+        assert_eq!(held, VecDeque::from([(2, 1), (2, 4)]));
+    }
+
+    #[test]
+    fn a_full_batch_leaves_the_rest_in_queue_order() {
+        let mut held: VecDeque<(i64, u32)> = (0..MAX_BATCH as u32 + 3)
+            .map(|n| (i64::from(n % 2), n))
+            .collect();
+        let batch = take_batch(&mut held, &HashSet::new(), |j| j.0);
+        assert_eq!(batch.len(), MAX_BATCH);
+        assert!(batch.iter().enumerate().all(|(i, j)| j.1 == i as u32));
+        let left: Vec<u32> = held.iter().map(|j| j.1).collect();
+        assert_eq!(
+            left,
+            vec![MAX_BATCH as u32, MAX_BATCH as u32 + 1, MAX_BATCH as u32 + 2]
+        );
+    }
+
+    #[test]
+    fn nothing_is_taken_while_every_queued_user_is_committing() {
+        let mut held: VecDeque<(i64, u32)> = [(7, 0), (7, 1)].into();
+        let batch = take_batch(&mut held, &HashSet::from([7]), |j| j.0);
+        assert!(batch.is_empty());
+        assert_eq!(held.len(), 2);
     }
 }

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use strop_common::HistoryResponse;
 use strop_embedded_pg::testing::fresh_database;
 use strop_server::ServeOptions;
-use strop_server::history_writer::BATCHES_IN_FLIGHT;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -175,7 +174,7 @@ async fn shutdown_with_a_full_history_queue_commits_every_200() {
         }
     }));
     let stop = async {
-        wait_for_blocked_writes(&pg, BATCHES_IN_FLIGHT as i64).await;
+        wait_for_blocked_writes(&pg, 1).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         app.begin_shutdown();
         tokio::time::sleep(Duration::from_millis(300)).await;

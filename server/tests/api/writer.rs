@@ -10,7 +10,7 @@ use strop_common::{ErrorBody, ErrorCode, Function, HistoryResponse};
 use strop_embedded_pg::testing::fresh_database;
 use strop_server::db;
 use strop_server::db::history::NewEntry;
-use strop_server::history_writer::{BATCHES_IN_FLIGHT, HistoryWriter};
+use strop_server::history_writer::HistoryWriter;
 use strop_server::listener::HISTORY_CHANNEL;
 use strop_server::strops;
 
@@ -81,7 +81,7 @@ async fn each_answer_is_its_own_row_and_batches_share_a_commit() {
             tokio::spawn(async move { (entry.clone(), writer.record(entry).await) })
         })
         .collect();
-    wait_for_blocked_writes(&pg, BATCHES_IN_FLIGHT as i64).await;
+    wait_for_blocked_writes(&pg, 1).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     release(locker).await;
     let results = join_all(tasks).await;
@@ -136,7 +136,7 @@ async fn concurrent_requests_get_their_own_rows_and_a_users_order_is_kept() {
     // Meanwhile one user writes in sequence: each answer comes before the
     // next request, so the ids must follow the order of the requests.
     let sequence = async {
-        wait_for_blocked_writes(&app.pg, BATCHES_IN_FLIGHT as i64).await;
+        wait_for_blocked_writes(&app.pg, 1).await;
         let (_, token) = &users[0];
         let releaser = async {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -194,7 +194,7 @@ async fn a_connection_lost_mid_batch_fails_that_batch_and_nothing_else() {
     let locker = lock_history(&app.pg).await;
     let requests = burst(&app, &token, 40, "doomed?");
     let outage = async {
-        wait_for_blocked_writes(&app.pg, BATCHES_IN_FLIGHT as i64).await;
+        wait_for_blocked_writes(&app.pg, 1).await;
         // The held batches' connections die as if the database went away.
         let killer = connect(&app.pg).await;
         let killed: i64 = killer
@@ -356,4 +356,69 @@ async fn a_users_rows_commit_in_id_order_across_writers() {
         ids[1].0 > held && ids[1].1 == "after the held row",
         "{ids:?}"
     );
+}
+
+/// While one of a user's batches waits for its commit, that user's next rows
+/// wait in the queue rather than in a new batch: a batch waits as a whole, so
+/// a row sent together with another user's would hold that user up too.
+#[tokio::test]
+async fn a_users_next_row_does_not_hold_up_another_users_row() {
+    let app = spawn_app().await;
+    let (name, token) = app.user().await;
+    let (_, other_token) = app.user().await;
+    let db = app.db().await;
+    let uid: i64 = db
+        .query_one("SELECT id FROM users WHERE username = $1", &[&name])
+        .await
+        .unwrap()
+        .get(0);
+    // Another replica holds the user's lock with an uncommitted row.
+    let replica = connect(&app.pg).await;
+    replica.batch_execute("BEGIN").await.unwrap();
+    replica
+        .execute(
+            "SELECT strop_insert_history(ARRAY[$1::bigint], \
+             ARRAY['reverse'], ARRAY['held'], ARRAY['dleh'])",
+            &[&uid],
+        )
+        .await
+        .unwrap();
+
+    let post = |token: String, input: &'static str| {
+        let (http, url) = (app.http.clone(), app.url("/reverse"));
+        tokio::spawn(async move {
+            http.post(url)
+                .header("Authorization", token)
+                .json(&json!({"input": input}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    let first = post(token.clone(), "first");
+    crate::support::wait_for_blocked_writes(&app.pg, 1).await;
+    // Sent together: without the wait they would share the second batch.
+    let second = post(token.clone(), "second");
+    let other_user = post(other_token, "someone else");
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(20), other_user)
+            .await
+            .expect("another user's row waited behind a held user's batch")
+            .unwrap(),
+        200
+    );
+    assert!(!first.is_finished() && !second.is_finished());
+
+    replica.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(first.await.unwrap(), 200);
+    assert_eq!(second.await.unwrap(), 200);
+    let history: HistoryResponse = app
+        .get("/get-history", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let inputs: Vec<&str> = history.history.iter().map(|e| e.input.as_str()).collect();
+    assert_eq!(inputs, ["held", "first", "second"]);
 }
