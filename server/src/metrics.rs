@@ -5,8 +5,11 @@
 //! gauges that describe state (the pool, the argon2 queue) are read at scrape
 //! time.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::Duration;
+
+use metrics::{Counter, Histogram};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use strop_common::paths;
@@ -26,9 +29,11 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// The recorder's handle, once installed.
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
 /// The recorder's handle, installed on first use.
 fn handle() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(LATENCY.into()), &LATENCY_BUCKETS)
@@ -110,8 +115,40 @@ pub fn is_health_check(route: &str) -> bool {
 }
 
 pub fn record_request(route: &'static str, status: u16, latency: Duration) {
-    metrics::counter!(REQUESTS, "route" => route, "status" => status.to_string()).increment(1);
-    metrics::histogram!(LATENCY, "route" => route).record(latency.as_secs_f64());
+    if HANDLE.get().is_none() {
+        // No recorder (metrics are off): nothing would be kept.
+        return;
+    }
+    let (count, latencies) = request_handles(route, status);
+    count.increment(1);
+    latencies.record(latency.as_secs_f64());
+}
+
+/// The request metrics of one route and status, registered with the installed
+/// recorder on first use and kept: a request then records with two atomic
+/// updates, where the macros would format the status and look both series up
+/// in the registry each time. Routes and statuses are few: the map stays small.
+fn request_handles(route: &'static str, status: u16) -> (Counter, Histogram) {
+    type Handles = HashMap<(&'static str, u16), (Counter, Histogram)>;
+    static HANDLES: LazyLock<RwLock<Handles>> = LazyLock::new(Default::default);
+    if let Some(found) = HANDLES
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(route, status))
+    {
+        return found.clone();
+    }
+    HANDLES
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry((route, status))
+        .or_insert_with(|| {
+            (
+                metrics::counter!(REQUESTS, "route" => route, "status" => status.to_string()),
+                metrics::histogram!(LATENCY, "route" => route),
+            )
+        })
+        .clone()
 }
 
 /// `by` is `address` or `username`.
