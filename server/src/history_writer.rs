@@ -93,11 +93,13 @@ async fn batch_loop(
     let room = rx.max_capacity();
     let mut held: VecDeque<Job> = VecDeque::new();
     let mut busy: HashSet<i64> = HashSet::new();
-    let mut running: JoinSet<Vec<i64>> = JoinSet::new();
+    let (freed_tx, mut freed) = mpsc::unbounded_channel();
+    let mut committing = 0;
+    let mut running = JoinSet::new();
     let mut open = true;
     let mut stopping = false;
     loop {
-        while running.len() < BATCHES_IN_FLIGHT {
+        while committing < BATCHES_IN_FLIGHT {
             while held.len() < room {
                 match rx.try_recv() {
                     Ok(job) => held.push_back(job),
@@ -110,31 +112,30 @@ async fn batch_loop(
             }
             let users: Vec<i64> = batch.iter().map(|j| j.entry.user_id).collect();
             busy.extend(users.iter().copied());
-            let pool = pool.clone();
-            running.spawn(async move {
-                commit(pool, batch).await;
-                users
-            });
+            committing += 1;
+            let slot = Slot {
+                users,
+                freed: freed_tx.clone(),
+            };
+            running.spawn(commit(pool.clone(), batch, slot));
         }
-        if !open && held.is_empty() && running.is_empty() {
+        if !open && held.is_empty() && committing == 0 {
             // Closed and drained: every accepted row has been answered.
             break;
         }
         tokio::select! {
-            done = running.join_next(), if !running.is_empty() => match done {
-                Some(Ok(users)) => {
-                    for u in users {
-                        busy.remove(&u);
-                    }
+            Some(users) = freed.recv() => {
+                committing -= 1;
+                for u in users {
+                    busy.remove(&u);
                 }
-                Some(Err(e)) => {
-                    // Its requests got no answer and see the task's end;
-                    // the users it held cannot be known, so free them all.
+            }
+            Some(ended) = running.join_next(), if !running.is_empty() => {
+                if let Err(e) = ended {
+                    // Its requests see their answers dropped (500).
                     tracing::error!(error = %e, "history batch task failed");
-                    busy.clear();
                 }
-                None => {}
-            },
+            }
             job = rx.recv(), if open && held.len() < room => match job {
                 Some(job) => held.push_back(job),
                 None => open = false,
@@ -145,6 +146,23 @@ async fn batch_loop(
                 stopping = true;
             }
         }
+    }
+    // The last announcements.
+    while running.join_next().await.is_some() {}
+}
+
+/// A batch's claim on a commit slot and on its users; dropped (also if the
+/// batch's task panics) as soon as the batch's commit has ended, before its
+/// announcement, so the users' next rows need not wait for that round trip.
+struct Slot {
+    users: Vec<i64>,
+    freed: mpsc::UnboundedSender<Vec<i64>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // The loop outlives every batch, so it still receives.
+        let _ = self.freed.send(std::mem::take(&mut self.users));
     }
 }
 
@@ -169,7 +187,7 @@ fn take_batch<J>(held: &mut VecDeque<J>, busy: &HashSet<i64>, user: impl Fn(&J) 
 }
 
 /// Inserts one batch, answers each of its requests, then announces the rows.
-async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>) {
+async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
     let started = Instant::now();
     let (entries, replies): (Vec<NewEntry>, Vec<_>) =
         batch.into_iter().map(|j| (j.entry, j.reply)).unzip();
@@ -179,6 +197,8 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>) {
         Ok::<_, ApiError>((client, saved))
     }
     .await;
+    // Committed (or failed): the users' lock is released either way.
+    drop(slot);
     crate::metrics::record_history_batch(entries.len());
     tracing::debug!(
         target: "strop_server::history_writer",
