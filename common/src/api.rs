@@ -35,6 +35,10 @@ pub const HISTORY_CAP: u32 = 10_000;
 pub const MAX_USERNAME_CHARS: usize = 64;
 /// Longest password, in bytes.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// `/events` sends at least this often (a comment line when there is no
+/// entry), so a client hearing nothing for several of these may take the
+/// stream for dead.
+pub const EVENTS_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// `{"message": "..."}`: `/`, `/register` and `/logout` answer with this.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

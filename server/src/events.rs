@@ -35,9 +35,9 @@ use crate::db::history::OwnedEntry;
 use crate::error::ApiError;
 use crate::listener::{HistoryNotice, TokenNotice};
 
-/// A comment line this often keeps proxies from timing the stream out; the
-/// token is checked again each time.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// A comment line this often keeps proxies from timing the stream out and
+/// tells the client the stream is alive; the token is checked again each time.
+pub const HEARTBEAT: Duration = strop_common::EVENTS_HEARTBEAT;
 /// Events waiting for one client. Small: whatever is missed is re-read.
 const BUFFER: usize = 16;
 /// How long a full buffer may stay full before the subscriber is dropped.

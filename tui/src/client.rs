@@ -20,8 +20,13 @@ pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// `/events` is meant to stay open; the caller watches for silence instead.
+/// `/events` is meant to stay open: no deadline for the whole response...
 const STREAM_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+/// ...but three missed heartbeats end it, so a stalled server or proxy (which
+/// TCP keepalive cannot see: its kernel still answers) shows as a dropped
+/// stream that is then reopened. Every read restarts this; other requests
+/// end far sooner by [`REQUEST_TIMEOUT`].
+const STREAM_IDLE: Duration = Duration::from_secs(3 * strop_common::EVENTS_HEARTBEAT.as_secs());
 
 /// What the live history stream says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +165,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
+            .read_timeout(STREAM_IDLE)
             .user_agent(format!("strop/{}", strop_common::VERSION))
             .build()
             .map_err(|e| ClientError::InvalidServer {
@@ -258,10 +264,16 @@ impl Client {
         if let Some(id) = after {
             request = request.header("Last-Event-ID", id.to_string());
         }
-        let response = request.send().await.map_err(|e| self.transport(&e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.stream_transport(&e))?;
         let status = response.status();
         if !status.is_success() {
-            let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| self.stream_transport(&e))?;
             return Err(self.refusal(status, &bytes));
         }
         let me = self.clone();
@@ -279,7 +291,7 @@ impl Client {
     ) -> Option<Result<LiveEvent, ClientError>> {
         let event = match item {
             Ok(event) => event,
-            Err(EventStreamError::Transport(e)) => return Some(Err(self.transport(&e))),
+            Err(EventStreamError::Transport(e)) => return Some(Err(self.stream_transport(&e))),
             Err(e) => return Some(Err(self.unexpected(format!("a broken event stream: {e}")))),
         };
         let bad = |what: &str| Err(self.unexpected(format!("an {what} event strop cannot read")));
@@ -363,6 +375,17 @@ impl Client {
             server: self.base.clone(),
             detail,
         }
+    }
+
+    /// [`Self::transport`] for `/events`, whose only deadline is [`STREAM_IDLE`].
+    fn stream_transport(&self, e: &reqwest::Error) -> ClientError {
+        if e.is_timeout() && !e.is_connect() {
+            return ClientError::Timeout {
+                server: self.base.clone(),
+                seconds: STREAM_IDLE.as_secs(),
+            };
+        }
+        self.transport(e)
     }
 
     fn transport(&self, e: &reqwest::Error) -> ClientError {

@@ -979,3 +979,31 @@ fn an_entry_run_in_one_tui_appears_in_another_on_another_server() {
     support::forget_token(url_a, &user);
     support::forget_token(url_b, &user);
 }
+
+/// A server that goes silent without closing (stalled, or a proxy between
+/// that still holds the connection; TCP keepalive cannot tell, the kernel
+/// still answers): the live stream misses three heartbeats, is taken for
+/// dead, and is reopened once the server answers again.
+#[test]
+fn a_silent_live_stream_is_noticed_and_reopened() {
+    let server = TestServer::start();
+    let url = server.url().to_string();
+    let (client, user) = Client::logged_in(&url, "quiet");
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("● live", WAIT);
+    server.pause();
+    let paused = Instant::now();
+    let idle = strop_common::EVENTS_HEARTBEAT * 3;
+    s.wait_for_gone("● live", idle + Duration::from_secs(20));
+    assert!(
+        paused.elapsed() + strop_common::EVENTS_HEARTBEAT >= idle,
+        "dropped before three heartbeats were missed"
+    );
+    server.resume();
+    s.wait_for_text("● live", Duration::from_secs(60));
+    client.run(&url, &user, &["reverse", "after the silence"]);
+    s.wait_for_text("after the silence", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(&url, &user);
+}

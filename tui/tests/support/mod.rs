@@ -216,6 +216,48 @@ impl TestServer {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGSTOP: the server holds its connections open and answers nothing,
+    /// like a stalled process or a proxy that went quiet. [`resume`](Self::resume)
+    /// before the server is dropped.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.server_pid();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    /// The `strop-server` process itself (the guard shell is its parent).
+    fn server_pid(&self) -> u32 {
+        let addr = self.addr.to_string();
+        for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let serves_here = args
+                .windows(2)
+                .any(|w| w[0] == b"--addr" && w[1] == addr.as_bytes());
+            if serves_here && args[0].ends_with(b"strop-server") {
+                return pid;
+            }
+        }
+        panic!("no strop-server process serves {addr}");
+    }
+
     /// SIGTERM, then wait for the server to exit (and its cluster to stop).
     pub fn stop(&mut self) {
         drop(self.stdin.take());
