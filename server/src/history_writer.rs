@@ -24,8 +24,8 @@ use crate::error::{ApiError, Cause};
 /// Most rows in one batch. Keeps the `pg_notify` payload (the batch's ids,
 /// at most 20 bytes each with the comma) under PostgreSQL's 8000-byte limit.
 pub const MAX_BATCH: usize = 256;
-/// Default bound of the queue (the batching task holds as many again while
-/// their users' batches commit); a request finding it full waits for room.
+/// Default bound of the queue (the batching task keeps up to twice as many
+/// more while their users' batches commit); a request finding it full waits.
 pub const DEFAULT_QUEUE: usize = 256;
 /// Batches committing at once, each on its own pooled connection.
 pub const BATCHES_IN_FLIGHT: usize = 2;
@@ -91,6 +91,13 @@ async fn batch_loop(
     mut stop: oneshot::Receiver<()>,
 ) {
     let room = rx.max_capacity();
+    // Up to `room` rows wait here for their users' batches; while a slot is
+    // free, up to `room` more are taken, so that rows of other users behind
+    // a held user's (another replica holding that user's lock) still reach
+    // the free slot. Beyond that, requests wait for room in the queue.
+    let takes_more = |held: usize, committing: usize| {
+        held < room || (committing < BATCHES_IN_FLIGHT && held < 2 * room)
+    };
     let mut held: VecDeque<Job> = VecDeque::new();
     let mut busy: HashSet<i64> = HashSet::new();
     let (freed_tx, mut freed) = mpsc::unbounded_channel();
@@ -99,8 +106,10 @@ async fn batch_loop(
     let mut open = true;
     let mut stopping = false;
     loop {
-        while committing < BATCHES_IN_FLIGHT {
-            while held.len() < room {
+        // Committing batches, and as many again still announcing: each holds
+        // a pooled connection.
+        while committing < BATCHES_IN_FLIGHT && running.len() < 2 * BATCHES_IN_FLIGHT {
+            while takes_more(held.len(), committing) {
                 match rx.try_recv() {
                     Ok(job) => held.push_back(job),
                     Err(_) => break,
@@ -136,7 +145,7 @@ async fn batch_loop(
                     tracing::error!(error = %e, "history batch task failed");
                 }
             }
-            job = rx.recv(), if open && held.len() < room => match job {
+            job = rx.recv(), if open && takes_more(held.len(), committing) => match job {
                 Some(job) => held.push_back(job),
                 None => open = false,
             },
@@ -197,7 +206,8 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
         Ok::<_, ApiError>((client, saved))
     }
     .await;
-    // Committed (or failed): the users' lock is released either way.
+    // Committed (or failed): in autocommit the users' transaction locks
+    // ended with the statement either way.
     drop(slot);
     crate::metrics::record_history_batch(entries.len());
     tracing::debug!(

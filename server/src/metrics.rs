@@ -128,6 +128,8 @@ pub fn record_request(route: &'static str, status: u16, latency: Duration) {
 /// recorder on first use and kept: a request then records with two atomic
 /// updates, where the macros would format the status and look both series up
 /// in the registry each time. Routes and statuses are few: the map stays small.
+/// (Kept handles assume the recorder never drops idle series: no
+/// `idle_timeout` on the builder above.)
 fn request_handles(route: &'static str, status: u16) -> (Counter, Histogram) {
     type Handles = HashMap<(&'static str, u16), (Counter, Histogram)>;
     static HANDLES: LazyLock<RwLock<Handles>> = LazyLock::new(Default::default);

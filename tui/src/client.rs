@@ -25,7 +25,9 @@ const STREAM_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// ...but three missed heartbeats end it, so a stalled server or proxy (which
 /// TCP keepalive cannot see: its kernel still answers) shows as a dropped
 /// stream that is then reopened. Every read restarts this; other requests
-/// end far sooner by [`REQUEST_TIMEOUT`].
+/// end far sooner by [`REQUEST_TIMEOUT`]. A reader that stops polling the
+/// stream for this long (stdout blocked on a paused pager) also sees it end,
+/// and simply reopens it with `Last-Event-ID`.
 const STREAM_IDLE: Duration = Duration::from_secs(3 * strop_common::EVENTS_HEARTBEAT.as_secs());
 
 /// What the live history stream says.

@@ -398,8 +398,11 @@ async fn a_users_next_row_does_not_hold_up_another_users_row() {
     };
     let first = post(token.clone(), "first");
     crate::support::wait_for_blocked_writes(&app.pg, 1).await;
-    // Sent together: without the wait they would share the second batch.
+    // The user's next row first: without the wait in the writer it would
+    // take the free slot, blocked on the user's lock, and the other user's
+    // row would wait behind it (or share its batch).
     let second = post(token.clone(), "second");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let other_user = post(other_token, "someone else");
     assert_eq!(
         tokio::time::timeout(Duration::from_secs(20), other_user)

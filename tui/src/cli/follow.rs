@@ -21,8 +21,6 @@ const FIRST_RETRY: Duration = Duration::from_millis(250);
 const MAX_RETRY: Duration = Duration::from_secs(5);
 /// How long the server may stay unreachable before `--follow` gives up.
 pub const GIVE_UP: Duration = Duration::from_secs(20);
-/// The server sends a heartbeat every 15 s: this much silence is a dead link.
-const SILENCE: Duration = Duration::from_secs(40);
 
 /// Which live entries to print: the history's own filters, applied here.
 #[derive(Debug, Clone, Default)]
@@ -105,13 +103,15 @@ async fn run(
     // Since when the server has not answered; `None` while it does.
     let mut away_since: Option<Instant> = None;
     loop {
+        let attempt = Instant::now();
         match client.events(Some(last)).await {
             Ok(stream) => {
                 away_since = None;
                 retry = FIRST_RETRY;
                 let mut stream = std::pin::pin!(stream);
-                // Until the stream ends, errs, or goes silent: then reconnect.
-                while let Ok(Some(item)) = tokio::time::timeout(SILENCE, stream.next()).await {
+                // Until the stream ends or errs (silence too: the client's
+                // read timeout ends a stream that misses its heartbeats).
+                while let Some(item) = stream.next().await {
                     match item {
                         Ok(LiveEvent::Entry(entry)) => {
                             last = last.max(entry.id);
@@ -125,7 +125,9 @@ async fn run(
                 }
             }
             Err(e) if gone(&e) => {
-                let since = *away_since.get_or_insert_with(Instant::now);
+                // From the start of the first failed attempt: a stalled
+                // server's attempt alone lasts the client's read timeout.
+                let since = *away_since.get_or_insert(attempt);
                 if since.elapsed() >= GIVE_UP {
                     return Err(e.into());
                 }

@@ -229,7 +229,9 @@ impl TestServer {
     }
 
     fn signal(&self, signal: &str) {
-        let pid = self.server_pid();
+        let pid = self
+            .server_pid()
+            .unwrap_or_else(|| panic!("no strop-server process serves {}", self.addr));
         let status = Command::new("kill")
             .args([signal, &pid.to_string()])
             .status()
@@ -238,7 +240,7 @@ impl TestServer {
     }
 
     /// The `strop-server` process itself (the guard shell is its parent).
-    fn server_pid(&self) -> u32 {
+    fn server_pid(&self) -> Option<u32> {
         let addr = self.addr.to_string();
         for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
             let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
@@ -252,14 +254,21 @@ impl TestServer {
                 .windows(2)
                 .any(|w| w[0] == b"--addr" && w[1] == addr.as_bytes());
             if serves_here && args[0].ends_with(b"strop-server") {
-                return pid;
+                return Some(pid);
             }
         }
-        panic!("no strop-server process serves {addr}");
+        None
     }
 
     /// SIGTERM, then wait for the server to exit (and its cluster to stop).
     pub fn stop(&mut self) {
+        // A test that failed while the server was paused must not leave it
+        // stopped (with its cluster) behind.
+        if let Some(pid) = self.server_pid() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .status();
+        }
         drop(self.stdin.take());
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {
