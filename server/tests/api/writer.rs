@@ -4,17 +4,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use reqwest::StatusCode;
+use tokio::task::JoinHandle;
+
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use strop_common::{ErrorBody, ErrorCode, Function, HistoryResponse};
 use strop_embedded_pg::testing::fresh_database;
+use strop_server::ServeOptions;
 use strop_server::db;
 use strop_server::db::history::NewEntry;
 use strop_server::history_writer::HistoryWriter;
 use strop_server::listener::HISTORY_CHANNEL;
 use strop_server::strops;
 
-use crate::support::{TestApp, connect, lock_history, release, spawn_app, wait_for_blocked_writes};
+use crate::support::{
+    TestApp, connect, lock_history, release, spawn_app, spawn_on, wait_for_blocked_writes,
+};
 
 fn expected(function: Function, input: &str) -> String {
     match function {
@@ -292,42 +298,12 @@ async fn every_committed_row_is_announced_once_on_strop_history() {
 #[tokio::test]
 async fn a_users_rows_commit_in_id_order_across_writers() {
     let app = spawn_app().await;
-    let (name, token) = app.user().await;
+    let held = HeldUser::new(&app).await;
     let (_, other_token) = app.user().await;
-    let db = app.db().await;
-    let uid: i64 = db
-        .query_one("SELECT id FROM users WHERE username = $1", &[&name])
-        .await
-        .unwrap()
-        .get(0);
 
-    let replica = connect(&app.pg).await;
-    replica.batch_execute("BEGIN").await.unwrap();
-    let held: i64 = replica
-        .query_one(
-            "SELECT saved_id FROM strop_insert_history(ARRAY[$1::bigint], \
-             ARRAY['reverse'], ARRAY['held'], ARRAY['dleh'])",
-            &[&uid],
-        )
-        .await
-        .unwrap()
-        .get(0);
-
-    let post = |token: String, input: &'static str| {
-        let (http, url) = (app.http.clone(), app.url("/reverse"));
-        tokio::spawn(async move {
-            http.post(url)
-                .header("Authorization", token)
-                .json(&json!({"input": input}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
-    let same_user = post(token.clone(), "after the held row");
+    let same_user = post(&app, &held.token, "after the held row");
     crate::support::wait_for_blocked_writes(&app.pg, 1).await;
-    let other_user = post(other_token, "someone else");
+    let other_user = post(&app, &other_token, "someone else");
     assert_eq!(
         tokio::time::timeout(Duration::from_secs(20), other_user)
             .await
@@ -341,7 +317,8 @@ async fn a_users_rows_commit_in_id_order_across_writers() {
         "the user's write committed while a lower id of the same user was uncommitted"
     );
 
-    replica.batch_execute("COMMIT").await.unwrap();
+    let (token, held_id) = (held.token.clone(), held.id);
+    held.release().await;
     assert_eq!(same_user.await.unwrap(), 200);
     let res = app.get("/get-history", Some(&token)).await;
     let history: HistoryResponse = res.json().await.unwrap();
@@ -351,59 +328,30 @@ async fn a_users_rows_commit_in_id_order_across_writers() {
         .map(|e| (e.id, e.input.as_str()))
         .collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
-    assert_eq!(ids[0], (held, "held"));
+    assert_eq!(ids[0], (held_id, "held"));
     assert!(
-        ids[1].0 > held && ids[1].1 == "after the held row",
+        ids[1].0 > held_id && ids[1].1 == "after the held row",
         "{ids:?}"
     );
 }
 
 /// While one of a user's batches waits for its commit, that user's next rows
-/// wait in the queue rather than in a new batch: a batch waits as a whole, so
+/// wait in the writer rather than in a new batch: a batch waits as a whole, so
 /// a row sent together with another user's would hold that user up too.
 #[tokio::test]
 async fn a_users_next_row_does_not_hold_up_another_users_row() {
     let app = spawn_app().await;
-    let (name, token) = app.user().await;
+    let held = HeldUser::new(&app).await;
     let (_, other_token) = app.user().await;
-    let db = app.db().await;
-    let uid: i64 = db
-        .query_one("SELECT id FROM users WHERE username = $1", &[&name])
-        .await
-        .unwrap()
-        .get(0);
-    // Another replica holds the user's lock with an uncommitted row.
-    let replica = connect(&app.pg).await;
-    replica.batch_execute("BEGIN").await.unwrap();
-    replica
-        .execute(
-            "SELECT strop_insert_history(ARRAY[$1::bigint], \
-             ARRAY['reverse'], ARRAY['held'], ARRAY['dleh'])",
-            &[&uid],
-        )
-        .await
-        .unwrap();
 
-    let post = |token: String, input: &'static str| {
-        let (http, url) = (app.http.clone(), app.url("/reverse"));
-        tokio::spawn(async move {
-            http.post(url)
-                .header("Authorization", token)
-                .json(&json!({"input": input}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
-    let first = post(token.clone(), "first");
+    let first = post(&app, &held.token, "first");
     crate::support::wait_for_blocked_writes(&app.pg, 1).await;
     // The user's next row first: without the wait in the writer it would
     // take the free slot, blocked on the user's lock, and the other user's
     // row would wait behind it (or share its batch).
-    let second = post(token.clone(), "second");
+    let second = post(&app, &held.token, "second");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let other_user = post(other_token, "someone else");
+    let other_user = post(&app, &other_token, "someone else");
     assert_eq!(
         tokio::time::timeout(Duration::from_secs(20), other_user)
             .await
@@ -413,15 +361,108 @@ async fn a_users_next_row_does_not_hold_up_another_users_row() {
     );
     assert!(!first.is_finished() && !second.is_finished());
 
-    replica.batch_execute("COMMIT").await.unwrap();
+    let token = held.token.clone();
+    held.release().await;
     assert_eq!(first.await.unwrap(), 200);
     assert_eq!(second.await.unwrap(), 200);
+    assert_eq!(inputs(&app, &token).await, ["held", "first", "second"]);
+}
+
+/// With a queue of 2, a held user's rows fill the writer's own room; while a
+/// batch slot is free the writer still takes rows from the queue, so another
+/// user's row gets past them.
+#[tokio::test]
+async fn a_held_users_queued_rows_do_not_block_a_free_slot() {
+    let options = ServeOptions {
+        history_queue: 2,
+        ..ServeOptions::default()
+    };
+    let app = spawn_on(fresh_database().await, options).await;
+    let held = HeldUser::new(&app).await;
+    let (_, other_token) = app.user().await;
+
+    let first = post(&app, &held.token, "first");
+    crate::support::wait_for_blocked_writes(&app.pg, 1).await;
+    let mut waiting = Vec::new();
+    for input in ["second", "third", "fourth"] {
+        waiting.push(post(&app, &held.token, input));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let other_user = post(&app, &other_token, "someone else");
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(20), other_user)
+            .await
+            .expect("another user's row waited behind a held user's queued rows")
+            .unwrap(),
+        200
+    );
+
+    let token = held.token.clone();
+    held.release().await;
+    assert_eq!(first.await.unwrap(), 200);
+    for w in waiting {
+        assert_eq!(w.await.unwrap(), 200);
+    }
+    assert_eq!(
+        inputs(&app, &token).await,
+        ["held", "first", "second", "third", "fourth"]
+    );
+}
+
+/// A user whose lock another writer (a second replica, here a bare
+/// connection) holds with an uncommitted row until [`HeldUser::release`].
+struct HeldUser {
+    token: String,
+    /// The uncommitted row's id.
+    id: i64,
+    replica: tokio_postgres::Client,
+}
+
+impl HeldUser {
+    async fn new(app: &TestApp) -> HeldUser {
+        let (name, token) = app.user().await;
+        let db = app.db().await;
+        let uid: i64 = db
+            .query_one("SELECT id FROM users WHERE username = $1", &[&name])
+            .await
+            .unwrap()
+            .get(0);
+        let replica = connect(&app.pg).await;
+        replica.batch_execute("BEGIN").await.unwrap();
+        let id: i64 = replica
+            .query_one(
+                "SELECT saved_id FROM strop_insert_history(ARRAY[$1::bigint], \
+                 ARRAY['reverse'], ARRAY['held'], ARRAY['dleh'])",
+                &[&uid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        HeldUser { token, id, replica }
+    }
+
+    async fn release(self) {
+        self.replica.batch_execute("COMMIT").await.unwrap();
+    }
+}
+
+/// `POST /reverse` in a task of its own; its status.
+fn post(app: &TestApp, token: &str, input: &'static str) -> JoinHandle<StatusCode> {
+    let request = app
+        .http
+        .post(app.url("/reverse"))
+        .header("Authorization", token)
+        .json(&json!({"input": input}));
+    tokio::spawn(async move { request.send().await.unwrap().status() })
+}
+
+/// The inputs of the user's history, oldest first.
+async fn inputs(app: &TestApp, token: &str) -> Vec<String> {
     let history: HistoryResponse = app
-        .get("/get-history", Some(&token))
+        .get("/get-history", Some(token))
         .await
         .json()
         .await
         .unwrap();
-    let inputs: Vec<&str> = history.history.iter().map(|e| e.input.as_str()).collect();
-    assert_eq!(inputs, ["held", "first", "second"]);
+    history.history.into_iter().map(|e| e.input).collect()
 }
