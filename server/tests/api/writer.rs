@@ -292,9 +292,7 @@ async fn every_committed_row_is_announced_once_on_strop_history() {
 /// another writer (a second replica, here a bare connection) holds an
 /// uncommitted row of the user, the server's write for that user waits and
 /// then gets a higher id, so a stream resuming after `Last-Event-ID` can
-/// never skip a lower id committed late. Other users' batches are not held up
-/// (a batch waits as a whole, so the other user's row is sent once the first
-/// batch is seen waiting: sent together, both would share that batch).
+/// never skip a lower id committed late. Other users' batches are not held up.
 #[tokio::test]
 async fn a_users_rows_commit_in_id_order_across_writers() {
     let app = spawn_app().await;
@@ -305,10 +303,11 @@ async fn a_users_rows_commit_in_id_order_across_writers() {
     crate::support::wait_for_blocked_writes(&app.pg, 1).await;
     let other_user = post(&app, &other_token, "someone else");
     assert_eq!(
-        tokio::time::timeout(Duration::from_secs(20), other_user)
-            .await
-            .expect("another user's write waited for an unrelated transaction")
-            .unwrap(),
+        answered_soon(
+            other_user,
+            "another user's write waited for an unrelated transaction"
+        )
+        .await,
         200
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -353,10 +352,11 @@ async fn a_users_next_row_does_not_hold_up_another_users_row() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let other_user = post(&app, &other_token, "someone else");
     assert_eq!(
-        tokio::time::timeout(Duration::from_secs(20), other_user)
-            .await
-            .expect("another user's row waited behind a held user's batch")
-            .unwrap(),
+        answered_soon(
+            other_user,
+            "another user's row waited behind a held user's batch"
+        )
+        .await,
         200
     );
     assert!(!first.is_finished() && !second.is_finished());
@@ -390,10 +390,11 @@ async fn a_held_users_queued_rows_do_not_block_a_free_slot() {
     }
     let other_user = post(&app, &other_token, "someone else");
     assert_eq!(
-        tokio::time::timeout(Duration::from_secs(20), other_user)
-            .await
-            .expect("another user's row waited behind a held user's queued rows")
-            .unwrap(),
+        answered_soon(
+            other_user,
+            "another user's row waited behind a held user's queued rows"
+        )
+        .await,
         200
     );
 
@@ -454,6 +455,14 @@ fn post(app: &TestApp, token: &str, input: &'static str) -> JoinHandle<StatusCod
         .header("Authorization", token)
         .json(&json!({"input": input}));
     tokio::spawn(async move { request.send().await.unwrap().status() })
+}
+
+/// A posted request's status, which must come within 20 s.
+async fn answered_soon(request: JoinHandle<StatusCode>, why: &str) -> StatusCode {
+    tokio::time::timeout(Duration::from_secs(20), request)
+        .await
+        .expect(why)
+        .unwrap()
 }
 
 /// The inputs of the user's history, oldest first.
