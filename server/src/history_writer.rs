@@ -258,17 +258,13 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
 mod tests {
     use super::*;
 
-    fn users(batch: &[(i64, u32)]) -> Vec<(i64, u32)> {
-        batch.to_vec()
-    }
-
     #[test]
     fn a_batch_takes_every_row_of_users_without_a_batch_in_flight() {
         // (user, sequence number within the queue)
         let mut held: VecDeque<(i64, u32)> = [(1, 0), (2, 1), (1, 2), (3, 3), (2, 4)].into();
         let busy = HashSet::from([2]);
         let batch = take_batch(&mut held, &busy, |j| j.0);
-        assert_eq!(users(&batch), vec![(1, 0), (1, 2), (3, 3)]);
+        assert_eq!(batch, vec![(1, 0), (1, 2), (3, 3)]);
         assert_eq!(held, VecDeque::from([(2, 1), (2, 4)]));
     }
 

@@ -28,7 +28,7 @@ const STREAM_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// end far sooner by [`REQUEST_TIMEOUT`]. A reader that stops polling the
 /// stream for this long (stdout blocked on a paused pager) also sees it end,
 /// and simply reopens it with `Last-Event-ID`.
-const STREAM_IDLE: Duration = Duration::from_secs(3 * strop_common::EVENTS_HEARTBEAT.as_secs());
+const STREAM_IDLE: Duration = strop_common::EVENTS_HEARTBEAT.saturating_mul(3);
 
 /// What the live history stream says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,23 +379,23 @@ impl Client {
         }
     }
 
-    /// [`Self::transport`] for `/events`, whose only deadline is [`STREAM_IDLE`].
-    fn stream_transport(&self, e: &reqwest::Error) -> ClientError {
-        if e.is_timeout() && !e.is_connect() {
-            return ClientError::Timeout {
-                server: self.base.clone(),
-                seconds: STREAM_IDLE.as_secs(),
-            };
-        }
-        self.transport(e)
+    /// A failed exchange, for requests bounded by [`REQUEST_TIMEOUT`].
+    fn transport(&self, e: &reqwest::Error) -> ClientError {
+        self.transport_within(e, REQUEST_TIMEOUT)
     }
 
-    fn transport(&self, e: &reqwest::Error) -> ClientError {
+    /// [`Self::transport`] for `/events`, whose only deadline is [`STREAM_IDLE`].
+    fn stream_transport(&self, e: &reqwest::Error) -> ClientError {
+        self.transport_within(e, STREAM_IDLE)
+    }
+
+    /// A failed exchange; a timeout names `deadline` (or the connect timeout).
+    fn transport_within(&self, e: &reqwest::Error, deadline: Duration) -> ClientError {
         if e.is_timeout() {
             let seconds = if e.is_connect() {
                 CONNECT_TIMEOUT
             } else {
-                REQUEST_TIMEOUT
+                deadline
             };
             return ClientError::Timeout {
                 server: self.base.clone(),

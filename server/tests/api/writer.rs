@@ -299,8 +299,7 @@ async fn a_users_rows_commit_in_id_order_across_writers() {
     let held = HeldUser::new(&app).await;
     let (_, other_token) = app.user().await;
 
-    let same_user = post(&app, &held.token, "after the held row");
-    crate::support::wait_for_blocked_writes(&app.pg, 1).await;
+    let same_user = held.blocked_post(&app, "after the held row").await;
     let other_user = post(&app, &other_token, "someone else");
     assert_eq!(
         answered_soon(
@@ -343,8 +342,7 @@ async fn a_users_next_row_does_not_hold_up_another_users_row() {
     let held = HeldUser::new(&app).await;
     let (_, other_token) = app.user().await;
 
-    let first = post(&app, &held.token, "first");
-    crate::support::wait_for_blocked_writes(&app.pg, 1).await;
+    let first = held.blocked_post(&app, "first").await;
     // The user's next row first: without the wait in the writer it would
     // take the free slot, blocked on the user's lock, and the other user's
     // row would wait behind it (or share its batch).
@@ -381,8 +379,7 @@ async fn a_held_users_queued_rows_do_not_block_a_free_slot() {
     let held = HeldUser::new(&app).await;
     let (_, other_token) = app.user().await;
 
-    let first = post(&app, &held.token, "first");
-    crate::support::wait_for_blocked_writes(&app.pg, 1).await;
+    let first = held.blocked_post(&app, "first").await;
     let mut waiting = Vec::new();
     for input in ["second", "third", "fourth"] {
         waiting.push(post(&app, &held.token, input));
@@ -440,6 +437,13 @@ impl HeldUser {
             .unwrap()
             .get(0);
         HeldUser { token, id, replica }
+    }
+
+    /// Posts the user's row; returns once its batch waits on the user's lock.
+    async fn blocked_post(&self, app: &TestApp, input: &'static str) -> JoinHandle<StatusCode> {
+        let request = post(app, &self.token, input);
+        wait_for_blocked_writes(&app.pg, 1).await;
+        request
     }
 
     async fn release(self) {
