@@ -1,4 +1,4 @@
-//! The floor for `GET /`: a bare hyper HTTP/1.1 server answering every request
+//! The reference for `GET /`: a bare hyper HTTP/1.1 server answering every request
 //! with strop's root body, no routing, no logging.
 //!
 //!     hello 127.0.0.1:5101

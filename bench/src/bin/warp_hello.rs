@@ -1,6 +1,7 @@
-//! The framework's own floor for `GET /`: a bare warp server with one route
+//! The framework's reference for `GET /`: a bare warp server with one route
 //! and strop's root body, no logging, no request id, no metrics. strop's
-//! `GET /` cannot beat it; the harness prints both against the hyper hello.
+//! `GET /` (warp too) is not expected to beat it; the harness prints both
+//! against the hyper hello.
 //!
 //!     warp_hello 127.0.0.1:5102
 
