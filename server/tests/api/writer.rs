@@ -300,15 +300,12 @@ async fn a_users_rows_commit_in_id_order_across_writers() {
     let (_, other_token) = app.user().await;
 
     let same_user = held.blocked_post(&app, "after the held row").await;
-    let other_user = post(&app, &other_token, "someone else");
-    assert_eq!(
-        answered_soon(
-            other_user,
-            "another user's write waited for an unrelated transaction"
-        )
-        .await,
-        200
-    );
+    gets_through(
+        &app,
+        &other_token,
+        "another user's write waited for an unrelated transaction",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !same_user.is_finished(),
@@ -348,15 +345,12 @@ async fn a_users_next_row_does_not_hold_up_another_users_row() {
     // row would wait behind it (or share its batch).
     let second = post(&app, &held.token, "second");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let other_user = post(&app, &other_token, "someone else");
-    assert_eq!(
-        answered_soon(
-            other_user,
-            "another user's row waited behind a held user's batch"
-        )
-        .await,
-        200
-    );
+    gets_through(
+        &app,
+        &other_token,
+        "another user's row waited behind a held user's batch",
+    )
+    .await;
     assert!(!first.is_finished() && !second.is_finished());
 
     let token = held.token.clone();
@@ -385,15 +379,12 @@ async fn a_held_users_queued_rows_do_not_block_a_free_slot() {
         waiting.push(post(&app, &held.token, input));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let other_user = post(&app, &other_token, "someone else");
-    assert_eq!(
-        answered_soon(
-            other_user,
-            "another user's row waited behind a held user's queued rows"
-        )
-        .await,
-        200
-    );
+    gets_through(
+        &app,
+        &other_token,
+        "another user's row waited behind a held user's queued rows",
+    )
+    .await;
 
     let token = held.token.clone();
     held.release().await;
@@ -461,12 +452,14 @@ fn post(app: &TestApp, token: &str, input: &'static str) -> JoinHandle<StatusCod
     tokio::spawn(async move { request.send().await.unwrap().status() })
 }
 
-/// A posted request's status, which must come within 20 s.
-async fn answered_soon(request: JoinHandle<StatusCode>, why: &str) -> StatusCode {
-    tokio::time::timeout(Duration::from_secs(20), request)
+/// Posts a row as `token`'s user and asserts it is answered 200 within 20 s
+/// (`why` names the failure otherwise).
+async fn gets_through(app: &TestApp, token: &str, why: &str) {
+    let status = tokio::time::timeout(Duration::from_secs(20), post(app, token, "someone else"))
         .await
         .expect(why)
-        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200, "{why}");
 }
 
 /// The inputs of the user's history, oldest first.
