@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use warp::http::HeaderName;
 
-use crate::limits::LoginLimit;
+use crate::accounts::limiter::LoginLimit;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use strop_common::VERSION;
@@ -219,7 +219,7 @@ impl Default for ServeOptions {
             max_connections: 1000,
             metrics: MetricsEndpoint::Main,
             hash_concurrency: 2,
-            history_queue: crate::history_writer::DEFAULT_QUEUE,
+            history_queue: crate::live::history_writer::DEFAULT_QUEUE,
         }
     }
 }

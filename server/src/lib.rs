@@ -5,27 +5,18 @@
 //! database is chosen, which the integration tests drive on port 0 with a
 //! fresh database each.
 
-pub mod auth;
+pub mod accounts;
 pub mod config;
 pub mod db;
-pub mod error;
-pub mod events;
-pub mod handlers;
-pub mod healthcheck;
-pub mod history_writer;
-pub mod http_server;
-pub mod limits;
-pub mod listener;
-pub mod logging;
-pub mod metrics;
-pub mod openapi;
-pub mod parse_errors;
-pub mod passwords;
-pub mod request_id;
-pub mod routes;
+pub mod http;
+pub mod live;
+pub mod ops;
 pub mod strops;
-pub mod token_cache;
-pub mod usernames;
+
+use accounts::{limiter, passwords, usernames};
+use http::{accept as http_server, auth, routes};
+use live::{history_writer, listener, token_cache};
+use ops::metrics;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, DatabaseSource, ServeOptions};
-pub use routes::build;
+pub use http::routes::build;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -56,7 +47,7 @@ pub struct AppState {
     /// A real argon2id hash of nothing in particular, verified against when a
     /// username is unknown so that such a request costs as much as a real one.
     pub dummy_hash: Arc<str>,
-    pub login_limiter: Arc<limits::LoginLimiter>,
+    pub login_limiter: Arc<limiter::LoginLimiter>,
     /// How long a request body may stall.
     pub body_timeout: Duration,
     /// Live history and token revocations from every process on the database.
@@ -98,7 +89,7 @@ impl AppState {
             )),
             listener,
             stopping,
-            login_limiter: Arc::new(limits::LoginLimiter::new(
+            login_limiter: Arc::new(limiter::LoginLimiter::new(
                 options.login_limit,
                 options.trusted_proxy_header.clone(),
             )),

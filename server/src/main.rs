@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck { url }) = &cli.command {
         let url = url.clone().unwrap_or_else(|| cli.config.local_url());
-        return match strop_server::healthcheck::check(&url) {
+        return match strop_server::ops::healthcheck::check(&url) {
             Ok(()) => ExitCode::SUCCESS,
             Err(reason) => {
                 eprintln!("unhealthy: {reason}");
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         };
     }
     // Held to the end: dropping it writes out the queued log lines.
-    let logging = strop_server::logging::init(cli.config.log_format);
+    let logging = strop_server::ops::logging::init(cli.config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // An idle blocking thread (password hashing) exits after a second

@@ -140,7 +140,7 @@ pub async fn insert_batch(
 }
 
 /// Announces committed rows on the listener's history channel; `payload`
-/// is [`crate::listener::history_payload`] of their ids.
+/// is [`crate::live::listener::history_payload`] of their ids.
 ///
 /// Its own transaction, after the rows' commit: PostgreSQL serialises every
 /// committing transaction that has sent a NOTIFY, fsync included, so a NOTIFY
@@ -152,7 +152,7 @@ pub async fn announce(client: &Client, payload: &str) -> Result<(), tokio_postgr
         .prepare_cached("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)")
         .await?;
     client
-        .execute(&stmt, &[&crate::listener::HISTORY_CHANNEL, &payload])
+        .execute(&stmt, &[&crate::live::listener::HISTORY_CHANNEL, &payload])
         .await?;
     Ok(())
 }

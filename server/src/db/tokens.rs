@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::Client;
-use crate::listener::TOKENS_CHANNEL;
+use crate::live::listener::TOKENS_CHANNEL;
 
 /// The user a live token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]

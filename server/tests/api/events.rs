@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use strop_common::{ErrorCode, HistoryResponse, paths};
 use strop_embedded_pg::testing::fresh_database;
 use strop_server::ServeOptions;
-use strop_server::listener::{HISTORY_CHANNEL, history_payload};
+use strop_server::live::listener::{HISTORY_CHANNEL, history_payload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -281,7 +281,7 @@ async fn a_revoked_or_expired_token_ends_the_stream_with_an_error_event() {
     assert_eq!(res.status(), 200);
     // A revocation is heard at once (well before the first heartbeat); an
     // expiry is noticed at the latest on the next heartbeat.
-    let heartbeat = strop_server::events::HEARTBEAT;
+    let heartbeat = strop_server::live::events::HEARTBEAT;
     for (stream, patience) in [
         (&mut a, heartbeat / 3),
         (&mut b, heartbeat + Duration::from_secs(5)),

@@ -312,7 +312,7 @@ async fn rows_from_before_the_rules_are_canonicalised_or_reported_never_merged()
         .unwrap();
     }
     let pool = strop_server::db::pool::create(pg.clone(), 2).unwrap();
-    let report = strop_server::usernames::check_existing(&pool)
+    let report = strop_server::accounts::usernames::check_existing(&pool)
         .await
         .unwrap();
     assert_eq!(

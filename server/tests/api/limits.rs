@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use strop_common::{ErrorCode, paths};
 use strop_server::ServeOptions;
-use strop_server::limits::LoginLimit;
+use strop_server::accounts::limiter::LoginLimit;
 use warp::http::HeaderName;
 
 use crate::support::{TestApp, assert_error, spawn_with};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use strop_embedded_pg::testing::fresh_database;
 use strop_server::db;
-use strop_server::listener::{
+use strop_server::live::listener::{
     HISTORY_CHANNEL, HistoryNotice, Listener, TOKENS_CHANNEL, TokenNotice, history_payload,
     token_payload,
 };

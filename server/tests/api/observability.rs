@@ -174,7 +174,7 @@ async fn log_lines_carry_the_request_id_and_failures_their_cause() {
     // Even the pool library's own lines carry the id.
     let failures: Vec<&Value> = second
         .iter()
-        .filter(|v| v["target"] == "strop_server::error")
+        .filter(|v| v["target"] == "strop_server::http::error")
         .collect();
     assert_eq!(failures.len(), 1, "logged once: {second:?}");
     let cause = failures[0]["cause"].as_str().unwrap_or_default();

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use strop_common::{Credentials, ErrorBody, ErrorCode, TokenResponse, paths};
 use strop_embedded_pg::testing::fresh_database;
-use strop_server::limits::LoginLimit;
+use strop_server::accounts::limiter::LoginLimit;
 use strop_server::{ServeOptions, StartError, serve, shutdown_on};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

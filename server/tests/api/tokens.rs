@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use strop_embedded_pg::testing::fresh_database;
 use strop_server::ServeOptions;
-use strop_server::auth::hash_token;
+use strop_server::http::auth::hash_token;
 
 use crate::support::{TestApp, connect, spawn_on};
 

@@ -14,8 +14,8 @@ use strop_embedded_pg::testing::fresh_database;
 use strop_server::ServeOptions;
 use strop_server::db;
 use strop_server::db::history::NewEntry;
-use strop_server::history_writer::HistoryWriter;
-use strop_server::listener::HISTORY_CHANNEL;
+use strop_server::live::history_writer::HistoryWriter;
+use strop_server::live::listener::HISTORY_CHANNEL;
 use strop_server::strops;
 
 use crate::support::{

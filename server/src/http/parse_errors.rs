@@ -14,8 +14,8 @@ use std::task::{Context, Poll, ready};
 use strop_common::ErrorBody;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::error::ApiError;
-use crate::request_id::{self, RequestId};
+use crate::http::error::ApiError;
+use crate::http::request_id::{self, RequestId};
 
 /// A connection whose writer replaces hyper's bodiless error answers.
 pub struct JsonParseErrors<S> {

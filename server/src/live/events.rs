@@ -1,7 +1,7 @@
 //! `GET /events`: a user's history as it is committed, as Server-Sent Events.
 //!
 //! Each stream is one task (a [`Subscriber`]) that turns the process-wide
-//! notices of [`crate::listener`] into this user's events and hands them to
+//! notices of [`crate::live::listener`] into this user's events and hands them to
 //! the response body through a small bounded channel. A client that does
 //! not read fills that channel; after [`SLOW_READER`] the subscriber gives
 //! up and the stream ends, so its memory never grows. Whatever was missed
@@ -29,11 +29,11 @@ use warp::sse::Event;
 use warp::{Reply, http::HeaderValue};
 
 use crate::AppState;
-use crate::auth::{self, User};
 use crate::db;
 use crate::db::history::OwnedEntry;
-use crate::error::ApiError;
-use crate::listener::{HistoryNotice, TokenNotice};
+use crate::http::auth::{self, User};
+use crate::http::error::ApiError;
+use crate::live::listener::{HistoryNotice, TokenNotice};
 
 /// A comment line this often keeps proxies from timing the stream out and
 /// tells the client the stream is alive; the token is checked again each time.

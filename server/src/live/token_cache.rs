@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
 
-use crate::listener::{Fence, TokenNotice};
+use crate::live::listener::{Fence, TokenNotice};
 
 /// Most tokens kept (about 100 bytes each).
 pub const CAPACITY: usize = 10_000;

@@ -13,7 +13,7 @@ use precis_core::profile::PrecisFastInvocation;
 use precis_profiles::UsernameCasePreserved;
 use strop_common::MAX_USERNAME_CHARS;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The canonical form of `name`, or a 400 saying what is wrong with it.
 pub fn canonical(name: &str) -> Result<String, ApiError> {

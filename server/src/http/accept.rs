@@ -27,10 +27,10 @@ use warp::http::header::{AUTHORIZATION, CONTENT_TYPE, EXPECT, HOST};
 use warp::http::{Request, Version};
 use warp::{Filter, Reply};
 
-use crate::error::ApiError;
-use crate::metrics;
-use crate::parse_errors::JsonParseErrors;
-use crate::request_id::{self, RequestId};
+use crate::http::error::ApiError;
+use crate::http::parse_errors::JsonParseErrors;
+use crate::http::request_id::{self, RequestId};
+use crate::ops::metrics;
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);

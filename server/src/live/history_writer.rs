@@ -2,7 +2,7 @@
 //! here and wait; batches of queued rows are inserted with one statement and
 //! one commit, then every waiting request gets its row's id (or the batch's
 //! error, so a 200 still means a committed row), and the new ids are
-//! announced on [`crate::listener::HISTORY_CHANNEL`] for live views.
+//! announced on [`crate::live::listener::HISTORY_CHANNEL`] for live views.
 //!
 //! Batching is "smart": there is no timer. A batch starts as soon as a row
 //! is queued and a batch slot is free, taking everything queued by then
@@ -19,7 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::db;
 pub use crate::db::history::{NewEntry, Saved};
-use crate::error::{ApiError, Cause};
+use crate::http::error::{ApiError, Cause};
 
 /// Most rows in one batch. Keeps the `pg_notify` payload (the batch's ids,
 /// at most 20 bytes each with the comma) under PostgreSQL's 8000-byte limit.
@@ -209,9 +209,9 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
     // Committed (or failed): in autocommit the users' transaction locks
     // ended with the statement either way.
     drop(slot);
-    crate::metrics::record_history_batch(entries.len());
+    crate::ops::metrics::record_history_batch(entries.len());
     tracing::debug!(
-        target: "strop_server::history_writer",
+        target: "strop_server::live::history_writer",
         rows = entries.len(),
         ok = result.is_ok(),
         latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -248,7 +248,7 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
     ids.sort_unstable();
     // The rows are committed and their requests answered; a lost announcement
     // only delays live views until they next read the history.
-    let payload = crate::listener::history_payload(&ids);
+    let payload = crate::live::listener::history_payload(&ids);
     if let Err(e) = db::history::announce(&client, &payload).await {
         tracing::warn!(error = %e, rows = ids.len(), "could not announce new history rows");
     }

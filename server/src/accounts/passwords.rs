@@ -15,7 +15,7 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
-use crate::error::{ApiError, Cause};
+use crate::http::error::{ApiError, Cause};
 
 /// m = 9 MiB, t = 4, p = 1: one of OWASP's equivalent argon2id settings
 /// (the argon2 crate's default is m = 19 MiB, t = 2), chosen for half the

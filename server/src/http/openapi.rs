@@ -12,7 +12,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers;
+use crate::http::handlers;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,7 +40,7 @@ use crate::handlers;
         handlers::reverse_doc,
         handlers::piglatin_doc,
         handlers::history,
-        crate::events::openapi,
+        crate::live::events::openapi,
         handlers::logout,
         handlers::whoami,
         handlers::healthz,
@@ -86,7 +86,7 @@ impl Modify for UsernameRule {
             return;
         };
         if let Some(RefOr::T(Schema::Object(name))) = creds.properties.get_mut("username") {
-            name.pattern = Some(crate::usernames::documented_pattern().to_string());
+            name.pattern = Some(crate::accounts::usernames::documented_pattern().to_string());
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Tokens (128 random bits, stored as SHA-256) and the filter that turns an
 //! `Authorization` header into the [`User`] it belongs to. Passwords are in
-//! [`crate::passwords`].
+//! [`crate::accounts::passwords`].
 
 use sha2::{Digest, Sha256};
 use warp::Filter;
@@ -9,8 +9,8 @@ use warp::http::header::AUTHORIZATION;
 
 use crate::AppState;
 use crate::db;
-use crate::error::ApiError;
-use crate::token_cache;
+use crate::http::error::ApiError;
+use crate::live::token_cache;
 
 /// The caller behind a valid token.
 #[derive(Debug, Clone, PartialEq, Eq)]

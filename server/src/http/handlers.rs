@@ -12,11 +12,11 @@ use strop_common::{
 };
 
 use crate::AppState;
-use crate::auth::{self, User};
+use crate::accounts::usernames;
 use crate::db;
-use crate::error::{ApiError, Cause};
+use crate::http::auth::{self, User};
+use crate::http::error::{ApiError, Cause};
 use crate::strops;
-use crate::usernames;
 
 /// How long `/readyz` waits for the database before calling it down.
 const READY_TIMEOUT: Duration = Duration::from_secs(3);

@@ -21,13 +21,13 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use crate::AppState;
-use crate::auth::{self, User};
-use crate::error::{self, ApiError, respond};
-use crate::events;
-use crate::handlers;
-use crate::http_server::{Peer, Refused};
-use crate::metrics;
-use crate::openapi;
+use crate::http::accept::{Peer, Refused};
+use crate::http::auth::{self, User};
+use crate::http::error::{self, ApiError, respond};
+use crate::http::handlers;
+use crate::http::openapi;
+use crate::live::events;
+use crate::ops::metrics;
 
 /// The whole application: every route (`/metrics` too when
 /// `with_metrics`), every failure as SPEC JSON, and one log line per request.

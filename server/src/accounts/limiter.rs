@@ -14,8 +14,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use warp::http::{HeaderMap, HeaderName};
 
-use crate::error::ApiError;
-use crate::metrics;
+use crate::http::error::ApiError;
+use crate::ops::metrics;
 
 /// Keys kept before idle buckets are dropped.
 const PRUNE_ABOVE: usize = 10_000;

@@ -1,0 +1,12 @@
+//! The HTTP edge: the accept loop and its deadlines, hyper's own errors as
+//! JSON, request ids, the filter tree, the handlers, the token filter,
+//! `/openapi.json`, and the one mapping of every failure to an answer.
+
+pub mod accept;
+pub mod auth;
+pub mod error;
+pub mod handlers;
+pub mod openapi;
+pub mod parse_errors;
+pub mod request_id;
+pub mod routes;

@@ -1,0 +1,5 @@
+//! Operations: metrics, logging, and the container health check.
+
+pub mod healthcheck;
+pub mod logging;
+pub mod metrics;
