@@ -4,7 +4,9 @@
 //! must notify [`TOKENS_CHANNEL`] in the same transaction; expired rows need
 //! not, every cache checks expiry itself.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::GenericClient;
 
 use super::Client;
 use crate::live::listener::TOKENS_CHANNEL;
@@ -16,25 +18,30 @@ pub struct TokenOwner {
     pub username: String,
 }
 
-/// Stores a new token hash for `user_id`, valid for `ttl`; the user's expired
-/// tokens are pruned in the same statement so the table does not grow forever.
+/// Stores a new token hash for `user_id`, valid for `ttl`, logged in with
+/// `user_agent`; the user's expired tokens are pruned in the same statement
+/// so the table does not grow forever.
 pub async fn insert(
     client: &Client,
     user_id: i64,
     token_hash: &[u8],
     ttl: Duration,
+    user_agent: Option<&str>,
 ) -> Result<(), tokio_postgres::Error> {
     let stmt = client
         .prepare_cached(
             "WITH pruned AS (
                  DELETE FROM tokens WHERE user_id = $1 AND expires_at <= now()
              )
-             INSERT INTO tokens (token_hash, user_id, expires_at)
-             VALUES ($2, $1, now() + make_interval(secs => $3))",
+             INSERT INTO tokens (token_hash, user_id, expires_at, user_agent)
+             VALUES ($2, $1, now() + make_interval(secs => $3), $4)",
         )
         .await?;
     client
-        .execute(&stmt, &[&user_id, &token_hash, &ttl.as_secs_f64()])
+        .execute(
+            &stmt,
+            &[&user_id, &token_hash, &ttl.as_secs_f64(), &user_agent],
+        )
         .await?;
     Ok(())
 }
@@ -74,4 +81,99 @@ pub async fn revoke(client: &Client, token_hash: &[u8]) -> Result<bool, tokio_po
         .await?;
     let rows = client.query(&stmt, &[&token_hash, &TOKENS_CHANNEL]).await?;
     Ok(!rows.is_empty())
+}
+
+/// One live token of a user, as `/sessions` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: i64,
+    pub token_hash: Vec<u8>,
+    pub created_at: SystemTime,
+    /// Truncated to the minute.
+    pub last_used_at: SystemTime,
+    pub expires_at: SystemTime,
+    pub user_agent: Option<String>,
+}
+
+/// The user's live tokens, oldest first.
+pub async fn sessions(
+    client: &Client,
+    user_id: i64,
+) -> Result<Vec<Session>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT id, token_hash, created_at, date_trunc('minute', last_used_at),
+                    expires_at, user_agent
+             FROM tokens WHERE user_id = $1 AND expires_at > now() ORDER BY id",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&user_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Session {
+            id: r.get(0),
+            token_hash: r.get(1),
+            created_at: r.get(2),
+            last_used_at: r.get(3),
+            expires_at: r.get(4),
+            user_agent: r.get(5),
+        })
+        .collect())
+}
+
+/// Revokes the user's session `id` and notifies every server, in one
+/// statement; false when the user has no such session (another user's id
+/// included).
+pub async fn revoke_session(
+    client: &Client,
+    user_id: i64,
+    id: i64,
+) -> Result<bool, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "WITH gone AS (DELETE FROM tokens WHERE user_id = $1 AND id = $2
+                           RETURNING token_hash, expires_at)
+             SELECT pg_notify($3, encode(token_hash, 'hex')), expires_at > now() FROM gone",
+        )
+        .await?;
+    let rows = client
+        .query(&stmt, &[&user_id, &id, &TOKENS_CHANNEL])
+        .await?;
+    // An expired row is gone now, but it was no live session.
+    Ok(rows.iter().any(|r| r.get::<_, bool>(1)))
+}
+
+/// Revokes every token of the user but `keep` (none: every one), notifying
+/// every server of each; how many live ones went. Run it inside the
+/// caller's transaction to make it part of a larger change.
+pub async fn revoke_all_but(
+    client: &impl GenericClient,
+    user_id: i64,
+    keep: Option<&[u8]>,
+) -> Result<u64, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "WITH gone AS (DELETE FROM tokens
+                           WHERE user_id = $1 AND ($2::bytea IS NULL OR token_hash <> $2)
+                           RETURNING token_hash, expires_at)
+             SELECT pg_notify($3, encode(token_hash, 'hex')), expires_at > now() FROM gone",
+        )
+        .await?;
+    let rows = client
+        .query(&stmt, &[&user_id, &keep, &TOKENS_CHANNEL])
+        .await?;
+    Ok(rows.iter().filter(|r| r.get::<_, bool>(1)).count() as u64)
+}
+
+/// Records that the token was used now, unless it already was this minute:
+/// `/sessions` shows `last_used` to the minute, so that is all it costs.
+pub async fn touch(client: &Client, token_hash: &[u8]) -> Result<(), tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE tokens SET last_used_at = now()
+             WHERE token_hash = $1 AND last_used_at < date_trunc('minute', now())",
+        )
+        .await?;
+    client.execute(&stmt, &[&token_hash]).await?;
+    Ok(())
 }

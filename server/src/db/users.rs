@@ -53,3 +53,68 @@ pub async fn upgrade_password_hash(
         .await?;
     Ok(client.execute(&stmt, &[&id, &old_hash, &new_hash]).await? == 1)
 }
+
+/// A user's id and password hash, by id.
+pub async fn password_hash(
+    client: &Client,
+    id: i64,
+) -> Result<Option<String>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached("SELECT password_hash FROM users WHERE id = $1")
+        .await?;
+    Ok(client.query_opt(&stmt, &[&id]).await?.map(|r| r.get(0)))
+}
+
+/// Sets a new password hash, unless the password changed since `old_hash`
+/// was read, and revokes every other token of the user (each server told),
+/// in one transaction; whether it was changed.
+pub async fn change_password(
+    client: &mut Client,
+    id: i64,
+    old_hash: &str,
+    new_hash: &str,
+    keep_token: &[u8],
+) -> Result<bool, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    let changed = tx
+        .execute(
+            "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+            &[&id, &old_hash, &new_hash],
+        )
+        .await?
+        == 1;
+    if !changed {
+        return Ok(false);
+    }
+    super::tokens::revoke_all_but(&tx, id, Some(keep_token)).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Deletes the user, their history, tokens (each server told, so their open
+/// streams end) and idempotency keys, in one transaction, unless the
+/// password changed since `hash` was read; whether it was deleted.
+pub async fn delete(
+    client: &mut Client,
+    id: i64,
+    hash: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    // Locks the user first: a concurrent password change or deletion waits.
+    let current = tx
+        .query_opt(
+            "SELECT password_hash FROM users WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?;
+    if current.map(|r| r.get::<_, String>(0)).as_deref() != Some(hash) {
+        return Ok(false);
+    }
+    super::tokens::revoke_all_but(&tx, id, None).await?;
+    tx.execute("DELETE FROM history WHERE user_id = $1", &[&id])
+        .await?;
+    tx.execute("DELETE FROM users WHERE id = $1", &[&id])
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -18,6 +18,9 @@ use crate::http::auth::{self, User};
 use crate::http::error::{ApiError, Cause};
 use crate::strops;
 
+/// Most characters of a User-Agent kept for `/sessions`.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
 /// How long `/readyz` waits for the database before calling it down.
 const READY_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -73,6 +76,7 @@ pub async fn authenticate(
     state: &AppState,
     client: IpAddr,
     body: Credentials,
+    user_agent: Option<String>,
 ) -> Result<TokenResponse, ApiError> {
     let Credentials { username, password } = validate_credentials(body)?;
     // Before anything that costs a password hash or a query.
@@ -110,7 +114,16 @@ pub async fn authenticate(
         }
     }
     let token = auth::mint_token();
-    db::tokens::insert(&client, user_id, &auth::hash_token(&token), state.token_ttl).await?;
+    // Shown in `/sessions`; bounded so a client cannot store a novel there.
+    let user_agent = user_agent.map(|a| a.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
+    db::tokens::insert(
+        &client,
+        user_id,
+        &auth::hash_token(&token),
+        state.token_ttl,
+        user_agent.as_deref(),
+    )
+    .await?;
     Ok(TokenResponse { token })
 }
 

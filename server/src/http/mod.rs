@@ -3,10 +3,12 @@
 //! `/openapi.json`, and the one mapping of every failure to an answer.
 
 pub mod accept;
+pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod handlers;
 pub mod openapi;
 pub mod parse_errors;
+pub mod query;
 pub mod request_id;
 pub mod routes;

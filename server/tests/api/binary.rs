@@ -108,6 +108,10 @@ impl ServerProcess {
         format!("{}{path}", self.base)
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
     pub(crate) fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
