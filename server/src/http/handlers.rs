@@ -16,6 +16,7 @@ use crate::accounts::usernames;
 use crate::db;
 use crate::http::auth::{self, User};
 use crate::http::error::{ApiError, Cause};
+use crate::http::idempotency;
 use crate::strops;
 
 /// Most characters of a User-Agent kept for `/sessions`.
@@ -33,10 +34,18 @@ pub async fn root() -> Result<MessageResponse, ApiError> {
 }
 
 #[utoipa::path(post, path = "/register", tag = "auth", request_body = Credentials,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes the request safe to retry: 1-255 visible ASCII characters, a \
+            fresh one (a UUID) per user action. The same key with the same body within 24 h \
+            answers as the first time did and writes nothing more.")),
     responses(
         (status = 200, description = "User created", body = MessageResponse),
         (status = 400, description = "Missing, empty or invalid username or password", body = ErrorBody),
-        (status = 409, description = "The username (in its RFC 8265 canonical form) is taken", body = ErrorBody),
+        (status = 409, description = "The username (in its RFC 8265 canonical form) is taken \
+            (`user_exists`), or a request with this Idempotency-Key is still in flight \
+            (`idempotency_in_flight`)", body = ErrorBody),
+        (status = 422, description = "This Idempotency-Key was used with another username or \
+            password (`idempotency_mismatch`)", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address or for this username; \
             the Retry-After header says how many seconds to wait", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -45,21 +54,57 @@ pub async fn register(
     state: &AppState,
     client: IpAddr,
     body: Credentials,
+    key: Option<String>,
 ) -> Result<MessageResponse, ApiError> {
     let Credentials { username, password } = validate_credentials(body)?;
     state.login_limiter.check_address(client)?;
     state.login_limiter.check_username(&username)?;
-    let hash = state.passwords.hash(password).await?;
-    let client = state.pool.get().await?;
-    match db::users::insert(&client, &username, &hash).await? {
-        Some(_) => {
+    let answer = MessageResponse {
+        // The seed's spelling, kept for its clients.
+        message: format!("User \"{username}\" registered succesfully."),
+    };
+    let hash = state.passwords.hash(password.clone()).await?;
+    let mut client = state.pool.get().await?;
+    let Some(key) = key else {
+        return match db::users::insert(&client, &username, &hash).await? {
+            Some(_) => {
+                tracing::info!(user = %username, "registered");
+                Ok(answer)
+            }
+            None => Err(ApiError::UserExists(username)),
+        };
+    };
+    // The password is no part of the hash (that would store a fast hash of
+    // it); a replay checks it against the account the key created instead.
+    let request_hash = idempotency::request_hash(&["register", &username]);
+    let text = serde_json::to_string(&answer).map_err(ApiError::internal)?;
+    match db::idempotency::register(&mut client, &key, &request_hash, &username, &hash, &text)
+        .await?
+    {
+        db::idempotency::Outcome::Done(Some(_)) => {
             tracing::info!(user = %username, "registered");
-            Ok(MessageResponse {
-                // The seed's spelling, kept for its clients.
-                message: format!("User \"{username}\" registered succesfully."),
-            })
+            Ok(answer)
         }
-        None => Err(ApiError::UserExists(username)),
+        db::idempotency::Outcome::Done(None) => Err(ApiError::UserExists(username)),
+        db::idempotency::Outcome::InFlight => Err(ApiError::IdempotencyInFlight),
+        db::idempotency::Outcome::Seen {
+            same,
+            user_id,
+            answer,
+        } => {
+            let stored = match (same, user_id) {
+                (true, Some(id)) => db::users::password_hash(&client, id).await?,
+                _ => None,
+            };
+            drop(client);
+            let Some(stored) = stored else {
+                return Err(ApiError::IdempotencyMismatch);
+            };
+            if !state.passwords.verify(password, stored).await? {
+                return Err(ApiError::IdempotencyMismatch);
+            }
+            serde_json::from_str(&answer).map_err(ApiError::internal)
+        }
     }
 }
 
@@ -131,7 +176,15 @@ pub async fn authenticate(
 // [`run_strop`] with the operation its path names); these two only document it.
 #[utoipa::path(post, path = "/reverse", tag = "strop", request_body = StropRequest,
     operation_id = "reverse", security(("token" = [])),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes the request safe to retry: 1-255 visible ASCII characters, a \
+            fresh one (a UUID) per user action. The same key with the same body within 24 h \
+            answers as the first time did and writes nothing more.")),
     responses(
+        (status = 409, description = "A request with this Idempotency-Key is still in flight \
+            (`idempotency_in_flight`)", body = ErrorBody),
+        (status = 422, description = "This Idempotency-Key was used with another body \
+            (`idempotency_mismatch`)", body = ErrorBody),
         (status = 200, description = "The input reversed by grapheme clusters", body = StropResponse),
         (status = 400, description = "Missing or non-string input", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -141,7 +194,15 @@ fn reverse_doc() {}
 
 #[utoipa::path(post, path = "/piglatin", tag = "strop", request_body = StropRequest,
     operation_id = "piglatin", security(("token" = [])),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes the request safe to retry: 1-255 visible ASCII characters, a \
+            fresh one (a UUID) per user action. The same key with the same body within 24 h \
+            answers as the first time did and writes nothing more.")),
     responses(
+        (status = 409, description = "A request with this Idempotency-Key is still in flight \
+            (`idempotency_in_flight`)", body = ErrorBody),
+        (status = 422, description = "This Idempotency-Key was used with another body \
+            (`idempotency_mismatch`)", body = ErrorBody),
         (status = 200, description = "The input in pig latin", body = StropResponse),
         (status = 400, description = "Missing or non-string input", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -155,6 +216,7 @@ pub async fn run_strop(
     user: User,
     function: Function,
     body: StropRequest,
+    key: Option<String>,
 ) -> Result<StropResponse, ApiError> {
     if body.input.contains('\0') {
         // PostgreSQL text cannot hold NUL, so such input could not be recorded.
@@ -172,9 +234,35 @@ pub async fn run_strop(
         input: body.input,
         output: output.clone(),
     };
-    let saved = state.history.record(entry).await?;
-    tracing::debug!(id = saved.id, "history row committed");
-    Ok(StropResponse { output })
+    let Some(key) = key else {
+        let saved = state.history.record(entry).await?;
+        tracing::debug!(id = saved.id, "history row committed");
+        return Ok(StropResponse { output });
+    };
+    // A keyed row commits with its key, in a transaction of its own (not
+    // the group commit): the key's lock must be held until that commit.
+    let answer = StropResponse { output };
+    let text = serde_json::to_string(&answer).map_err(ApiError::internal)?;
+    let request_hash = idempotency::request_hash(&[function.as_str(), &entry.input]);
+    let scope = idempotency::user_scope(user.id);
+    let mut client = state.pool.get().await?;
+    match db::idempotency::record_history(&mut client, &scope, &key, &request_hash, &entry, &text)
+        .await?
+    {
+        db::idempotency::Outcome::Done(saved) => {
+            tracing::debug!(id = saved.id, "history row committed with its key");
+            let payload = crate::live::listener::history_payload(&[saved.id]);
+            if let Err(e) = db::history::announce(&client, &payload).await {
+                tracing::warn!(error = %e, "could not announce a new history row");
+            }
+            Ok(answer)
+        }
+        db::idempotency::Outcome::Seen {
+            same: true, answer, ..
+        } => serde_json::from_str(&answer).map_err(ApiError::internal),
+        db::idempotency::Outcome::Seen { same: false, .. } => Err(ApiError::IdempotencyMismatch),
+        db::idempotency::Outcome::InFlight => Err(ApiError::IdempotencyInFlight),
+    }
 }
 
 #[utoipa::path(get, path = "/get-history", tag = "strop", params(HistoryQuery),

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod handlers;
+pub mod idempotency;
 pub mod openapi;
 pub mod parse_errors;
 pub mod query;

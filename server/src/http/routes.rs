@@ -309,10 +309,11 @@ fn register(state: AppState) -> BoxedFilter<(Response,)> {
     post(paths::REGISTER)
         .and(json_headers())
         .and(client(&state))
+        .and(crate::http::idempotency::key())
         .and(json_body(state.body_timeout))
         .and(with_state(state))
-        .then(|client, body, state: AppState| async move {
-            respond(handlers::register(&state, client, body).await)
+        .then(|client, key, body, state: AppState| async move {
+            respond(handlers::register(&state, client, body, key).await)
         })
         .boxed()
 }
@@ -343,10 +344,11 @@ fn strop(state: AppState) -> BoxedFilter<(Response,)> {
         .and(only(Method::POST))
         .and(json_headers())
         .and(user(&state))
+        .and(crate::http::idempotency::key())
         .and(json_body::<StropRequest>(state.body_timeout))
         .and(with_state(state))
-        .then(|function, user, body, state: AppState| async move {
-            respond(handlers::run_strop(&state, user, function, body).await)
+        .then(|function, user, key, body, state: AppState| async move {
+            respond(handlers::run_strop(&state, user, function, body, key).await)
         })
         .boxed()
 }

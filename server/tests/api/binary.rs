@@ -108,6 +108,11 @@ impl ServerProcess {
         format!("{}{path}", self.base)
     }
 
+    /// SIGKILL: the process dies mid-whatever, like a crashed replica.
+    pub(crate) async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
     pub(crate) fn pid(&self) -> u32 {
         self.child.id().unwrap()
     }

@@ -12,6 +12,7 @@ pub(crate) mod events;
 mod export;
 mod hardening;
 mod history;
+mod idempotency;
 mod limits;
 mod listener;
 mod observability;
