@@ -245,8 +245,21 @@ async fn metrics_count_exactly_the_requests_made() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    // A live stream is counted under its own route once its head is sent.
+    let stream = http
+        .get(server.url("/events"))
+        .header("authorization", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    drop(stream);
     let after = scrape(&http, server.url("/metrics")).await;
     let requests = "strop_http_requests_total";
+    assert_eq!(
+        counter(&after, requests, &[("route", "/events"), ("status", "200")]),
+        1.0
+    );
     assert_eq!(
         counter(&after, requests, &ok) - counter(&before, requests, &ok),
         7.0
