@@ -139,24 +139,6 @@ pub async fn insert_batch(
         .collect())
 }
 
-/// Announces committed rows on the listener's history channel; `payload`
-/// is [`crate::live::listener::history_payload`] of their ids.
-///
-/// Its own transaction, after the rows' commit: PostgreSQL serialises every
-/// committing transaction that has sent a NOTIFY, fsync included, so a NOTIFY
-/// inside the insert would make concurrent batches commit one after another.
-/// This one need not be durable (notifications are not WAL-logged anyway),
-/// so it commits without waiting for a flush and holds that lock briefly.
-pub async fn announce(client: &Client, payload: &str) -> Result<(), tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)")
-        .await?;
-    client
-        .execute(&stmt, &[&crate::live::listener::HISTORY_CHANNEL, &payload])
-        .await?;
-    Ok(())
-}
-
 /// What `q` searches: input and output as one text, exactly the expression
 /// of the trigram index `history_text_trgm_idx`.
 const SEARCHED: &str = "(input || E'\\n' || output)";

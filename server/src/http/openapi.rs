@@ -197,9 +197,10 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         doc.paths
             .paths
             .insert(crate::http::route::Route::OpenApi.path().to_string(), path);
-        doc.paths
-            .paths
-            .insert(crate::http::route::Route::Metrics.path().to_string(), metrics_path());
+        doc.paths.paths.insert(
+            crate::http::route::Route::Metrics.path().to_string(),
+            metrics_path(),
+        );
         doc
     })
 }

@@ -2,7 +2,7 @@
 //! here and wait; batches of queued rows are inserted with one statement and
 //! one commit, then every waiting request gets its row's id (or the batch's
 //! error, so a 200 still means a committed row), and the new ids are
-//! announced on [`crate::live::listener::HISTORY_CHANNEL`] for live views.
+//! announced on [`crate::live::notify::HISTORY_CHANNEL`] for live views.
 //!
 //! Batching is "smart": there is no timer. A batch starts as soon as a row
 //! is queued and a batch slot is free, taking everything queued by then
@@ -248,8 +248,7 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
     ids.sort_unstable();
     // The rows are committed and their requests answered; a lost announcement
     // only delays live views until they next read the history.
-    let payload = crate::live::listener::history_payload(&ids);
-    if let Err(e) = db::history::announce(&client, &payload).await {
+    if let Err(e) = crate::live::notify::announce_history(&client, &ids).await {
         tracing::warn!(error = %e, rows = ids.len(), "could not announce new history rows");
     }
 }

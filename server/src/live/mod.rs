@@ -5,4 +5,5 @@
 pub mod events;
 pub mod history_writer;
 pub mod listener;
+pub mod notify;
 pub mod token_cache;
