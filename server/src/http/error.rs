@@ -246,8 +246,10 @@ fn is_unavailable(err: &tokio_postgres::Error) -> bool {
             // 3D000: the database itself is gone.
             c.starts_with("08") || c.starts_with("57P") || c == "3D000" || c == "53300"
         }
-        // No SQLSTATE: an I/O or protocol failure on the connection.
-        None => true,
+        // No SQLSTATE: an I/O or protocol failure on the connection, unless
+        // it is a row this server cannot read.
+        None => !std::error::Error::source(err)
+            .is_some_and(|s| s.is::<crate::db::history::UnknownFunction>()),
     }
 }
 
