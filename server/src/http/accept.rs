@@ -78,7 +78,7 @@ pub async fn run<F, R>(
                 Ok(conn) => conn,
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    tracing::warn!(error = %crate::ops::logging::Chain(&e), "accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -114,7 +114,7 @@ pub async fn run<F, R>(
             let io = TokioIo::new(JsonParseErrors::new(Box::pin(stream)));
             let conn = builder.serve_connection(io, service);
             if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "connection ended with an error");
+                tracing::debug!(error = %crate::ops::logging::Chain(&*e), "connection ended with an error");
             }
         });
     }

@@ -41,18 +41,7 @@ impl Cause {
 
     /// The error and every source below it, joined with ": ".
     pub fn chain(&self) -> String {
-        let mut out = self.0.to_string();
-        let mut next = self.0.source();
-        while let Some(err) = next {
-            let text = err.to_string();
-            // Some errors repeat their source in their own message.
-            if !out.ends_with(&text) {
-                out.push_str(": ");
-                out.push_str(&text);
-            }
-            next = err.source();
-        }
-        out
+        crate::ops::logging::Chain(&*self.0).to_string()
     }
 }
 

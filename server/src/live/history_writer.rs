@@ -80,7 +80,7 @@ impl Drain {
     pub async fn finish(self) {
         let _ = self.stop.send(());
         if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "history writer task failed");
+            tracing::error!(error = %crate::ops::logging::Chain(&e), "history writer task failed");
         }
     }
 }
@@ -142,7 +142,7 @@ async fn batch_loop(
             Some(ended) = running.join_next(), if !running.is_empty() => {
                 if let Err(e) = ended {
                     // Its requests see their answers dropped (500).
-                    tracing::error!(error = %e, "history batch task failed");
+                    tracing::error!(error = %crate::ops::logging::Chain(&e), "history batch task failed");
                 }
             }
             job = rx.recv(), if open && takes_more(held.len(), committing) => match job {
@@ -249,7 +249,7 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
     // The rows are committed and their requests answered; a lost announcement
     // only delays live views until they next read the history.
     if let Err(e) = crate::live::notify::announce_history(&client, &ids).await {
-        tracing::warn!(error = %e, rows = ids.len(), "could not announce new history rows");
+        tracing::warn!(error = %crate::ops::logging::Chain(&e), rows = ids.len(), "could not announce new history rows");
     }
 }
 

@@ -209,7 +209,7 @@ impl Task {
     async fn session(&self, fences: &mut FenceQueue) -> Ended {
         let (client, mut connection) = match self.pg.connect(tokio_postgres::NoTls).await {
             Ok(pair) => pair,
-            Err(e) => return Ended::Dropped(e.to_string()),
+            Err(e) => return Ended::Dropped(crate::ops::logging::Chain(&e).to_string()),
         };
         // The connection must be polled for the client's queries to run, so
         // it is driven by its own task. Token notices go out from here, before
@@ -244,7 +244,7 @@ impl Task {
                         }
                     },
                     Ok(_) => {}
-                    Err(e) => return e.to_string(),
+                    Err(e) => return crate::ops::logging::Chain(&e).to_string(),
                 }
             }
             String::from("the server closed the connection")
@@ -252,7 +252,7 @@ impl Task {
         let listen = format!("LISTEN {HISTORY_CHANNEL}; LISTEN {TOKENS_CHANNEL}");
         if let Err(e) = client.batch_execute(&listen).await {
             driver.abort();
-            return Ended::Dropped(e.to_string());
+            return Ended::Dropped(crate::ops::logging::Chain(&e).to_string());
         }
         self.listening.send_replace(true);
         tracing::info!("listening for live history and token revocations");
@@ -294,10 +294,14 @@ impl Task {
             return;
         }
         let rows = async {
-            let client = self.pool.get().await.map_err(|e| e.to_string())?;
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| crate::ops::logging::Chain(&e).to_string())?;
             db::history::by_ids(&client, &ids)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| crate::ops::logging::Chain(&e).to_string())
         };
         let notice = match rows.await {
             Ok(rows) => HistoryNotice::Rows(rows.into()),
@@ -324,7 +328,7 @@ async fn answer_fences(client: &tokio_postgres::Client, fences: &mut FenceQueue)
         }
         match tokio::time::timeout(FENCE_DEADLINE, client.batch_execute("")).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return e.to_string(),
+            Ok(Err(e)) => return crate::ops::logging::Chain(&e).to_string(),
             Err(_) => return format!("no answer to a fence within {FENCE_DEADLINE:?}"),
         }
         for waiter in waiting.drain(..) {
