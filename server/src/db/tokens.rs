@@ -1,15 +1,13 @@
 //! The `tokens` table: SHA-256 hashes of live tokens and when they expire.
 //!
-//! Servers cache token owners (`token_cache.rs`), so deleting a live token
-//! must notify [`TOKENS_CHANNEL`] in the same transaction; expired rows need
-//! not, every cache checks expiry itself.
+//! Servers cache token owners (`live/token_cache.rs`), so a live token is
+//! deleted only through `live::notify::revoke_token`, which tells every
+//! server in the same transaction; expired rows need not, every cache checks
+//! expiry itself.
 
 use std::time::{Duration, SystemTime};
 
-use deadpool_postgres::GenericClient;
-
 use super::Client;
-use crate::live::listener::TOKENS_CHANNEL;
 
 /// The user a live token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,19 +68,6 @@ pub async fn owner(
     }))
 }
 
-/// Revokes a token and, in the same statement (so the same transaction),
-/// tells every server on [`TOKENS_CHANNEL`]; true if it existed.
-pub async fn revoke(client: &Client, token_hash: &[u8]) -> Result<bool, tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached(
-            "WITH gone AS (DELETE FROM tokens WHERE token_hash = $1 RETURNING token_hash)
-             SELECT pg_notify($2, encode(token_hash, 'hex')) FROM gone",
-        )
-        .await?;
-    let rows = client.query(&stmt, &[&token_hash, &TOKENS_CHANNEL]).await?;
-    Ok(!rows.is_empty())
-}
-
 /// One live token of a user, as `/sessions` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -119,50 +104,6 @@ pub async fn sessions(
             user_agent: r.get(5),
         })
         .collect())
-}
-
-/// Revokes the user's session `id` and notifies every server, in one
-/// statement; false when the user has no such session (another user's id
-/// included).
-pub async fn revoke_session(
-    client: &Client,
-    user_id: i64,
-    id: i64,
-) -> Result<bool, tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached(
-            "WITH gone AS (DELETE FROM tokens WHERE user_id = $1 AND id = $2
-                           RETURNING token_hash, expires_at)
-             SELECT pg_notify($3, encode(token_hash, 'hex')), expires_at > now() FROM gone",
-        )
-        .await?;
-    let rows = client
-        .query(&stmt, &[&user_id, &id, &TOKENS_CHANNEL])
-        .await?;
-    // An expired row is gone now, but it was no live session.
-    Ok(rows.iter().any(|r| r.get::<_, bool>(1)))
-}
-
-/// Revokes every token of the user but `keep` (none: every one), notifying
-/// every server of each; how many live ones went. Run it inside the
-/// caller's transaction to make it part of a larger change.
-pub async fn revoke_all_but(
-    client: &impl GenericClient,
-    user_id: i64,
-    keep: Option<&[u8]>,
-) -> Result<u64, tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached(
-            "WITH gone AS (DELETE FROM tokens
-                           WHERE user_id = $1 AND ($2::bytea IS NULL OR token_hash <> $2)
-                           RETURNING token_hash, expires_at)
-             SELECT pg_notify($3, encode(token_hash, 'hex')), expires_at > now() FROM gone",
-        )
-        .await?;
-    let rows = client
-        .query(&stmt, &[&user_id, &keep, &TOKENS_CHANNEL])
-        .await?;
-    Ok(rows.iter().filter(|r| r.get::<_, bool>(1)).count() as u64)
 }
 
 /// Records that the token was used now, unless it already was this minute:

@@ -1,5 +1,7 @@
 //! The `users` table.
 
+use deadpool_postgres::GenericClient;
+
 use super::Client;
 
 /// What `/authenticate` needs to check a password.
@@ -65,56 +67,43 @@ pub async fn password_hash(
     Ok(client.query_opt(&stmt, &[&id]).await?.map(|r| r.get(0)))
 }
 
-/// Sets a new password hash, unless the password changed since `old_hash`
-/// was read, and revokes every other token of the user (each server told),
-/// in one transaction; whether it was changed.
-pub async fn change_password(
-    client: &mut Client,
+/// Sets a new password hash unless the password changed since `old_hash`
+/// was read; whether it was set. Run inside the transaction that also
+/// revokes the user's other tokens (`live::notify::revoke_all_but`).
+pub async fn replace_password_hash(
+    tx: &impl GenericClient,
     id: i64,
     old_hash: &str,
     new_hash: &str,
-    keep_token: &[u8],
 ) -> Result<bool, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    let changed = tx
-        .execute(
-            "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
-            &[&id, &old_hash, &new_hash],
-        )
-        .await?
-        == 1;
-    if !changed {
-        return Ok(false);
-    }
-    super::tokens::revoke_all_but(&tx, id, Some(keep_token)).await?;
-    tx.commit().await?;
-    Ok(true)
+    let stmt = tx
+        .prepare_cached("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2")
+        .await?;
+    Ok(tx.execute(&stmt, &[&id, &old_hash, &new_hash]).await? == 1)
 }
 
-/// Deletes the user, their history, tokens (each server told, so their open
-/// streams end) and idempotency keys, in one transaction, unless the
-/// password changed since `hash` was read; whether it was deleted.
-pub async fn delete(
-    client: &mut Client,
+/// The user's password hash, row locked until the transaction ends (a
+/// concurrent password change or deletion waits).
+pub async fn lock(
+    tx: &impl GenericClient,
     id: i64,
-    hash: &str,
-) -> Result<bool, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    // Locks the user first: a concurrent password change or deletion waits.
-    let current = tx
-        .query_opt(
-            "SELECT password_hash FROM users WHERE id = $1 FOR UPDATE",
-            &[&id],
-        )
+) -> Result<Option<String>, tokio_postgres::Error> {
+    let stmt = tx
+        .prepare_cached("SELECT password_hash FROM users WHERE id = $1 FOR UPDATE")
         .await?;
-    if current.map(|r| r.get::<_, String>(0)).as_deref() != Some(hash) {
-        return Ok(false);
-    }
-    super::tokens::revoke_all_but(&tx, id, None).await?;
+    Ok(tx.query_opt(&stmt, &[&id]).await?.map(|r| r.get(0)))
+}
+
+/// Deletes the user's history and the user (their idempotency keys, and any
+/// tokens left, go by cascade). Run inside the transaction that revoked the
+/// tokens with a notice first.
+pub async fn delete_with_history(
+    tx: &impl GenericClient,
+    id: i64,
+) -> Result<(), tokio_postgres::Error> {
     tx.execute("DELETE FROM history WHERE user_id = $1", &[&id])
         .await?;
     tx.execute("DELETE FROM users WHERE id = $1", &[&id])
         .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(())
 }

@@ -23,6 +23,7 @@ use crate::http::auth::User;
 use crate::http::error::{ApiError, respond};
 use crate::http::query;
 use crate::http::routes::{json_body, json_headers, user, with_state};
+use crate::live::notify;
 
 /// Rows per export page, and about how many bytes of text one may hold:
 /// the most the export keeps in memory at once, whatever the history's size.
@@ -215,7 +216,7 @@ pub async fn revoke_session(
         )));
     };
     let client = state.pool.get().await?;
-    if db::tokens::revoke_session(&client, user.id, id).await? {
+    if notify::revoke_session(&client, user.id, id).await? {
         Ok(MessageResponse {
             message: format!("Session {id} revoked."),
         })
@@ -251,7 +252,7 @@ pub async fn revoke_others(
         ));
     }
     let client = state.pool.get().await?;
-    let n = db::tokens::revoke_all_but(&client, user.id, Some(&user.token_hash)).await?;
+    let n = notify::revoke_all_but(&client, user.id, Some(&user.token_hash)).await?;
     Ok(MessageResponse {
         message: format!(
             "{n} other session{} revoked.",
@@ -310,12 +311,13 @@ pub async fn change_password(
     let old_hash = check_password(state, &user, body.current_password).await?;
     let new_hash = state.passwords.hash(body.new_password).await?;
     let mut client = state.pool.get().await?;
-    if !db::users::change_password(&mut client, user.id, &old_hash, &new_hash, &user.token_hash)
-        .await?
-    {
+    let tx = client.transaction().await?;
+    if !db::users::replace_password_hash(&tx, user.id, &old_hash, &new_hash).await? {
         // Changed by another request between the check and now.
         return Err(ApiError::InvalidCredentials);
     }
+    notify::revoke_all_but(&tx, user.id, Some(&user.token_hash)).await?;
+    tx.commit().await?;
     tracing::info!(user = %user.name, "password changed");
     Ok(MessageResponse {
         message: "Password changed; every other session is logged out.".into(),
@@ -339,9 +341,16 @@ pub async fn delete_account(
 ) -> Result<MessageResponse, ApiError> {
     let hash = check_password(state, &user, body.password).await?;
     let mut client = state.pool.get().await?;
-    if !db::users::delete(&mut client, user.id, &hash).await? {
+    let tx = client.transaction().await?;
+    if db::users::lock(&tx, user.id).await?.as_deref() != Some(hash.as_str()) {
+        // The password changed (or the account went) since the check.
         return Err(ApiError::InvalidCredentials);
     }
+    // Every token first, each with its notice: open streams end, and every
+    // server refuses them once this commits.
+    notify::revoke_all_but(&tx, user.id, None).await?;
+    db::users::delete_with_history(&tx, user.id).await?;
+    tx.commit().await?;
     tracing::info!(user = %user.name, "account deleted");
     Ok(MessageResponse {
         message: format!("User \"{}\" deleted.", user.name),

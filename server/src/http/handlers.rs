@@ -251,8 +251,7 @@ pub async fn run_strop(
     {
         db::idempotency::Outcome::Done(saved) => {
             tracing::debug!(id = saved.id, "history row committed with its key");
-            let payload = crate::live::listener::history_payload(&[saved.id]);
-            if let Err(e) = db::history::announce(&client, &payload).await {
+            if let Err(e) = crate::live::notify::announce_history(&client, &[saved.id]).await {
                 tracing::warn!(error = %e, "could not announce a new history row");
             }
             Ok(answer)
@@ -337,7 +336,7 @@ pub async fn logout(state: &AppState, user: User) -> Result<MessageResponse, Api
     let client = state.pool.get().await?;
     // Every server is notified at commit; each fences its cache before it
     // next answers from it, so the token is refused everywhere from now on.
-    db::tokens::revoke(&client, &user.token_hash).await?;
+    crate::live::notify::revoke_token(&client, &user.token_hash).await?;
     Ok(MessageResponse {
         message: "Logged out.".into(),
     })

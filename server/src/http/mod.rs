@@ -12,4 +12,5 @@ pub mod openapi;
 pub mod parse_errors;
 pub mod query;
 pub mod request_id;
+pub mod route;
 pub mod routes;

@@ -13,6 +13,7 @@ mod export;
 mod hardening;
 mod history;
 mod idempotency;
+mod invariants;
 mod limits;
 mod listener;
 mod observability;
