@@ -4,6 +4,8 @@
 //! Secret Service under `STROP_KEYRING=secret-service`; see `support`).
 #![cfg(target_os = "linux")]
 
+#[path = "cli/accounts.rs"]
+mod accounts;
 #[path = "cli/client_errors.rs"]
 mod client_errors;
 #[path = "cli/edges.rs"]
