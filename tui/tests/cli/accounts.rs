@@ -217,3 +217,67 @@ fn export_then_import_twice_writes_each_entry_once() {
     assert!(err.contains("line 2"), "{err}");
     fails(&to.run(&["history", "--export", "--limit", "3"]), 2);
 }
+
+/// A forwarder that loses the server's first answer: the request gets
+/// through and is done, but the client's connection is cut when the answer
+/// starts to come back. Later connections are forwarded whole.
+fn answer_losing_proxy(target: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (n, client) in listener.incoming().enumerate() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(target) else {
+                return;
+            };
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_in, &mut s_out);
+                let _ = s_out.shutdown(Shutdown::Write);
+            });
+            let (mut s_in, mut c_out) = (server, client);
+            std::thread::spawn(move || {
+                if n == 0 {
+                    let mut first = [0u8; 1];
+                    let _ = s_in.read(&mut first);
+                    let _ = c_out.shutdown(Shutdown::Both);
+                    return;
+                }
+                let mut buf = [0u8; 8192];
+                while let Ok(k) = s_in.read(&mut buf) {
+                    if k == 0 || c_out.write_all(&buf[..k]).is_err() {
+                        break;
+                    }
+                }
+                let _ = c_out.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_lost_answer_is_retried_with_the_same_key_and_written_once() {
+    let ctx = Ctx::new("retry");
+    ctx.register_and_login();
+    let token = ctx.stored_token().expect("a token in the keyring");
+    let target = super::support::TestServer::shared().addr();
+    let proxy = answer_losing_proxy(target);
+    let out = ctx.run_with(
+        &["--server", &proxy, "reverse", "written once"],
+        None,
+        &[("STROP_TOKEN", &token)],
+    );
+    assert_eq!(ok(&out), "ecno nettirw\n");
+    let export = ok(&ctx.run(&["history", "--export"]));
+    let rows = export
+        .lines()
+        .filter(|l| l.contains("\"written once\""))
+        .count();
+    assert_eq!(
+        rows, 1,
+        "the retry was answered from the first write: {export}"
+    );
+}
