@@ -314,6 +314,10 @@ fn register(screen: &mut Screen, user: &str, password: &str) {
     screen.type_text(user);
     screen.send_keys(keys::TAB);
     screen.type_text(password);
+    // The register form asks for the password twice.
+    screen.send_keys(keys::ENTER);
+    screen.wait_for_text("Repeat", WAIT);
+    screen.type_text(password);
     screen.send_keys(keys::ENTER);
     screen.wait_for_text("No history yet", WAIT);
     screen.wait_for_text(user, WAIT);

@@ -154,6 +154,8 @@ pub enum LoginMode {
 pub enum LoginField {
     Username,
     Password,
+    /// The password again: only on the register form.
+    Confirm,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +163,8 @@ pub struct LoginForm {
     pub username: Input,
     /// Drawn masked; cleared as soon as it has been used.
     pub password: Input,
+    /// The password typed again (register only), masked too.
+    pub confirm: Input,
     pub focus: LoginField,
     pub mode: LoginMode,
     /// The last failure, shown under the fields.
@@ -174,6 +178,7 @@ impl Default for LoginForm {
         Self {
             username: Input::default(),
             password: Input::default(),
+            confirm: Input::default(),
             focus: LoginField::Username,
             mode: LoginMode::Login,
             error: None,

@@ -489,6 +489,7 @@ fn on_paste(s: &mut State, text: &str, fx: &mut Vec<Effect>) {
                     let field = match s.login.focus {
                         LoginField::Username => &mut s.login.username,
                         LoginField::Password => &mut s.login.password,
+                        LoginField::Confirm => &mut s.login.confirm,
                     };
                     *field = insert_str(field, &flat);
                 }

@@ -483,6 +483,18 @@ fn register_then_logs_straight_in() {
     type_str(&mut s, "bob");
     update(&mut s, key(KeyCode::Tab));
     type_str(&mut s, "pw");
+    // Enter on the password asks for it again; a different one is refused.
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert_eq!(s.login.focus, LoginField::Confirm);
+    type_str(&mut s, "pX");
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        s.login.error.as_deref(),
+        Some("The passwords do not match; type it again.")
+    );
+    assert_eq!(s.login.confirm.value(), "");
+    assert_eq!(s.login.focus, LoginField::Confirm);
+    type_str(&mut s, "pw");
     let fx = update(&mut s, key(KeyCode::Enter));
     assert!(matches!(&fx[..], [Effect::Register { username, .. }] if username == "bob"));
 

@@ -154,6 +154,7 @@ fn login_session_expired() {
 fn register_busy() {
     let mut s = login_state();
     s.login.mode = LoginMode::Register;
+    s.login.confirm = Input::new("hunter2".into());
     s.login.busy = true;
     s.start(Activity::Register);
     snap!("register_busy", s);
