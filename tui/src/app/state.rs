@@ -3,7 +3,7 @@
 use std::cell::Cell;
 
 use ratatui::layout::Rect;
-use strop_common::{Function, HistoryEntry, HistoryQuery};
+use strop_common::{Function, HistoryEntry, HistoryQuery, SessionInfo};
 use tui_input::Input;
 
 /// Rows asked for per history page.
@@ -42,9 +42,23 @@ impl Screen {
 /// A window drawn over the screen; it takes the keys while it is up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     Detail(Detail),
     ConfirmLogout,
+    /// The user's sessions (logins), to log others out.
+    Sessions(SessionsView),
+}
+
+/// The sessions overlay: the list (`None` while it loads), the selected
+/// row, and the last answer or failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionsView {
+    pub list: Option<Vec<SessionInfo>>,
+    pub selected: usize,
+    pub message: Option<String>,
+    pub error: Option<String>,
 }
 
 /// One history entry shown in full.

@@ -50,6 +50,7 @@ pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         FocusInput => s.main.focus = Focus::Input,
         FocusHistory => s.main.focus = Focus::History,
         Logout => s.overlay = Some(Overlay::ConfirmLogout),
+        OpenSessions => super::sessions::open(s, fx),
         OpenDetail => {
             if let Some(entry) = s.history.selected_entry() {
                 s.overlay = Some(Overlay::Detail(Detail::new(entry.clone())));
