@@ -1009,3 +1009,58 @@ fn a_silent_live_stream_is_noticed_and_reopened() {
     s.wait_exit();
     support::forget_token(&url, &user);
 }
+
+/// Issue 17, 1: 5,000 characters typed as separate key events all reach
+/// the input, and the screen shows the last of them within 1 s of the last
+/// key (crossterm's edge-triggered reader used to leave kilobytes in the tty
+/// until the next key).
+#[test]
+fn five_thousand_typed_characters_all_show_within_a_second() {
+    let server = TestServer::shared();
+    let url = server.url().to_string();
+    let (client, user) = Client::logged_in(&url, "typist");
+    let mut s = client.spawn_with(&[], &[], 35, 120);
+    s.wait_for_text("● live", WAIT);
+    let text: String = (0..1000).map(|i| format!("{i:04},")).collect();
+    assert_eq!(text.len(), 5000);
+    s.type_text(&text);
+    let sent = Instant::now();
+    s.wait_until("the last typed characters", Duration::from_secs(5), |sc| {
+        sc.contains("0997,0998,0999,")
+    });
+    let took = sent.elapsed();
+    eprintln!("5,000 characters on screen {took:?} after the write");
+    assert!(took <= Duration::from_secs(1), "took {took:?}");
+    // All of them, in order: the answer is the text reversed.
+    s.send_keys(keys::ENTER);
+    s.wait_for_text(",9990,8990,7990", WAIT);
+    let out = client.run(&url, &user, &["history", "--limit", "1", "--json"]);
+    assert!(out.contains(&text), "the run sent something else");
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(&url, &user);
+}
+
+/// Issue 17, 2: Enter three times in one read is one run, one row.
+#[test]
+fn three_enters_in_one_write_run_once() {
+    let server = TestServer::shared();
+    let url = server.url().to_string();
+    let (client, user) = Client::logged_in(&url, "triple");
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("● live", WAIT);
+    s.type_text("only once please");
+    s.send_keys("\r\r\r");
+    s.wait_for_text("esaelp ecno ylno", WAIT);
+    // Time for any second POST to land and show up live.
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = client.run(&url, &user, &["history", "--json"]);
+    assert_eq!(
+        out.matches("only once please").count(),
+        1,
+        "more than one row: {out}"
+    );
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(&url, &user);
+}

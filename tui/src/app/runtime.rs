@@ -7,15 +7,13 @@ use std::io::stdout;
 use std::time::{Duration, SystemTime};
 
 use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
-    EventStream,
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
 };
 #[cfg(not(windows))]
 use crossterm::event::{
     KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::execute;
-use futures::StreamExt;
 use ratatui::DefaultTerminal;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
@@ -27,10 +25,13 @@ use crate::session::Launch;
 use crate::settings::{Choices, Settings};
 use crate::token_store::TokenStore;
 
+mod input;
 mod live;
 
 /// Spinner speed; the tick only runs while something is in flight.
 const TICK: Duration = Duration::from_millis(100);
+/// Longest a frame waits while messages keep arriving.
+const FRAME_BUDGET: Duration = Duration::from_millis(40);
 
 /// Restores the terminal when dropped, so `?` and early returns are safe;
 /// ratatui's panic hook covers panics.
@@ -88,20 +89,16 @@ pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
     for fx in effects {
         runner.spawn(fx);
     }
-    let mut events = EventStream::new();
+    let mut keys = input::spawn_reader();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let stop = stop_signal();
     tokio::pin!(stop);
 
     loop {
-        let msg = tokio::select! {
-            ev = events.next() => match ev {
-                Some(Ok(Event::Key(key))) => Some(Msg::Key(key)),
-                Some(Ok(Event::Paste(text))) => Some(Msg::Paste(text)),
-                Some(Ok(Event::Mouse(ev))) => Some(Msg::Mouse(ev)),
-                // A resize only needs a redraw; ratatui picks up the new size.
-                Some(Ok(_)) => None,
+        let first = tokio::select! {
+            ev = keys.recv() => match ev {
+                Some(Ok(ev)) => input::message(ev),
                 Some(Err(e)) => return Err(e.into()),
                 None => break,
             },
@@ -110,18 +107,37 @@ pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
             // SIGTERM/SIGHUP: leave the normal way, so the terminal is restored.
             () = &mut stop => break,
         };
-        if let Some(msg) = msg {
-            for fx in update::update(&mut state, msg) {
+        let mut apply = |msg: Msg, state: &mut super::state::State| {
+            for fx in update::update(state, msg) {
                 runner.spawn(fx);
             }
+        };
+        if let Some(msg) = first {
+            apply(msg, &mut state);
         }
-        // Apply everything already queued before paying for a frame.
-        while let Ok(msg) = rx.try_recv() {
-            for fx in update::update(&mut state, msg) {
-                runner.spawn(fx);
+        // Everything already read (keys typed faster than frames, task
+        // answers) is applied before the next frame, but a frame is never
+        // owed longer than FRAME_BUDGET while input keeps coming.
+        let deadline = std::time::Instant::now() + FRAME_BUDGET;
+        let mut ended = false;
+        while !state.quit && std::time::Instant::now() < deadline {
+            let msg = match keys.try_recv() {
+                Ok(Ok(ev)) => input::message(ev),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    ended = true;
+                    break;
+                }
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => match rx.try_recv() {
+                    Ok(msg) => Some(msg),
+                    Err(_) => break,
+                },
+            };
+            if let Some(msg) = msg {
+                apply(msg, &mut state);
             }
         }
-        if state.quit {
+        if state.quit || ended {
             break;
         }
         term.terminal.draw(|f| view::draw(f, &state, &theme))?;

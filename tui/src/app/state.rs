@@ -233,6 +233,9 @@ pub struct MainPane {
     pub focus: Focus,
     /// Operations sent and not yet answered.
     pub running: usize,
+    /// What those operations are: the same text is never sent twice while
+    /// it is in flight (Enter pressed three times in one read is one run).
+    pub in_flight: Vec<(Function, String)>,
     /// Walking back through earlier inputs with ↑/↓: which one (0 = newest)
     /// and what was typed before the walk began.
     pub recall: Option<(usize, String)>,
@@ -246,6 +249,7 @@ impl Default for MainPane {
             output: None,
             focus: Focus::Input,
             running: 0,
+            in_flight: Vec::new(),
             recall: None,
         }
     }

@@ -184,6 +184,9 @@ fn group(n: usize) -> String {
     out
 }
 
+/// Said when Enter comes again for a text that is still running.
+pub const ALREADY_RUNNING: &str = "Already running this input; its answer is on the way.";
+
 pub(super) fn run_current(s: &mut State, fx: &mut Vec<Effect>) {
     let Some(session) = s.session() else {
         return;
@@ -199,7 +202,16 @@ pub(super) fn run_current(s: &mut State, fx: &mut Vec<Effect>) {
         });
         return;
     }
+    if s.main
+        .in_flight
+        .iter()
+        .any(|(f, i)| *f == function && *i == input)
+    {
+        s.notice = Some(ALREADY_RUNNING.into());
+        return;
+    }
     s.main.running += 1;
+    s.main.in_flight.push((function, input.clone()));
     s.start(Activity::Run(function));
     fx.push(Effect::Run {
         server,
@@ -219,6 +231,14 @@ pub(super) fn ran(
 ) {
     s.finish(Activity::Run(function));
     s.main.running = s.main.running.saturating_sub(1);
+    if let Some(i) = s
+        .main
+        .in_flight
+        .iter()
+        .position(|(f, i)| *f == function && *i == input)
+    {
+        s.main.in_flight.remove(i);
+    }
     if !s.screen.is_main() {
         return;
     }
