@@ -260,6 +260,20 @@ impl Client {
         &self,
         after: Option<i64>,
     ) -> Result<impl Stream<Item = Result<LiveEvent, ClientError>> + use<>, ClientError> {
+        self.events_pulsed(after, || {}).await
+    }
+
+    /// [`Self::events`], calling `pulse` for every chunk the server sends
+    /// (heartbeat comments included, which the parser drops): how the TUI
+    /// tells a silent server from a quiet one.
+    pub async fn events_pulsed<P>(
+        &self,
+        after: Option<i64>,
+        pulse: P,
+    ) -> Result<impl Stream<Item = Result<LiveEvent, ClientError>> + use<P>, ClientError>
+    where
+        P: Fn() + Send + 'static,
+    {
         let mut request = self
             .request(Method::GET, paths::EVENTS)
             .timeout(STREAM_TIMEOUT);
@@ -281,6 +295,7 @@ impl Client {
         let me = self.clone();
         Ok(response
             .bytes_stream()
+            .inspect(move |_| pulse())
             .eventsource()
             .filter_map(move |item| std::future::ready(me.live_event(item))))
     }

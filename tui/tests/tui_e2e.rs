@@ -709,9 +709,10 @@ fn forty_by_ten_keeps_the_input_usable() {
     s.wait_for_text("tiny screen", WAIT);
     s.send_keys(keys::ENTER);
     s.wait_for_text("neercs ynit", WAIT);
-    // Titles stay apart: the input's title and the function switch.
+    // Titles stay apart: the input's title (marked: it has focus) and the
+    // function switch.
     let top = s.rows()[0].clone();
-    assert!(top.starts_with("┌ Input "), "{top:?}");
+    assert!(top.starts_with("┌▸ Input "), "{top:?}");
     assert!(top.contains("reverse"), "{top:?}");
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
@@ -982,8 +983,9 @@ fn an_entry_run_in_one_tui_appears_in_another_on_another_server() {
 
 /// A server that goes silent without closing (stalled, or a proxy between
 /// that still holds the connection; TCP keepalive cannot tell, the kernel
-/// still answers): the live stream misses three heartbeats, is taken for
-/// dead, and is reopened once the server answers again.
+/// still answers): the live stream misses two heartbeats (issue 17), is
+/// taken for dead ("reconnecting", then "offline" when the probe times
+/// out), and is reopened once the server answers again.
 #[test]
 fn a_silent_live_stream_is_noticed_and_reopened() {
     let server = TestServer::start();
@@ -993,13 +995,20 @@ fn a_silent_live_stream_is_noticed_and_reopened() {
     s.wait_for_text("● live", WAIT);
     server.pause();
     let paused = Instant::now();
-    let idle = strop_common::EVENTS_HEARTBEAT * 3;
+    let idle = strop_common::EVENTS_HEARTBEAT * 2;
     s.wait_for_gone("● live", idle + Duration::from_secs(20));
     // The last heartbeat came at most one interval before the pause (2 s
     // of slack for a heartbeat sent late).
     assert!(
         paused.elapsed() + strop_common::EVENTS_HEARTBEAT + Duration::from_secs(2) >= idle,
-        "dropped before three heartbeats were missed"
+        "dropped before two heartbeats were missed"
+    );
+    let gone = paused.elapsed();
+    // A hung server is no "online": the probe times out.
+    s.wait_for_text("offline", Duration::from_secs(5));
+    eprintln!(
+        "live gone {gone:?} after the pause; offline {:?}",
+        paused.elapsed()
     );
     server.resume();
     s.wait_for_text("● live", Duration::from_secs(60));
@@ -1060,6 +1069,41 @@ fn three_enters_in_one_write_run_once() {
         1,
         "more than one row: {out}"
     );
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(&url, &user);
+}
+
+/// Issue 17, 3 and 4: the server killed, the status says so within 2 s
+/// without a key pressed; the server back, "live" again and the old
+/// "Cannot reach" sentence gone from the output pane.
+#[test]
+fn a_killed_server_shows_offline_within_two_seconds_and_recovers_clean() {
+    let mut server = TestServer::shared().share();
+    let url = server.url().to_string();
+    let (client, user) = Client::logged_in(&url, "killed");
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("● live", WAIT);
+    server.stop();
+    let stopped = Instant::now();
+    s.wait_until("offline or reconnecting", Duration::from_secs(2), |sc| {
+        sc.contains("○ offline") || sc.contains("◌ reconnecting")
+    });
+    eprintln!("status changed {:?} after the stop", stopped.elapsed());
+    s.wait_for_text("○ offline", Duration::from_secs(3));
+    // A run now fails with a sentence; F5 says the server is away.
+    s.type_text("while away");
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("Cannot reach the server", WAIT);
+    s.send_keys("\x1b[15~");
+    s.wait_for_text("does not answer", WAIT);
+    server.start_again();
+    let started = Instant::now();
+    s.wait_for_text("● live", Duration::from_secs(10));
+    eprintln!("live again {:?} after the restart", started.elapsed());
+    s.wait_for_gone("Cannot reach the server", Duration::from_secs(2));
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("yawa elihw", WAIT);
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
     support::forget_token(&url, &user);

@@ -30,6 +30,8 @@ mod live;
 
 /// Spinner speed; the tick only runs while something is in flight.
 const TICK: Duration = Duration::from_millis(100);
+/// How long a `/healthz` probe waits before calling the server offline.
+const PROBE_PATIENCE: Duration = Duration::from_secs(2);
 /// Longest a frame waits while messages keep arriving.
 const FRAME_BUDGET: Duration = Duration::from_millis(40);
 
@@ -339,7 +341,18 @@ impl Runner {
                 tokio::spawn(async move {
                     tokio::time::sleep(after).await;
                     let result = match client {
-                        Ok(c) => c.health().await.map_err(|e| failure(&e)),
+                        // A hung server (SIGSTOP) counts as offline quickly.
+                        Ok(c) => match tokio::time::timeout(PROBE_PATIENCE, c.health()).await {
+                            Ok(answer) => answer.map_err(|e| failure(&e)),
+                            Err(_) => Err(Failure::new(
+                                FailureKind::Unreachable,
+                                format!(
+                                    "{} did not answer within {} s.",
+                                    c.server(),
+                                    PROBE_PATIENCE.as_secs()
+                                ),
+                            )),
+                        },
                         Err(f) => Err(f),
                     };
                     let _ = tx.send(Msg::Probed(result));

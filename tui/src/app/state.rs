@@ -79,11 +79,18 @@ pub fn help_len() -> u16 {
     (super::keymap::KEYMAP.len() + 2 * contexts.len() + 1) as u16
 }
 
-/// What we know about reaching the server.
+/// What we know about reaching the server: one state machine (see
+/// `update::note_online`, `account::went_offline`, `account::reconnecting`).
+/// "live" is `Online` with the history stream open (`Live::open`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conn {
     Unknown,
+    /// The server answers.
     Online,
+    /// The live stream dropped or went silent for two heartbeats; a
+    /// `/healthz` probe is deciding between online and offline.
+    Reconnecting,
+    /// Refused or timed out; probed with back-off until it answers.
     Offline,
 }
 
@@ -218,6 +225,8 @@ pub enum Outcome {
         function: Function,
         input: String,
         message: String,
+        /// The server could not be reached: the sentence goes once it is back.
+        offline: bool,
     },
 }
 

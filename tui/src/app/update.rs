@@ -531,9 +531,17 @@ fn edit_focused(s: &mut State, req: InputRequest, fx: &mut Vec<Effect>) {
 /// state it implies. Going offline starts the probe that brings us back.
 fn note_failure(s: &mut State, f: &Failure, fx: &mut Vec<Effect>) {
     if f.kind == FailureKind::Unreachable {
+        // The key that was tried offline already said why; keep that.
+        let told = s.conn == Conn::Offline
+            && s.last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(account::OFFLINE_PREFIX));
         account::went_offline(s, fx);
+        if told {
+            return;
+        }
     } else {
-        s.conn = Conn::Online;
+        note_online(s, fx);
     }
     s.last_error = Some(f.message.clone());
 }
@@ -542,8 +550,9 @@ fn note_failure(s: &mut State, f: &Failure, fx: &mut Vec<Effect>) {
 /// were offline, what failed meanwhile is redone, whichever answer (probe,
 /// live stream, a request) came first.
 fn note_online(s: &mut State, fx: &mut Vec<Effect>) {
-    s.conn = Conn::Online;
-    if s.probe.take().is_some() {
+    let was = std::mem::replace(&mut s.conn, Conn::Online);
+    let probing = s.probe.take().is_some();
+    if probing || matches!(was, Conn::Offline | Conn::Reconnecting) {
         account::back_online(s, fx);
     }
 }

@@ -10,8 +10,9 @@ use super::{Effect, Failure, FailureKind, Msg, history, note_failure, note_onlin
 use crate::app::state::*;
 
 /// First probe delay while offline; it doubles up to [`PROBE_MAX`].
-const PROBE_FIRST: Duration = Duration::from_millis(500);
-const PROBE_MAX: Duration = Duration::from_secs(10);
+const PROBE_FIRST: Duration = Duration::from_millis(250);
+/// A return is noticed within this (issue 17: every transition within 2 s).
+const PROBE_MAX: Duration = Duration::from_secs(2);
 
 pub(super) fn update(s: &mut State, msg: Msg, fx: &mut Vec<Effect>) {
     match msg {
@@ -257,10 +258,34 @@ pub(super) fn went_offline(s: &mut State, fx: &mut Vec<Effect>) {
     }
 }
 
+/// The live stream dropped (or went silent): probe now, and say
+/// "reconnecting" until the probe tells online from offline. Already
+/// offline stays offline.
+pub(super) fn reconnecting(s: &mut State, fx: &mut Vec<Effect>) {
+    if s.conn != Conn::Offline {
+        s.conn = Conn::Reconnecting;
+    }
+    if s.probe.is_none() && !s.server.is_empty() {
+        s.probe = Some(0);
+        fx.push(Effect::Probe {
+            server: s.server.clone(),
+            after: Duration::ZERO,
+        });
+    }
+}
+
 /// Back online after being offline (whichever answer told us): redo what
 /// failed while we were away.
 pub(super) fn back_online(s: &mut State, fx: &mut Vec<Effect>) {
     s.last_error = None;
+    // "Cannot reach the server" is no longer true.
+    if let Some(Outcome::Failed { offline: true, .. }) = s.main.output {
+        s.main.output = None;
+    }
+    if s.session().is_some() && !s.live.open {
+        s.live.failures = 0;
+        super::live::follow(s, Duration::ZERO, fx);
+    }
     match &s.screen {
         Screen::Main(session) => {
             if session.user.is_empty() {
@@ -278,7 +303,19 @@ pub(super) fn back_online(s: &mut State, fx: &mut Vec<Effect>) {
     }
 }
 
-/// 0.5 s, 1 s, 2 s, ... up to 10 s.
+/// How the status bar's offline notice starts (cleared when back).
+pub const OFFLINE_PREFIX: &str = "Offline:";
+
+/// What a key that needs the server says while offline.
+pub fn offline_notice(server: &str) -> String {
+    format!(
+        "{OFFLINE_PREFIX} {server} does not answer; strop checks again every {} s and \
+         carries on by itself once it is back.",
+        PROBE_MAX.as_secs()
+    )
+}
+
+/// 0.25 s, 0.5 s, 1 s, then every 2 s.
 pub fn probe_delay(failures: u32) -> Duration {
     PROBE_FIRST
         .saturating_mul(1 << failures.min(6))
@@ -292,6 +329,7 @@ fn probed(s: &mut State, result: Result<(), Failure>, fx: &mut Vec<Effect>) {
     };
     match result {
         Err(_) => {
+            s.conn = Conn::Offline;
             s.probe = Some(failures + 1);
             fx.push(Effect::Probe {
                 server: s.server.clone(),

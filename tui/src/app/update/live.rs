@@ -52,8 +52,11 @@ pub(super) fn event(s: &mut State, stream: u64, ev: LiveEvent, fx: &mut Vec<Effe
         }
         LiveEvent::Entry(entry) => arrived(s, entry, fx),
         LiveEvent::Dropped(f) if f.kind == FailureKind::Auth => account::session_expired(s, fx),
-        LiveEvent::Dropped(_) => {
+        LiveEvent::Dropped(f) => {
             s.live.open = false;
+            if f.kind == FailureKind::Unreachable {
+                account::reconnecting(s, fx);
+            }
             let wait = account::probe_delay(s.live.failures);
             s.live.failures += 1;
             follow(s, wait, fx);

@@ -139,6 +139,11 @@ pub fn spinner(s: &State) -> &'static str {
     SPINNER[s.spinner % SPINNER.len()]
 }
 
+/// What starts the focused pane's title, so focus shows without colour.
+pub fn focus_mark(focused: bool) -> &'static str {
+    if focused { "▸" } else { "" }
+}
+
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
     // The last error gets lines of its own above the status bar, wrapped, so

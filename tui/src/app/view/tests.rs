@@ -352,7 +352,7 @@ fn thirty_columns_shorten_titles_without_overlap() {
                 .collect()
         })
         .collect();
-    assert!(rows[0].starts_with("┌ Input "), "{}", rows[0]);
+    assert!(rows[0].starts_with("┌▸ Input "), "{}", rows[0]);
     assert!(rows[0].contains(" piglatin "), "{}", rows[0]);
     assert!(rows[6].starts_with("┌ History "), "{}", rows[6]);
     snap!("main_30_columns", s, 30, 24);
@@ -390,6 +390,7 @@ fn history_that_could_not_load_says_why() {
 fn a_failed_run_shows_in_the_output() {
     let mut s = main_state();
     s.main.output = Some(Outcome::Failed {
+        offline: false,
         function: Function::Reverse,
         input: "x".into(),
         message: "The server did not answer within 10 s; it may be overloaded. Try again.".into(),
