@@ -45,13 +45,16 @@ struct Shared {
     queued: AtomicUsize,
     /// Buffers alive (idle or in use), and the most ever alive at once.
     live: AtomicUsize,
+    #[cfg(test)]
     peak: AtomicUsize,
     /// Hashes computing now, and the most ever at once.
     running: AtomicUsize,
+    #[cfg(test)]
     peak_running: AtomicUsize,
 }
 
-/// What a [`Passwords`] has used, for tests and the benchmark.
+/// What a [`Passwords`] has used, for its tests.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     /// Block buffers alive now.
@@ -78,8 +81,10 @@ impl Passwords {
                 idle: Mutex::new(Vec::new()),
                 queued: AtomicUsize::new(0),
                 live: AtomicUsize::new(0),
+                #[cfg(test)]
                 peak: AtomicUsize::new(0),
                 running: AtomicUsize::new(0),
+                #[cfg(test)]
                 peak_running: AtomicUsize::new(0),
             }),
         }
@@ -98,7 +103,8 @@ impl Passwords {
         queued.saturating_sub(s.running.load(Ordering::SeqCst))
     }
 
-    pub fn usage(&self) -> Usage {
+    #[cfg(test)]
+    fn usage(&self) -> Usage {
         let s = &self.shared;
         Usage {
             buffers: s.live.load(Ordering::SeqCst),
@@ -177,7 +183,9 @@ impl Passwords {
             (self.shared.permits.clone().acquire_owned().await).map_err(ApiError::internal)?;
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
+            #[cfg_attr(not(test), allow(unused_variables))]
             let running = shared.running.fetch_add(1, Ordering::SeqCst) + 1;
+            #[cfg(test)]
             shared.peak_running.fetch_max(running, Ordering::SeqCst);
             let mut blocks = shared.take_buffer();
             let result = work(&mut blocks);
@@ -202,7 +210,9 @@ impl Shared {
         if let Some(blocks) = self.lock_idle().pop() {
             return blocks;
         }
+        #[cfg_attr(not(test), allow(unused_variables))]
         let live = self.live.fetch_add(1, Ordering::SeqCst) + 1;
+        #[cfg(test)]
         self.peak.fetch_max(live, Ordering::SeqCst);
         vec![Block::new(); self.params.block_count()]
     }

@@ -30,6 +30,7 @@ use warp::{Filter, Reply};
 use crate::http::error::ApiError;
 use crate::http::parse_errors::JsonParseErrors;
 use crate::http::request_id::{self, RequestId};
+use crate::http::route::{self, Route};
 use crate::ops::metrics;
 
 /// How long a client may take to send a request's headers.
@@ -77,7 +78,7 @@ pub async fn run<F, R>(
                 Ok(conn) => conn,
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    tracing::warn!(error = %crate::ops::logging::Chain(&e), "accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -113,7 +114,7 @@ pub async fn run<F, R>(
             let io = TokioIo::new(JsonParseErrors::new(Box::pin(stream)));
             let conn = builder.serve_connection(io, service);
             if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "connection ended with an error");
+                tracing::debug!(error = %crate::ops::logging::Chain(&*e), "connection ended with an error");
             }
         });
     }
@@ -141,9 +142,10 @@ where
 {
     let id = RequestId::for_request(req.headers());
     let span = tracing::info_span!("request", request_id = id.as_str());
-    let route = metrics::route_label(req.uri().path());
-    let refused = protocol_error(&req)
-        .or_else(|| (over_cap && !metrics::is_health_check(route)).then_some(ApiError::Overloaded));
+    let route = Route::of_path(req.uri().path());
+    let refused = protocol_error(&req).or_else(|| {
+        (over_cap && !route.is_some_and(Route::is_health_check)).then_some(ApiError::Overloaded)
+    });
     req.extensions_mut().insert(Peer(peer));
     if let Some(err) = refused {
         req.extensions_mut().insert(Refused(err));
@@ -154,7 +156,11 @@ where
         let mut res = answer.await?;
         res.headers_mut()
             .insert(request_id::HEADER, id.header_value());
-        metrics::record_request(route, res.status().as_u16(), started.elapsed());
+        metrics::record_request(
+            route::label_of(route),
+            res.status().as_u16(),
+            started.elapsed(),
+        );
         Ok(res)
     }
     .instrument(span)

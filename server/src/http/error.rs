@@ -41,18 +41,7 @@ impl Cause {
 
     /// The error and every source below it, joined with ": ".
     pub fn chain(&self) -> String {
-        let mut out = self.0.to_string();
-        let mut next = self.0.source();
-        while let Some(err) = next {
-            let text = err.to_string();
-            // Some errors repeat their source in their own message.
-            if !out.ends_with(&text) {
-                out.push_str(": ");
-                out.push_str(&text);
-            }
-            next = err.source();
-        }
-        out
+        crate::ops::logging::Chain(&*self.0).to_string()
     }
 }
 
@@ -246,8 +235,10 @@ fn is_unavailable(err: &tokio_postgres::Error) -> bool {
             // 3D000: the database itself is gone.
             c.starts_with("08") || c.starts_with("57P") || c == "3D000" || c == "53300"
         }
-        // No SQLSTATE: an I/O or protocol failure on the connection.
-        None => true,
+        // No SQLSTATE: an I/O or protocol failure on the connection, unless
+        // it is a row this server cannot read.
+        None => !std::error::Error::source(err)
+            .is_some_and(|s| s.is::<crate::db::history::UnknownFunction>()),
     }
 }
 

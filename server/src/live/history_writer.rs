@@ -2,7 +2,7 @@
 //! here and wait; batches of queued rows are inserted with one statement and
 //! one commit, then every waiting request gets its row's id (or the batch's
 //! error, so a 200 still means a committed row), and the new ids are
-//! announced on [`crate::live::listener::HISTORY_CHANNEL`] for live views.
+//! announced on [`crate::live::notify::HISTORY_CHANNEL`] for live views.
 //!
 //! Batching is "smart": there is no timer. A batch starts as soon as a row
 //! is queued and a batch slot is free, taking everything queued by then
@@ -80,7 +80,7 @@ impl Drain {
     pub async fn finish(self) {
         let _ = self.stop.send(());
         if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "history writer task failed");
+            tracing::error!(error = %crate::ops::logging::Chain(&e), "history writer task failed");
         }
     }
 }
@@ -142,7 +142,7 @@ async fn batch_loop(
             Some(ended) = running.join_next(), if !running.is_empty() => {
                 if let Err(e) = ended {
                     // Its requests see their answers dropped (500).
-                    tracing::error!(error = %e, "history batch task failed");
+                    tracing::error!(error = %crate::ops::logging::Chain(&e), "history batch task failed");
                 }
             }
             job = rx.recv(), if open && takes_more(held.len(), committing) => match job {
@@ -248,9 +248,8 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
     ids.sort_unstable();
     // The rows are committed and their requests answered; a lost announcement
     // only delays live views until they next read the history.
-    let payload = crate::live::listener::history_payload(&ids);
-    if let Err(e) = db::history::announce(&client, &payload).await {
-        tracing::warn!(error = %e, rows = ids.len(), "could not announce new history rows");
+    if let Err(e) = crate::live::notify::announce_history(&client, &ids).await {
+        tracing::warn!(error = %crate::ops::logging::Chain(&e), rows = ids.len(), "could not announce new history rows");
     }
 }
 
