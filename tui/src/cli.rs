@@ -355,13 +355,12 @@ async fn login(launch: &Launch, client: &Client, args: LoginArgs) -> Result<(), 
         let (server, user, token) = (server.clone(), user.clone(), token.clone());
         blocking(move || {
             let store = TokenStore::open()?;
-            let previous = store.get(&server, &user)?;
-            store.set(&server, &user, &token)?;
-            Ok::<_, CliError>((store.backend(), previous))
+            let replaced = crate::session::store_token(&store, &server, &user, &token)?;
+            Ok::<_, CliError>((store.backend(), replaced))
         })
         .await
     };
-    let (backend, previous) = match saved {
+    let (backend, replaced) = match saved {
         Ok(saved) => saved,
         Err(e) => {
             // Nobody can use a token we could not keep: revoke it.
@@ -369,10 +368,9 @@ async fn login(launch: &Launch, client: &Client, args: LoginArgs) -> Result<(), 
             return Err(e);
         }
     };
-    // The replaced token would otherwise stay valid until it expires.
-    if let Some(old) = previous.filter(|old| *old != token) {
-        let _ = client.with_token(Some(old)).logout().await;
-    }
+    // The session rules: the replaced token is revoked; a TUI still using
+    // it picks this one up from the keyring.
+    crate::session::revoke_replaced(client, replaced).await;
 
     let remembered = {
         let (server, user) = (server.clone(), user.clone());
@@ -412,7 +410,14 @@ async fn logout(launch: &Launch, client: &Client) -> Result<(), CliError> {
     // Forget the token here whatever the server said: a person who logs out
     // must not stay logged in on this machine because the server was down.
     if let (TokenSource::Keyring, Some(user)) = (source, user) {
-        blocking(move || Ok(TokenStore::open()?.delete(&server, &user)?)).await?;
+        blocking(move || {
+            Ok(crate::session::forget_token(
+                &TokenStore::open()?,
+                &server,
+                &user,
+            )?)
+        })
+        .await?;
     }
     match told {
         Ok(()) => print_line("Logged out."),

@@ -1108,3 +1108,34 @@ fn a_killed_server_shows_offline_within_two_seconds_and_recovers_clean() {
     s.wait_exit();
     support::forget_token(&url, &user);
 }
+
+/// Issue 17, 5: `strop login` for the same user while the TUI is open
+/// revokes the token it replaces (the TUI's); the TUI finds the new one in
+/// the keyring, says what happened, and keeps working.
+#[test]
+fn a_cli_login_while_the_tui_is_open_keeps_the_tui_working() {
+    let server = TestServer::shared();
+    let url = server.url().to_string();
+    let (client, user) = Client::logged_in(&url, "both");
+    let first = wait_keyring_token(&url, &user);
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("● live", WAIT);
+    let mut login = support::strop_command(client.config.path(), &url);
+    login.args(["login", &user, "--password-stdin"]);
+    let out = support::run_with_stdin(login, Some("pw\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let second = wait_keyring_token(&url, &user);
+    assert_ne!(first, second, "the CLI login stored a new token");
+    // The old token is revoked server-side, as the session rules say.
+    assert_eq!(http(&url, "GET", "/whoami", Some(&first)).0, 401);
+    s.wait_for_text("logged in again elsewhere", WAIT);
+    s.wait_for_text("● live", WAIT);
+    assert!(!s.contents().contains("expired"), "{}", s.contents());
+    s.type_text("still mine");
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("enim llits", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    assert_eq!(keyring_token(&url, &user).as_deref(), Some(second.as_str()));
+    support::forget_token(&url, &user);
+}

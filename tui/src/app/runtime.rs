@@ -392,17 +392,44 @@ impl Runner {
                 server,
                 user,
                 token,
-            } => self.keyring(move |store| {
-                Msg::TokenStored(match store {
-                    Some(st) => st
-                        .set(&server, &user, token.expose())
-                        .map_err(|e| e.to_string()),
-                    None => Err(NO_KEYRING.into()),
+            } => {
+                // The session rules (`session`): store, and revoke what it replaced.
+                let client = self.client(&server, None).ok();
+                let handle = tokio::runtime::Handle::current();
+                self.keyring(move |store| {
+                    let stored = match store {
+                        Some(st) => crate::session::store_token(st, &server, &user, token.expose())
+                            .map_err(|e| e.to_string()),
+                        None => Err(NO_KEYRING.into()),
+                    };
+                    if let (Ok(Some(old)), Some(client)) = (&stored, client) {
+                        let old = old.clone();
+                        // The keyring thread: the revocation goes to the runtime.
+                        handle.spawn(async move {
+                            crate::session::revoke_replaced(&client, Some(old)).await
+                        });
+                    }
+                    Msg::TokenStored(stored.map(drop))
                 })
+            }
+            Effect::FindNewerToken {
+                server,
+                user,
+                refused,
+            } => self.keyring(move |store| Msg::NewerToken {
+                found: match store {
+                    Some(st) => crate::session::newer_token(st, &server, &user, refused.expose())
+                        .map(|t| t.map(Secret::new))
+                        .map_err(|e| e.to_string()),
+                    None => Ok(None),
+                },
+                refused,
             }),
             Effect::DeleteToken { server, user } => self.keyring(move |store| {
                 Msg::TokenDeleted(match store {
-                    Some(st) => st.delete(&server, &user).map_err(|e| e.to_string()),
+                    Some(st) => {
+                        crate::session::forget_token(st, &server, &user).map_err(|e| e.to_string())
+                    }
                     None => Ok(()),
                 })
             }),

@@ -418,6 +418,9 @@ pub struct State {
     pub history: History,
     /// Spinner frame; advanced by the tick only while something is in flight.
     pub spinner: usize,
+    /// The server refused this token: looking in the keyring for the one
+    /// a login elsewhere on this machine replaced it with.
+    pub adopting: Option<Secret>,
     pub quit: bool,
 }
 
@@ -447,6 +450,7 @@ impl State {
                 ..History::default()
             },
             spinner: 0,
+            adopting: None,
             quit: false,
         }
     }

@@ -88,6 +88,11 @@ pub enum Msg {
         result: Result<Secret, Failure>,
     },
     TokenStored(Result<(), String>),
+    /// What the keyring holds now for a session whose token was refused.
+    NewerToken {
+        refused: Secret,
+        found: Result<Option<Secret>, String>,
+    },
     TokenDeleted(Result<(), String>),
     SettingsSaved(Result<(), String>),
     Ran {
@@ -156,6 +161,13 @@ pub enum Effect {
     DeleteToken {
         server: String,
         user: String,
+    },
+    /// The server refused `refused`: read the keyring for a newer token
+    /// (`session::newer_token`); answers `NewerToken`.
+    FindNewerToken {
+        server: String,
+        user: String,
+        refused: Secret,
     },
     /// Remember the server and its last user; other settings stay as they are.
     SaveSettings {

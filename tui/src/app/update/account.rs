@@ -45,6 +45,7 @@ pub(super) fn update(s: &mut State, msg: Msg, fx: &mut Vec<Effect>) {
             s.last_error = Some(reason);
         }
         Msg::LoggedOut(result) => logged_out(s, result, fx),
+        Msg::NewerToken { refused, found } => newer_token(s, refused, found, fx),
         Msg::Probed(result) => probed(s, result, fx),
         // Routed elsewhere by `update`.
         _ => {}
@@ -102,6 +103,12 @@ fn verified(
         Screen::Main(now) => now.token == session.token,
         _ => false,
     };
+    let adopting =
+        matches!(&s.screen, Screen::Main(now) if s.adopting.as_ref() == Some(&now.token));
+    if adopting {
+        s.adopting = None;
+        return adopted(s, session, result, fx);
+    }
     if !current {
         return;
     }
@@ -146,8 +153,77 @@ pub(super) fn to_login(s: &mut State, error: Option<String>, fx: &mut Vec<Effect
     }
 }
 
-/// A token was refused: drop it (and its keyring entry) and ask to log in.
+/// A token was refused. First (the session rules, `session`): a login
+/// elsewhere on this machine may have replaced it; only when the keyring
+/// holds nothing newer is the session over.
 pub(super) fn session_expired(s: &mut State, fx: &mut Vec<Effect>) {
+    if let Screen::Main(session) = &s.screen
+        && session.source == TokenSource::Keyring
+        && !session.user.is_empty()
+        && matches!(s.keyring, Keyring::Ready(_))
+    {
+        if s.adopting.as_ref() == Some(&session.token) {
+            // Already looking (the run and the stream were both refused).
+            return;
+        }
+        s.adopting = Some(session.token.clone());
+        fx.push(Effect::FindNewerToken {
+            server: session.server.clone(),
+            user: session.user.clone(),
+            refused: session.token.clone(),
+        });
+        return;
+    }
+    session_over(s, fx);
+}
+
+fn newer_token(
+    s: &mut State,
+    refused: Secret,
+    found: Result<Option<Secret>, String>,
+    fx: &mut Vec<Effect>,
+) {
+    if s.adopting.as_ref() != Some(&refused) {
+        return;
+    }
+    match (found, s.session().cloned()) {
+        (Ok(Some(token)), Some(session)) => {
+            s.start(Activity::VerifySession);
+            fx.push(Effect::VerifySession {
+                session: Session { token, ..session },
+            });
+        }
+        _ => {
+            s.adopting = None;
+            session_over(s, fx);
+        }
+    }
+}
+
+/// The keyring's newer token was checked: carry on with it, or end.
+fn adopted(s: &mut State, session: Session, result: Result<String, Failure>, fx: &mut Vec<Effect>) {
+    match result {
+        Err(f) if f.kind == FailureKind::Auth => session_over(s, fx),
+        result => {
+            match result {
+                Ok(_) => note_online(s, fx),
+                Err(f) => note_failure(s, &f, fx),
+            }
+            s.screen = Screen::Main(session);
+            s.notice = Some(ADOPTED.into());
+            s.live.failures = 0;
+            super::live::follow(s, Duration::ZERO, fx);
+            history::reload(s, fx);
+        }
+    }
+}
+
+/// Said when a login elsewhere on this machine replaced our token.
+pub const ADOPTED: &str =
+    "You logged in again elsewhere on this machine; this window now uses that session.";
+
+/// The session is over: drop the token (and its keyring entry) and ask to log in.
+fn session_over(s: &mut State, fx: &mut Vec<Effect>) {
     note_online(s, fx);
     let session = std::mem::replace(&mut s.screen, Screen::Login);
     let user = match &session {

@@ -628,6 +628,7 @@ fn run_failures_are_sentences_and_401_logs_out() {
             at: stamps(),
         },
     );
+    let fx = nothing_newer(&mut s, fx);
     assert_eq!(s.screen, Screen::Login);
     assert_eq!(s.login.error.as_deref(), Some(SESSION_EXPIRED));
     assert!(fx.contains(&Effect::DeleteToken {
@@ -726,7 +727,7 @@ fn history_failure_is_told_and_401_logs_out() {
     // Tried, and (issue 17) F5 while offline says so.
     assert!(s.last_error.as_deref().unwrap().contains("does not answer"));
     let g = s.history.generation;
-    update(
+    let fx = update(
         &mut s,
         Msg::HistoryLoaded {
             generation: g,
@@ -734,6 +735,7 @@ fn history_failure_is_told_and_401_logs_out() {
             result: Err(auth()),
         },
     );
+    nothing_newer(&mut s, fx);
     assert_eq!(s.screen, Screen::Login);
 }
 
@@ -1461,6 +1463,7 @@ fn a_dropped_stream_reopens_with_back_off_and_last_event_id() {
     assert!(!s.live.open);
     // A revoked token ends the session.
     let fx = live(&mut s, LiveEvent::Dropped(auth()));
+    let fx = nothing_newer(&mut s, fx);
     assert_eq!(s.screen, Screen::Login);
     assert!(fx.contains(&Effect::Unfollow));
 }
@@ -1594,4 +1597,86 @@ fn enter_never_sends_a_text_already_in_flight() {
         },
     );
     assert!(s.main.in_flight.is_empty());
+}
+
+/// A refused token first sends the keyring looking for a newer one (the
+/// session rules); this answers "nothing newer" and returns what follows.
+fn nothing_newer(s: &mut State, fx: Vec<Effect>) -> Vec<Effect> {
+    assert!(
+        fx.contains(&Effect::FindNewerToken {
+            server: SERVER.into(),
+            user: "alice".into(),
+            refused: tok(),
+        }),
+        "{fx:?}"
+    );
+    update(
+        s,
+        Msg::NewerToken {
+            refused: tok(),
+            found: Ok(None),
+        },
+    )
+}
+
+/// Issue 17, 5: a CLI login on this machine revoked the TUI's token; the
+/// TUI finds the new one in the keyring, checks it and carries on.
+#[test]
+fn a_token_replaced_by_another_login_here_is_adopted() {
+    let mut s = logged_in();
+    let fx = update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "x".into(),
+            result: Err(auth()),
+            at: stamps(),
+        },
+    );
+    assert!(s.screen.is_main());
+    // The stream's end on the same revocation does not ask twice.
+    let stream = s.live.stream;
+    let again = update(
+        &mut s,
+        Msg::Live {
+            stream,
+            event: LiveEvent::Dropped(auth()),
+        },
+    );
+    assert!(
+        !again
+            .iter()
+            .any(|f| matches!(f, Effect::FindNewerToken { .. }))
+    );
+    assert!(
+        fx.iter()
+            .any(|f| matches!(f, Effect::FindNewerToken { .. }))
+    );
+    let newer = Secret::new("newer-token");
+    let fx = update(
+        &mut s,
+        Msg::NewerToken {
+            refused: tok(),
+            found: Ok(Some(newer.clone())),
+        },
+    );
+    let Some(Effect::VerifySession { session }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(session.token, newer);
+    let session = session.clone();
+    let fx = update(
+        &mut s,
+        Msg::SessionVerified {
+            session,
+            result: Ok("alice".into()),
+        },
+    );
+    assert_eq!(s.session().unwrap().token, newer);
+    assert_eq!(s.notice.as_deref(), Some(account::ADOPTED));
+    assert!(
+        fx.iter()
+            .any(|f| matches!(f, Effect::Follow { token, .. } if *token == newer))
+    );
+    assert!(!fx.iter().any(|f| matches!(f, Effect::DeleteToken { .. })));
 }
