@@ -18,6 +18,11 @@ use strop_common::api::{
 /// settings name one (the seed's `flask run` port).
 pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
 
+/// The one rule for both front ends (docs/client.md): neither sends a run
+/// whose input is empty or only white space; both say this. The API itself
+/// still accepts an empty string.
+pub const EMPTY_INPUT: &str = "Nothing ran: the input is empty. Type some text first.";
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// `/events` is meant to stay open: no deadline for the whole response...

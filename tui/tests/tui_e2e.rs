@@ -372,8 +372,12 @@ fn register_run_search_detail_then_straight_in_and_log_out() {
     s.send_keys(keys::ESC);
     s.wait_for_gone("Input (13 characters)", WAIT);
 
-    // Re-run the selected entry: a third operation, listed at once.
+    // Re-run the selected entry: `r` puts it in the input (issue 17: a
+    // letter never runs by itself), Enter runs it; a third operation,
+    // listed at once.
     s.type_text("r");
+    s.wait_for_text("Enter runs it", WAIT);
+    s.send_keys(keys::ENTER);
     s.wait_for_text("2 loaded", WAIT);
     // Clear the search, then filter by function: all -> reverse -> piglatin.
     s.send_keys(keys::CTRL_F);
@@ -540,6 +544,24 @@ fn slow_server_shows_a_spinner_and_stays_responsive_then_a_sentence() {
     s.send_keys(keys::ESC);
     s.wait_for_gone("Show or hide this help", WAIT);
     assert!(s.contents().contains("Checking your session…"));
+    // Issue 17, 10: the spinner turns at its 100 ms pace (it moved once in
+    // ~2 s): at least 5 different frames within 1.5 s.
+    let frame = |screen: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains("Checking your session…"))
+            .and_then(|l| l.split(" Checking").next())
+            .and_then(|l| l.chars().last())
+    };
+    let mut seen = std::collections::HashSet::new();
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until && seen.len() < 5 {
+        if let Some(c) = frame(&s.contents()) {
+            seen.insert(c);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(seen.len() >= 5, "spinner frames seen: {seen:?}");
     // Then the client gives up with a sentence, and the app carries on.
     s.wait_for_text("did not answer within", Duration::from_secs(40));
     s.wait_for_text("offline", WAIT);
@@ -1123,7 +1145,11 @@ fn a_cli_login_while_the_tui_is_open_keeps_the_tui_working() {
     let mut login = support::strop_command(client.config.path(), &url);
     login.args(["login", &user, "--password-stdin"]);
     let out = support::run_with_stdin(login, Some("pw\n"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let second = wait_keyring_token(&url, &user);
     assert_ne!(first, second, "the CLI login stored a new token");
     // The old token is revoked server-side, as the session rules say.

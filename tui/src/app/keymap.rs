@@ -21,6 +21,7 @@ pub enum Context {
     Detail,
     Help,
     ConfirmLogout,
+    ConfirmQuit,
 }
 
 impl Context {
@@ -36,6 +37,7 @@ impl Context {
             Context::Detail => "Entry detail",
             Context::Help => "This help",
             Context::ConfirmLogout => "Log-out question",
+            Context::ConfirmQuit => "Quit question",
         }
     }
 }
@@ -43,6 +45,8 @@ impl Context {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Quit,
+    /// Quit, after a question (a letter in the list could be a typo).
+    AskQuit,
     Help,
     Submit,
     NextField,
@@ -167,6 +171,24 @@ impl Key {
         } else {
             base
         }
+    }
+}
+
+/// The help's key column; longer key lists get a line of their own.
+pub const HELP_KEY_W: usize = 18;
+
+/// A binding's keys as the help and the man page list them.
+pub fn key_list(b: &Binding) -> String {
+    let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
+    keys.join(", ")
+}
+
+/// Lines a binding takes in the help.
+pub fn help_rows(b: &Binding) -> usize {
+    if key_list(b).chars().count() >= HELP_KEY_W {
+        2
+    } else {
+        1
     }
 }
 
@@ -358,7 +380,7 @@ pub static KEYMAP: &[Binding] = &[
         C::History,
         &[c('r')],
         A::Rerun,
-        "Re-run the entry (input and function)",
+        "Put the entry (input and function) in the input; Enter runs it",
     ),
     b(C::History, &[c('/')], A::Search, "Search the history"),
     b(
@@ -394,7 +416,7 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(C::History, &[c('L')], A::Logout, "Log out (asks first)"),
     b(C::History, &[c('?')], A::Help, "Show this help"),
-    b(C::History, &[c('q')], A::Quit, "Quit"),
+    b(C::History, &[c('q')], A::AskQuit, "Quit (asks first)"),
     b(
         C::Search,
         &[k(KeyCode::Enter)],
@@ -456,6 +478,18 @@ pub static KEYMAP: &[Binding] = &[
         &[k(KeyCode::Esc), c('q'), c('?')],
         A::Close,
         "Close",
+    ),
+    b(
+        C::ConfirmQuit,
+        &[k(KeyCode::Enter)],
+        A::Confirm,
+        "Yes, quit",
+    ),
+    b(
+        C::ConfirmQuit,
+        &[c('n'), k(KeyCode::Esc)],
+        A::Cancel,
+        "No, stay",
     ),
     b(
         C::ConfirmLogout,

@@ -30,6 +30,8 @@ mod live;
 
 /// Spinner speed; the tick only runs while something is in flight.
 const TICK: Duration = Duration::from_millis(100);
+/// Set by `./run`: its server stops when strop ends, so quitting asks.
+pub const OWNS_SERVER_ENV: &str = "STROP_RUN_OWNS_SERVER";
 /// How long a `/healthz` probe waits before calling the server offline.
 const PROBE_PATIENCE: Duration = Duration::from_secs(2);
 /// Longest a frame waits while messages keep arriving.
@@ -82,6 +84,7 @@ pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
     start.function = launch.settings.function;
     let (mut state, effects) = update::init(start);
     state.clock = Clock::new(&choices.zone);
+    state.stops_server = std::env::var_os(OWNS_SERVER_ENV).is_some_and(|v| !v.is_empty());
     let theme = Theme::new(choices.theme);
     let mut term = Term::enter(choices.mouse)?;
     term.terminal.draw(|f| view::draw(f, &state, &theme))?;

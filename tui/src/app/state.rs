@@ -42,9 +42,13 @@ impl Screen {
 /// A window drawn over the screen; it takes the keys while it is up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     Detail(Detail),
     ConfirmLogout,
+    /// Quit? (from `q` in the list, or whenever `./run`'s server stops too)
+    ConfirmQuit,
 }
 
 /// One history entry shown in full.
@@ -76,7 +80,11 @@ pub fn help_len() -> u16 {
             contexts.push(bd.context);
         }
     }
-    (super::keymap::KEYMAP.len() + 2 * contexts.len() + 1) as u16
+    let rows: usize = super::keymap::KEYMAP
+        .iter()
+        .map(super::keymap::help_rows)
+        .sum();
+    (rows + 2 * contexts.len() + 1) as u16
 }
 
 /// What we know about reaching the server: one state machine (see
@@ -421,6 +429,12 @@ pub struct State {
     /// The server refused this token: looking in the keyring for the one
     /// a login elsewhere on this machine replaced it with.
     pub adopting: Option<Secret>,
+    /// `./run` started the server and stops it when strop ends
+    /// (`STROP_RUN_OWNS_SERVER`): quitting asks first.
+    pub stops_server: bool,
+    /// A letter the list does not know came in: the person is typing into
+    /// the wrong pane, so letters do nothing until another key comes.
+    pub stray_typing: bool,
     pub quit: bool,
 }
 
@@ -451,6 +465,8 @@ impl State {
             },
             spinner: 0,
             adopting: None,
+            stops_server: false,
+            stray_typing: false,
             quit: false,
         }
     }

@@ -383,6 +383,7 @@ fn contexts(s: &State) -> Vec<Context> {
         (Some(Overlay::Help { .. }), _) => vec![Context::Help, Context::Global],
         (Some(Overlay::Detail(_)), _) => vec![Context::Detail, Context::Global],
         (Some(Overlay::ConfirmLogout), _) => vec![Context::ConfirmLogout, Context::Global],
+        (Some(Overlay::ConfirmQuit), _) => vec![Context::ConfirmQuit, Context::Global],
         (None, Screen::Connecting) => vec![Context::Global],
         (None, Screen::Server) => vec![Context::Server, Context::Global],
         (None, Screen::Login) => vec![Context::Login, Context::Global],
@@ -398,8 +399,27 @@ fn contexts(s: &State) -> Vec<Context> {
 }
 
 fn on_key(s: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
+    // Letters typed into the list (meant for the input) are not commands:
+    // the first unknown one stops the rest until another kind of key.
+    let letter = matches!(key.code, crossterm::event::KeyCode::Char(_))
+        && !key.modifiers.intersects(
+            crossterm::event::KeyModifiers::CONTROL | crossterm::event::KeyModifiers::ALT,
+        );
+    let in_list = s.overlay.is_none() && s.screen.is_main() && s.main.focus == Focus::History;
+    if !(letter && in_list) {
+        s.stray_typing = false;
+    } else if s.stray_typing {
+        return;
+    }
     match keymap::lookup(&contexts(s), &key) {
         Some(action) => on_action(s, action, fx),
+        None if letter && in_list => {
+            s.stray_typing = true;
+            s.notice = Some(format!(
+                "The list has focus: letters are its commands. {} goes back to typing.",
+                keymap::first_key(Context::History, Action::FocusInput)
+            ));
+        }
         None => {
             // Unbound keys edit whichever text field has focus.
             if let Some(req) = to_input_request(&crossterm::event::Event::Key(key)) {
@@ -411,10 +431,14 @@ fn on_key(s: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
 
 fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     match action {
+        Action::Quit if s.stops_server && s.overlay != Some(Overlay::ConfirmQuit) => {
+            s.overlay = Some(Overlay::ConfirmQuit);
+        }
         Action::Quit => {
             s.quit = true;
             fx.push(Effect::Quit);
         }
+        Action::AskQuit => s.overlay = Some(Overlay::ConfirmQuit),
         Action::Help => {
             s.overlay = match s.overlay {
                 Some(Overlay::Help { .. }) => None,
@@ -436,6 +460,10 @@ fn on_overlay_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     use Action::*;
     match action {
         Close | Cancel => s.overlay = None,
+        Confirm if s.overlay == Some(Overlay::ConfirmQuit) => {
+            s.quit = true;
+            fx.push(Effect::Quit);
+        }
         Confirm => {
             s.overlay = None;
             account::log_out(s, fx);

@@ -70,7 +70,18 @@ fn act(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
             Some(Outcome::Done(out)) => copy(s, "the output", out.output.clone(), fx),
             _ => s.notice = Some("No output to copy yet.".into()),
         },
-        Rerun | CopyInput | CopyOutput => {
+        // From the list, `r` only fills the input (Enter runs it): a letter
+        // typed into the wrong pane never runs anything.
+        Rerun => {
+            if let Some(entry) = s.history.selected_entry().cloned() {
+                take_entry(s, &entry, fx);
+                s.notice = Some(format!(
+                    "The entry is in the input; {} runs it.",
+                    crate::app::keymap::first_key(crate::app::keymap::Context::Input, Submit)
+                ));
+            }
+        }
+        CopyInput | CopyOutput => {
             if let Some(entry) = s.history.selected_entry().cloned() {
                 entry_action(s, &entry, action, fx);
             }
@@ -88,10 +99,7 @@ pub(super) fn entry_action(
 ) {
     match action {
         Action::Rerun => {
-            s.main.input = Input::new(entry.input.clone());
-            s.main.function = entry.function;
-            s.main.focus = Focus::Input;
-            s.main.recall = None;
+            take_entry(s, entry, fx);
             s.overlay = None;
             run_current(s, fx);
         }
@@ -99,6 +107,18 @@ pub(super) fn entry_action(
         Action::CopyOutput => copy(s, "the entry's output", entry.output.clone(), fx),
         _ => {}
     }
+}
+
+/// The entry's input and function become the current ones (the function is
+/// remembered for the next start, as F2 does: issue 17, 7).
+fn take_entry(s: &mut State, entry: &HistoryEntry, fx: &mut Vec<Effect>) {
+    s.main.input = Input::new(entry.input.clone());
+    if s.main.function != entry.function {
+        s.main.function = entry.function;
+        fx.push(Effect::SaveFunction(entry.function));
+    }
+    s.main.focus = Focus::Input;
+    s.main.recall = None;
 }
 
 fn copy(s: &mut State, what: &'static str, text: String, fx: &mut Vec<Effect>) {
@@ -172,7 +192,7 @@ fn recall(s: &mut State, step: isize) {
 /// Why `input` cannot be sent, in a person's terms; `None` when it can.
 pub fn refusal(input: &str) -> Option<String> {
     if input.trim().is_empty() {
-        return Some("Nothing ran: the input is empty. Type some text first.".into());
+        return Some(crate::client::EMPTY_INPUT.into());
     }
     let body = serde_json::to_vec(&StropRequest {
         input: input.to_string(),

@@ -839,8 +839,13 @@ fn rerun_from_the_list() {
     resp.history[0].function = Function::Piglatin;
     answer_history(&mut s, None, resp);
     update(&mut s, key(KeyCode::Tab));
+    // Issue 17: `r` in the list fills the input (and remembers the
+    // function, 7); Enter runs it.
     let fx = update(&mut s, ch('r'));
     assert_eq!(s.main.function, Function::Piglatin);
+    assert_eq!(fx, vec![Effect::SaveFunction(Function::Piglatin)]);
+    assert_eq!(s.main.focus, Focus::Input);
+    let fx = update(&mut s, key(KeyCode::Enter));
     assert!(matches!(
         &fx[..],
         [Effect::Run {
@@ -848,6 +853,52 @@ fn rerun_from_the_list() {
             ..
         }]
     ));
+}
+
+/// Issue 17, 6: "small screen" typed while the list has focus runs
+/// nothing, quits nothing and types nothing.
+#[test]
+fn letters_typed_into_the_list_are_not_commands() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(s.main.focus, Focus::History);
+    let mut fx = Vec::new();
+    for c in "small screen; quit? run it: rq".chars() {
+        fx.extend(update(&mut s, ch(c)));
+    }
+    assert!(fx.is_empty(), "{fx:?}");
+    assert!(!s.quit);
+    assert_eq!(s.overlay, None);
+    assert_eq!(s.main.input.value(), "");
+    assert!(
+        s.notice
+            .as_deref()
+            .unwrap()
+            .contains("letters are its commands")
+    );
+    // Another kind of key, and the list's letters work again.
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, ch('q'));
+    assert_eq!(s.overlay, Some(Overlay::ConfirmQuit));
+    update(&mut s, ch('y'));
+    assert!(!s.quit, "only Enter confirms");
+    update(&mut s, key(KeyCode::Enter));
+    assert!(s.quit);
+}
+
+/// Under `./run` the server stops with strop: Ctrl+C asks first, and a
+/// second Ctrl+C (or Enter) quits.
+#[test]
+fn quitting_asks_when_the_server_stops_too() {
+    let mut s = logged_in();
+    s.stops_server = true;
+    assert!(update(&mut s, ctrl('c')).is_empty());
+    assert_eq!(s.overlay, Some(Overlay::ConfirmQuit));
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.overlay, None);
+    update(&mut s, ctrl('c'));
+    assert_eq!(update(&mut s, ctrl('c')), vec![Effect::Quit]);
 }
 
 #[test]
@@ -963,6 +1014,10 @@ fn quit_keys() {
     assert!(!s.quit, "q types into the input");
     update(&mut s, key(KeyCode::Tab));
     update(&mut s, ch('q'));
+    // Issue 17: `q` in the list asks first.
+    assert!(!s.quit);
+    assert_eq!(s.overlay, Some(Overlay::ConfirmQuit));
+    update(&mut s, key(KeyCode::Enter));
     assert!(s.quit);
 }
 

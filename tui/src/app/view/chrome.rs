@@ -182,6 +182,41 @@ pub fn confirm_logout(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
     );
 }
 
+pub fn confirm_quit(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
+    let rect = centered(area, 60, 8);
+    frame.render_widget(Clear, rect);
+    let why = if s.stops_server {
+        "The strop-server that ./run started stops with it."
+    } else {
+        "Your session stays: the next start goes straight in."
+    };
+    let text = vec![
+        Line::from("Quit strop?"),
+        Line::from(""),
+        Line::styled(why, theme.dim()),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled(
+                keys_for(Context::ConfirmQuit, Action::Confirm),
+                theme.heading(),
+            ),
+            Span::raw(" quit   "),
+            Span::styled(
+                keys_for(Context::ConfirmQuit, Action::Cancel),
+                theme.heading(),
+            ),
+            Span::raw(" stay"),
+        ]),
+    ];
+    let block = Block::bordered()
+        .title(" Quit ")
+        .border_style(theme.border(true));
+    frame.render_widget(
+        Paragraph::new(text).block(block).wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
 /// A one-line text field: `label` then the value (dots when `masked`), with
 /// the terminal cursor in it when it has focus.
 #[allow(clippy::too_many_arguments)]
