@@ -598,4 +598,6 @@ fn note_online(s: &mut State, fx: &mut Vec<Effect>) {
 }
 
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;
