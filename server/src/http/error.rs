@@ -242,6 +242,39 @@ fn is_unavailable(err: &tokio_postgres::Error) -> bool {
     }
 }
 
+impl From<crate::accounts::usernames::InvalidUsername> for ApiError {
+    fn from(err: crate::accounts::usernames::InvalidUsername) -> Self {
+        ApiError::InvalidRequest(err.to_string())
+    }
+}
+
+impl From<crate::accounts::passwords::PasswordError> for ApiError {
+    fn from(err: crate::accounts::passwords::PasswordError) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+impl From<crate::live::history_writer::WriteError> for ApiError {
+    fn from(err: crate::live::history_writer::WriteError) -> Self {
+        use crate::live::history_writer::WriteError;
+        use deadpool_postgres::PoolError;
+        let unavailable = match &err {
+            WriteError::Stopped => true,
+            WriteError::Database(e) => is_unavailable(e),
+            WriteError::Pool(e) => match &**e {
+                PoolError::Backend(e) => is_unavailable(e),
+                _ => true,
+            },
+            WriteError::NoAnswer | WriteError::Miscounted { .. } => false,
+        };
+        if unavailable {
+            ApiError::Unavailable(Cause::new(err))
+        } else {
+            ApiError::internal(err)
+        }
+    }
+}
+
 impl From<tokio_postgres::Error> for ApiError {
     fn from(err: tokio_postgres::Error) -> Self {
         if is_unavailable(&err) {

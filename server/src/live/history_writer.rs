@@ -12,6 +12,7 @@
 //! the load.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
@@ -19,7 +20,6 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::db;
 pub use crate::db::history::{NewEntry, Saved};
-use crate::http::error::{ApiError, Cause};
 
 /// Most rows in one batch. Keeps the `pg_notify` payload (the batch's ids,
 /// at most 20 bytes each with the comma) under PostgreSQL's 8000-byte limit.
@@ -32,7 +32,23 @@ pub const BATCHES_IN_FLIGHT: usize = 2;
 
 struct Job {
     entry: NewEntry,
-    reply: oneshot::Sender<Result<Saved, ApiError>>,
+    reply: oneshot::Sender<Result<Saved, WriteError>>,
+}
+
+/// Why a row was not recorded. One batch's failure goes to each of its
+/// requests, so it is shared, not copied.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("history writer is stopped; row not recorded")]
+    Stopped,
+    #[error("the history batch task ended without an answer")]
+    NoAnswer,
+    #[error("history batch of {sent} rows returned {returned} rows")]
+    Miscounted { sent: usize, returned: usize },
+    #[error("no connection for a history batch")]
+    Pool(#[source] Arc<deadpool_postgres::PoolError>),
+    #[error("history batch failed")]
+    Database(#[source] Arc<tokio_postgres::Error>),
 }
 
 /// The handle requests queue their rows through; cheap to clone.
@@ -58,19 +74,13 @@ impl HistoryWriter {
 
     /// Records `entry`; returns once its row is committed. Waits for room
     /// when the queue is full. After shutdown, answers `Unavailable`.
-    pub async fn record(&self, entry: NewEntry) -> Result<Saved, ApiError> {
+    pub async fn record(&self, entry: NewEntry) -> Result<Saved, WriteError> {
         let (reply, answer) = oneshot::channel();
         if self.queue.send(Job { entry, reply }).await.is_err() {
-            return Err(ApiError::Unavailable(Cause::msg(
-                "history writer is stopped; row not recorded",
-            )));
+            return Err(WriteError::Stopped);
         }
         // A dropped reply means the batch task died (it logged why).
-        answer.await.unwrap_or_else(|_| {
-            Err(ApiError::Internal(Cause::msg(
-                "the history batch task ended without an answer",
-            )))
-        })
+        answer.await.unwrap_or(Err(WriteError::NoAnswer))
     }
 }
 
@@ -201,9 +211,14 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
     let (entries, replies): (Vec<NewEntry>, Vec<_>) =
         batch.into_iter().map(|j| (j.entry, j.reply)).unzip();
     let result = async {
-        let client = pool.get().await?;
-        let saved = db::history::insert_batch(&client, &entries).await?;
-        Ok::<_, ApiError>((client, saved))
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| WriteError::Pool(Arc::new(e)))?;
+        let saved = db::history::insert_batch(&client, &entries)
+            .await
+            .map_err(|e| WriteError::Database(Arc::new(e)))?;
+        Ok::<_, WriteError>((client, saved))
     }
     .await;
     // Committed (or failed): in autocommit the users' transaction locks
@@ -222,11 +237,10 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
         Ok((_, saved)) => {
             // The statement returns one row per entry; anything else is a bug,
             // and no request may be told its row is there.
-            let err = ApiError::Internal(Cause::msg(format!(
-                "history batch of {} rows returned {} rows",
-                replies.len(),
-                saved.len()
-            )));
+            let err = WriteError::Miscounted {
+                sent: replies.len(),
+                returned: saved.len(),
+            };
             for reply in replies {
                 let _ = reply.send(Err(err.clone()));
             }
