@@ -18,6 +18,8 @@ pub enum Context {
     History,
     /// Main screen, the search box has focus.
     Search,
+    /// Main screen, the output pane has focus.
+    Output,
     Detail,
     Help,
     ConfirmLogout,
@@ -34,6 +36,7 @@ impl Context {
             Context::Input => "Main: input line",
             Context::History => "Main: history list",
             Context::Search => "Main: search box",
+            Context::Output => "Main: output pane",
             Context::Detail => "Entry detail",
             Context::Help => "This help",
             Context::ConfirmLogout => "Log-out question",
@@ -58,6 +61,7 @@ pub enum Action {
     FocusPrev,
     FocusInput,
     FocusHistory,
+    FocusOutput,
     Search,
     ClearSearch,
     CycleFilter,
@@ -295,6 +299,12 @@ pub static KEYMAP: &[Binding] = &[
     b(C::Main, &[ctrl('o')], A::Logout, "Log out (asks first)"),
     b(
         C::Main,
+        &[k(KeyCode::F(6))],
+        A::FocusOutput,
+        "Focus the output pane (to scroll a long answer)",
+    ),
+    b(
+        C::Main,
         &[k(KeyCode::Tab)],
         A::FocusNext,
         "Focus: input / history / search",
@@ -431,6 +441,38 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(C::Search, &[k(KeyCode::Up)], A::Up, "Previous entry"),
     b(C::Search, &[k(KeyCode::Down)], A::Down, "Next entry"),
+    b(C::Output, &[k(KeyCode::Up), c('k')], A::Up, "Scroll up"),
+    b(
+        C::Output,
+        &[k(KeyCode::Down), c('j')],
+        A::Down,
+        "Scroll down",
+    ),
+    b(
+        C::Output,
+        &[k(KeyCode::PageUp)],
+        A::PageUp,
+        "Scroll a page up",
+    ),
+    b(
+        C::Output,
+        &[k(KeyCode::PageDown), c(' ')],
+        A::PageDown,
+        "Scroll a page down",
+    ),
+    b(C::Output, &[k(KeyCode::Home), c('g')], A::Top, "First line"),
+    b(
+        C::Output,
+        &[k(KeyCode::End), c('G')],
+        A::Bottom,
+        "Last line",
+    ),
+    b(
+        C::Output,
+        &[k(KeyCode::Esc), c('i')],
+        A::FocusInput,
+        "Back to the input",
+    ),
     b(C::Detail, &[k(KeyCode::Up), c('k')], A::Up, "Scroll up"),
     b(
         C::Detail,

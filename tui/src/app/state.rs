@@ -214,6 +214,8 @@ pub enum Focus {
     Input,
     History,
     Search,
+    /// The output pane, to scroll a long answer.
+    Output,
 }
 
 /// The last operation's answer.
@@ -250,6 +252,10 @@ pub struct MainPane {
     pub focus: Focus,
     /// Operations sent and not yet answered.
     pub running: usize,
+    /// First line of the output shown (it scrolls when it has focus).
+    pub output_scroll: u16,
+    /// Largest useful `output_scroll`, known once drawn (layout memory).
+    pub output_max: Cell<u16>,
     /// What those operations are: the same text is never sent twice while
     /// it is in flight (Enter pressed three times in one read is one run).
     pub in_flight: Vec<(Function, String)>,
@@ -266,6 +272,8 @@ impl Default for MainPane {
             output: None,
             focus: Focus::Input,
             running: 0,
+            output_scroll: 0,
+            output_max: Cell::new(0),
             in_flight: Vec::new(),
             recall: None,
         }

@@ -392,6 +392,7 @@ fn contexts(s: &State) -> Vec<Context> {
                 Focus::Input => Context::Input,
                 Focus::History => Context::History,
                 Focus::Search => Context::Search,
+                Focus::Output => Context::Output,
             };
             vec![focus, Context::Main, Context::Global]
         }
@@ -405,7 +406,9 @@ fn on_key(s: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         && !key.modifiers.intersects(
             crossterm::event::KeyModifiers::CONTROL | crossterm::event::KeyModifiers::ALT,
         );
-    let in_list = s.overlay.is_none() && s.screen.is_main() && s.main.focus == Focus::History;
+    let in_list = s.overlay.is_none()
+        && s.screen.is_main()
+        && matches!(s.main.focus, Focus::History | Focus::Output);
     if !(letter && in_list) {
         s.stray_typing = false;
     } else if s.stray_typing {

@@ -46,17 +46,21 @@ fn act(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         }
         FocusNext => {
             s.main.focus = match s.main.focus {
-                Focus::Input => Focus::History,
+                Focus::Input | Focus::Output => Focus::History,
                 Focus::History => Focus::Search,
                 Focus::Search => Focus::Input,
             };
         }
         FocusPrev => {
             s.main.focus = match s.main.focus {
-                Focus::Input => Focus::Search,
+                Focus::Input | Focus::Output => Focus::Search,
                 Focus::History => Focus::Input,
                 Focus::Search => Focus::History,
             };
+        }
+        FocusOutput => s.main.focus = Focus::Output,
+        Up | Down | PageUp | PageDown | Top | Bottom if s.main.focus == Focus::Output => {
+            scroll_output(s, action)
         }
         FocusInput => s.main.focus = Focus::Input,
         FocusHistory => s.main.focus = Focus::History,
@@ -88,6 +92,23 @@ fn act(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         }
         _ => history::on_action(s, action, fx),
     }
+}
+
+/// Lines a page key scrolls the output.
+const OUTPUT_PAGE: u16 = 5;
+
+pub(super) fn scroll_output(s: &mut State, action: Action) {
+    let max = s.main.output_max.get();
+    let at = s.main.output_scroll;
+    s.main.output_scroll = match action {
+        Action::Up => at.saturating_sub(1),
+        Action::Down => at.saturating_add(1),
+        Action::PageUp => at.saturating_sub(OUTPUT_PAGE),
+        Action::PageDown => at.saturating_add(OUTPUT_PAGE),
+        Action::Top => 0,
+        _ => max,
+    }
+    .min(max);
 }
 
 /// Re-run or copy a history entry (from the list or its detail view).
@@ -153,7 +174,7 @@ pub(super) fn edit(s: &mut State, req: InputRequest, fx: &mut Vec<Effect>) {
         ),
         // Letters are commands in the list (j, k, r, f, ...); search
         // has its own box (/ or Ctrl+F).
-        Focus::History => {}
+        Focus::History | Focus::Output => {}
     }
 }
 
@@ -303,6 +324,7 @@ pub(super) fn ran(
                 input,
                 output,
             }));
+            s.main.output_scroll = 0;
             // Fetch the newest page so the local row gets its real id.
             history::load(s, None, false, fx);
         }
@@ -348,14 +370,22 @@ pub(super) fn on_mouse(s: &mut State, ev: MouseEvent, fx: &mut Vec<Effect>) {
         None => {}
     }
     if let Some(action) = wheel {
-        history::move_selection(s, action, fx);
+        if inside(s.areas.output.get(), col, row) {
+            for _ in 0..WHEEL_LINES {
+                scroll_output(s, action);
+            }
+        } else {
+            history::move_selection(s, action, fx);
+        }
         return;
     }
     if ev.kind != MouseEventKind::Down(MouseButton::Left) {
         return;
     }
     let areas = &s.areas;
-    if inside(areas.input.get(), col, row) || inside(areas.output.get(), col, row) {
+    if inside(areas.output.get(), col, row) {
+        s.main.focus = Focus::Output;
+    } else if inside(areas.input.get(), col, row) {
         s.main.focus = Focus::Input;
     } else if inside(areas.search.get(), col, row) {
         s.main.focus = Focus::Search;

@@ -43,6 +43,7 @@ fn step() -> impl Strategy<Value = Step> {
         Just(KeyCode::F(2)),
         Just(KeyCode::F(3)),
         Just(KeyCode::F(5)),
+        Just(KeyCode::F(6)),
         Just(KeyCode::Backspace),
         // Letters the list knows and some it does not.
         prop::sample::select(vec![
@@ -250,6 +251,7 @@ proptest! {
                     Focus::Input => ("▸ Input", "▸ input"),
                     Focus::History => ("▸ History", "▸ list"),
                     Focus::Search => ("▸ History", "▸ search"),
+                    Focus::Output => ("▸ Output", "▸ output"),
                 };
                 prop_assert!(text.contains(pane), "{pane:?} not drawn at {w}x{h}:\n{text}");
                 prop_assert!(status.contains(name), "{name:?} not in {status:?}");

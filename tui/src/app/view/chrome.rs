@@ -101,6 +101,7 @@ fn focus_name(s: &State) -> Option<&'static str> {
             Focus::Input => "▸ input",
             Focus::History => "▸ list",
             Focus::Search => "▸ search",
+            Focus::Output => "▸ output",
         },
     })
 }
@@ -122,6 +123,10 @@ fn hints(s: &State, theme: &Theme, room: usize) -> Vec<Span<'static>> {
         (true, Focus::Search) => &[
             (Context::Search, Action::FocusHistory, "list"),
             (Context::Search, Action::ClearSearch, "clear"),
+        ],
+        (true, Focus::Output) => &[
+            (Context::Output, Action::Down, "scroll"),
+            (Context::Output, Action::FocusInput, "input"),
         ],
         _ => &[],
     };

@@ -420,3 +420,33 @@ fn high_contrast_draws_selection_on_a_solid_background() {
     );
     s.main.focus = Focus::Input;
 }
+
+/// Issue 17, 9: a 7-line answer in a 4-line pane says there is more, and
+/// scrolls (F6 focuses the pane, ↓ and End move it).
+#[test]
+fn a_long_output_says_more_and_scrolls() {
+    use crate::app::update::{Msg, update};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut s = main_state();
+    s.main.output = Some(Outcome::Done(Output {
+        function: Function::Reverse,
+        input: "x".into(),
+        output: (1..=7)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }));
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(text.contains("line 1"), "{text}");
+    assert!(!text.contains("line 7"), "{text}");
+    assert!(text.contains("↓ more"), "{text}");
+    let key = |code| Msg::Key(KeyEvent::new(code, KeyModifiers::NONE));
+    update(&mut s, key(KeyCode::F(6)));
+    assert_eq!(s.main.focus, Focus::Output);
+    update(&mut s, key(KeyCode::End));
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(text.contains("line 7"), "{text}");
+    assert!(!text.contains("line 1 "), "{text}");
+    assert!(text.contains("↑ more"), "{text}");
+    assert!(text.contains("▸ Output"), "{text}");
+}
