@@ -48,6 +48,7 @@ Linux; STROP_CONFIG_DIR overrides it), written with every key documented the
 first time strop saves it. Flags win over the file; a missing key takes its
 default:
   tz = \"local\"          # local, UTC, an offset like \"+05:30\", or \"Asia/Tokyo\"
+  times = \"absolute\"    # relative: the TUI's history list says \"5m ago\" (F4)
   mouse = true          # false: leave the mouse to the terminal (--no-mouse)
   theme = \"default\"     # default, no-color, high-contrast (--theme); without
                         #   this key NO_COLOR selects no-color

@@ -62,6 +62,8 @@ pub enum Action {
     FocusInput,
     FocusHistory,
     FocusOutput,
+    /// History times: absolute / relative.
+    ToggleTimes,
     Search,
     ClearSearch,
     CycleFilter,
@@ -297,6 +299,12 @@ pub static KEYMAP: &[Binding] = &[
         "Copy the output (in the list: the entry's) to the clipboard",
     ),
     b(C::Main, &[ctrl('o')], A::Logout, "Log out (asks first)"),
+    b(
+        C::Main,
+        &[k(KeyCode::F(4))],
+        A::ToggleTimes,
+        "History times: date and time / relative (\"5m ago\")",
+    ),
     b(
         C::Main,
         &[k(KeyCode::F(6))],

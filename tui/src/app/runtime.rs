@@ -84,9 +84,11 @@ pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
     start.function = launch.settings.function;
     let (mut state, effects) = update::init(start);
     state.clock = Clock::new(&choices.zone);
+    state.relative_times = choices.relative_times;
     state.stops_server = std::env::var_os(OWNS_SERVER_ENV).is_some_and(|v| !v.is_empty());
     let theme = Theme::new(choices.theme);
     let mut term = Term::enter(choices.mouse)?;
+    state.now = Some(jiff::Timestamp::now());
     term.terminal.draw(|f| view::draw(f, &state, &theme))?;
 
     let (tx, mut rx) = unbounded_channel::<Msg>();
@@ -97,6 +99,9 @@ pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
     let mut keys = input::spawn_reader();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Relative times ("5m ago") age between messages: a frame a second.
+    let mut aging = tokio::time::interval(Duration::from_secs(1));
+    aging.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let stop = stop_signal();
     tokio::pin!(stop);
 
@@ -109,6 +114,7 @@ pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
             },
             Some(msg) = rx.recv() => Some(msg),
             _ = tick.tick(), if state.busy() => Some(Msg::Tick),
+            _ = aging.tick(), if state.relative_times => None,
             // SIGTERM/SIGHUP: leave the normal way, so the terminal is restored.
             () = &mut stop => break,
         };
@@ -145,6 +151,7 @@ pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
         if state.quit || ended {
             break;
         }
+        state.now = Some(jiff::Timestamp::now());
         term.terminal.draw(|f| view::draw(f, &state, &theme))?;
     }
     drop(term);

@@ -423,6 +423,11 @@ pub struct State {
     pub areas: Areas,
     /// Shows entry times in the chosen zone (UTC unless told otherwise).
     pub clock: Clock,
+    /// The history list shows "5m ago" instead of the date (F4 switches).
+    pub relative_times: bool,
+    /// The time of the frame being drawn (set by the runtime; relative
+    /// times need it and the view reads no clock itself).
+    pub now: Option<jiff::Timestamp>,
     /// Requests in flight, oldest first; the spinner turns while any is.
     pub activities: Vec<Activity>,
     /// The last thing that went wrong, in plain words.
@@ -462,6 +467,8 @@ impl State {
             live: Live::default(),
             areas: Areas::default(),
             clock: Clock::new(&Zone::Utc),
+            relative_times: false,
+            now: None,
             activities: Vec::new(),
             last_error: None,
             notice: None,

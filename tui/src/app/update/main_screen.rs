@@ -59,6 +59,7 @@ fn act(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
             };
         }
         FocusOutput => s.main.focus = Focus::Output,
+        ToggleTimes => s.relative_times = !s.relative_times,
         Up | Down | PageUp | PageDown | Top | Bottom if s.main.focus == Focus::Output => {
             scroll_output(s, action)
         }

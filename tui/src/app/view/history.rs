@@ -151,8 +151,12 @@ fn draw_table(frame: &mut Frame, area: Rect, s: &State, focused: bool, theme: &T
     let rows = h.entries[offset..end].iter().map(|e| {
         let mut cells = Vec::with_capacity(4);
         if with_time {
+            let shown = match s.now {
+                Some(now) if s.relative_times => crate::local_time::ago(&e.timestamp, now),
+                _ => None,
+            };
             cells.push(Cell::from(Span::styled(
-                s.clock.show(&e.timestamp),
+                shown.unwrap_or_else(|| s.clock.show(&e.timestamp)),
                 theme.dim(),
             )));
         }

@@ -450,3 +450,22 @@ fn a_long_output_says_more_and_scrolls() {
     assert!(text.contains("↑ more"), "{text}");
     assert!(text.contains("▸ Output"), "{text}");
 }
+
+/// Issue 17: relative times in the list (F4 switches), absolute by default.
+#[test]
+fn relative_times_show_as_ago() {
+    use crate::app::update::{Msg, update};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut s = main_state();
+    let stamp = s.history.entries[0].timestamp.clone();
+    let entry_time: jiff::Timestamp = stamp.parse().unwrap();
+    s.now = Some(entry_time + jiff::SignedDuration::from_secs(300));
+    let text = format!("{}", render(&s, 100, 24).backend());
+    assert!(!text.contains("5m ago"), "{text}");
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::F(4), KeyModifiers::NONE)),
+    );
+    let text = format!("{}", render(&s, 100, 24).backend());
+    assert!(text.contains("5m ago"), "{text}");
+}
