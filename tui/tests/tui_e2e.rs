@@ -1165,3 +1165,66 @@ fn a_cli_login_while_the_tui_is_open_keeps_the_tui_working() {
     assert_eq!(keyring_token(&url, &user).as_deref(), Some(second.as_str()));
     support::forget_token(&url, &user);
 }
+
+/// Issue 17, 5: one set of session rules. The same scenario — log in while
+/// this machine's keyring holds the user's earlier token — through the CLI
+/// and through the TUI's form ends the same on the server: the earlier
+/// token revoked, the new one (in the keyring) valid.
+#[test]
+fn a_second_login_revokes_the_first_through_either_front_end() {
+    let server = TestServer::shared();
+    let url = server.url().to_string();
+    // The CLI: log in again over its own earlier login.
+    let (cli, cli_user) = Client::logged_in(&url, "rules-cli");
+    let first = wait_keyring_token(&url, &cli_user);
+    let mut login = support::strop_command(cli.config.path(), &url);
+    login.args(["login", &cli_user, "--password-stdin"]);
+    let out = support::run_with_stdin(login, Some("pw\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = wait_keyring_token(&url, &cli_user);
+    let cli_outcome = (
+        http(&url, "GET", "/whoami", Some(&first)).0,
+        http(&url, "GET", "/whoami", Some(&second)).0,
+    );
+
+    // The TUI: its form, over a login the CLI left in the keyring.
+    let (_, tui_user) = Client::logged_in(&url, "rules-tui");
+    let first = wait_keyring_token(&url, &tui_user);
+    let fresh = Client::new();
+    let mut s = fresh.spawn(&["--server", &url]);
+    s.wait_for_text("strop · log in", WAIT);
+    s.type_text(&tui_user);
+    s.send_keys(keys::TAB);
+    s.type_text("pw");
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("● live", WAIT);
+    let deadline = Instant::now() + WAIT;
+    let second = loop {
+        match keyring_token(&url, &tui_user) {
+            Some(t) if t != first => break t,
+            _ if Instant::now() > deadline => panic!("the TUI did not store its token"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let tui_outcome = loop {
+        let outcome = (
+            http(&url, "GET", "/whoami", Some(&first)).0,
+            http(&url, "GET", "/whoami", Some(&second)).0,
+        );
+        // The revocation runs just after the store.
+        if outcome.0 == 401 || Instant::now() > deadline {
+            break outcome;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(cli_outcome, (401, 200));
+    assert_eq!(tui_outcome, cli_outcome);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(&url, &cli_user);
+    support::forget_token(&url, &tui_user);
+}
