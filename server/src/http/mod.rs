@@ -4,6 +4,7 @@
 
 pub mod accept;
 pub mod auth;
+pub mod conn;
 pub mod error;
 pub mod handlers;
 pub mod openapi;

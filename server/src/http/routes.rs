@@ -356,7 +356,10 @@ fn history(state: AppState) -> BoxedFilter<(Response,)> {
         .and(history_query())
         .and(with_state(state))
         .then(|user, query, state: AppState| async move {
-            respond(handlers::history(&state, user, query).await)
+            match handlers::history_response(&state, user, query).await {
+                Ok(res) => res,
+                Err(err) => err.into_response(),
+            }
         })
         .boxed()
 }
