@@ -12,6 +12,8 @@ mod edges;
 mod follow;
 #[path = "cli/history_time.rs"]
 mod history_time;
+#[path = "cli/search.rs"]
+mod search;
 mod support;
 
 use std::path::Path;

@@ -330,8 +330,7 @@ impl History {
         if self.filter.is_some_and(|f| f != function) {
             return false;
         }
-        words(&self.applied_query)
-            .all(|w| contains_ignore_case(input, w) || contains_ignore_case(output, w))
+        strop_common::search::matches(&self.applied_query, input, output)
     }
 
     pub fn selected_entry(&self) -> Option<&HistoryEntry> {
@@ -342,39 +341,12 @@ impl History {
 /// Byte ranges of `needle` in `hay`, compared case-insensitively char by char
 /// (the server's `q` is a case-insensitive substring too).
 pub fn match_ranges(hay: &str, needle: &str) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    if needle.is_empty() {
-        return out;
-    }
-    let n: Vec<char> = needle.chars().collect();
-    let mut skip_until = 0;
-    for (start, _) in hay.char_indices() {
-        if start < skip_until {
-            continue;
-        }
-        let mut hay_chars = hay[start..].char_indices();
-        let mut end = start;
-        let mut ok = true;
-        for nc in &n {
-            match hay_chars.next() {
-                Some((i, hc)) if same_ignore_case(hc, *nc) => end = start + i + hc.len_utf8(),
-                _ => {
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        if ok {
-            out.push(start..end);
-            skip_until = end;
-        }
-    }
-    out
+    strop_common::search::ranges(hay, needle)
 }
 
 /// The words of a search, as the server splits `q`.
 pub fn words(query: &str) -> impl Iterator<Item = &str> {
-    query.split_whitespace()
+    strop_common::search::words(query)
 }
 
 /// Byte ranges of every word of `query` in `hay`, sorted, overlaps merged.
@@ -392,11 +364,7 @@ pub fn word_ranges(hay: &str, query: &str) -> Vec<std::ops::Range<usize>> {
 }
 
 pub fn contains_ignore_case(hay: &str, needle: &str) -> bool {
-    needle.is_empty() || !match_ranges(hay, needle).is_empty()
-}
-
-fn same_ignore_case(a: char, b: char) -> bool {
-    a == b || a.to_lowercase().eq(b.to_lowercase())
+    strop_common::search::contains(hay, needle)
 }
 
 /// The whole screen's state.
