@@ -469,3 +469,25 @@ fn relative_times_show_as_ago() {
     let text = format!("{}", render(&s, 100, 24).backend());
     assert!(text.contains("5m ago"), "{text}");
 }
+
+/// Issue 17, 10: a long warning (the settings file's) is shown whole, not
+/// cut after three lines.
+#[test]
+fn a_long_warning_is_shown_whole() {
+    let mut s = main_state();
+    s.last_error = Some(
+        "/home/someone/.config/strop/settings.toml:3: unknown key \"colour\" (known: tz, times, \
+         mouse, theme, server, last_user, function); that key takes its default. \
+         /home/someone/.config/strop/settings.toml:4: mouse must be true or false; that key \
+         takes its default."
+            .into(),
+    );
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(text.contains("last_user, function);"), "{text}");
+    assert!(text.contains("takes its default."), "{text}");
+    let text = format!("{}", render(&s, 120, 35).backend());
+    assert!(
+        text.contains("function); that key takes its default."),
+        "{text}"
+    );
+}
