@@ -83,11 +83,18 @@ fn arrived(s: &mut State, entry: HistoryEntry, fx: &mut Vec<Effect>) {
     if !h.loaded || !h.admits(entry.function, &entry.input, &entry.output) {
         return;
     }
+    // Our own run, arriving before its answer: it goes on top as the
+    // answer's local row would (the newest stays selected if it was).
+    let ours = s
+        .main
+        .in_flight
+        .iter()
+        .any(|(f, i)| *f == entry.function && *i == entry.input);
     // Newer than everything loaded (ids grow): it goes on top, and the rows
     // the person looks at stay where they are.
     let id = entry.id;
     h.entries.insert(0, entry);
-    if h.entries.len() > 1 {
+    if h.entries.len() > 1 && !(ours && h.selected == 0) {
         h.selected += 1;
         if h.offset.get() > 0 {
             h.offset.set(h.offset.get() + 1);

@@ -312,7 +312,15 @@ pub(super) fn ran(
             note_online(s, fx);
             s.last_error = None;
             s.notice = None;
-            if s.history.admits(function, &input, &output) {
+            // The server's copy may have come live before this answer.
+            let arrived = s.history.entries.first().is_some_and(|e| {
+                e.id > 0
+                    && s.history.fresh.contains(&e.id)
+                    && e.function == function
+                    && e.input == input
+                    && e.output == output
+            });
+            if !arrived && s.history.admits(function, &input, &output) {
                 history::add_local_entry(s, function, &input, &output, at);
             }
             // Done: the box is free for the next input (↑ brings this one back).

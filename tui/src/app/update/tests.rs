@@ -1735,3 +1735,34 @@ fn a_token_replaced_by_another_login_here_is_adopted() {
     );
     assert!(!fx.iter().any(|f| matches!(f, Effect::DeleteToken { .. })));
 }
+
+/// Our own run's row may come live before the run's answer: one row, and
+/// the newest stays selected.
+#[test]
+fn our_own_run_arriving_live_before_its_answer_is_one_row() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    assert_eq!(s.history.selected, 0);
+    type_str(&mut s, "mine");
+    update(&mut s, key(KeyCode::Enter));
+    let stream = s.live.stream;
+    update(
+        &mut s,
+        Msg::Live {
+            stream,
+            event: LiveEvent::Entry(entry(4, Function::Reverse, "mine", "enim")),
+        },
+    );
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "mine".into(),
+            result: Ok("enim".into()),
+            at: stamps(),
+        },
+    );
+    assert_eq!(s.history.entries.len(), 4);
+    assert_eq!(s.history.entries[0].id, 4);
+    assert_eq!(s.history.selected, 0);
+}
