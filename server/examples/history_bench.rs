@@ -26,7 +26,7 @@ async fn main() {
         .unwrap_or(1_000_000);
     let pg = fresh_database().await;
     db::migrations::migrate(&pg).await.expect("migrate");
-    let pool = db::pool::create(pg, 4).expect("pool");
+    let pool = db::pool::create(pg, 4, std::time::Duration::from_secs(30)).expect("pool");
     let client = pool.get().await.expect("connection");
 
     println!("filling: user 'small' with 100 entries, user 'big' with {big} entries ...");

@@ -129,6 +129,79 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
+    /// Normal connections of one client address (the socket peer); more are
+    /// served like connections over --max-connections. Behind a proxy, raise it.
+    #[arg(long, env = "STROP_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_address: u32,
+
+    /// How long a new connection may take to send its first complete request
+    /// headers (protocol detection and the HTTP/2 preface included).
+    #[arg(long, env = "STROP_FIRST_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_period)]
+    pub first_request_timeout: Duration,
+
+    /// How long a keep-alive connection may stay with no request open.
+    #[arg(long, env = "STROP_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_period)]
+    pub idle_timeout: Duration,
+
+    /// Streams one HTTP/2 connection may have open; each beyond the first
+    /// counts against --max-connections.
+    #[arg(long, env = "STROP_HTTP2_MAX_STREAMS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub http2_max_streams: u32,
+
+    /// Open /events streams per user (in this process); one more is 429.
+    #[arg(long, env = "STROP_STREAMS_PER_USER", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub streams_per_user: u32,
+
+    /// Bytes of history rows one stream's catch-up or one /get-history answer
+    /// may hold in memory at once (e.g. 4MiB).
+    #[arg(long, env = "STROP_PAGE_BYTES", default_value = "4MiB", value_parser = parse_bytes)]
+    pub page_bytes: u64,
+
+    /// Bytes that all open streams' waiting events may hold together.
+    #[arg(long, env = "STROP_STREAM_MEMORY", default_value = "64MiB", value_parser = parse_bytes)]
+    pub stream_memory: u64,
+
+    /// Longest any one database statement may run (searches included).
+    #[arg(long, env = "STROP_STATEMENT_TIMEOUT", default_value = "5s", value_parser = parse_period)]
+    pub statement_timeout: Duration,
+
+    /// Longest /get-history `q`, in bytes.
+    #[arg(long, env = "STROP_MAX_SEARCH_BYTES", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_search_bytes: u32,
+
+    /// Most words in a /get-history `q`.
+    #[arg(long, env = "STROP_MAX_SEARCH_WORDS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_search_words: u32,
+
+    /// Failed login/register attempts per client address at once; then one per --login-period.
+    #[arg(long, env = "STROP_LOGIN_ADDRESS_BURST", default_value_t = LoginLimit::default_address().burst)]
+    pub login_address_burst: NonZeroU32,
+
+    /// Successful logins/registrations per client address at once (bounds hashing).
+    #[arg(long, env = "STROP_LOGIN_SUCCESS_BURST", default_value_t = LoginLimit::default_success().burst)]
+    pub login_success_burst: NonZeroU32,
+
+    /// After that burst, one more successful attempt per address per this period.
+    #[arg(long, env = "STROP_LOGIN_SUCCESS_PERIOD", default_value = "250ms", value_parser = parse_period)]
+    pub login_success_period: Duration,
+
+    /// Writes (/reverse, /piglatin) one user may make at once.
+    #[arg(long, env = "STROP_WRITE_BURST", default_value_t = NonZeroU32::new(1000).expect("not zero"))]
+    pub write_burst: NonZeroU32,
+
+    /// After the burst, writes per second per user.
+    #[arg(long, env = "STROP_WRITE_RATE", default_value_t = NonZeroU32::new(200).expect("not zero"))]
+    pub write_rate: NonZeroU32,
+
+    /// Most history entries one user may keep; 0: no limit.
+    #[arg(long, env = "STROP_HISTORY_QUOTA", default_value_t = 0)]
+    pub history_quota: u64,
+
     /// Where GET /metrics is served: `main` (the API's address), `off`, or an address of its own.
     #[arg(long, env = "STROP_METRICS", default_value = "main")]
     pub metrics: MetricsEndpoint,
@@ -164,6 +237,30 @@ fn parse_period(s: &str) -> Result<Duration, String> {
         return Err("must be more than zero".into());
     }
     Ok(d)
+}
+
+/// A size in bytes: a number, optionally with KiB, MiB or GiB (or K, M, G).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a size like 4MiB, not {s:?}"))?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "K" | "KiB" | "k" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        other => return Err(format!("unknown unit {other:?}; use KiB, MiB or GiB")),
+    };
+    let bytes = n
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s} is too large"))?;
+    if bytes < 1024 {
+        return Err("must be at least 1KiB".into());
+    }
+    Ok(bytes)
 }
 
 fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
@@ -206,6 +303,38 @@ pub struct ServeOptions {
     pub hash_concurrency: usize,
     /// History rows that may wait for the group-commit writer.
     pub history_queue: usize,
+    pub max_connections_per_address: usize,
+    pub first_request_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub http2_max_streams: u32,
+    pub streams_per_user: usize,
+    /// Bytes of rows a catch-up page or a /get-history answer holds.
+    pub page_bytes: usize,
+    /// Bytes all streams' waiting events hold together.
+    pub stream_memory: usize,
+    pub statement_timeout: Duration,
+    pub max_search_bytes: usize,
+    pub max_search_words: usize,
+    pub login_address_limit: LoginLimit,
+    pub login_success_limit: LoginLimit,
+    pub write_limit: LoginLimit,
+    /// Entries a user may keep; `None`: no limit.
+    pub history_quota: Option<u64>,
+}
+
+impl ServeOptions {
+    /// What the accept loop allows its connections.
+    pub fn connection_limits(&self) -> crate::http::accept::ConnectionLimits {
+        crate::http::accept::ConnectionLimits {
+            max_connections: self.max_connections,
+            per_address: self.max_connections_per_address,
+            timeouts: crate::http::conn::Timeouts {
+                first_request: self.first_request_timeout,
+                idle: self.idle_timeout,
+            },
+            http2_max_streams: self.http2_max_streams,
+        }
+    }
 }
 
 impl Default for ServeOptions {
@@ -220,6 +349,23 @@ impl Default for ServeOptions {
             metrics: MetricsEndpoint::Main,
             hash_concurrency: 2,
             history_queue: crate::live::history_writer::DEFAULT_QUEUE,
+            max_connections_per_address: 256,
+            first_request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            http2_max_streams: 8,
+            streams_per_user: 4,
+            page_bytes: 4 << 20,
+            stream_memory: 64 << 20,
+            statement_timeout: Duration::from_secs(5),
+            max_search_bytes: 256,
+            max_search_words: 8,
+            login_address_limit: LoginLimit::default_address(),
+            login_success_limit: LoginLimit::default_success(),
+            write_limit: LoginLimit {
+                burst: NonZeroU32::new(1000).expect("not zero"),
+                period: Duration::from_millis(5),
+            },
+            history_quota: None,
         }
     }
 }
@@ -277,6 +423,29 @@ impl Config {
             max_connections: self.max_connections as usize,
             metrics: self.metrics,
             hash_concurrency: self.hash_concurrency.into(),
+            max_connections_per_address: self.max_connections_per_address as usize,
+            first_request_timeout: self.first_request_timeout,
+            idle_timeout: self.idle_timeout,
+            http2_max_streams: self.http2_max_streams,
+            streams_per_user: self.streams_per_user as usize,
+            page_bytes: usize::try_from(self.page_bytes).unwrap_or(usize::MAX),
+            stream_memory: usize::try_from(self.stream_memory).unwrap_or(usize::MAX),
+            statement_timeout: self.statement_timeout,
+            max_search_bytes: self.max_search_bytes as usize,
+            max_search_words: self.max_search_words as usize,
+            login_address_limit: LoginLimit {
+                burst: self.login_address_burst,
+                period: self.login_period,
+            },
+            login_success_limit: LoginLimit {
+                burst: self.login_success_burst,
+                period: self.login_success_period,
+            },
+            write_limit: LoginLimit {
+                burst: self.write_burst,
+                period: Duration::from_secs(1) / self.write_rate.get(),
+            },
+            history_quota: (self.history_quota > 0).then_some(self.history_quota),
             ..ServeOptions::default()
         }
     }
@@ -483,6 +652,34 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn limits_have_their_defaults_and_sizes_parse() {
+        let d = ServeOptions::default();
+        let o = parse(&[]).serve_options();
+        assert_eq!(o.max_connections_per_address, d.max_connections_per_address);
+        assert_eq!(o.first_request_timeout, d.first_request_timeout);
+        assert_eq!(o.idle_timeout, d.idle_timeout);
+        assert_eq!(o.http2_max_streams, d.http2_max_streams);
+        assert_eq!(o.streams_per_user, d.streams_per_user);
+        assert_eq!(o.page_bytes, d.page_bytes);
+        assert_eq!(o.stream_memory, d.stream_memory);
+        assert_eq!(o.statement_timeout, d.statement_timeout);
+        assert_eq!(o.max_search_bytes, d.max_search_bytes);
+        assert_eq!(o.max_search_words, d.max_search_words);
+        assert_eq!(o.login_address_limit, d.login_address_limit);
+        assert_eq!(o.login_success_limit, d.login_success_limit);
+        assert_eq!(o.write_limit, d.write_limit);
+        assert_eq!(o.history_quota, None);
+        assert_eq!(parse_bytes("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_bytes("2048"), Ok(2048));
+        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        assert!(parse_bytes("12").is_err());
+        assert!(parse_bytes("4 parsecs").is_err());
+        let o = parse(&["--history-quota", "100", "--write-rate", "4"]).serve_options();
+        assert_eq!(o.history_quota, Some(100));
+        assert_eq!(o.write_limit.period, Duration::from_millis(250));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod limits;
 pub mod live;
 pub mod ops;
 pub mod strops;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub tokens: Arc<token_cache::TokenCache>,
     /// Cancelled when shutdown begins, so long-lived responses (streams) end.
     pub stopping: CancellationToken,
+    /// Memory, streams, writes and searches: what no one user may exceed.
+    pub limits: Arc<limits::Limits>,
 }
 
 impl AppState {
@@ -90,10 +93,15 @@ impl AppState {
             listener,
             stopping,
             login_limiter: Arc::new(limiter::LoginLimiter::new(
-                options.login_limit,
+                limiter::LoginLimits {
+                    per_username: options.login_limit,
+                    per_address: options.login_address_limit,
+                    successes: options.login_success_limit,
+                },
                 options.trusted_proxy_header.clone(),
             )),
             body_timeout: options.body_timeout,
+            limits: Arc::new(limits::Limits::new(options)),
         })
     }
 }
@@ -177,7 +185,7 @@ pub async fn serve(
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "schema migrated");
     }
-    let pool = db::pool::create(pg.clone(), options.pool_size)?;
+    let pool = db::pool::create(pg.clone(), options.pool_size, options.statement_timeout)?;
     usernames::check_existing(&pool)
         .await
         .map_err(StartError::Usernames)?;
@@ -208,7 +216,7 @@ pub async fn serve(
                 listener,
                 shutdown.clone(),
                 SHUTDOWN_GRACE,
-                http_server::METRICS_CONNECTIONS,
+                http_server::ConnectionLimits::with_max(http_server::METRICS_CONNECTIONS),
             )))
         }
         config::MetricsEndpoint::Main | config::MetricsEndpoint::Off => None,
@@ -222,7 +230,7 @@ pub async fn serve(
         listener,
         shutdown,
         SHUTDOWN_GRACE,
-        options.max_connections,
+        options.connection_limits(),
     )
     .await;
     if let Some(task) = metrics_server {

@@ -51,8 +51,24 @@ fn main() -> ExitCode {
     code
 }
 
-async fn serve(config: Config) -> ExitCode {
+async fn serve(mut config: Config) -> ExitCode {
     tracing::info!(version = VERSION, ?config, "starting strop-server");
+    if let Some(limit) = strop_server::ops::fd_limit::raise() {
+        let wanted = config.max_connections;
+        config.max_connections = strop_server::ops::fd_limit::fit(wanted, limit, config.pool_size);
+        tracing::info!(
+            open_files = limit,
+            max_connections = config.max_connections,
+            wanted = wanted,
+            "open-file limit and connection cap"
+        );
+        if config.max_connections < wanted {
+            tracing::warn!(
+                "the open-file limit ({limit}) leaves room for {} connections, not {wanted}; raise it (ulimit -n) to serve more",
+                config.max_connections
+            );
+        }
+    }
     let listener = match tokio::net::TcpListener::bind(config.addr).await {
         Ok(l) => l,
         Err(e) => {

@@ -22,6 +22,11 @@ pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
 
 pub use accounts::fresh_key;
 
+/// The one rule for both front ends (docs/client.md): neither sends a run
+/// whose input is empty or only white space; both say this. The API itself
+/// still accepts an empty string.
+pub const EMPTY_INPUT: &str = "Nothing ran: the input is empty. Type some text first.";
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// `/events` is meant to stay open: no deadline for the whole response...
@@ -275,6 +280,20 @@ impl Client {
         &self,
         after: Option<i64>,
     ) -> Result<impl Stream<Item = Result<LiveEvent, ClientError>> + use<>, ClientError> {
+        self.events_pulsed(after, || {}).await
+    }
+
+    /// [`Self::events`], calling `pulse` for every chunk the server sends
+    /// (heartbeat comments included, which the parser drops): how the TUI
+    /// tells a silent server from a quiet one.
+    pub async fn events_pulsed<P>(
+        &self,
+        after: Option<i64>,
+        pulse: P,
+    ) -> Result<impl Stream<Item = Result<LiveEvent, ClientError>> + use<P>, ClientError>
+    where
+        P: Fn() + Send + 'static,
+    {
         let mut request = self
             .request(Method::GET, paths::EVENTS)
             .timeout(STREAM_TIMEOUT);
@@ -296,6 +315,7 @@ impl Client {
         let me = self.clone();
         Ok(response
             .bytes_stream()
+            .inspect(move |_| pulse())
             .eventsource()
             .filter_map(move |item| std::future::ready(me.live_event(item))))
     }

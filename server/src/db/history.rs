@@ -210,6 +210,40 @@ pub fn page_sql(filter: &Filter) -> String {
     sql
 }
 
+/// Wraps a page query (`id, function, input, output, created_at`, ordered
+/// by id `order`) so that only rows starting within `$max` bytes of input and
+/// output come back whole; the first row beyond comes back empty, marked
+/// (`within` false), to tell that the page was cut. PostgreSQL reads the
+/// page; this process holds at most `$max` bytes plus one row.
+fn within_bytes(page: &str, order: &str, max: usize) -> String {
+    format!(
+        "SELECT id, function,
+                CASE WHEN start < ${max} THEN input ELSE '' END,
+                CASE WHEN start < ${max} THEN output ELSE '' END,
+                created_at, start < ${max}
+         FROM (SELECT *, lag(start, 1, 0) OVER (ORDER BY id {order}) AS prev_start
+               FROM (SELECT *, sum(octet_length(input) + octet_length(output))
+                                 OVER (ORDER BY id {order})
+                               - (octet_length(input) + octet_length(output)) AS start
+                     FROM ({page}) page) sized) marked
+         WHERE prev_start < ${max} ORDER BY id {order}"
+    )
+}
+
+/// A page cut by bytes: its rows, and whether rows were left out for size.
+fn split_cut(rows: &[Row]) -> Result<(Vec<Record>, bool), tokio_postgres::Error> {
+    let mut cut = false;
+    let mut records = Vec::with_capacity(rows.len());
+    for r in rows {
+        if r.get::<_, bool>(5) {
+            records.push(Record::from_row(r)?);
+        } else {
+            cut = true;
+        }
+    }
+    Ok((records, cut))
+}
+
 /// Up to `count` of the user's newest rows matching `filter`, newest first.
 pub async fn newest(
     client: &Client,
@@ -217,6 +251,20 @@ pub async fn newest(
     filter: &Filter,
     count: i64,
 ) -> Result<Vec<Record>, tokio_postgres::Error> {
+    Ok(newest_within(client, user_id, filter, count, i64::MAX)
+        .await?
+        .0)
+}
+
+/// [`newest`], holding at most about `max_bytes` of input and output (always
+/// at least one row); `true` when rows were left out for size.
+pub async fn newest_within(
+    client: &Client,
+    user_id: i64,
+    filter: &Filter,
+    count: i64,
+    max_bytes: i64,
+) -> Result<(Vec<Record>, bool), tokio_postgres::Error> {
     let function = filter.function.map(Function::as_str);
     let patterns: Vec<String> = filter.words.iter().map(|w| like_pattern(w)).collect();
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user_id];
@@ -230,14 +278,15 @@ pub async fn newest(
         params.push(pattern);
     }
     params.push(&count);
-    let sql = page_sql(filter);
+    params.push(&max_bytes);
+    let sql = within_bytes(&page_sql(filter), "DESC", params.len());
     let stmt = if filter.words.len() <= CACHED_WORDS {
         client.prepare_cached(&sql).await?
     } else {
         client.prepare(&sql).await?
     };
     let rows = client.query(&stmt, &params).await?;
-    rows.iter().map(Record::from_row).collect()
+    split_cut(&rows)
 }
 
 /// The rows with these ids (of any user), in id order, each with its
@@ -279,22 +328,27 @@ pub async fn newest_id(
     Ok(client.query_one(&stmt, &[&user_id]).await?.get(0))
 }
 
-/// Up to `count` of the user's rows with an id above `after`, oldest first:
-/// one page of a stream's catch-up.
+/// Up to `count` of the user's rows with an id above `after`, oldest first,
+/// holding at most about `max_bytes` of input and output (at least one row):
+/// one page of a stream's catch-up; `true` when rows were left out for size.
 pub async fn after(
     client: &Client,
     user_id: i64,
     after: i64,
     count: i64,
-) -> Result<Vec<Record>, tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT id, function, input, output, created_at FROM history
-             WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
+    max_bytes: i64,
+) -> Result<(Vec<Record>, bool), tokio_postgres::Error> {
+    let sql = within_bytes(
+        "SELECT id, function, input, output, created_at FROM history
+         WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        "ASC",
+        4,
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client
+        .query(&stmt, &[&user_id, &after, &count, &max_bytes])
         .await?;
-    let rows = client.query(&stmt, &[&user_id, &after, &count]).await?;
-    rows.iter().map(Record::from_row).collect()
+    split_cut(&rows)
 }
 
 /// The next page of an export: the user's rows after `after`, oldest first,

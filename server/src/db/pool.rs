@@ -11,10 +11,22 @@ const WAIT: Duration = Duration::from_secs(10);
 const CONNECT: Duration = Duration::from_secs(5);
 
 /// A pool of at most `size` connections to `pg`; connections open lazily.
+/// Every statement on them is cancelled after `statement_timeout`, so a
+/// costly search cannot hold a connection for long.
 pub fn create(
     mut pg: tokio_postgres::Config,
     size: u32,
+    statement_timeout: Duration,
 ) -> Result<Pool, deadpool_postgres::BuildError> {
+    let timeout = format!(
+        "-c statement_timeout={}",
+        statement_timeout.as_millis().max(1)
+    );
+    let options = match pg.get_options() {
+        Some(given) if !given.trim().is_empty() => format!("{given} {timeout}"),
+        _ => timeout,
+    };
+    pg.options(&options);
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(CONNECT);
     }

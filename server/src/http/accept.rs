@@ -11,35 +11,45 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_io_timeout::TimeoutStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_service::Service;
 use tracing::Instrument;
 use warp::http::header::{AUTHORIZATION, CONTENT_TYPE, EXPECT, HOST};
-use warp::http::{Request, Version};
+use warp::http::{Request, Response, Version};
 use warp::{Filter, Reply};
 
+use crate::http::conn::{
+    AddressGuard, ConnState, GuardedBody, Overflow, OverflowGuard, PerAddress, Timeouts,
+};
 use crate::http::error::ApiError;
 use crate::http::parse_errors::JsonParseErrors;
 use crate::http::request_id::{self, RequestId};
 use crate::http::route::{self, Route};
+use crate::limits::HeldMemory;
 use crate::ops::metrics;
 
-/// How long a client may take to send a request's headers.
+/// How long a client may take to send a request's headers (HTTP/1, every
+/// request; the first one is also bounded by [`ConnectionLimits::first_request`]).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections over the cap that are still served (health checks and a 503
-/// for the rest); beyond these, new connections are closed at once.
+/// for the rest); a new one takes the place of the oldest that sent nothing.
 const OVERFLOW_CONNECTIONS: usize = 64;
 /// Connections a separate `/metrics` listener serves at once.
 pub const METRICS_CONNECTIONS: usize = 16;
+/// How long an idle connection told to close may take to go before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// The socket peer of the connection a request came in on.
 #[derive(Debug, Clone, Copy)]
@@ -53,24 +63,49 @@ pub struct Refused(pub ApiError);
 /// stream) before its connection is closed.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What one listener allows its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections (and extra HTTP/2 streams) served normally at once.
+    pub max_connections: usize,
+    /// Normal connections of one client address.
+    pub per_address: usize,
+    /// Accept to first complete request, and idle between requests.
+    pub timeouts: Timeouts,
+    /// Streams one HTTP/2 connection may have open.
+    pub http2_max_streams: u32,
+}
+
+impl ConnectionLimits {
+    /// The defaults of the configuration with `max` connections.
+    pub fn with_max(max: usize) -> Self {
+        let d = crate::ServeOptions::default();
+        ConnectionLimits {
+            max_connections: max,
+            ..d.connection_limits()
+        }
+    }
+}
+
 /// Serves `filter` on `listener` until `shutdown` resolves, then closes the
 /// listener and waits (up to `grace`) for open connections to finish their
 /// in-flight requests. Idle keep-alive connections are closed at once.
-/// At most `max_connections` are served normally at a time.
 pub async fn run<F, R>(
     filter: F,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
     grace: Duration,
-    max_connections: usize,
+    limits: ConnectionLimits,
 ) where
     F: Filter<Extract = (R,), Error = Infallible> + Clone + Send + Sync + 'static,
     F::Future: Send,
     R: Reply + Send,
 {
-    let graceful = GracefulShutdown::new();
-    let normal = Arc::new(Semaphore::new(max_connections));
-    let overflow = Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS));
+    let closing = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let normal = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(PerAddress::default());
+    let overflow = Overflow::new(OVERFLOW_CONNECTIONS);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -85,21 +120,47 @@ pub async fn run<F, R>(
             },
             () = &mut shutdown => break,
         };
-        let (permit, over_cap) = match normal.clone().try_acquire_owned() {
-            Ok(permit) => (permit, false),
-            Err(_) => match overflow.clone().try_acquire_owned() {
-                Ok(permit) => (permit, true),
-                Err(_) => {
+        let conn = ConnState::new();
+        let place = match normal.clone().try_acquire_owned() {
+            Ok(permit) => match per_address.admit(peer.ip(), limits.per_address) {
+                Some(address) => Place::Normal {
+                    _permit: permit,
+                    _address: address,
+                },
+                None => match overflow.admit(&conn) {
+                    Some(slot) => Place::Overflow(slot),
+                    None => continue,
+                },
+            },
+            Err(_) => match overflow.admit(&conn) {
+                Some(slot) => Place::Overflow(slot),
+                None => {
                     tracing::warn!(%peer, "connection limit reached; closing a new connection");
                     continue;
                 }
             },
         };
+        let over_cap = matches!(place, Place::Overflow(_));
+        let evicted = match &place {
+            Place::Overflow(slot) => slot.evicted(),
+            Place::Normal { .. } => CancellationToken::new(),
+        };
         let warp_service = warp::service(filter.clone());
-        let service = service_fn(move |req| handle(warp_service.clone(), req, peer, over_cap));
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let _permit = permit;
+        let budget = normal.clone();
+        let state = conn.clone();
+        let service = service_fn(move |req| {
+            handle(
+                warp_service.clone(),
+                req,
+                peer,
+                over_cap,
+                state.clone(),
+                budget.clone(),
+            )
+        });
+        let closing = closing.clone();
+        tasks.spawn(async move {
+            let _place = place;
             let mut builder = auto::Builder::new(TokioExecutor::new());
             // A client that opens a connection and never finishes its headers
             // (slowloris) is dropped instead of holding a task forever.
@@ -109,48 +170,139 @@ pub async fn run<F, R>(
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 // One request per connection over the cap, so it frees soon.
                 .keep_alive(!over_cap);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(if over_cap {
+                    1
+                } else {
+                    limits.http2_max_streams
+                })
+                .keep_alive_interval(Some(HTTP2_PING))
+                .keep_alive_timeout(HTTP2_PING);
             let mut stream = TimeoutStream::new(stream);
             stream.set_write_timeout(Some(WRITE_TIMEOUT));
             let io = TokioIo::new(JsonParseErrors::new(Box::pin(stream)));
-            let conn = builder.serve_connection(io, service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %crate::ops::logging::Chain(&*e), "connection ended with an error");
-            }
+            let served = builder.serve_connection(io, service);
+            watch(served, &conn, &limits.timeouts, &closing, &evicted).await;
         });
     }
     drop(listener);
     tracing::info!("shutting down; letting in-flight requests finish");
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    closing.cancel();
+    tasks.close();
+    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
         tracing::warn!("some requests did not finish in time; closing anyway");
     }
 }
 
+/// How often an HTTP/2 connection is pinged, and how long the answer may take.
+const HTTP2_PING: Duration = Duration::from_secs(20);
+
+/// Where a connection is counted.
+enum Place {
+    Normal {
+        _permit: OwnedSemaphorePermit,
+        _address: AddressGuard,
+    },
+    Overflow(OverflowGuard),
+}
+
+/// Drives one connection until it ends, closing it when a deadline of
+/// [`Timeouts`] passes with no request open, when the server stops (after
+/// its requests finish), or when a newer connection took its place.
+async fn watch<C>(
+    served: C,
+    conn: &ConnState,
+    timeouts: &Timeouts,
+    closing: &CancellationToken,
+    evicted: &CancellationToken,
+) where
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    let mut served = std::pin::pin!(served);
+    let mut told_to_close = false;
+    loop {
+        let check = conn
+            .deadline(timeouts)
+            .map(|d| {
+                if told_to_close {
+                    d.min(Instant::now() + CLOSE_GRACE)
+                } else {
+                    d
+                }
+            })
+            .unwrap_or_else(|| Instant::now() + timeouts.idle);
+        tokio::select! {
+            ended = served.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = closing.cancelled(), if !told_to_close => {
+                served.as_mut().graceful_shutdown();
+                told_to_close = true;
+            }
+            () = evicted.cancelled() => return,
+            () = tokio::time::sleep_until(check) => {
+                let Some(deadline) = conn.deadline(timeouts) else { continue };
+                if told_to_close {
+                    // Told to close and still idle: it is not going by itself.
+                    return;
+                }
+                if deadline > Instant::now() {
+                    continue;
+                }
+                if !conn.served() {
+                    tracing::debug!("closing a connection that sent no request in time");
+                    return;
+                }
+                served.as_mut().graceful_shutdown();
+                told_to_close = true;
+            }
+        }
+    }
+}
+
 /// One request: its id and span, the checks warp cannot make, the filter
-/// tree, the id on the answer, and the request metrics.
-fn handle<S>(
+/// tree, the id on the answer, and the request metrics. The request stays
+/// open on its connection until its answer's body is done.
+fn handle<S, B>(
     mut warp_service: S,
     mut req: Request<Incoming>,
     peer: SocketAddr,
     over_cap: bool,
-) -> impl std::future::Future<Output = Result<S::Response, Infallible>> + Send + 'static
+    conn: Arc<ConnState>,
+    budget: Arc<Semaphore>,
+) -> impl std::future::Future<Output = Result<Response<GuardedBody<B>>, Infallible>> + Send + 'static
 where
-    S: Service<Request<Incoming>, Response = warp::reply::Response, Error = Infallible> + Clone,
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone,
     S::Future: Send + 'static,
+    B: Send + 'static,
 {
     let id = RequestId::for_request(req.headers());
     let span = tracing::info_span!("request", request_id = id.as_str());
     let route = Route::of_path(req.uri().path());
+    let (mut guard, others) = conn.begin();
+    // Every stream beyond a connection's first is counted like a connection.
+    let mut over_budget = false;
+    if others > 0 && !over_cap {
+        match budget.try_acquire_owned() {
+            Ok(permit) => guard.hold(permit),
+            Err(_) => over_budget = true,
+        }
+    }
     let refused = protocol_error(&req).or_else(|| {
-        (over_cap && !route.is_some_and(Route::is_health_check)).then_some(ApiError::Overloaded)
+        ((over_cap || over_budget) && !route.is_some_and(Route::is_health_check))
+            .then_some(ApiError::Overloaded)
     });
     req.extensions_mut().insert(Peer(peer));
     if let Some(err) = refused {
         req.extensions_mut().insert(Refused(err));
     }
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let answer = span.in_scope(|| warp_service.call(req));
     async move {
         let mut res = answer.await?;
@@ -161,7 +313,10 @@ where
             res.status().as_u16(),
             started.elapsed(),
         );
-        Ok(res)
+        if let Some(held) = res.extensions_mut().remove::<HeldMemory>() {
+            guard.hold_memory(held.take());
+        }
+        Ok(res.map(|body| GuardedBody::new(body, guard)))
     }
     .instrument(span)
 }

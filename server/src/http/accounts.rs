@@ -3,6 +3,7 @@
 //! Every revocation goes through `strop_tokens` (db/tokens.rs), so each
 //! server refuses a revoked token from its next request.
 
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -22,7 +23,7 @@ use crate::db;
 use crate::http::auth::User;
 use crate::http::error::{ApiError, respond};
 use crate::http::query;
-use crate::http::routes::{json_body, json_headers, user, with_state};
+use crate::http::routes::{client, json_body, json_headers, user, with_state};
 use crate::live::notify;
 
 /// Rows per export page, and about how many bytes of text one may hold:
@@ -126,11 +127,12 @@ fn password(state: AppState) -> BoxedFilter<(Response,)> {
         .and(methods(PUT, "PUT"))
         .and(json_headers())
         .and(user(&state))
+        .and(client(&state))
         .and(json_body::<PasswordChange>(state.body_timeout))
         .and(with_state(state))
         .then(
-            |_: Method, user: User, body: PasswordChange, state: AppState| async move {
-                respond(change_password(&state, user, body).await)
+            |_: Method, user: User, from: IpAddr, body: PasswordChange, state: AppState| async move {
+                respond(change_password(&state, user, from, body).await)
             },
         )
         .boxed()
@@ -143,11 +145,12 @@ fn account(state: AppState) -> BoxedFilter<(Response,)> {
         .and(methods(DELETE, "DELETE"))
         .and(json_headers())
         .and(user(&state))
+        .and(client(&state))
         .and(json_body::<AccountDeletion>(state.body_timeout))
         .and(with_state(state))
         .then(
-            |_: Method, user: User, body: AccountDeletion, state: AppState| async move {
-                respond(delete_account(&state, user, body).await)
+            |_: Method, user: User, from: IpAddr, body: AccountDeletion, state: AppState| async move {
+                respond(delete_account(&state, user, from, body).await)
             },
         )
         .boxed()
@@ -262,24 +265,29 @@ pub async fn revoke_others(
 }
 
 /// Checks `password` against the user's stored hash, within the login
-/// limiter's budget for the username; the hash it matched.
+/// limiter's budgets (a wrong password is a failed attempt like a wrong
+/// login); the hash it matched.
 async fn check_password(
     state: &AppState,
     user: &User,
+    from: IpAddr,
     password: String,
 ) -> Result<String, ApiError> {
-    state.login_limiter.check_username(&user.name)?;
+    let attempt = state.login_limiter.attempt(from, &user.name)?;
     let stored = {
         let client = state.pool.get().await?;
         db::users::password_hash(&client, user.id).await?
     };
     // The user went away under a live token (deleted meanwhile).
     let Some(hash) = stored else {
+        attempt.succeeded();
         return Err(ApiError::InvalidToken);
     };
     if state.passwords.verify(password, hash.clone()).await? {
+        attempt.succeeded();
         Ok(hash)
     } else {
+        attempt.failed();
         Err(ApiError::InvalidCredentials)
     }
 }
@@ -298,6 +306,7 @@ async fn check_password(
 pub async fn change_password(
     state: &AppState,
     user: User,
+    from: IpAddr,
     body: PasswordChange,
 ) -> Result<MessageResponse, ApiError> {
     if body.new_password.is_empty() {
@@ -308,7 +317,7 @@ pub async fn change_password(
             "The new password must be at most {MAX_PASSWORD_BYTES} bytes."
         )));
     }
-    let old_hash = check_password(state, &user, body.current_password).await?;
+    let old_hash = check_password(state, &user, from, body.current_password).await?;
     let new_hash = state.passwords.hash(body.new_password).await?;
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
@@ -337,9 +346,10 @@ pub async fn change_password(
 pub async fn delete_account(
     state: &AppState,
     user: User,
+    from: IpAddr,
     body: AccountDeletion,
 ) -> Result<MessageResponse, ApiError> {
-    let hash = check_password(state, &user, body.password).await?;
+    let hash = check_password(state, &user, from, body.password).await?;
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
     if db::users::lock(&tx, user.id).await?.as_deref() != Some(hash.as_str()) {

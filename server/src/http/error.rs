@@ -86,10 +86,14 @@ pub enum ApiError {
     UriTooLong,
     HeadersTooLarge,
     ExpectationFailed,
-    /// Too many login attempts; try again in this many seconds.
+    /// A limit was met (`what` names it: "failed logins for this username");
+    /// try again in this many seconds.
     RateLimited {
         retry_after_secs: u64,
+        what: &'static str,
     },
+    /// A database statement ran past the statement timeout.
+    StatementTimeout,
     /// The connection came in over the connection cap.
     Overloaded,
     Unavailable(Cause),
@@ -123,7 +127,9 @@ impl ApiError {
             ApiError::HeadersTooLarge => ErrorCode::HeadersTooLarge,
             ApiError::ExpectationFailed => ErrorCode::ExpectationFailed,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
-            ApiError::Unavailable(_) | ApiError::Overloaded => ErrorCode::Unavailable,
+            ApiError::Unavailable(_) | ApiError::Overloaded | ApiError::StatementTimeout => {
+                ErrorCode::Unavailable
+            }
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -176,10 +182,16 @@ impl ApiError {
             ApiError::ExpectationFailed => {
                 "The only expectation this server meets is Expect: 100-continue.".into()
             }
-            ApiError::RateLimited { retry_after_secs } => format!(
-                "Too many attempts; try again in {retry_after_secs} second{}.",
+            ApiError::RateLimited {
+                retry_after_secs,
+                what,
+            } => format!(
+                "Too many {what}; try again in {retry_after_secs} second{}.",
                 if *retry_after_secs == 1 { "" } else { "s" }
             ),
+            ApiError::StatementTimeout => "The query took longer than the server allows; \
+                narrow it (fewer or longer search words, a limit) and try again."
+                .into(),
             ApiError::Overloaded => {
                 "The server is at its connection limit; try again in a moment.".into()
             }
@@ -227,10 +239,12 @@ impl ApiError {
             ApiError::InvalidCredentials | ApiError::MissingToken | ApiError::InvalidToken => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::RateLimited { retry_after_secs } => {
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
-            ApiError::Overloaded => {
+            ApiError::Overloaded | ApiError::StatementTimeout => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
@@ -293,7 +307,11 @@ impl From<crate::live::history_writer::WriteError> for ApiError {
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(err: tokio_postgres::Error) -> Self {
-        if is_unavailable(&err) {
+        // 57014: cancelled by statement_timeout (db::pool sets it).
+        if err.code().map(|c| c.code()) == Some("57014") {
+            tracing::warn!(error = %crate::ops::logging::Chain(&err), "a statement ran past the statement timeout");
+            ApiError::StatementTimeout
+        } else if is_unavailable(&err) {
             ApiError::Unavailable(Cause::new(err))
         } else {
             ApiError::internal(err)

@@ -46,8 +46,9 @@ pub async fn root() -> Result<MessageResponse, ApiError> {
             (`idempotency_in_flight`)", body = ErrorBody),
         (status = 422, description = "This Idempotency-Key was used with another username or \
             password (`idempotency_mismatch`)", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address or for this username; \
-            the Retry-After header says how many seconds to wait", body = ErrorBody,
+        (status = 429, description = "Too many failed attempts for this username or from this \
+            address, or too many successes from this address; the message says which, the \
+            Retry-After header how many seconds to wait", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn register(
@@ -57,8 +58,7 @@ pub async fn register(
     key: Option<String>,
 ) -> Result<MessageResponse, ApiError> {
     let Credentials { username, password } = validate_credentials(body)?;
-    state.login_limiter.check_address(client)?;
-    state.login_limiter.check_username(&username)?;
+    let attempt = state.login_limiter.attempt(client, &username)?;
     let answer = MessageResponse {
         // The seed's spelling, kept for its clients.
         message: format!("User \"{username}\" registered succesfully."),
@@ -68,10 +68,14 @@ pub async fn register(
     let Some(key) = key else {
         return match db::users::insert(&client, &username, &hash).await? {
             Some(_) => {
+                attempt.succeeded();
                 tracing::info!(user = %username, "registered");
                 Ok(answer)
             }
-            None => Err(ApiError::UserExists(username)),
+            None => {
+                attempt.failed();
+                Err(ApiError::UserExists(username))
+            }
         };
     };
     // The password is no part of the hash (that would store a fast hash of
@@ -82,11 +86,19 @@ pub async fn register(
         .await?
     {
         db::idempotency::Outcome::Done(Some(_)) => {
+            attempt.succeeded();
             tracing::info!(user = %username, "registered");
             Ok(answer)
         }
-        db::idempotency::Outcome::Done(None) => Err(ApiError::UserExists(username)),
-        db::idempotency::Outcome::InFlight => Err(ApiError::IdempotencyInFlight),
+        db::idempotency::Outcome::Done(None) => {
+            attempt.failed();
+            Err(ApiError::UserExists(username))
+        }
+        db::idempotency::Outcome::InFlight => {
+            // Not a wrong password: only the hash it cost counts.
+            attempt.succeeded();
+            Err(ApiError::IdempotencyInFlight)
+        }
         db::idempotency::Outcome::Seen {
             same,
             user_id,
@@ -97,12 +109,15 @@ pub async fn register(
                 _ => None,
             };
             drop(client);
-            let Some(stored) = stored else {
-                return Err(ApiError::IdempotencyMismatch);
+            let matches = match stored {
+                Some(stored) => state.passwords.verify(password, stored).await?,
+                None => false,
             };
-            if !state.passwords.verify(password, stored).await? {
+            if !matches {
+                attempt.failed();
                 return Err(ApiError::IdempotencyMismatch);
             }
+            attempt.succeeded();
             serde_json::from_str(&answer).map_err(ApiError::internal)
         }
     }
@@ -113,8 +128,9 @@ pub async fn register(
         (status = 200, description = "A new token", body = TokenResponse),
         (status = 400, description = "Missing or empty username or password", body = ErrorBody),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address or for this username; \
-            the Retry-After header says how many seconds to wait", body = ErrorBody,
+        (status = 429, description = "Too many failed attempts for this username or from this \
+            address, or too many successes from this address; the message says which, the \
+            Retry-After header how many seconds to wait", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn authenticate(
@@ -125,8 +141,7 @@ pub async fn authenticate(
 ) -> Result<TokenResponse, ApiError> {
     let Credentials { username, password } = validate_credentials(body)?;
     // Before anything that costs a password hash or a query.
-    state.login_limiter.check_address(client)?;
-    state.login_limiter.check_username(&username)?;
+    let attempt = state.login_limiter.attempt(client, &username)?;
     let stored = {
         let client = state.pool.get().await?;
         db::users::find(&client, &username).await?
@@ -143,8 +158,10 @@ pub async fn authenticate(
         .verify(password.clone(), hash.clone())
         .await?;
     let (Some(user_id), true) = (user_id, matches) else {
+        attempt.failed();
         return Err(ApiError::InvalidCredentials);
     };
+    attempt.succeeded();
     let client = state.pool.get().await?;
     if outdated {
         // Stored under older settings (19 MiB): once replaced, this account
@@ -188,6 +205,9 @@ pub async fn authenticate(
         (status = 200, description = "The input reversed by grapheme clusters", body = StropResponse),
         (status = 400, description = "Missing or non-string input", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 429, description = "Too many writes for this account; Retry-After says when \
+            to try again", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 #[allow(dead_code)]
 fn reverse_doc() {}
@@ -206,6 +226,9 @@ fn reverse_doc() {}
         (status = 200, description = "The input in pig latin", body = StropResponse),
         (status = 400, description = "Missing or non-string input", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 429, description = "Too many writes for this account; Retry-After says when \
+            to try again", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 #[allow(dead_code)]
 fn piglatin_doc() {}
@@ -218,6 +241,7 @@ pub async fn run_strop(
     body: StropRequest,
     key: Option<String>,
 ) -> Result<StropResponse, ApiError> {
+    state.limits.write(user.id)?;
     if body.input.contains('\0') {
         // PostgreSQL text cannot hold NUL, so such input could not be recorded.
         return Err(ApiError::invalid(
@@ -267,9 +291,12 @@ pub async fn run_strop(
 #[utoipa::path(get, path = "/get-history", tag = "strop", params(HistoryQuery),
     security(("token" = [])),
     responses(
-        (status = 200, description = "The caller's history, oldest first", body = HistoryResponse),
-        (status = 400, description = "A query value out of range", body = ErrorBody),
+        (status = 200, description = "The caller's history, oldest first; at most the page \
+            byte budget of input and output (STROP_PAGE_BYTES), then `next_before`", body = HistoryResponse),
+        (status = 400, description = "A query value out of range, or `q` too long or of too many words", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 503, description = "The search ran past the statement timeout, or the \
+            database is unavailable", body = ErrorBody),
     ))]
 pub async fn history(
     state: &AppState,
@@ -291,6 +318,21 @@ pub async fn history(
     if query.q.as_deref().is_some_and(|q| q.contains('\0')) {
         return Err(ApiError::invalid("q must not contain NUL characters."));
     }
+    let limits = &state.limits;
+    if let Some(q) = query.q.as_deref() {
+        if q.len() > limits.max_search_bytes {
+            return Err(ApiError::invalid(format!(
+                "q must be at most {} bytes.",
+                limits.max_search_bytes
+            )));
+        }
+        if q.split_whitespace().count() > limits.max_search_words {
+            return Err(ApiError::invalid(format!(
+                "q must have at most {} words.",
+                limits.max_search_words
+            )));
+        }
+    }
     let filter = db::history::Filter {
         before: query.before,
         function: query.function,
@@ -302,11 +344,14 @@ pub async fn history(
     };
     let wanted = i64::from(query.limit.unwrap_or(HISTORY_CAP));
     // One extra row tells whether older matches exist.
-    let mut rows = {
+    // The rows are held within the page byte budget; what did not fit is
+    // the next page.
+    let page_bytes = i64::try_from(limits.page_bytes).unwrap_or(i64::MAX);
+    let (mut rows, cut) = {
         let client = state.pool.get().await?;
-        db::history::newest(&client, user.id, &filter, wanted + 1).await?
+        db::history::newest_within(&client, user.id, &filter, wanted + 1, page_bytes).await?
     };
-    let more = rows.len() as i64 > wanted;
+    let more = rows.len() as i64 > wanted || cut;
     rows.truncate(wanted as usize);
     rows.reverse();
     let oldest = rows.first().map(|r| r.id);
@@ -325,6 +370,34 @@ pub async fn history(
         history,
         next_before,
     })
+}
+
+/// [`history`] as a response whose bytes are held in the memory budget
+/// (taken before the rows are read) until they are sent.
+pub async fn history_response(
+    state: &AppState,
+    user: User,
+    query: HistoryQuery,
+) -> Result<warp::reply::Response, ApiError> {
+    let limits = &state.limits;
+    let mut held = limits.answer_memory(limits.page_bytes).await?;
+    let body = history(state, user, query).await?;
+    let json = serde_json::to_vec(&body).map_err(ApiError::internal)?;
+    drop(body);
+    let have = held.num_permits();
+    if json.len() > have {
+        held.merge(limits.answer_memory(json.len() - have).await?);
+    } else {
+        drop(held.split(have - json.len()));
+    }
+    let mut res = warp::reply::Response::new(bytes::Bytes::from(json).into());
+    res.headers_mut().insert(
+        warp::http::header::CONTENT_TYPE,
+        warp::http::HeaderValue::from_static("application/json"),
+    );
+    res.extensions_mut()
+        .insert(crate::limits::HeldMemory::new(held));
+    Ok(res)
 }
 
 #[utoipa::path(post, path = "/logout", tag = "auth", security(("token" = [])),

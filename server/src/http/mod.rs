@@ -5,6 +5,7 @@
 pub mod accept;
 pub mod accounts;
 pub mod auth;
+pub mod conn;
 pub mod error;
 pub mod handlers;
 pub mod idempotency;

@@ -148,9 +148,11 @@ fn only(method: Method) -> BoxedFilter<()> {
         .boxed()
 }
 
-/// The route's path, then its method.
+/// The route's path, then its one method.
 fn on(route: Route) -> BoxedFilter<()> {
-    at(route.path()).and(only(route.method())).boxed()
+    at(route.path())
+        .and(only(route.methods()[0].clone()))
+        .boxed()
 }
 
 /// Content-Type, Content-Encoding and Content-Length checks, done before any
@@ -357,7 +359,10 @@ fn history(state: AppState) -> BoxedFilter<(Response,)> {
         .and(history_query())
         .and(with_state(state))
         .then(|user, query, state: AppState| async move {
-            respond(handlers::history(&state, user, query).await)
+            match handlers::history_response(&state, user, query).await {
+                Ok(res) => res,
+                Err(err) => err.into_response(),
+            }
         })
         .boxed()
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use strop_common::ErrorBody;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc};
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
@@ -33,6 +33,7 @@ use crate::db;
 use crate::db::history::OwnedEntry;
 use crate::http::auth::{self, User};
 use crate::http::error::ApiError;
+use crate::limits::StreamGuard;
 use crate::live::listener::{HistoryNotice, TokenNotice};
 
 /// A comment line this often keeps proxies from timing the stream out and
@@ -42,7 +43,7 @@ pub const HEARTBEAT: Duration = strop_common::EVENTS_HEARTBEAT;
 const BUFFER: usize = 16;
 /// How long a full buffer may stay full before the subscriber is dropped.
 const SLOW_READER: Duration = Duration::from_secs(10);
-/// Rows per catch-up query.
+/// Rows per catch-up query at most (the page byte budget usually ends it first).
 const PAGE: i64 = 200;
 /// How long a row may wait for the announcement of the row before it.
 const GAP_WAIT: Duration = Duration::from_millis(250);
@@ -51,18 +52,22 @@ const GAP_ROWS: usize = 256;
 
 /// The OpenAPI description of the route (the stream itself is [`stream`]).
 #[utoipa::path(get, path = "/events", tag = "strop", security(("token" = [])),
-    params(("Last-Event-ID" = Option<i64>, Header,
-        description = "Resume: every entry with a higher id is sent first, from the table")),
+    params(("Last-Event-ID" = Option<i64>, Header, nullable = false,
+        description = "Resume: every entry with a higher id is sent first, from the table. \
+            Absent or empty: the stream starts at what exists now.")),
     responses(
-        (status = 200, content_type = "text/event-stream", body = String,
-            description = "Server-Sent Events: `event: entry`, `id:` the entry id, `data:` the \
-                history entry JSON exactly as /get-history returns it, for every entry of the \
-                caller committed by any server on the database; a comment line every 15 s; a \
-                final `event: error` (`data:` the usual error JSON) when the token is revoked \
-                or expires. A client that does not read for 10 s is dropped; reconnect with \
-                Last-Event-ID."),
+        (status = 200, content_type = "text/event-stream", body = strop_common::HistoryEntry,
+            description = "Server-Sent Events. Each `event: entry` has `id:` the entry id and \
+                `data:` one history entry (the schema shown, exactly as /get-history returns \
+                it), for every entry of the caller committed by any server on the database; a \
+                comment line every 15 s; a final `event: error` (`data:` the usual error JSON) \
+                when the token is revoked or expires. A client that does not read for 10 s is \
+                dropped; reconnect with Last-Event-ID."),
         (status = 400, description = "Last-Event-ID is not an entry id", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 429, description = "The user has as many open streams as allowed \
+            (STROP_STREAMS_PER_USER); Retry-After says when to try again", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 #[allow(dead_code)]
 pub(crate) fn openapi() {}
@@ -83,8 +88,13 @@ pub fn last_event_id() -> BoxedFilter<(Option<i64>,)> {
         .boxed()
 }
 
-/// Starts `user`'s stream; with `last_event_id`, every later entry is sent first.
+/// Starts `user`'s stream; with `last_event_id`, every later entry is sent
+/// first. A user with as many open streams as allowed gets 429 instead.
 pub fn stream(state: AppState, user: User, last_event_id: Option<i64>) -> Response {
+    let open = match state.limits.open_stream(user.id) {
+        Ok(open) => open,
+        Err(refused) => return refused.into_response(),
+    };
     // Subscribed before anything is read, so nothing committed from here on is missed.
     let history = state.listener.history();
     let tokens = state.listener.tokens();
@@ -96,11 +106,13 @@ pub fn stream(state: AppState, user: User, last_event_id: Option<i64>) -> Respon
         token_hash: user.token_hash,
         out,
         cursor: Cursor::after(last_event_id),
+        _open: open,
     };
     tokio::spawn(subscriber.run(history, tokens, last_event_id));
     let mut body = body;
-    let events =
-        futures_util::stream::poll_fn(move |cx| body.poll_recv(cx)).map(Ok::<Event, Infallible>);
+    // An event's share of the memory budget is returned once the body takes it.
+    let events = futures_util::stream::poll_fn(move |cx| body.poll_recv(cx))
+        .map(|(event, _memory)| Ok::<Event, Infallible>(event));
     let mut res = warp::sse::reply(events).into_response();
     // nginx and some other proxies buffer responses unless told not to.
     res.headers_mut()
@@ -186,8 +198,10 @@ struct Subscriber {
     user_id: i64,
     user_name: String,
     token_hash: [u8; 32],
-    out: mpsc::Sender<Event>,
+    out: mpsc::Sender<(Event, Option<OwnedSemaphorePermit>)>,
     cursor: Cursor,
+    /// Counts this stream against the user's open streams.
+    _open: StreamGuard,
 }
 
 impl Subscriber {
@@ -255,7 +269,7 @@ impl Subscriber {
                 _ = heartbeat.tick() => {
                     self.check_token().await?;
                     // A full buffer already gives the client something to read.
-                    let _ = self.out.try_send(Event::default().comment(""));
+                    let _ = self.out.try_send((Event::default().comment(""), None));
                 }
                 // The row before a waiting one was never announced here (its
                 // announcement failed): the table has it.
@@ -267,22 +281,40 @@ impl Subscriber {
     }
 
     /// Sends every row after the highest id sent, page by page, in id order.
+    /// A page holds at most the page byte budget, taken from the memory
+    /// budget before it is read; each event keeps its share until sent.
     async fn catch_up(&mut self) -> Result<(), End> {
+        let limits = self.state.limits.clone();
         loop {
-            let page = {
+            let mut held = limits
+                .memory(limits.page_bytes, SLOW_READER)
+                .await
+                .ok_or_else(|| {
+                    tracing::info!(user = %self.user_name, "the stream memory budget stayed full; ending a stream");
+                    End::Gone
+                })?;
+            let page_bytes = i64::try_from(held.num_permits()).unwrap_or(i64::MAX);
+            let (page, cut) = {
                 let client = self.state.pool.get().await.map_err(|_| End::Gone)?;
-                db::history::after(&client, self.user_id, self.cursor.high, PAGE)
+                db::history::after(&client, self.user_id, self.cursor.high, PAGE, page_bytes)
                     .await
                     .map_err(|e| {
                         tracing::warn!(error = %crate::ops::logging::Chain(&e), "cannot read history for a stream");
                         End::Gone
                     })?
             };
-            let full = page.len() as i64 == PAGE;
+            let full = page.len() as i64 == PAGE || cut;
             for record in page {
                 let entry = record.into_entry(self.user_name.clone());
-                self.send_entry(&entry).await?;
+                let size = entry_bytes(&entry);
+                let share = match held.split(size.min(held.num_permits())) {
+                    Some(share) if share.num_permits() >= size => Some(share),
+                    // The row that crossed the budget: the rest of its size.
+                    _ => None,
+                };
+                self.send_entry_with(&entry, share).await?;
             }
+            drop(held);
             if !full {
                 return Ok(());
             }
@@ -298,23 +330,52 @@ impl Subscriber {
     }
 
     async fn send_entry(&mut self, entry: &strop_common::HistoryEntry) -> Result<(), End> {
+        self.send_entry_with(entry, None).await
+    }
+
+    /// Sends `entry` holding `memory` of the budget, or its size taken now.
+    async fn send_entry_with(
+        &mut self,
+        entry: &strop_common::HistoryEntry,
+        memory: Option<OwnedSemaphorePermit>,
+    ) -> Result<(), End> {
         if entry.id <= self.cursor.high {
             return Ok(());
         }
+        let memory = match memory {
+            Some(memory) => memory,
+            None => self
+                .state
+                .limits
+                .memory(entry_bytes(entry), SLOW_READER)
+                .await
+                .ok_or_else(|| {
+                    tracing::info!(user = %self.user_name, "the stream memory budget stayed full; ending a stream");
+                    End::Gone
+                })?,
+        };
         let event = Event::default()
             .event("entry")
             .id(entry.id.to_string())
             .json_data(entry)
             .map_err(|_| End::Gone)?;
-        self.send(event).await?;
+        self.send_held(event, Some(memory)).await?;
         self.cursor.sent(entry.id);
         Ok(())
     }
 
     /// Hands one event to the response body, waiting at most [`SLOW_READER`].
     async fn send(&self, event: Event) -> Result<(), End> {
+        self.send_held(event, None).await
+    }
+
+    async fn send_held(
+        &self,
+        event: Event,
+        memory: Option<OwnedSemaphorePermit>,
+    ) -> Result<(), End> {
         tokio::select! {
-            sent = tokio::time::timeout(SLOW_READER, self.out.send(event)) => match sent {
+            sent = tokio::time::timeout(SLOW_READER, self.out.send((event, memory))) => match sent {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(_)) => Err(End::Gone),
                 Err(_) => {
@@ -334,6 +395,11 @@ impl Subscriber {
             Ok(Some(_)) | Err(_) => Ok(()),
         }
     }
+}
+
+/// What an entry's event is counted as in the memory budget.
+fn entry_bytes(entry: &strop_common::HistoryEntry) -> usize {
+    entry.input.len() + entry.output.len() + crate::limits::ROW_OVERHEAD
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

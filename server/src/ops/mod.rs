@@ -1,5 +1,6 @@
 //! Operations: metrics, logging, and the container health check.
 
+pub mod fd_limit;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;

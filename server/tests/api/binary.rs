@@ -46,6 +46,9 @@ pub(crate) fn command() -> Command {
         // Every test client is 127.0.0.1: only limits.rs tests the login limiter.
         .env("STROP_LOGIN_BURST", "10000")
         .env("STROP_LOGIN_PERIOD", "1ms")
+        .env("STROP_LOGIN_ADDRESS_BURST", "10000")
+        .env("STROP_LOGIN_SUCCESS_BURST", "10000")
+        .env("STROP_LOGIN_SUCCESS_PERIOD", "1ms")
         .kill_on_drop(true);
     cmd
 }

@@ -311,7 +311,8 @@ async fn rows_from_before_the_rules_are_canonicalised_or_reported_never_merged()
         .await
         .unwrap();
     }
-    let pool = strop_server::db::pool::create(pg.clone(), 2).unwrap();
+    let pool =
+        strop_server::db::pool::create(pg.clone(), 2, std::time::Duration::from_secs(30)).unwrap();
     let report = strop_server::accounts::usernames::check_existing(&pool)
         .await
         .unwrap();

@@ -1,6 +1,7 @@
-//! The login limiter: per client address and per username, 429 with
-//! `Retry-After` before any password hashing, and a correct login once the
-//! wait is over.
+//! The login limiter: failures per username and per client address,
+//! successes only under a high ceiling, 429 with `Retry-After` and a
+//! sentence naming the limit before any password hashing, and a correct
+//! login once the wait is over.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -13,10 +14,15 @@ use warp::http::HeaderName;
 
 use crate::support::{TestApp, assert_error, spawn_with};
 
+/// `burst` failures per username, twice that per address.
 fn limited(burst: u32, period: Duration) -> ServeOptions {
     ServeOptions {
         login_limit: LoginLimit {
             burst: NonZeroU32::new(burst).unwrap(),
+            period,
+        },
+        login_address_limit: LoginLimit {
+            burst: NonZeroU32::new(2 * burst).unwrap(),
             period,
         },
         trusted_proxy_header: Some(HeaderName::from_static("x-forwarded-for")),
@@ -101,8 +107,8 @@ async fn the_limit_comes_before_any_password_hashing() {
         let res = attempt(&app, paths::AUTHENTICATE, "broken", "pw", "10.0.0.3").await;
         statuses.push(res.status().as_u16());
     }
-    // Register spent one of the username's three.
-    assert_eq!(statuses, [500, 500, 429, 429]);
+    // A failure of the server is not a success: it spends the username's three.
+    assert_eq!(statuses, [500, 500, 500, 429]);
 }
 
 #[tokio::test]
@@ -133,13 +139,19 @@ async fn a_username_is_limited_across_addresses_and_an_address_across_usernames(
     .await;
     assert_error(res, 429, ErrorCode::RateLimited).await;
 
-    // One address, a new username each time: the address's bucket runs out,
-    // for /register as well.
+    // One address, a new username each time: the address's failures (twice
+    // a username's) run out, and then even a right password waits.
+    assert_eq!(
+        attempt(&app, paths::REGISTER, "sprayed", "pw", "10.2.0.9")
+            .await
+            .status(),
+        200
+    );
     let mut statuses = Vec::new();
-    for i in 0..6 {
+    for i in 0..11 {
         let res = attempt(
             &app,
-            paths::REGISTER,
+            paths::AUTHENTICATE,
             &format!("spray{i}"),
             "pw",
             "10.2.0.1",
@@ -147,11 +159,53 @@ async fn a_username_is_limited_across_addresses_and_an_address_across_usernames(
         .await;
         statuses.push(res.status().as_u16());
     }
-    assert_eq!(statuses, [200, 200, 200, 200, 200, 429]);
-    let res = attempt(&app, paths::AUTHENTICATE, "spray0", "pw", "10.2.0.1").await;
-    assert_error(res, 429, ErrorCode::RateLimited).await;
-    // Another address and another name are untouched.
-    let res = attempt(&app, paths::AUTHENTICATE, "spray0", "pw", "10.2.0.2").await;
+    assert_eq!(statuses[..10], [401; 10]);
+    assert_eq!(statuses[10], 429);
+    let res = attempt(&app, paths::AUTHENTICATE, "sprayed", "pw", "10.2.0.1").await;
+    let err = assert_error(res, 429, ErrorCode::RateLimited).await;
+    assert!(err.message.contains("from this address"), "{}", err.message);
+    // Another address is untouched.
+    let res = attempt(&app, paths::AUTHENTICATE, "sprayed", "pw", "10.2.0.2").await;
+    assert_eq!(res.status(), 200);
+}
+
+/// The two cases with default settings: an office behind one
+/// address gets in, a password guesser does not.
+#[tokio::test]
+async fn with_defaults_fifty_people_behind_one_address_get_in_and_a_guesser_meets_429() {
+    let app = spawn_with(ServeOptions {
+        trusted_proxy_header: Some(HeaderName::from_static("x-forwarded-for")),
+        ..ServeOptions::default()
+    })
+    .await;
+    let office = "10.9.0.1";
+    let started = std::time::Instant::now();
+    for i in 0..50 {
+        let user = format!("colleague{i}");
+        let res = attempt(&app, paths::REGISTER, &user, "their-pw", office).await;
+        assert_eq!(res.status(), 200, "registering {user}");
+        let res = attempt(&app, paths::AUTHENTICATE, &user, "their-pw", office).await;
+        assert_eq!(res.status(), 200, "logging {user} in");
+    }
+    assert!(started.elapsed() < Duration::from_secs(60));
+
+    let mut refused = None;
+    for n in 1..=30 {
+        let res = attempt(&app, paths::AUTHENTICATE, "colleague0", "guess", "10.9.0.2").await;
+        if res.status() == 429 {
+            refused = Some(n);
+            let wait = retry_after(&res);
+            let err = assert_error(res, 429, ErrorCode::RateLimited).await;
+            assert!(err.message.contains("this username"), "{}", err.message);
+            assert!((1..=3).contains(&wait), "Retry-After {wait}");
+            break;
+        }
+        assert_eq!(res.status(), 401);
+    }
+    let n = refused.expect("30 wrong passwords never met 429");
+    assert_eq!(n, 6, "a burst of five failures, then 429");
+    // The guesser does not lock the office out.
+    let res = attempt(&app, paths::AUTHENTICATE, "colleague1", "their-pw", office).await;
     assert_eq!(res.status(), 200);
 }
 
@@ -162,9 +216,10 @@ async fn without_a_trusted_header_the_socket_peer_counts() {
         ..limited(2, Duration::from_secs(60))
     };
     let app = spawn_with(options).await;
-    // Claimed addresses are ignored: all three come from 127.0.0.1.
+    // Claimed addresses are ignored: all five come from 127.0.0.1, whose
+    // budget is four failures.
     let mut statuses = Vec::new();
-    for i in 0..3 {
+    for i in 0..5 {
         let res = attempt(
             &app,
             paths::AUTHENTICATE,
@@ -175,5 +230,5 @@ async fn without_a_trusted_header_the_socket_peer_counts() {
         .await;
         statuses.push(res.status().as_u16());
     }
-    assert_eq!(statuses, [401, 401, 429]);
+    assert_eq!(statuses, [401, 401, 401, 401, 429]);
 }

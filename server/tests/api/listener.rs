@@ -47,7 +47,7 @@ async fn notifications_become_rows_and_a_killed_connection_comes_back() {
     db::migrations::migrate_with_retry(&pg, PATIENCE)
         .await
         .unwrap();
-    let pool = db::pool::create(pg.clone(), 2).unwrap();
+    let pool = db::pool::create(pg.clone(), 2, std::time::Duration::from_secs(30)).unwrap();
     let stop = CancellationToken::new();
     let (listener, task) = Listener::spawn(pg.clone(), pool, stop.clone());
     let mut history = listener.history();

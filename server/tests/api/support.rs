@@ -41,11 +41,14 @@ pub async fn spawn_with(options: ServeOptions) -> TestApp {
 /// Default options but a login limit no test of other things reaches
 /// (every test client is 127.0.0.1).
 pub fn lenient() -> ServeOptions {
+    let loose = LoginLimit {
+        burst: NonZeroU32::new(10_000).unwrap(),
+        period: Duration::from_millis(1),
+    };
     ServeOptions {
-        login_limit: LoginLimit {
-            burst: NonZeroU32::new(10_000).unwrap(),
-            period: Duration::from_millis(1),
-        },
+        login_limit: loose,
+        login_address_limit: loose,
+        login_success_limit: loose,
         ..ServeOptions::default()
     }
 }

@@ -57,7 +57,7 @@ async fn transactions(pg: &tokio_postgres::Config) -> i64 {
 async fn each_answer_is_its_own_row_and_batches_share_a_commit() {
     let pg = fresh_database().await;
     db::migrations::migrate(&pg).await.unwrap();
-    let pool = db::pool::create(pg.clone(), 8).unwrap();
+    let pool = db::pool::create(pg.clone(), 8, std::time::Duration::from_secs(30)).unwrap();
     let setup = connect(&pg).await;
     let mut users = Vec::new();
     for name in ["ann", "bob", "cy"] {

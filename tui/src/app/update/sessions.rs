@@ -1,4 +1,4 @@
-//! The sessions overlay (F6): where this user is logged in, and logging
+//! The sessions overlay (F7): where this user is logged in, and logging
 //! the others out. The server revokes on every replica at once.
 
 use super::{Effect, Failure, note_failure, note_online};

@@ -1,0 +1,318 @@
+//! What a connection holds while it is open, and when it must close: the
+//! deadline to its first complete request, the idle deadline between
+//! requests, the connections each client address has, the preemptible
+//! overflow places that keep health checks answerable, and the budget every
+//! extra HTTP/2 stream takes a unit of.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The time limits of one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// From accept to the first request's complete headers (protocol
+    /// detection and the HTTP/2 preface included).
+    pub first_request: Duration,
+    /// With no request open, between one request's end and the next one.
+    pub idle: Duration,
+}
+
+/// One connection's requests as the accept loop sees them.
+#[derive(Debug)]
+pub struct ConnState {
+    accepted: Instant,
+    active: AtomicUsize,
+    served: AtomicBool,
+    idle_since: Mutex<Instant>,
+}
+
+impl ConnState {
+    pub fn new() -> Arc<Self> {
+        let now = Instant::now();
+        Arc::new(ConnState {
+            accepted: now,
+            active: AtomicUsize::new(0),
+            served: AtomicBool::new(false),
+            idle_since: Mutex::new(now),
+        })
+    }
+
+    /// Whether a request has begun on this connection.
+    pub fn served(&self) -> bool {
+        self.served.load(Ordering::Acquire)
+    }
+
+    /// A request (its headers complete) begins; returns how many others
+    /// were open on the connection (HTTP/2 streams).
+    pub fn begin(self: &Arc<Self>) -> (RequestGuard, usize) {
+        self.served.store(true, Ordering::Release);
+        let others = self.active.fetch_add(1, Ordering::AcqRel);
+        (
+            RequestGuard {
+                conn: self.clone(),
+                _extra: None,
+                _memory: None,
+            },
+            others,
+        )
+    }
+
+    /// When the connection must close if nothing changes; `None` while a
+    /// request is open (its own deadlines apply).
+    pub fn deadline(&self, t: &Timeouts) -> Option<Instant> {
+        if self.active.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        if !self.served() {
+            return Some(self.accepted + t.first_request);
+        }
+        let since = *self.idle_since.lock().expect("idle_since poisoned");
+        Some(since + t.idle)
+    }
+}
+
+/// An open request; dropped when its response body is done (or dropped).
+#[derive(Debug)]
+pub struct RequestGuard {
+    conn: Arc<ConnState>,
+    /// The budget unit an extra stream of an HTTP/2 connection holds.
+    _extra: Option<OwnedSemaphorePermit>,
+    /// The answer's bytes in the memory budget, until they are sent.
+    _memory: Option<OwnedSemaphorePermit>,
+}
+
+impl RequestGuard {
+    pub fn hold(&mut self, permit: OwnedSemaphorePermit) {
+        self._extra = Some(permit);
+    }
+
+    pub fn hold_memory(&mut self, permit: Option<OwnedSemaphorePermit>) {
+        self._memory = permit;
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        // The lock is taken first so that `deadline` never sees zero open
+        // requests with a stale idle time.
+        let mut since = self.conn.idle_since.lock().expect("idle_since poisoned");
+        if self.conn.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *since = Instant::now();
+        }
+    }
+}
+
+/// A response body that keeps its request open until it is done.
+pub struct GuardedBody<B> {
+    inner: B,
+    _guard: RequestGuard,
+}
+
+impl<B> GuardedBody<B> {
+    pub fn new(inner: B, guard: RequestGuard) -> Self {
+        GuardedBody {
+            inner,
+            _guard: guard,
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for GuardedBody<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Normal connections per client address.
+#[derive(Debug, Default)]
+pub struct PerAddress {
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerAddress {
+    /// One more connection from `ip`, unless it has `cap` already.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<AddressGuard> {
+        let mut counts = self.counts.lock().expect("per-address counts poisoned");
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(AddressGuard {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct AddressGuard {
+    counts: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl Drop for AddressGuard {
+    fn drop(&mut self) {
+        let mut counts = self
+            .counts
+            .counts
+            .lock()
+            .expect("per-address counts poisoned");
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Places for connections over the cap: each serves one request (a health
+/// check, else 503). A new connection takes the place of the oldest one that
+/// has sent no request yet, so connections that send nothing cannot keep a
+/// health check out.
+#[derive(Debug)]
+pub struct Overflow {
+    cap: usize,
+    slots: Mutex<VecDeque<Arc<Slot>>>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    conn: Arc<ConnState>,
+    evict: CancellationToken,
+}
+
+impl Overflow {
+    pub fn new(cap: usize) -> Arc<Self> {
+        Arc::new(Overflow {
+            cap,
+            slots: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// A place for `conn`; the token is cancelled if it is taken over.
+    pub fn admit(self: &Arc<Self>, conn: &Arc<ConnState>) -> Option<OverflowGuard> {
+        let mut slots = self.slots.lock().expect("overflow slots poisoned");
+        if slots.len() >= self.cap {
+            let quiet = slots.iter().position(|s| !s.conn.served())?;
+            let evicted = slots.remove(quiet).expect("position is in range");
+            evicted.evict.cancel();
+        }
+        let slot = Arc::new(Slot {
+            conn: conn.clone(),
+            evict: CancellationToken::new(),
+        });
+        slots.push_back(slot.clone());
+        Some(OverflowGuard {
+            overflow: self.clone(),
+            slot,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct OverflowGuard {
+    overflow: Arc<Overflow>,
+    slot: Arc<Slot>,
+}
+
+impl OverflowGuard {
+    /// Cancelled when a newer connection took this place.
+    pub fn evicted(&self) -> CancellationToken {
+        self.slot.evict.clone()
+    }
+}
+
+impl Drop for OverflowGuard {
+    fn drop(&mut self) {
+        let mut slots = self.overflow.slots.lock().expect("overflow slots poisoned");
+        slots.retain(|s| !Arc::ptr_eq(s, &self.slot));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Timeouts = Timeouts {
+        first_request: Duration::from_secs(10),
+        idle: Duration::from_secs(60),
+    };
+
+    #[tokio::test]
+    async fn deadlines_follow_the_requests() {
+        let c = ConnState::new();
+        assert_eq!(c.deadline(&T), Some(c.accepted + T.first_request));
+        let (a, others) = c.begin();
+        assert_eq!(others, 0);
+        let (b, others) = c.begin();
+        assert_eq!(others, 1);
+        assert_eq!(c.deadline(&T), None);
+        drop(a);
+        assert_eq!(c.deadline(&T), None);
+        drop(b);
+        let d = c.deadline(&T).unwrap();
+        assert!(d > Instant::now() + T.idle - Duration::from_secs(1));
+    }
+
+    #[test]
+    fn an_address_has_at_most_its_cap() {
+        let p = Arc::new(PerAddress::default());
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let a = p.admit(ip, 2).unwrap();
+        let _b = p.admit(ip, 2).unwrap();
+        assert!(p.admit(ip, 2).is_none());
+        assert!(p.admit("10.0.0.2".parse().unwrap(), 2).is_some());
+        drop(a);
+        assert!(p.admit(ip, 2).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_new_overflow_connection_takes_the_place_of_a_quiet_one() {
+        let o = Overflow::new(2);
+        let busy = ConnState::new();
+        let (_req, _) = busy.begin();
+        let quiet = ConnState::new();
+        let g1 = o.admit(&busy).unwrap();
+        let g2 = o.admit(&quiet).unwrap();
+        let g3 = o.admit(&ConnState::new()).unwrap();
+        assert!(g2.evicted().is_cancelled());
+        assert!(!g1.evicted().is_cancelled());
+        // Both places now hold a request or a newer connection... the newer
+        // one is quiet too, so a fourth takes its place.
+        let _g4 = o.admit(&ConnState::new()).unwrap();
+        assert!(g3.evicted().is_cancelled());
+        drop(g2);
+        assert_eq!(o.slots.lock().unwrap().len(), 2);
+        // With every place serving a request, a new one is turned away.
+        let full = Overflow::new(1);
+        let _only = full.admit(&busy).unwrap();
+        assert!(full.admit(&ConnState::new()).is_none());
+    }
+}

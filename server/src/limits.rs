@@ -1,0 +1,206 @@
+//! Limits shared by every request: the memory budget that answers and
+//! streams hold their bytes in, open streams per user, writes per user,
+//! search size, and the history quota.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::ServeOptions;
+use crate::http::error::ApiError;
+
+/// How long an answer waits for room in the memory budget before it is 503.
+const MEMORY_WAIT: Duration = Duration::from_secs(5);
+/// What one event or row is counted as beyond its input and output.
+pub const ROW_OVERHEAD: usize = 256;
+
+pub struct Limits {
+    /// Bytes of rows a catch-up page or a `/get-history` answer holds.
+    pub page_bytes: usize,
+    pub max_search_bytes: usize,
+    pub max_search_words: usize,
+    pub streams_per_user: usize,
+    open_streams: Arc<Mutex<HashMap<i64, usize>>>,
+    /// Bytes every answer and stream event waiting to be sent holds.
+    memory: Arc<Semaphore>,
+    memory_bytes: usize,
+    writes: DefaultKeyedRateLimiter<i64>,
+    clock: DefaultClock,
+    pub history_quota: Option<u64>,
+}
+
+impl Limits {
+    pub fn new(o: &ServeOptions) -> Self {
+        let writes = Quota::with_period(o.write_limit.period.max(Duration::from_nanos(1)))
+            .expect("the period is not zero")
+            .allow_burst(o.write_limit.burst);
+        let memory_bytes = o.stream_memory.min(Semaphore::MAX_PERMITS);
+        Limits {
+            page_bytes: o.page_bytes,
+            max_search_bytes: o.max_search_bytes,
+            max_search_words: o.max_search_words,
+            streams_per_user: o.streams_per_user,
+            open_streams: Arc::default(),
+            memory: Arc::new(Semaphore::new(memory_bytes)),
+            memory_bytes,
+            writes: RateLimiter::keyed(writes),
+            clock: DefaultClock::default(),
+            history_quota: o.history_quota,
+        }
+    }
+
+    /// Room for `bytes` in the memory budget, waiting up to `wait`; `None`
+    /// if none came. More than the whole budget waits for all of it.
+    pub async fn memory(&self, bytes: usize, wait: Duration) -> Option<OwnedSemaphorePermit> {
+        let n = u32::try_from(bytes.clamp(1, self.memory_bytes)).unwrap_or(u32::MAX);
+        tokio::time::timeout(wait, self.memory.clone().acquire_many_owned(n))
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// [`Self::memory`] for an answer: 503 when the budget stays full.
+    pub async fn answer_memory(&self, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.memory(bytes, MEMORY_WAIT).await.ok_or_else(|| {
+            tracing::warn!(bytes, "the answer memory budget stayed full");
+            ApiError::Overloaded
+        })
+    }
+
+    /// Bytes of the budget not held now (for tests and metrics).
+    pub fn memory_free(&self) -> usize {
+        self.memory.available_permits()
+    }
+
+    /// One more open stream for `user_id`, or 429.
+    pub fn open_stream(&self, user_id: i64) -> Result<StreamGuard, ApiError> {
+        let mut open = self.open_streams.lock().expect("open streams poisoned");
+        let n = open.entry(user_id).or_insert(0);
+        if *n >= self.streams_per_user {
+            crate::ops::metrics::record_rate_limited("streams");
+            return Err(ApiError::RateLimited {
+                retry_after_secs: 5,
+                what: "open event streams for this user (close one first)",
+            });
+        }
+        *n += 1;
+        Ok(StreamGuard {
+            open: self.open_streams.clone(),
+            user_id,
+        })
+    }
+
+    /// One write by `user_id`, or 429.
+    pub fn write(&self, user_id: i64) -> Result<(), ApiError> {
+        if self.writes.len() > 10_000 {
+            self.writes.retain_recent();
+        }
+        self.writes.check_key(&user_id).map_err(|not_until| {
+            crate::ops::metrics::record_rate_limited("writes");
+            let wait = not_until.wait_time_from(self.clock.now());
+            ApiError::RateLimited {
+                retry_after_secs: whole_seconds(wait),
+                what: "writes for this account",
+            }
+        })
+    }
+}
+
+/// Whole seconds, rounded up, at least one: a client that waits this long gets in.
+pub fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// An open stream of a user; dropping it closes the count.
+#[derive(Debug)]
+pub struct StreamGuard {
+    open: Arc<Mutex<HashMap<i64, usize>>>,
+    user_id: i64,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().expect("open streams poisoned");
+        if let Some(n) = open.get_mut(&self.user_id) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+/// Budget held by a response until its body is done: the accept loop moves
+/// it from the response's extensions into the body.
+#[derive(Clone, Debug)]
+pub struct HeldMemory(pub Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl HeldMemory {
+    pub fn new(permit: OwnedSemaphorePermit) -> Self {
+        HeldMemory(Arc::new(Mutex::new(Some(permit))))
+    }
+
+    pub fn take(&self) -> Option<OwnedSemaphorePermit> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroU32;
+
+    fn limits(f: impl FnOnce(&mut ServeOptions)) -> Limits {
+        let mut o = ServeOptions::default();
+        f(&mut o);
+        Limits::new(&o)
+    }
+
+    #[test]
+    fn a_user_has_at_most_its_streams() {
+        let l = limits(|o| o.streams_per_user = 2);
+        let a = l.open_stream(1).unwrap();
+        let _b = l.open_stream(1).unwrap();
+        assert!(matches!(
+            l.open_stream(1),
+            Err(ApiError::RateLimited { .. })
+        ));
+        assert!(l.open_stream(2).is_ok());
+        drop(a);
+        assert!(l.open_stream(1).is_ok());
+    }
+
+    #[test]
+    fn writes_past_the_burst_wait() {
+        let l = limits(|o| {
+            o.write_limit.burst = NonZeroU32::new(3).unwrap();
+            o.write_limit.period = Duration::from_secs(2);
+        });
+        for _ in 0..3 {
+            l.write(7).unwrap();
+        }
+        match l.write(7) {
+            Err(ApiError::RateLimited {
+                retry_after_secs, ..
+            }) => assert_eq!(retry_after_secs, 2),
+            other => panic!("{other:?}"),
+        }
+        l.write(8).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_memory_budget_is_shared_and_returned() {
+        let l = limits(|o| o.stream_memory = 1000);
+        let a = l.memory(600, Duration::from_millis(10)).await.unwrap();
+        assert!(l.memory(600, Duration::from_millis(10)).await.is_none());
+        assert_eq!(l.memory_free(), 400);
+        drop(a);
+        // More than the whole budget waits for all of it.
+        let all = l.memory(5000, Duration::from_millis(10)).await.unwrap();
+        assert_eq!(all.num_permits(), 1000);
+    }
+}
