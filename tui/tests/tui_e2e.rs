@@ -70,13 +70,11 @@ impl Screen {
         let mut cmd = CommandBuilder::new(program);
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
-        for var in [
-            "STROP_SERVER",
-            "STROP_TOKEN",
-            "STROP_USER",
-            "NO_COLOR",
-            "TZ",
-        ] {
+        for var in support::callers_strop_vars() {
+            cmd.env_remove(var);
+        }
+        cmd.env("STROP_KEYRING", support::keyring().env_value());
+        for var in ["NO_COLOR", "TZ"] {
             cmd.env_remove(var);
         }
         // The session bus only where the tests' keyring is the Secret Service
