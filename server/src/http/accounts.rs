@@ -337,6 +337,14 @@ pub async fn delete_account(
     })
 }
 
+/// Why an export ended early: the body is cut, the client sees an error.
+#[derive(Debug, thiserror::Error)]
+#[error("the export failed: {0}")]
+struct ExportFailed(String);
+
+/// The export body: a task reads page after page (keyset on id) and hands
+/// each page, encoded, to the body through a channel one page deep, so a
+/// slow client holds the task back instead of growing a buffer.
 #[utoipa::path(get, path = "/history/export", tag = "strop", security(("token" = [])),
     responses(
         (status = 200, content_type = "application/x-ndjson", body = String,
@@ -347,17 +355,6 @@ pub async fn delete_account(
                 never mistaken for a whole one."),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ))]
-#[allow(dead_code)]
-pub(crate) fn export_doc() {}
-
-/// Why an export ended early: the body is cut, the client sees an error.
-#[derive(Debug, thiserror::Error)]
-#[error("the export failed: {0}")]
-struct ExportFailed(String);
-
-/// The export body: a task reads page after page (keyset on id) and hands
-/// each page, encoded, to the body through a channel one page deep, so a
-/// slow client holds the task back instead of growing a buffer.
 fn export_stream(state: AppState, user: User) -> Response {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, ExportFailed>>(EXPORT_AHEAD);
     tokio::spawn(async move {
