@@ -111,6 +111,15 @@ impl ServerProcess {
         format!("{}{path}", self.base)
     }
 
+    /// SIGKILL: the process dies mid-whatever, like a crashed replica.
+    pub(crate) async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
     pub(crate) fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }

@@ -3,13 +3,16 @@
 //! they run in parallel. `binary` runs the real `strop-server` executable
 //! (and `observability` reads its logs and metrics).
 
+mod accounts;
 mod auth;
 mod balancer;
 mod binary;
 mod errors;
-mod events;
+pub(crate) mod events;
+mod export;
 mod hardening;
 mod history;
+mod idempotency;
 mod invariants;
 mod limits;
 mod listener;
@@ -18,6 +21,7 @@ mod openapi;
 mod ops;
 mod seed;
 mod servers;
+mod sessions;
 mod strop;
 mod support;
 mod tokens;
