@@ -4,6 +4,7 @@
 //! Every command prints its result on stdout and, on failure, exactly one line
 //! `strop: <sentence>` on stderr with an exit code from [`exit`].
 
+mod account;
 mod errors;
 mod follow;
 mod history_table;
@@ -158,6 +159,15 @@ pub enum RemoteCommand {
     Piglatin(TextArgs),
     /// Show your history: time, function, input, output (oldest first).
     History(HistoryArgs),
+    /// List your sessions (logins, never their tokens); `strop sessions
+    /// revoke ID` logs one out, `strop sessions revoke --others` every one
+    /// but this.
+    Sessions(account::SessionsArgs),
+    /// Change your password (asked twice); every other session is logged out.
+    Password(account::PasswordChangeArgs),
+    /// Your account: `strop account delete` deletes it, its history and its
+    /// sessions, after you type your username to confirm.
+    Account(account::AccountArgs),
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +237,15 @@ pub struct HistoryArgs {
     /// Only entries older than the entry with this id (paging).
     #[arg(long, value_name = "ID", conflicts_with = "follow")]
     pub before: Option<i64>,
+    /// Write every entry as NDJSON (one JSON object per line, oldest first)
+    /// on stdout: `strop history --export > file.ndjson`.
+    #[arg(long, conflicts_with_all = ["limit", "function", "search", "before", "follow", "import", "json"])]
+    pub export: bool,
+    /// Run every entry of an export FILE ("-": stdin) again on this account.
+    /// Each entry carries a key derived from it, so importing the same file
+    /// twice (within a day) writes each entry once.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["limit", "function", "search", "before", "follow", "json"])]
+    pub import: Option<String>,
     /// Keep going: after the history, print each new entry as it is made
     /// (here or anywhere else), one line each (with --json one JSON object
     /// per line), until Ctrl+C. Reconnects by itself; exits 4 when the
@@ -299,7 +318,23 @@ async fn remote(cli: Cli, command: RemoteCommand) -> Result<(), CliError> {
         }
         RemoteCommand::Reverse(args) => strop(&launch, &client, Function::Reverse, args).await,
         RemoteCommand::Piglatin(args) => strop(&launch, &client, Function::Piglatin, args).await,
+        RemoteCommand::History(args) if args.export => {
+            account::export(&authed(&launch, &client).await?).await
+        }
+        RemoteCommand::History(HistoryArgs {
+            import: Some(file), ..
+        }) => account::import(&authed(&launch, &client).await?, &file).await,
         RemoteCommand::History(args) => history(&launch, &client, &choices, args).await,
+        RemoteCommand::Sessions(args) => {
+            account::sessions(&authed(&launch, &client).await?, args).await
+        }
+        RemoteCommand::Password(args) => {
+            account::password(&authed(&launch, &client).await?, args).await
+        }
+        RemoteCommand::Account(args) => {
+            let server = client.server().to_string();
+            account::account(&authed(&launch, &client).await?, &server, args).await
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 //! Secret Service under `STROP_KEYRING=secret-service`; see `support`).
 #![cfg(target_os = "linux")]
 
+#[path = "cli/accounts.rs"]
+mod accounts;
 #[path = "cli/client_errors.rs"]
 mod client_errors;
 #[path = "cli/edges.rs"]
@@ -601,11 +603,12 @@ fn prompts_on_a_terminal_mask_the_password() {
             .expect("open a pty");
         let mut cmd = CommandBuilder::new(support::strop_bin());
         cmd.args(args);
+        for var in support::callers_strop_vars() {
+            cmd.env_remove(var);
+        }
         cmd.env("STROP_CONFIG_DIR", ctx.config.path());
         cmd.env("STROP_SERVER", &ctx.server);
         cmd.env("STROP_KEYRING", support::keyring().env_value());
-        cmd.env_remove("STROP_TOKEN");
-        cmd.env_remove("STROP_USER");
         let mut child = pty.slave.spawn_command(cmd).expect("spawn strop in a pty");
         drop(pty.slave);
         let seen = Arc::new(Mutex::new(String::new()));

@@ -28,6 +28,7 @@ mod keys {
     pub const TAB: &str = "\t";
     pub const ESC: &str = "\x1b";
     pub const F2: &str = "\x1bOQ";
+    pub const F7: &str = "\x1b[18~";
     pub const CTRL_C: &str = "\x03";
     pub const CTRL_F: &str = "\x06";
     pub const CTRL_O: &str = "\x0f";
@@ -69,13 +70,11 @@ impl Screen {
         let mut cmd = CommandBuilder::new(program);
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
-        for var in [
-            "STROP_SERVER",
-            "STROP_TOKEN",
-            "STROP_USER",
-            "NO_COLOR",
-            "TZ",
-        ] {
+        for var in support::callers_strop_vars() {
+            cmd.env_remove(var);
+        }
+        cmd.env("STROP_KEYRING", support::keyring().env_value());
+        for var in ["NO_COLOR", "TZ"] {
             cmd.env_remove(var);
         }
         // The session bus only where the tests' keyring is the Secret Service
@@ -313,6 +312,10 @@ fn register(screen: &mut Screen, user: &str, password: &str) {
     screen.wait_for_text("strop · register", WAIT);
     screen.type_text(user);
     screen.send_keys(keys::TAB);
+    screen.type_text(password);
+    // The register form asks for the password twice.
+    screen.send_keys(keys::ENTER);
+    screen.wait_for_text("Repeat", WAIT);
     screen.type_text(password);
     screen.send_keys(keys::ENTER);
     screen.wait_for_text("No history yet", WAIT);
@@ -1039,6 +1042,46 @@ fn a_silent_live_stream_is_noticed_and_reopened() {
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
     support::forget_token(&url, &user);
+}
+
+/// F7 lists the user's sessions (this one marked, no token shown) and `o`
+/// logs every other one out: the other token is refused at once.
+#[test]
+fn the_sessions_screen_logs_the_other_sessions_out() {
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, user) = Client::logged_in(url, "sess");
+    let mut login = support::strop_command(client.config.path(), url);
+    login.args(["login", &user, "--password-stdin", "--print-token"]);
+    let out = support::run_with_stdin(login, Some("pw"));
+    assert!(out.status.success(), "{out:?}");
+    let other = String::from_utf8_lossy(&out.stdout).trim().to_string();
+
+    let mut s = client.spawn_with(&[], &[], 24, 100);
+    s.wait_for_text("No history yet", WAIT);
+    s.send_keys(keys::F7);
+    s.wait_for_text("Your sessions", WAIT);
+    s.wait_for_text("← this session", WAIT);
+    assert!(!s.contents().contains(&other), "no token on screen");
+    s.send_keys("o");
+    s.wait_for_text("1 other session revoked.", WAIT);
+    let mut whoami = support::strop_command(client.config.path(), url);
+    whoami.args(["whoami"]).env("STROP_TOKEN", &other);
+    let out = support::run_with_stdin(whoami, None);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    // F1 lists the key, from the one keymap.
+    s.send_keys(keys::ESC);
+    // A lone Esc, not the start of the next sequence.
+    std::thread::sleep(Duration::from_millis(300));
+    s.send_keys("\x1bOP");
+    s.wait_for_text("Keys", WAIT);
+    for _ in 0..8 {
+        s.send_keys("\x1b[B");
+    }
+    s.wait_for_text("Your sessions: where you are logged in", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(url, &user);
 }
 
 /// Issue 17, 1: 5,000 characters typed as separate key events all reach

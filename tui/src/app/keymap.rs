@@ -23,6 +23,7 @@ pub enum Context {
     Detail,
     Help,
     ConfirmLogout,
+    Sessions,
     ConfirmQuit,
 }
 
@@ -40,6 +41,7 @@ impl Context {
             Context::Detail => "Entry detail",
             Context::Help => "This help",
             Context::ConfirmLogout => "Log-out question",
+            Context::Sessions => "Your sessions",
             Context::ConfirmQuit => "Quit question",
         }
     }
@@ -92,6 +94,12 @@ pub enum Action {
     CopyOutput,
     /// Copy the selected entry's input to the clipboard.
     CopyInput,
+    /// Open the list of your sessions.
+    OpenSessions,
+    /// Sessions: log out the selected one.
+    RevokeSelected,
+    /// Sessions: log out every one but this.
+    RevokeOthers,
 }
 
 /// A key as the table spells it. Shift is folded into the character.
@@ -301,6 +309,12 @@ pub static KEYMAP: &[Binding] = &[
     b(C::Main, &[ctrl('o')], A::Logout, "Log out (asks first)"),
     b(
         C::Main,
+        &[k(KeyCode::F(7))],
+        A::OpenSessions,
+        "Your sessions: where you are logged in; log others out",
+    ),
+    b(
+        C::Main,
         &[k(KeyCode::F(4))],
         A::ToggleTimes,
         "History times: date and time / relative (\"5m ago\")",
@@ -449,6 +463,37 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(C::Search, &[k(KeyCode::Up)], A::Up, "Previous entry"),
     b(C::Search, &[k(KeyCode::Down)], A::Down, "Next entry"),
+    b(
+        C::Sessions,
+        &[k(KeyCode::Up), c('k')],
+        A::Up,
+        "Previous session",
+    ),
+    b(
+        C::Sessions,
+        &[k(KeyCode::Down), c('j')],
+        A::Down,
+        "Next session",
+    ),
+    b(
+        C::Sessions,
+        &[c('d'), k(KeyCode::Delete)],
+        A::RevokeSelected,
+        "Log out the selected session (on every server)",
+    ),
+    b(
+        C::Sessions,
+        &[c('o')],
+        A::RevokeOthers,
+        "Log out every session but this one",
+    ),
+    b(
+        C::Sessions,
+        &[k(KeyCode::F(5)), c('R')],
+        A::Refresh,
+        "Reload the list",
+    ),
+    b(C::Sessions, &[k(KeyCode::Esc), c('q')], A::Close, "Close"),
     b(C::Output, &[k(KeyCode::Up), c('k')], A::Up, "Scroll up"),
     b(
         C::Output,

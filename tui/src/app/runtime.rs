@@ -541,6 +541,23 @@ impl Runner {
                 |c| async move { c.logout().await },
                 Msg::LoggedOut,
             ),
+            Effect::LoadSessions { server, token } => self.http(
+                &server,
+                Some(&token),
+                |c| async move { c.sessions().await },
+                Msg::SessionsLoaded,
+            ),
+            Effect::RevokeSessions { server, token, id } => self.http(
+                &server,
+                Some(&token),
+                move |c| async move {
+                    match id {
+                        Some(id) => c.revoke_session(id).await,
+                        None => c.revoke_other_sessions().await,
+                    }
+                },
+                Msg::SessionsRevoked,
+            ),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::cell::Cell;
 
 use ratatui::layout::Rect;
-use strop_common::{Function, HistoryEntry, HistoryQuery};
+use strop_common::{Function, HistoryEntry, HistoryQuery, SessionInfo};
 use tui_input::Input;
 
 /// Rows asked for per history page.
@@ -47,8 +47,20 @@ pub enum Overlay {
     },
     Detail(Detail),
     ConfirmLogout,
+    /// The user's sessions (logins), to log others out.
+    Sessions(SessionsView),
     /// Quit? (from `q` in the list, or whenever `./run`'s server stops too)
     ConfirmQuit,
+}
+
+/// The sessions overlay: the list (`None` while it loads), the selected
+/// row, and the last answer or failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionsView {
+    pub list: Option<Vec<SessionInfo>>,
+    pub selected: usize,
+    pub message: Option<String>,
+    pub error: Option<String>,
 }
 
 /// One history entry shown in full.
@@ -169,6 +181,8 @@ pub enum LoginMode {
 pub enum LoginField {
     Username,
     Password,
+    /// The password again: only on the register form.
+    Confirm,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +190,8 @@ pub struct LoginForm {
     pub username: Input,
     /// Drawn masked; cleared as soon as it has been used.
     pub password: Input,
+    /// The password typed again (register only), masked too.
+    pub confirm: Input,
     pub focus: LoginField,
     pub mode: LoginMode,
     /// The last failure, shown under the fields.
@@ -189,6 +205,7 @@ impl Default for LoginForm {
         Self {
             username: Input::default(),
             password: Input::default(),
+            confirm: Input::default(),
             focus: LoginField::Username,
             mode: LoginMode::Login,
             error: None,

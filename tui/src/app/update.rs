@@ -13,11 +13,12 @@ mod live;
 mod login;
 mod main_screen;
 mod server;
+mod sessions;
 
 use std::time::Duration;
 
 use crossterm::event::{KeyEvent, KeyEventKind, MouseEvent};
-use strop_common::{Function, HistoryQuery, HistoryResponse};
+use strop_common::{Function, HistoryQuery, HistoryResponse, SessionsResponse};
 use tui_input::backend::crossterm::to_input_request;
 use tui_input::{Input, InputRequest};
 
@@ -110,6 +111,10 @@ pub enum Msg {
     },
     SearchDue(u64),
     LoggedOut(Result<(), Failure>),
+    /// `GET /sessions` answered.
+    SessionsLoaded(Result<SessionsResponse, Failure>),
+    /// A revocation answered with the server's sentence.
+    SessionsRevoked(Result<String, Failure>),
     /// A `/healthz` probe while offline answered (or did not).
     Probed(Result<(), Failure>),
     /// From the live history stream number `stream`.
@@ -196,6 +201,16 @@ pub enum Effect {
     Logout {
         server: String,
         token: Secret,
+    },
+    LoadSessions {
+        server: String,
+        token: Secret,
+    },
+    /// Revoke session `id`, or with `None` every session but this one.
+    RevokeSessions {
+        server: String,
+        token: Secret,
+        id: Option<i64>,
     },
     /// After `after`, ask `/healthz`; answers `Probed`.
     Probe {
@@ -360,6 +375,8 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::SearchDue(ticket) => history::search_due(s, ticket, &mut fx),
         Msg::Live { stream, event } => live::event(s, stream, event, &mut fx),
         Msg::Unmark(id) => live::unmark(s, id),
+        Msg::SessionsLoaded(result) => sessions::loaded(s, result, &mut fx),
+        Msg::SessionsRevoked(result) => sessions::revoked(s, result, &mut fx),
         Msg::Copied {
             what,
             chars,
@@ -383,6 +400,7 @@ fn contexts(s: &State) -> Vec<Context> {
         (Some(Overlay::Help { .. }), _) => vec![Context::Help, Context::Global],
         (Some(Overlay::Detail(_)), _) => vec![Context::Detail, Context::Global],
         (Some(Overlay::ConfirmLogout), _) => vec![Context::ConfirmLogout, Context::Global],
+        (Some(Overlay::Sessions(_)), _) => vec![Context::Sessions, Context::Global],
         (Some(Overlay::ConfirmQuit), _) => vec![Context::ConfirmQuit, Context::Global],
         (None, Screen::Connecting) => vec![Context::Global],
         (None, Screen::Server) => vec![Context::Server, Context::Global],
@@ -461,6 +479,9 @@ fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
 /// Keys while an overlay is up: it takes them all.
 fn on_overlay_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     use Action::*;
+    if matches!(s.overlay, Some(Overlay::Sessions(_))) {
+        return sessions::on_action(s, action, fx);
+    }
     match action {
         Close | Cancel => s.overlay = None,
         Confirm if s.overlay == Some(Overlay::ConfirmQuit) => {
@@ -532,6 +553,7 @@ fn on_paste(s: &mut State, text: &str, fx: &mut Vec<Effect>) {
                     let field = match s.login.focus {
                         LoginField::Username => &mut s.login.username,
                         LoginField::Password => &mut s.login.password,
+                        LoginField::Confirm => &mut s.login.confirm,
                     };
                     *field = insert_str(field, &flat);
                 }

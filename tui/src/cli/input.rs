@@ -40,9 +40,9 @@ pub(super) fn password(from_stdin: bool, confirm: bool) -> Result<String, CliErr
         })?;
         strip_one_newline(text)
     } else {
-        let first = prompt("Password: ")?;
+        let first = prompt_password("Password: ")?;
         if confirm {
-            let again = prompt("Repeat the password: ")?;
+            let again = prompt_password("Repeat the password: ")?;
             if again != first {
                 return Err(CliError::Usage("The passwords do not match.".into()));
             }
@@ -55,7 +55,7 @@ pub(super) fn password(from_stdin: bool, confirm: bool) -> Result<String, CliErr
     Ok(password)
 }
 
-fn prompt(label: &str) -> Result<String, CliError> {
+pub(super) fn prompt_password(label: &str) -> Result<String, CliError> {
     let no_terminal = || {
         CliError::Usage(
             "Cannot prompt for a password without a terminal; pipe it in with --password-stdin."

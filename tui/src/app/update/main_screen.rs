@@ -66,6 +66,7 @@ fn act(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         FocusInput => s.main.focus = Focus::Input,
         FocusHistory => s.main.focus = Focus::History,
         Logout => s.overlay = Some(Overlay::ConfirmLogout),
+        OpenSessions => super::sessions::open(s, fx),
         OpenDetail => {
             if let Some(entry) = s.history.selected_entry() {
                 s.overlay = Some(Overlay::Detail(Detail::new(entry.clone())));

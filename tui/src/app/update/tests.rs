@@ -483,6 +483,18 @@ fn register_then_logs_straight_in() {
     type_str(&mut s, "bob");
     update(&mut s, key(KeyCode::Tab));
     type_str(&mut s, "pw");
+    // Enter on the password asks for it again; a different one is refused.
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert_eq!(s.login.focus, LoginField::Confirm);
+    type_str(&mut s, "pX");
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        s.login.error.as_deref(),
+        Some("The passwords do not match; type it again.")
+    );
+    assert_eq!(s.login.confirm.value(), "");
+    assert_eq!(s.login.focus, LoginField::Confirm);
+    type_str(&mut s, "pw");
     let fx = update(&mut s, key(KeyCode::Enter));
     assert!(matches!(&fx[..], [Effect::Register { username, .. }] if username == "bob"));
 
@@ -1566,6 +1578,54 @@ fn the_live_stream_coming_back_first_also_reloads_what_failed() {
     assert_eq!(history_loads(&fx).len(), 1, "{fx:?}");
     assert_eq!(s.probe, None);
     assert!(update(&mut s, Msg::Probed(Ok(()))).is_empty());
+}
+
+#[test]
+fn sessions_overlay_lists_and_revokes_but_not_this_session() {
+    let mut s = logged_in();
+    s.main.focus = Focus::History;
+    let fx = update(&mut s, key(KeyCode::F(7)));
+    assert!(matches!(&fx[..], [Effect::LoadSessions { .. }]), "{fx:?}");
+    assert!(matches!(&s.overlay, Some(Overlay::Sessions(v)) if v.list.is_none()));
+    let row = |id, current| strop_common::SessionInfo {
+        created: "2021-04-10T19:00:53.123Z".into(),
+        current,
+        expires: "2021-05-10T19:00:53.123Z".into(),
+        id,
+        last_used: "2021-04-10T19:59:00.000Z".into(),
+        user_agent: None,
+    };
+    update(
+        &mut s,
+        Msg::SessionsLoaded(Ok(strop_common::SessionsResponse {
+            sessions: vec![row(3, false), row(7, true)],
+        })),
+    );
+    // The current one is not revoked from here.
+    update(&mut s, key(KeyCode::Down));
+    assert!(update(&mut s, key(KeyCode::Char('d'))).is_empty());
+    assert!(matches!(&s.overlay, Some(Overlay::Sessions(v)) if v.error.is_some()));
+    update(&mut s, key(KeyCode::Up));
+    let fx = update(&mut s, key(KeyCode::Char('d')));
+    assert!(
+        matches!(&fx[..], [Effect::RevokeSessions { id: Some(3), .. }]),
+        "{fx:?}"
+    );
+    let fx = update(&mut s, key(KeyCode::Char('o')));
+    assert!(
+        matches!(&fx[..], [Effect::RevokeSessions { id: None, .. }]),
+        "{fx:?}"
+    );
+    let fx = update(
+        &mut s,
+        Msg::SessionsRevoked(Ok("Session 3 revoked.".into())),
+    );
+    assert!(matches!(&fx[..], [Effect::LoadSessions { .. }]), "{fx:?}");
+    assert!(
+        matches!(&s.overlay, Some(Overlay::Sessions(v)) if v.message.as_deref() == Some("Session 3 revoked."))
+    );
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.overlay, None);
 }
 
 /// Issue 17, 3 and 4: one state machine. A dropped stream is

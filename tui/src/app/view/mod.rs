@@ -7,6 +7,7 @@ mod history;
 mod login;
 mod main_screen;
 mod server;
+mod sessions;
 pub mod text;
 
 use ratatui::Frame;
@@ -183,6 +184,7 @@ pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
         Some(Overlay::Help { scroll }) => help::draw(frame, body, *scroll, theme),
         Some(Overlay::Detail(d)) => detail::draw(frame, body, d, &s.clock, theme),
         Some(Overlay::ConfirmLogout) => chrome::confirm_logout(frame, body, s, theme),
+        Some(Overlay::Sessions(v)) => sessions::draw(frame, body, v, &s.clock, theme),
         Some(Overlay::ConfirmQuit) => chrome::confirm_quit(frame, body, s, theme),
         None => {}
     }

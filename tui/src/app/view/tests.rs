@@ -154,6 +154,7 @@ fn login_session_expired() {
 fn register_busy() {
     let mut s = login_state();
     s.login.mode = LoginMode::Register;
+    s.login.confirm = Input::new("hunter2".into());
     s.login.busy = true;
     s.start(Activity::Register);
     snap!("register_busy", s);
@@ -419,6 +420,31 @@ fn high_contrast_draws_selection_on_a_solid_background() {
         "nothing faint"
     );
     s.main.focus = Focus::Input;
+}
+
+#[test]
+fn sessions_overlay() {
+    let mut s = main_state();
+    let row = |id, current, agent: &str| strop_common::SessionInfo {
+        created: "2021-04-10T19:00:53.123Z".into(),
+        current,
+        expires: "2021-05-10T19:00:53.123Z".into(),
+        id,
+        last_used: "2021-04-10T19:59:00.000Z".into(),
+        user_agent: Some(agent.into()),
+    };
+    s.overlay = Some(crate::app::state::Overlay::Sessions(
+        crate::app::state::SessionsView {
+            list: Some(vec![
+                row(3, false, "curl/8.5.0"),
+                row(7, true, "strop/0.1.0"),
+            ]),
+            selected: 0,
+            message: Some("1 other session revoked.".into()),
+            error: None,
+        },
+    ));
+    snap!("sessions_overlay", s);
 }
 
 /// Issue 17, 9: a 7-line answer in a 4-line pane says there is more, and
