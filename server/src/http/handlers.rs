@@ -393,11 +393,16 @@ pub async fn logout(state: &AppState, user: User) -> Result<MessageResponse, Api
 
 #[utoipa::path(get, path = "/whoami", tag = "auth", security(("token" = [])),
     responses(
-        (status = 200, description = "The token's user", body = WhoAmIResponse),
+        (status = 200, description = "The token's user, and when the token expires", body = WhoAmIResponse),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ))]
-pub async fn whoami(user: User) -> Result<WhoAmIResponse, ApiError> {
-    Ok(WhoAmIResponse { user: user.name })
+pub async fn whoami(state: &AppState, user: User) -> Result<WhoAmIResponse, ApiError> {
+    let client = state.pool.get().await?;
+    let expires = crate::db::tokens::expires(&client, &user.token_hash).await?;
+    Ok(WhoAmIResponse {
+        user: user.name,
+        expires,
+    })
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "ops",

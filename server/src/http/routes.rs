@@ -203,7 +203,8 @@ fn logout(state: AppState) -> BoxedFilter<(Response,)> {
 fn whoami(state: AppState) -> BoxedFilter<(Response,)> {
     on(Route::Whoami)
         .and(user(&state))
-        .then(|user| async move { respond(handlers::whoami(user).await) })
+        .and(with_state(state))
+        .then(|user, state: AppState| async move { respond(handlers::whoami(&state, user).await) })
         .boxed()
 }
 
