@@ -27,6 +27,9 @@ use crate::token_store::TokenStore;
 
 mod input;
 mod live;
+mod worker;
+
+use worker::Worker;
 
 /// Spinner speed; the tick only runs while something is in flight.
 const TICK: Duration = Duration::from_millis(100);
@@ -193,57 +196,6 @@ struct Runner {
     worker: Worker,
 }
 
-type Job = Box<dyn FnOnce(&mut Option<TokenStore>) -> Msg + Send>;
-
-/// One thread for every keyring and settings call, in order.
-///
-/// Off the async runtime, because a locked Secret Service collection can
-/// block. One thread rather than the blocking pool, because the Linux kernel
-/// keyring is reached through the *calling thread's* session keyring: a
-/// token stored from one pool thread may not be found from another. One
-/// queue also keeps "store, then delete" in order.
-struct Worker {
-    jobs: Option<std::sync::mpsc::Sender<Job>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Worker {
-    fn start(tx: UnboundedSender<Msg>) -> Worker {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        let thread = std::thread::Builder::new()
-            .name("strop-keyring".into())
-            .spawn(move || {
-                let mut store = None;
-                for job in queue {
-                    let _ = tx.send(job(&mut store));
-                }
-            })
-            .expect("start the keyring thread");
-        Worker {
-            jobs: Some(jobs),
-            thread: Some(thread),
-        }
-    }
-
-    fn run(&self, job: Job) {
-        if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(job);
-        }
-    }
-
-    /// Lets queued work (a token being stored, settings being saved) finish,
-    /// but never hangs the exit on a keyring that does not answer.
-    fn finish(mut self, patience: Duration) {
-        drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
-            let deadline = std::time::Instant::now() + patience;
-            while !thread.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
-}
-
 impl Runner {
     fn new(tx: UnboundedSender<Msg>) -> Self {
         Runner {
@@ -297,7 +249,19 @@ impl Runner {
         self.worker.run(Box::new(move |store| f(store.as_ref())));
     }
 
+    /// Runs one effect with the part that does its kind of work; each part
+    /// passes on what is not its own.
     fn spawn(&mut self, fx: Effect) {
+        let Some(fx) = self.terminal(fx) else { return };
+        let Some(fx) = self.timers(fx) else { return };
+        let Some(fx) = self.live(fx) else { return };
+        let Some(fx) = self.storage(fx) else { return };
+        let Some(fx) = self.accounts(fx) else { return };
+        self.requests(fx);
+    }
+
+    /// The terminal itself: quitting, the clipboard.
+    fn terminal(&mut self, fx: Effect) -> Option<Effect> {
         match fx {
             Effect::Quit => {}
             Effect::Copy { what, text } => {
@@ -309,6 +273,59 @@ impl Runner {
                     result,
                 });
             }
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// Messages sent to the loop later.
+    fn timers(&mut self, fx: Effect) -> Option<Effect> {
+        match fx {
+            Effect::Unmark { id, after } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = tx.send(Msg::Unmark(id));
+                });
+            }
+            Effect::Debounce { ticket, after } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = tx.send(Msg::SearchDue(ticket));
+                });
+            }
+            Effect::Probe { server, after } => {
+                let client = self.client(&server, None);
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let result = match client {
+                        // A hung server (SIGSTOP) counts as offline quickly.
+                        Ok(c) => match tokio::time::timeout(PROBE_PATIENCE, c.health()).await {
+                            Ok(answer) => answer.map_err(|e| failure(&e)),
+                            Err(_) => Err(Failure::new(
+                                FailureKind::Unreachable,
+                                format!(
+                                    "{} did not answer within {} s.",
+                                    c.server(),
+                                    PROBE_PATIENCE.as_secs()
+                                ),
+                            )),
+                        },
+                        Err(f) => Err(f),
+                    };
+                    let _ = tx.send(Msg::Probed(result));
+                });
+            }
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// The live history stream: one task at a time.
+    fn live(&mut self, fx: Effect) -> Option<Effect> {
+        match fx {
             Effect::Follow {
                 stream,
                 server,
@@ -338,36 +355,35 @@ impl Runner {
                     old.abort();
                 }
             }
-            Effect::Unmark { id, after } => {
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    let _ = tx.send(Msg::Unmark(id));
-                });
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// The session rules (`session`): store the token, and revoke what it
+    /// replaced (the revocation runs on the async runtime, not the worker).
+    fn store_token(&mut self, server: String, user: String, token: Secret) {
+        let client = self.client(&server, None).ok();
+        let handle = tokio::runtime::Handle::current();
+        self.keyring(move |store| {
+            let stored = match store {
+                Some(st) => crate::session::store_token(st, &server, &user, token.expose())
+                    .map_err(|e| e.to_string()),
+                None => Err(NO_KEYRING.into()),
+            };
+            if let (Ok(Some(old)), Some(client)) = (&stored, client) {
+                let old = old.clone();
+                handle.spawn(
+                    async move { crate::session::revoke_replaced(&client, Some(old)).await },
+                );
             }
-            Effect::Probe { server, after } => {
-                let client = self.client(&server, None);
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    let result = match client {
-                        // A hung server (SIGSTOP) counts as offline quickly.
-                        Ok(c) => match tokio::time::timeout(PROBE_PATIENCE, c.health()).await {
-                            Ok(answer) => answer.map_err(|e| failure(&e)),
-                            Err(_) => Err(Failure::new(
-                                FailureKind::Unreachable,
-                                format!(
-                                    "{} did not answer within {} s.",
-                                    c.server(),
-                                    PROBE_PATIENCE.as_secs()
-                                ),
-                            )),
-                        },
-                        Err(f) => Err(f),
-                    };
-                    let _ = tx.send(Msg::Probed(result));
-                });
-            }
+            Msg::TokenStored(stored.map(drop))
+        })
+    }
+
+    /// The keyring and the settings file, on the worker thread.
+    fn storage(&mut self, fx: Effect) -> Option<Effect> {
+        match fx {
             Effect::SaveFunction(function) => self.worker.run(Box::new(move |_| {
                 let result = Settings::update(|s| s.function = Some(function));
                 Msg::SettingsSaved(result.map_err(|e| e.to_string()))
@@ -380,15 +396,6 @@ impl Runner {
                 });
                 Msg::KeyringOpened(result.map_err(|e| e.to_string()))
             })),
-            Effect::CheckServer { server } => {
-                let input = server.clone();
-                self.http(
-                    &server,
-                    None,
-                    |c| async move { c.health().await.map(|()| c.server().to_string()) },
-                    |result| Msg::ServerChecked { input, result },
-                );
-            }
             Effect::LoadToken { server, user } => self.keyring(move |store| Msg::TokenLoaded {
                 result: match store {
                     Some(st) => st
@@ -402,26 +409,7 @@ impl Runner {
                 server,
                 user,
                 token,
-            } => {
-                // The session rules (`session`): store, and revoke what it replaced.
-                let client = self.client(&server, None).ok();
-                let handle = tokio::runtime::Handle::current();
-                self.keyring(move |store| {
-                    let stored = match store {
-                        Some(st) => crate::session::store_token(st, &server, &user, token.expose())
-                            .map_err(|e| e.to_string()),
-                        None => Err(NO_KEYRING.into()),
-                    };
-                    if let (Ok(Some(old)), Some(client)) = (&stored, client) {
-                        let old = old.clone();
-                        // The keyring thread: the revocation goes to the runtime.
-                        handle.spawn(async move {
-                            crate::session::revoke_replaced(&client, Some(old)).await
-                        });
-                    }
-                    Msg::TokenStored(stored.map(drop))
-                })
-            }
+            } => self.store_token(server, user, token),
             Effect::FindNewerToken {
                 server,
                 user,
@@ -452,6 +440,24 @@ impl Runner {
                 .map_err(|e| e.to_string());
                 Msg::SettingsSaved(result)
             })),
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// The server calls about who is logged in, each a task answering with
+    /// its message.
+    fn accounts(&mut self, fx: Effect) -> Option<Effect> {
+        match fx {
+            Effect::CheckServer { server } => {
+                let input = server.clone();
+                self.http(
+                    &server,
+                    None,
+                    |c| async move { c.health().await.map(|()| c.server().to_string()) },
+                    |result| Msg::ServerChecked { input, result },
+                );
+            }
             Effect::VerifySession { session } => {
                 let (server, token) = (session.server.clone(), session.token.clone());
                 self.http(
@@ -491,6 +497,37 @@ impl Runner {
                     |result| Msg::Authenticated { username, result },
                 )
             }
+            Effect::Logout { server, token } => self.http(
+                &server,
+                Some(&token),
+                |c| async move { c.logout().await },
+                Msg::LoggedOut,
+            ),
+            Effect::LoadSessions { server, token } => self.http(
+                &server,
+                Some(&token),
+                |c| async move { c.sessions().await },
+                Msg::SessionsLoaded,
+            ),
+            Effect::RevokeSessions { server, token, id } => self.http(
+                &server,
+                Some(&token),
+                move |c| async move {
+                    match id {
+                        Some(id) => c.revoke_session(id).await,
+                        None => c.revoke_other_sessions().await,
+                    }
+                },
+                Msg::SessionsRevoked,
+            ),
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// The server calls that do the work: runs and history pages.
+    fn requests(&mut self, fx: Effect) {
+        match fx {
             Effect::Run {
                 server,
                 token,
@@ -528,36 +565,7 @@ impl Runner {
                     },
                 )
             }
-            Effect::Debounce { ticket, after } => {
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    let _ = tx.send(Msg::SearchDue(ticket));
-                });
-            }
-            Effect::Logout { server, token } => self.http(
-                &server,
-                Some(&token),
-                |c| async move { c.logout().await },
-                Msg::LoggedOut,
-            ),
-            Effect::LoadSessions { server, token } => self.http(
-                &server,
-                Some(&token),
-                |c| async move { c.sessions().await },
-                Msg::SessionsLoaded,
-            ),
-            Effect::RevokeSessions { server, token, id } => self.http(
-                &server,
-                Some(&token),
-                move |c| async move {
-                    match id {
-                        Some(id) => c.revoke_session(id).await,
-                        None => c.revoke_other_sessions().await,
-                    }
-                },
-                Msg::SessionsRevoked,
-            ),
+            other => debug_assert!(false, "no runner takes {other:?}"),
         }
     }
 }
