@@ -71,6 +71,27 @@ impl Limits {
         })
     }
 
+    /// Serialises `value` as JSON within the memory budget: starts from
+    /// `held` and takes more as the text grows, without waiting; `None`
+    /// when the budget has no more room.
+    pub fn json_within<T: serde::Serialize>(
+        &self,
+        value: &T,
+        held: OwnedSemaphorePermit,
+    ) -> Option<(Vec<u8>, OwnedSemaphorePermit)> {
+        let mut out = BudgetWriter {
+            buf: Vec::new(),
+            held,
+            memory: &self.memory,
+        };
+        serde_json::to_writer(&mut out, value).ok()?;
+        let BudgetWriter { buf, mut held, .. } = out;
+        // What was taken beyond the text goes back at once.
+        let extra = held.num_permits().saturating_sub(buf.len().max(1));
+        drop(held.split(extra));
+        Some((buf, held))
+    }
+
     /// Bytes of the budget not held now (for tests and metrics).
     pub fn memory_free(&self) -> usize {
         self.memory.available_permits()
@@ -107,6 +128,36 @@ impl Limits {
                 what: "writes for this account",
             }
         })
+    }
+}
+
+/// A `Vec` that grows only within the permits it holds.
+struct BudgetWriter<'a> {
+    buf: Vec<u8>,
+    held: OwnedSemaphorePermit,
+    memory: &'a Arc<Semaphore>,
+}
+
+impl std::io::Write for BudgetWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let needed = self.buf.len() + data.len();
+        if needed > self.held.num_permits() {
+            // In steps, so a large answer takes few permits at a time.
+            let more = (needed - self.held.num_permits()).max(256 << 10);
+            let more = u32::try_from(more).unwrap_or(u32::MAX);
+            let extra = self
+                .memory
+                .clone()
+                .try_acquire_many_owned(more)
+                .map_err(|_| std::io::Error::other("the memory budget is full"))?;
+            self.held.merge(extra);
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -202,5 +253,12 @@ mod tests {
         // More than the whole budget waits for all of it.
         let all = l.memory(5000, Duration::from_millis(10)).await.unwrap();
         assert_eq!(all.num_permits(), 1000);
+        drop(all);
+        // An answer is built within the budget, and holds only its own size.
+        let held = l.memory(10, Duration::from_millis(10)).await.unwrap();
+        let (json, held) = l.json_within(&"x".repeat(500), held).unwrap();
+        assert_eq!(held.num_permits(), json.len());
+        let held2 = l.memory(10, Duration::from_millis(10)).await.unwrap();
+        assert!(l.json_within(&"x".repeat(900), held2).is_none());
     }
 }

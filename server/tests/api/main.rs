@@ -3,6 +3,7 @@
 //! they run in parallel. `binary` runs the real `strop-server` executable
 //! (and `observability` reads its logs and metrics).
 
+mod attacks;
 mod auth;
 mod balancer;
 mod binary;
