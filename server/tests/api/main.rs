@@ -7,6 +7,7 @@ mod attacks;
 mod auth;
 mod balancer;
 mod binary;
+mod bounds;
 mod errors;
 mod events;
 mod hardening;
