@@ -1,6 +1,6 @@
 //! Limits shared by every request: the memory budget that answers and
 //! streams hold their bytes in, open streams per user, writes per user,
-//! search size, and the history quota.
+//! and search size.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,7 +30,6 @@ pub struct Limits {
     memory_bytes: usize,
     writes: DefaultKeyedRateLimiter<i64>,
     clock: DefaultClock,
-    pub history_quota: Option<u64>,
 }
 
 impl Limits {
@@ -49,7 +48,6 @@ impl Limits {
             memory_bytes,
             writes: RateLimiter::keyed(writes),
             clock: DefaultClock::default(),
-            history_quota: o.history_quota,
         }
     }
 
