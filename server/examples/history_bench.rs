@@ -171,7 +171,7 @@ async fn time_page(client: &db::Client, user: i64, filter: &Filter) -> (Duration
 async fn explain(client: &db::Client, user: i64, filter: &Filter) -> Vec<String> {
     // Inline the parameters: EXPLAIN of the generic prepared form would hide
     // the plan the server actually gets for these values.
-    let mut sql = db::history::explain_sql(filter);
+    let mut sql = db::history::page_sql(filter);
     let mut values = vec![user.to_string()];
     if let Some(b) = filter.before {
         values.push(b.to_string());

@@ -159,7 +159,7 @@ pub async fn run(
             let result = serve(cluster.pg_config("strop"), options, listener, shutdown).await;
             tracing::info!("stopping the embedded PostgreSQL");
             if let Err(e) = cluster.stop().await {
-                tracing::error!(error = %e, "could not stop the embedded PostgreSQL");
+                tracing::error!(error = %ops::logging::Chain(&e), "could not stop the embedded PostgreSQL");
             }
             result
         }

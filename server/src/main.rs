@@ -86,6 +86,7 @@ async fn serve(mut config: Config) -> ExitCode {
     match strop_server::run(&config, listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let e = strop_server::ops::logging::Chain(&e);
             tracing::error!("{e}");
             // Also on stderr, plain, for whoever started us without reading logs.
             eprintln!("strop-server: {e}");

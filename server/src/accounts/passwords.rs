@@ -15,8 +15,6 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
-use crate::http::error::{ApiError, Cause};
-
 /// m = 9 MiB, t = 4, p = 1: one of OWASP's equivalent argon2id settings
 /// (the argon2 crate's default is m = 19 MiB, t = 2), chosen for half the
 /// memory per hash at about the same CPU time, so two hashes at once fit
@@ -45,13 +43,30 @@ struct Shared {
     queued: AtomicUsize,
     /// Buffers alive (idle or in use), and the most ever alive at once.
     live: AtomicUsize,
+    #[cfg(test)]
     peak: AtomicUsize,
     /// Hashes computing now, and the most ever at once.
     running: AtomicUsize,
+    #[cfg(test)]
     peak_running: AtomicUsize,
 }
 
-/// What a [`Passwords`] has used, for tests and the benchmark.
+/// A hash could not be made or checked: always the server's fault, never
+/// the password's.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("stored password hash is unreadable: {0}")]
+    Unreadable(String),
+    #[error("the password hasher is shut down")]
+    Closed(#[from] tokio::sync::AcquireError),
+    #[error("a password hashing task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// What a [`Passwords`] has used, for its tests.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     /// Block buffers alive now.
@@ -78,8 +93,10 @@ impl Passwords {
                 idle: Mutex::new(Vec::new()),
                 queued: AtomicUsize::new(0),
                 live: AtomicUsize::new(0),
+                #[cfg(test)]
                 peak: AtomicUsize::new(0),
                 running: AtomicUsize::new(0),
+                #[cfg(test)]
                 peak_running: AtomicUsize::new(0),
             }),
         }
@@ -98,7 +115,8 @@ impl Passwords {
         queued.saturating_sub(s.running.load(Ordering::SeqCst))
     }
 
-    pub fn usage(&self) -> Usage {
+    #[cfg(test)]
+    fn usage(&self) -> Usage {
         let s = &self.shared;
         Usage {
             buffers: s.live.load(Ordering::SeqCst),
@@ -108,7 +126,7 @@ impl Passwords {
     }
 
     /// Argon2id PHC string for `password` with a fresh random salt.
-    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
         let params = self.shared.params.clone();
         self.compute(move |blocks| {
             let salt: [u8; SALT_LEN] = rand::random();
@@ -126,9 +144,7 @@ impl Passwords {
                         hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
                     })
                 });
-            phc.map(|phc| phc.to_string()).map_err(|e| {
-                ApiError::Internal(Cause::msg(format!("password hashing failed: {e}")))
-            })
+            phc.map(|phc| phc.to_string()).map_err(PasswordError::Hash)
         })
         .await
     }
@@ -153,13 +169,10 @@ impl Passwords {
     }
 
     /// Whether `password` matches the stored PHC string.
-    pub async fn verify(&self, password: String, stored: String) -> Result<bool, ApiError> {
+    pub async fn verify(&self, password: String, stored: String) -> Result<bool, PasswordError> {
         self.compute(move |blocks| {
-            verify_into(&password, &stored, blocks).map_err(|e| {
-                ApiError::Internal(Cause::msg(format!(
-                    "stored password hash is unreadable: {e}"
-                )))
-            })
+            verify_into(&password, &stored, blocks)
+                .map_err(|e| PasswordError::Unreadable(e.to_string()))
         })
         .await
     }
@@ -170,14 +183,15 @@ impl Passwords {
     /// them until the computation really ends, so the bound stays exact.
     async fn compute<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Vec<Block>) -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
+        work: impl FnOnce(&mut Vec<Block>) -> Result<T, PasswordError> + Send + 'static,
+    ) -> Result<T, PasswordError> {
         let queued = Queued::enter(self.shared.clone());
-        let permit =
-            (self.shared.permits.clone().acquire_owned().await).map_err(ApiError::internal)?;
+        let permit = self.shared.permits.clone().acquire_owned().await?;
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
+            #[cfg_attr(not(test), allow(unused_variables))]
             let running = shared.running.fetch_add(1, Ordering::SeqCst) + 1;
+            #[cfg(test)]
             shared.peak_running.fetch_max(running, Ordering::SeqCst);
             let mut blocks = shared.take_buffer();
             let result = work(&mut blocks);
@@ -202,7 +216,9 @@ impl Shared {
         if let Some(blocks) = self.lock_idle().pop() {
             return blocks;
         }
+        #[cfg_attr(not(test), allow(unused_variables))]
         let live = self.live.fetch_add(1, Ordering::SeqCst) + 1;
+        #[cfg(test)]
         self.peak.fetch_max(live, Ordering::SeqCst);
         vec![Block::new(); self.params.block_count()]
     }
@@ -323,10 +339,10 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_stored_hash_is_an_internal_error() {
         let p = small(1);
-        assert_eq!(
+        assert!(matches!(
             p.verify("pw".into(), "not a hash".into()).await,
-            Err(ApiError::Internal(Cause::msg("")))
-        );
+            Err(PasswordError::Unreadable(_))
+        ));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -13,17 +13,20 @@ use precis_core::profile::PrecisFastInvocation;
 use precis_profiles::UsernameCasePreserved;
 use strop_common::MAX_USERNAME_CHARS;
 
-use crate::http::error::ApiError;
+/// Why a name is not a username, as a sentence for whoever typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidUsername(String);
 
-/// The canonical form of `name`, or a 400 saying what is wrong with it.
-pub fn canonical(name: &str) -> Result<String, ApiError> {
+/// The canonical form of `name`, or what is wrong with it.
+pub fn canonical(name: &str) -> Result<String, InvalidUsername> {
     if name.is_empty() {
-        return Err(ApiError::invalid("The username must not be empty."));
+        return Err(InvalidUsername("The username must not be empty.".into()));
     }
     let canonical =
-        UsernameCasePreserved::enforce(name).map_err(|e| ApiError::invalid(why(name, &e)))?;
+        UsernameCasePreserved::enforce(name).map_err(|e| InvalidUsername(why(name, &e)))?;
     if canonical.chars().count() > MAX_USERNAME_CHARS {
-        return Err(ApiError::invalid(format!(
+        return Err(InvalidUsername(format!(
             "The username must be at most {MAX_USERNAME_CHARS} characters."
         )));
     }
@@ -241,12 +244,9 @@ mod tests {
             "\u{3000}",
             "🦀",
         ] {
-            let err = canonical(bad).unwrap_err();
-            assert!(matches!(err, ApiError::InvalidRequest(_)), "{bad:?}");
+            assert!(canonical(bad).is_err(), "{bad:?}");
         }
-        let ApiError::InvalidRequest(msg) = canonical("a\u{200b}").unwrap_err() else {
-            unreachable!()
-        };
+        let msg = canonical("a\u{200b}").unwrap_err().to_string();
         assert!(msg.contains("U+200B"), "{msg}");
     }
 }

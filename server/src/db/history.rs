@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use strop_common::{Function, HistoryEntry};
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{FromSql, ToSql, Type};
 
 use super::Client;
 
@@ -38,17 +38,42 @@ impl Record {
         }
     }
 
-    /// From the columns `id, function, input, output, created_at`, in that order.
-    fn from_row(r: &Row) -> Self {
-        let function: &str = r.get(1);
-        Record {
+    /// From the columns `id, function, input, output, created_at`, in that
+    /// order. A function name this server does not know is an error, never
+    /// a guess.
+    fn from_row(r: &Row) -> Result<Self, tokio_postgres::Error> {
+        let DbFunction(function) = r.try_get(1)?;
+        Ok(Record {
             id: r.get(0),
-            // The table's CHECK constraint admits only these two names.
-            function: function.parse().unwrap_or(Function::Reverse),
+            function,
             input: r.get(2),
             output: r.get(3),
             created_at: r.get(4),
-        }
+        })
+    }
+}
+
+/// The `function` column: `text` holding a [`Function`]'s name.
+struct DbFunction(Function);
+
+/// A row names a function this server does not know (a newer schema's).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown function {0:?} in a history row")]
+pub struct UnknownFunction(pub String);
+
+impl<'a> FromSql<'a> for DbFunction {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let name = <&str as FromSql>::from_sql(ty, raw)?;
+        name.parse()
+            .map(DbFunction)
+            .map_err(|_| UnknownFunction(name.to_string()).into())
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as FromSql>::accepts(ty)
     }
 }
 
@@ -139,24 +164,6 @@ pub async fn insert_batch(
         .collect())
 }
 
-/// Announces committed rows on the listener's history channel; `payload`
-/// is [`crate::live::listener::history_payload`] of their ids.
-///
-/// Its own transaction, after the rows' commit: PostgreSQL serialises every
-/// committing transaction that has sent a NOTIFY, fsync included, so a NOTIFY
-/// inside the insert would make concurrent batches commit one after another.
-/// This one need not be durable (notifications are not WAL-logged anyway),
-/// so it commits without waiting for a flush and holds that lock briefly.
-pub async fn announce(client: &Client, payload: &str) -> Result<(), tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)")
-        .await?;
-    client
-        .execute(&stmt, &[&crate::live::listener::HISTORY_CHANNEL, &payload])
-        .await?;
-    Ok(())
-}
-
 /// What `q` searches: input and output as one text, exactly the expression
 /// of the trigram index `history_text_trgm_idx`.
 const SEARCHED: &str = "(input || E'\\n' || output)";
@@ -177,7 +184,8 @@ fn like_pattern(needle: &str) -> String {
 
 /// The SQL of a page for the filters that are set: only present conditions
 /// appear, so each combination gets its own well-planned cached statement.
-fn page_sql(filter: &Filter) -> String {
+/// [`newest`] runs it; public so its plan can be examined.
+pub fn page_sql(filter: &Filter) -> String {
     let mut sql = String::from(
         "SELECT id, function, input, output, created_at FROM history WHERE user_id = $1",
     );
@@ -223,17 +231,17 @@ fn within_bytes(page: &str, order: &str, max: usize) -> String {
 }
 
 /// A page cut by bytes: its rows, and whether rows were left out for size.
-fn split_cut(rows: &[Row]) -> (Vec<Record>, bool) {
+fn split_cut(rows: &[Row]) -> Result<(Vec<Record>, bool), tokio_postgres::Error> {
     let mut cut = false;
     let mut records = Vec::with_capacity(rows.len());
     for r in rows {
         if r.get::<_, bool>(5) {
-            records.push(Record::from_row(r));
+            records.push(Record::from_row(r)?);
         } else {
             cut = true;
         }
     }
-    (records, cut)
+    Ok((records, cut))
 }
 
 /// Up to `count` of the user's newest rows matching `filter`, newest first.
@@ -278,7 +286,7 @@ pub async fn newest_within(
         client.prepare(&sql).await?
     };
     let rows = client.query(&stmt, &params).await?;
-    Ok(split_cut(&rows))
+    split_cut(&rows)
 }
 
 /// The rows with these ids (of any user), in id order, each with its
@@ -298,14 +306,15 @@ pub async fn by_ids(
         )
         .await?;
     let rows = client.query(&stmt, &[&ids]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| OwnedEntry {
-            user_id: r.get(5),
-            prev_id: r.get(7),
-            entry: Record::from_row(r).into_entry(r.get(6)),
+    rows.iter()
+        .map(|r| {
+            Ok(OwnedEntry {
+                user_id: r.get(5),
+                prev_id: r.get(7),
+                entry: Record::from_row(r)?.into_entry(r.get(6)),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The id of the user's newest row, if any.
@@ -339,12 +348,7 @@ pub async fn after(
     let rows = client
         .query(&stmt, &[&user_id, &after, &count, &max_bytes])
         .await?;
-    Ok(split_cut(&rows))
-}
-
-/// The SQL and parameters [`newest`] would run, for EXPLAIN in the benchmark.
-pub fn explain_sql(filter: &Filter) -> String {
-    page_sql(filter)
+    split_cut(&rows)
 }
 
 #[cfg(test)]

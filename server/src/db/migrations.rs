@@ -35,7 +35,7 @@ pub async fn migrate(pg: &tokio_postgres::Config) -> Result<Vec<String>, Migrate
             })?;
     let driver = tokio::spawn(async move {
         if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "migration connection ended");
+            tracing::debug!(error = %crate::ops::logging::Chain(&e), "migration connection ended");
         }
     });
     // Session-level lock: released by the unlock below, or by the server
@@ -71,7 +71,7 @@ pub async fn migrate_with_retry(
             Err(MigrateError::Connect { target, source })
                 if started.elapsed() + delay < patience =>
             {
-                tracing::warn!(%target, error = %source, "database not reachable yet; retrying");
+                tracing::warn!(%target, error = %crate::ops::logging::Chain(&source), "database not reachable yet; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));
             }

@@ -1,13 +1,13 @@
 //! The `tokens` table: SHA-256 hashes of live tokens and when they expire.
 //!
-//! Servers cache token owners (`token_cache.rs`), so deleting a live token
-//! must notify [`TOKENS_CHANNEL`] in the same transaction; expired rows need
-//! not, every cache checks expiry itself.
+//! Servers cache token owners (`live/token_cache.rs`), so a live token is
+//! deleted only through `live::notify::revoke_token`, which tells every
+//! server in the same transaction; expired rows need not, every cache checks
+//! expiry itself.
 
 use std::time::Duration;
 
 use super::Client;
-use crate::live::listener::TOKENS_CHANNEL;
 
 /// The user a live token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,17 +61,4 @@ pub async fn owner(
         let remaining = Duration::try_from_secs_f64(r.get(2)).unwrap_or(Duration::ZERO);
         (owner, remaining)
     }))
-}
-
-/// Revokes a token and, in the same statement (so the same transaction),
-/// tells every server on [`TOKENS_CHANNEL`]; true if it existed.
-pub async fn revoke(client: &Client, token_hash: &[u8]) -> Result<bool, tokio_postgres::Error> {
-    let stmt = client
-        .prepare_cached(
-            "WITH gone AS (DELETE FROM tokens WHERE token_hash = $1 RETURNING token_hash)
-             SELECT pg_notify($2, encode(token_hash, 'hex')) FROM gone",
-        )
-        .await?;
-    let rows = client.query(&stmt, &[&token_hash, &TOKENS_CHANNEL]).await?;
-    Ok(!rows.is_empty())
 }

@@ -36,6 +36,7 @@ use crate::http::conn::{
 use crate::http::error::ApiError;
 use crate::http::parse_errors::JsonParseErrors;
 use crate::http::request_id::{self, RequestId};
+use crate::http::route::{self, Route};
 use crate::limits::HeldMemory;
 use crate::ops::metrics;
 
@@ -112,7 +113,7 @@ pub async fn run<F, R>(
                 Ok(conn) => conn,
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    tracing::warn!(error = %crate::ops::logging::Chain(&e), "accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -283,7 +284,7 @@ where
 {
     let id = RequestId::for_request(req.headers());
     let span = tracing::info_span!("request", request_id = id.as_str());
-    let route = metrics::route_label(req.uri().path());
+    let route = Route::of_path(req.uri().path());
     let (mut guard, others) = conn.begin();
     // Every stream beyond a connection's first is counted like a connection.
     let mut over_budget = false;
@@ -294,7 +295,7 @@ where
         }
     }
     let refused = protocol_error(&req).or_else(|| {
-        ((over_cap || over_budget) && !metrics::is_health_check(route))
+        ((over_cap || over_budget) && !route.is_some_and(Route::is_health_check))
             .then_some(ApiError::Overloaded)
     });
     req.extensions_mut().insert(Peer(peer));
@@ -307,7 +308,11 @@ where
         let mut res = answer.await?;
         res.headers_mut()
             .insert(request_id::HEADER, id.header_value());
-        metrics::record_request(route, res.status().as_u16(), started.elapsed());
+        metrics::record_request(
+            route::label_of(route),
+            res.status().as_u16(),
+            started.elapsed(),
+        );
         if let Some(held) = res.extensions_mut().remove::<HeldMemory>() {
             guard.hold_memory(held.take());
         }

@@ -41,18 +41,7 @@ impl Cause {
 
     /// The error and every source below it, joined with ": ".
     pub fn chain(&self) -> String {
-        let mut out = self.0.to_string();
-        let mut next = self.0.source();
-        while let Some(err) = next {
-            let text = err.to_string();
-            // Some errors repeat their source in their own message.
-            if !out.ends_with(&text) {
-                out.push_str(": ");
-                out.push_str(&text);
-            }
-            next = err.source();
-        }
-        out
+        crate::ops::logging::Chain(&*self.0).to_string()
     }
 }
 
@@ -260,8 +249,43 @@ fn is_unavailable(err: &tokio_postgres::Error) -> bool {
             // 3D000: the database itself is gone.
             c.starts_with("08") || c.starts_with("57P") || c == "3D000" || c == "53300"
         }
-        // No SQLSTATE: an I/O or protocol failure on the connection.
-        None => true,
+        // No SQLSTATE: an I/O or protocol failure on the connection, unless
+        // it is a row this server cannot read.
+        None => !std::error::Error::source(err)
+            .is_some_and(|s| s.is::<crate::db::history::UnknownFunction>()),
+    }
+}
+
+impl From<crate::accounts::usernames::InvalidUsername> for ApiError {
+    fn from(err: crate::accounts::usernames::InvalidUsername) -> Self {
+        ApiError::InvalidRequest(err.to_string())
+    }
+}
+
+impl From<crate::accounts::passwords::PasswordError> for ApiError {
+    fn from(err: crate::accounts::passwords::PasswordError) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+impl From<crate::live::history_writer::WriteError> for ApiError {
+    fn from(err: crate::live::history_writer::WriteError) -> Self {
+        use crate::live::history_writer::WriteError;
+        use deadpool_postgres::PoolError;
+        let unavailable = match &err {
+            WriteError::Stopped => true,
+            WriteError::Database(e) => is_unavailable(e),
+            WriteError::Pool(e) => match &**e {
+                PoolError::Backend(e) => is_unavailable(e),
+                _ => true,
+            },
+            WriteError::NoAnswer | WriteError::Miscounted { .. } => false,
+        };
+        if unavailable {
+            ApiError::Unavailable(Cause::new(err))
+        } else {
+            ApiError::internal(err)
+        }
     }
 }
 
@@ -269,7 +293,7 @@ impl From<tokio_postgres::Error> for ApiError {
     fn from(err: tokio_postgres::Error) -> Self {
         // 57014: cancelled by statement_timeout (db::pool sets it).
         if err.code().map(|c| c.code()) == Some("57014") {
-            tracing::warn!(error = %err, "a statement ran past the statement timeout");
+            tracing::warn!(error = %crate::ops::logging::Chain(&err), "a statement ran past the statement timeout");
             ApiError::StatementTimeout
         } else if is_unavailable(&err) {
             ApiError::Unavailable(Cause::new(err))

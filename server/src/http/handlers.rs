@@ -299,7 +299,7 @@ pub async fn logout(state: &AppState, user: User) -> Result<MessageResponse, Api
     let client = state.pool.get().await?;
     // Every server is notified at commit; each fences its cache before it
     // next answers from it, so the token is refused everywhere from now on.
-    db::tokens::revoke(&client, &user.token_hash).await?;
+    crate::live::notify::revoke_token(&client, &user.token_hash).await?;
     Ok(MessageResponse {
         message: "Logged out.".into(),
     })

@@ -10,4 +10,5 @@ pub mod handlers;
 pub mod openapi;
 pub mod parse_errors;
 pub mod request_id;
+pub mod route;
 pub mod routes;

@@ -196,10 +196,11 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         );
         doc.paths
             .paths
-            .insert(strop_common::paths::OPENAPI.to_string(), path);
-        doc.paths
-            .paths
-            .insert(strop_common::paths::METRICS.to_string(), metrics_path());
+            .insert(crate::http::route::Route::OpenApi.path().to_string(), path);
+        doc.paths.paths.insert(
+            crate::http::route::Route::Metrics.path().to_string(),
+            metrics_path(),
+        );
         doc
     })
 }

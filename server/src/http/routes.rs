@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::{Buf, BufMut};
 use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
-use strop_common::{Function, HistoryQuery, MAX_BODY_BYTES, StropRequest, paths};
+use strop_common::{Function, HistoryQuery, MAX_BODY_BYTES, StropRequest};
 use warp::filters::BoxedFilter;
 use warp::http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use warp::http::{HeaderMap, HeaderValue, Method};
@@ -26,6 +26,7 @@ use crate::http::auth::{self, User};
 use crate::http::error::{self, ApiError, respond};
 use crate::http::handlers;
 use crate::http::openapi;
+use crate::http::route::Route;
 use crate::live::events;
 use crate::ops::metrics;
 
@@ -145,12 +146,9 @@ fn only(method: Method) -> BoxedFilter<()> {
         .boxed()
 }
 
-fn get(path: &'static str) -> BoxedFilter<()> {
-    at(path).and(only(Method::GET)).boxed()
-}
-
-fn post(path: &'static str) -> BoxedFilter<()> {
-    at(path).and(only(Method::POST)).boxed()
+/// The route's path, then its method.
+fn on(route: Route) -> BoxedFilter<()> {
+    at(route.path()).and(only(route.method())).boxed()
 }
 
 /// Content-Type, Content-Encoding and Content-Length checks, done before any
@@ -304,13 +302,13 @@ fn with_state(state: AppState) -> BoxedFilter<(AppState,)> {
 }
 
 fn root() -> BoxedFilter<(Response,)> {
-    get(paths::ROOT)
+    on(Route::Root)
         .then(|| async { respond(handlers::root().await) })
         .boxed()
 }
 
 fn register(state: AppState) -> BoxedFilter<(Response,)> {
-    post(paths::REGISTER)
+    on(Route::Register)
         .and(json_headers())
         .and(client(&state))
         .and(json_body(state.body_timeout))
@@ -322,7 +320,7 @@ fn register(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 fn authenticate(state: AppState) -> BoxedFilter<(Response,)> {
-    post(paths::AUTHENTICATE)
+    on(Route::Authenticate)
         .and(json_headers())
         .and(client(&state))
         .and(json_body(state.body_timeout))
@@ -353,7 +351,7 @@ fn strop(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 fn history(state: AppState) -> BoxedFilter<(Response,)> {
-    get(paths::HISTORY)
+    on(Route::History)
         .and(user(&state))
         .and(history_query())
         .and(with_state(state))
@@ -367,7 +365,7 @@ fn history(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 fn events(state: AppState) -> BoxedFilter<(Response,)> {
-    get(paths::EVENTS)
+    on(Route::Events)
         .and(user(&state))
         .and(events::last_event_id())
         .and(with_state(state))
@@ -376,7 +374,7 @@ fn events(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 fn logout(state: AppState) -> BoxedFilter<(Response,)> {
-    post(paths::LOGOUT)
+    on(Route::Logout)
         .and(user(&state))
         .and(with_state(state))
         .then(|user, state: AppState| async move { respond(handlers::logout(&state, user).await) })
@@ -384,27 +382,27 @@ fn logout(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 fn whoami(state: AppState) -> BoxedFilter<(Response,)> {
-    get(paths::WHOAMI)
+    on(Route::Whoami)
         .and(user(&state))
         .then(|user| async move { respond(handlers::whoami(user).await) })
         .boxed()
 }
 
 fn healthz() -> BoxedFilter<(Response,)> {
-    get(paths::HEALTHZ)
+    on(Route::Healthz)
         .then(|| async { respond(handlers::healthz().await) })
         .boxed()
 }
 
 fn readyz(state: AppState) -> BoxedFilter<(Response,)> {
-    get(paths::READYZ)
+    on(Route::Readyz)
         .and(with_state(state))
         .then(|state: AppState| async move { respond(handlers::readyz(&state).await) })
         .boxed()
 }
 
 fn metrics_text(state: AppState) -> BoxedFilter<(Response,)> {
-    get(paths::METRICS)
+    on(Route::Metrics)
         .and(with_state(state))
         .map(|state: AppState| {
             let mut res = metrics::render(&state).into_response();
@@ -418,7 +416,7 @@ fn metrics_text(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 fn openapi_json() -> BoxedFilter<(Response,)> {
-    get(paths::OPENAPI)
+    on(Route::OpenApi)
         .map(|| warp::reply::json(openapi::document()).into_response())
         .boxed()
 }

@@ -299,7 +299,7 @@ impl Subscriber {
                 db::history::after(&client, self.user_id, self.cursor.high, PAGE, page_bytes)
                     .await
                     .map_err(|e| {
-                        tracing::warn!(error = %e, "cannot read history for a stream");
+                        tracing::warn!(error = %crate::ops::logging::Chain(&e), "cannot read history for a stream");
                         End::Gone
                     })?
             };

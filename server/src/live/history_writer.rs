@@ -2,7 +2,7 @@
 //! here and wait; batches of queued rows are inserted with one statement and
 //! one commit, then every waiting request gets its row's id (or the batch's
 //! error, so a 200 still means a committed row), and the new ids are
-//! announced on [`crate::live::listener::HISTORY_CHANNEL`] for live views.
+//! announced on [`crate::live::notify::HISTORY_CHANNEL`] for live views.
 //!
 //! Batching is "smart": there is no timer. A batch starts as soon as a row
 //! is queued and a batch slot is free, taking everything queued by then
@@ -12,6 +12,7 @@
 //! the load.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
@@ -19,7 +20,6 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::db;
 pub use crate::db::history::{NewEntry, Saved};
-use crate::http::error::{ApiError, Cause};
 
 /// Most rows in one batch. Keeps the `pg_notify` payload (the batch's ids,
 /// at most 20 bytes each with the comma) under PostgreSQL's 8000-byte limit.
@@ -32,7 +32,23 @@ pub const BATCHES_IN_FLIGHT: usize = 2;
 
 struct Job {
     entry: NewEntry,
-    reply: oneshot::Sender<Result<Saved, ApiError>>,
+    reply: oneshot::Sender<Result<Saved, WriteError>>,
+}
+
+/// Why a row was not recorded. One batch's failure goes to each of its
+/// requests, so it is shared, not copied.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("history writer is stopped; row not recorded")]
+    Stopped,
+    #[error("the history batch task ended without an answer")]
+    NoAnswer,
+    #[error("history batch of {sent} rows returned {returned} rows")]
+    Miscounted { sent: usize, returned: usize },
+    #[error("no connection for a history batch")]
+    Pool(#[source] Arc<deadpool_postgres::PoolError>),
+    #[error("history batch failed")]
+    Database(#[source] Arc<tokio_postgres::Error>),
 }
 
 /// The handle requests queue their rows through; cheap to clone.
@@ -58,19 +74,13 @@ impl HistoryWriter {
 
     /// Records `entry`; returns once its row is committed. Waits for room
     /// when the queue is full. After shutdown, answers `Unavailable`.
-    pub async fn record(&self, entry: NewEntry) -> Result<Saved, ApiError> {
+    pub async fn record(&self, entry: NewEntry) -> Result<Saved, WriteError> {
         let (reply, answer) = oneshot::channel();
         if self.queue.send(Job { entry, reply }).await.is_err() {
-            return Err(ApiError::Unavailable(Cause::msg(
-                "history writer is stopped; row not recorded",
-            )));
+            return Err(WriteError::Stopped);
         }
         // A dropped reply means the batch task died (it logged why).
-        answer.await.unwrap_or_else(|_| {
-            Err(ApiError::Internal(Cause::msg(
-                "the history batch task ended without an answer",
-            )))
-        })
+        answer.await.unwrap_or(Err(WriteError::NoAnswer))
     }
 }
 
@@ -80,7 +90,7 @@ impl Drain {
     pub async fn finish(self) {
         let _ = self.stop.send(());
         if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "history writer task failed");
+            tracing::error!(error = %crate::ops::logging::Chain(&e), "history writer task failed");
         }
     }
 }
@@ -142,7 +152,7 @@ async fn batch_loop(
             Some(ended) = running.join_next(), if !running.is_empty() => {
                 if let Err(e) = ended {
                     // Its requests see their answers dropped (500).
-                    tracing::error!(error = %e, "history batch task failed");
+                    tracing::error!(error = %crate::ops::logging::Chain(&e), "history batch task failed");
                 }
             }
             job = rx.recv(), if open && takes_more(held.len(), committing) => match job {
@@ -201,9 +211,14 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
     let (entries, replies): (Vec<NewEntry>, Vec<_>) =
         batch.into_iter().map(|j| (j.entry, j.reply)).unzip();
     let result = async {
-        let client = pool.get().await?;
-        let saved = db::history::insert_batch(&client, &entries).await?;
-        Ok::<_, ApiError>((client, saved))
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| WriteError::Pool(Arc::new(e)))?;
+        let saved = db::history::insert_batch(&client, &entries)
+            .await
+            .map_err(|e| WriteError::Database(Arc::new(e)))?;
+        Ok::<_, WriteError>((client, saved))
     }
     .await;
     // Committed (or failed): in autocommit the users' transaction locks
@@ -222,11 +237,10 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
         Ok((_, saved)) => {
             // The statement returns one row per entry; anything else is a bug,
             // and no request may be told its row is there.
-            let err = ApiError::Internal(Cause::msg(format!(
-                "history batch of {} rows returned {} rows",
-                replies.len(),
-                saved.len()
-            )));
+            let err = WriteError::Miscounted {
+                sent: replies.len(),
+                returned: saved.len(),
+            };
             for reply in replies {
                 let _ = reply.send(Err(err.clone()));
             }
@@ -248,9 +262,8 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
     ids.sort_unstable();
     // The rows are committed and their requests answered; a lost announcement
     // only delays live views until they next read the history.
-    let payload = crate::live::listener::history_payload(&ids);
-    if let Err(e) = db::history::announce(&client, &payload).await {
-        tracing::warn!(error = %e, rows = ids.len(), "could not announce new history rows");
+    if let Err(e) = crate::live::notify::announce_history(&client, &ids).await {
+        tracing::warn!(error = %crate::ops::logging::Chain(&e), rows = ids.len(), "could not announce new history rows");
     }
 }
 

@@ -34,11 +34,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db;
 use crate::db::history::OwnedEntry;
-
-pub const HISTORY_CHANNEL: &str = "strop_history";
-pub const TOKENS_CHANNEL: &str = "strop_tokens";
-/// The [`TOKENS_CHANNEL`] payload that revokes every cached token.
-pub const FLUSH_ALL: &str = "*";
+pub use crate::live::notify::TokenNotice;
+use crate::live::notify::{self, HISTORY_CHANNEL, TOKENS_CHANNEL};
 
 /// Notices kept for subscribers that are behind; one further behind has
 /// lagged and is told so by its receiver.
@@ -58,49 +55,13 @@ const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What [`TOKENS_CHANNEL`] said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenNotice {
-    /// The token with this SHA-256 is revoked.
-    Revoked([u8; 32]),
-    /// Any token may have been revoked (`*`, or the connection dropped and
-    /// notices may have been missed).
-    Flush,
-}
-
-/// What [`HISTORY_CHANNEL`] said, rows already read.
+/// What the history channel said, rows already read.
 #[derive(Debug, Clone)]
 pub enum HistoryNotice {
     /// Rows just committed, in id order, of every user.
     Rows(Arc<[OwnedEntry]>),
     /// Notifications may have been missed: catch up from the table.
     Resync,
-}
-
-/// The `strop_history` payload for the rows one transaction committed.
-pub fn history_payload(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-}
-
-/// The `strop_tokens` payload revoking the token with this SHA-256.
-pub fn token_payload(token_hash: &[u8]) -> String {
-    hex::encode(token_hash)
-}
-
-fn parse_history(payload: &str) -> Option<Vec<i64>> {
-    payload
-        .split(',')
-        .map(|id| id.trim().parse().ok())
-        .collect()
-}
-
-fn parse_token(payload: &str) -> Option<TokenNotice> {
-    if payload == FLUSH_ALL {
-        return Some(TokenNotice::Flush);
-    }
-    let mut hash = [0u8; 32];
-    hex::decode_to_slice(payload, &mut hash).ok()?;
-    Some(TokenNotice::Revoked(hash))
 }
 
 /// The handle every part of the process subscribes through.
@@ -248,7 +209,7 @@ impl Task {
     async fn session(&self, fences: &mut FenceQueue) -> Ended {
         let (client, mut connection) = match self.pg.connect(tokio_postgres::NoTls).await {
             Ok(pair) => pair,
-            Err(e) => return Ended::Dropped(e.to_string()),
+            Err(e) => return Ended::Dropped(crate::ops::logging::Chain(&e).to_string()),
         };
         // The connection must be polled for the client's queries to run, so
         // it is driven by its own task. Token notices go out from here, before
@@ -262,7 +223,7 @@ impl Task {
             while let Some(message) = messages.next().await {
                 match message {
                     Ok(AsyncMessage::Notification(n)) if n.channel() == TOKENS_CHANNEL => {
-                        match parse_token(n.payload()) {
+                        match notify::parse_token(n.payload()) {
                             Some(notice) => {
                                 let _ = tokens.send(notice);
                             }
@@ -283,7 +244,7 @@ impl Task {
                         }
                     },
                     Ok(_) => {}
-                    Err(e) => return e.to_string(),
+                    Err(e) => return crate::ops::logging::Chain(&e).to_string(),
                 }
             }
             String::from("the server closed the connection")
@@ -291,7 +252,7 @@ impl Task {
         let listen = format!("LISTEN {HISTORY_CHANNEL}; LISTEN {TOKENS_CHANNEL}");
         if let Err(e) = client.batch_execute(&listen).await {
             driver.abort();
-            return Ended::Dropped(e.to_string());
+            return Ended::Dropped(crate::ops::logging::Chain(&e).to_string());
         }
         self.listening.send_replace(true);
         tracing::info!("listening for live history and token revocations");
@@ -320,7 +281,7 @@ impl Task {
         let mut ids = Vec::new();
         for n in batch {
             match n.channel() {
-                HISTORY_CHANNEL => match parse_history(n.payload()) {
+                HISTORY_CHANNEL => match notify::parse_history(n.payload()) {
                     Some(mut more) => ids.append(&mut more),
                     None => tracing::warn!(payload = n.payload(), "bad strop_history payload"),
                 },
@@ -333,10 +294,14 @@ impl Task {
             return;
         }
         let rows = async {
-            let client = self.pool.get().await.map_err(|e| e.to_string())?;
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| crate::ops::logging::Chain(&e).to_string())?;
             db::history::by_ids(&client, &ids)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| crate::ops::logging::Chain(&e).to_string())
         };
         let notice = match rows.await {
             Ok(rows) => HistoryNotice::Rows(rows.into()),
@@ -363,32 +328,11 @@ async fn answer_fences(client: &tokio_postgres::Client, fences: &mut FenceQueue)
         }
         match tokio::time::timeout(FENCE_DEADLINE, client.batch_execute("")).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return e.to_string(),
+            Ok(Err(e)) => return crate::ops::logging::Chain(&e).to_string(),
             Err(_) => return format!("no answer to a fence within {FENCE_DEADLINE:?}"),
         }
         for waiter in waiting.drain(..) {
             let _ = waiter.send(());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn payloads_round_trip() {
-        assert_eq!(history_payload(&[7]), "7");
-        assert_eq!(history_payload(&[1, 22, 333]), "1,22,333");
-        assert_eq!(parse_history("1,22,333"), Some(vec![1, 22, 333]));
-        assert_eq!(parse_history("1,x"), None);
-        assert_eq!(parse_history(""), None);
-        let hash = [0xabu8; 32];
-        let payload = token_payload(&hash);
-        assert_eq!(payload.len(), 64);
-        assert_eq!(payload, payload.to_lowercase());
-        assert_eq!(parse_token(&payload), Some(TokenNotice::Revoked(hash)));
-        assert_eq!(parse_token("*"), Some(TokenNotice::Flush));
-        assert_eq!(parse_token("abc"), None);
     }
 }

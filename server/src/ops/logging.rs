@@ -209,6 +209,29 @@ pub fn init(format: LogFormat) -> Logging {
     logging
 }
 
+/// An error and every source below it, joined with ": ", for a log field
+/// (`error = %Chain(&e)`): tokio-postgres's own message is only "db error",
+/// the server's sentence is in its source.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
+        let mut next = self.0.source();
+        while let Some(err) = next {
+            let text = err.to_string();
+            // Some errors repeat their source in their own message.
+            if !shown.ends_with(&text) {
+                write!(f, ": {text}")?;
+                shown = text;
+            }
+            next = err.source();
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc;

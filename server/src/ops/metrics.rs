@@ -12,7 +12,6 @@ use std::time::Duration;
 use metrics::{Counter, Histogram};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use strop_common::paths;
 
 use crate::AppState;
 
@@ -88,30 +87,6 @@ fn describe() {
 /// Installs the recorder (idempotent), so counters count from start-up.
 pub fn install() {
     handle();
-}
-
-/// The bounded label for a request path: a route, or `other`.
-pub fn route_label(path: &str) -> &'static str {
-    match path {
-        paths::ROOT => paths::ROOT,
-        paths::REGISTER => paths::REGISTER,
-        paths::AUTHENTICATE => paths::AUTHENTICATE,
-        paths::REVERSE => paths::REVERSE,
-        paths::PIGLATIN => paths::PIGLATIN,
-        paths::HISTORY => paths::HISTORY,
-        paths::LOGOUT => paths::LOGOUT,
-        paths::WHOAMI => paths::WHOAMI,
-        paths::HEALTHZ => paths::HEALTHZ,
-        paths::READYZ => paths::READYZ,
-        paths::OPENAPI => paths::OPENAPI,
-        paths::METRICS => paths::METRICS,
-        _ => "other",
-    }
-}
-
-/// Liveness and readiness probes, answered even over the connection cap.
-pub fn is_health_check(route: &str) -> bool {
-    route == paths::HEALTHZ || route == paths::READYZ
 }
 
 pub fn record_request(route: &'static str, status: u16, latency: Duration) {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use strop_common::{ErrorCode, HistoryResponse, paths};
 use strop_embedded_pg::testing::fresh_database;
 use strop_server::ServeOptions;
-use strop_server::live::listener::{HISTORY_CHANNEL, history_payload};
+use strop_server::live::notify::{HISTORY_CHANNEL, history_payload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -314,7 +314,7 @@ async fn a_search_for_rare_words_uses_the_trigram_index() {
         words: vec!["needle".into(), "thread".into()],
         ..Default::default()
     };
-    let sql = strop_server::db::history::explain_sql(&filter);
+    let sql = strop_server::db::history::page_sql(&filter);
     let user_id: i64 = db
         .query_one("SELECT id FROM users WHERE username = $1", &[&name])
         .await
@@ -341,4 +341,25 @@ async fn a_search_for_rare_words_uses_the_trigram_index() {
             .iter()
             .all(|e| e.input.ends_with(" needle") && e.output.starts_with("thread "))
     );
+}
+
+#[tokio::test]
+async fn a_row_with_an_unknown_function_is_an_error_not_a_guess() {
+    let app = spawn_app().await;
+    let (name, token) = app.user().await;
+    run(&app, &token, Function::Reverse, "fine").await;
+    // Only a newer schema could write such a row; this one's CHECK forbids it.
+    let db = app.db().await;
+    db.batch_execute("ALTER TABLE history DROP CONSTRAINT history_function_check")
+        .await
+        .unwrap();
+    db.execute(
+        "INSERT INTO history (user_id, function, input, output)
+         SELECT id, 'shout', 'hi', 'HI' FROM users WHERE username = $1",
+        &[&name],
+    )
+    .await
+    .unwrap();
+    let res = app.get("/get-history", Some(&token)).await;
+    crate::support::assert_error(res, 500, strop_common::ErrorCode::Internal).await;
 }

@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use strop_embedded_pg::testing::fresh_database;
 use strop_server::db;
-use strop_server::live::listener::{
-    HISTORY_CHANNEL, HistoryNotice, Listener, TOKENS_CHANNEL, TokenNotice, history_payload,
-    token_payload,
-};
+use strop_server::live::listener::{HistoryNotice, Listener};
+use strop_server::live::notify::{HISTORY_CHANNEL, TOKENS_CHANNEL, TokenNotice, history_payload};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -95,8 +93,9 @@ async fn notifications_become_rows_and_a_killed_connection_comes_back() {
 
     let hash = [7u8; 32];
     sql.execute(
-        "SELECT pg_notify($1, $2)",
-        &[&TOKENS_CHANNEL, &token_payload(&hash)],
+        // What `notify::revoke_token` sends for a revoked token.
+        "SELECT pg_notify($1, encode($2, 'hex'))",
+        &[&TOKENS_CHANNEL, &&hash[..]],
     )
     .await
     .unwrap();

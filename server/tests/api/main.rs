@@ -12,6 +12,7 @@ mod errors;
 mod events;
 mod hardening;
 mod history;
+mod invariants;
 mod limits;
 mod listener;
 mod observability;

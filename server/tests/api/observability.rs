@@ -245,8 +245,21 @@ async fn metrics_count_exactly_the_requests_made() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    // A live stream is counted under its own route once its head is sent.
+    let stream = http
+        .get(server.url("/events"))
+        .header("authorization", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    drop(stream);
     let after = scrape(&http, server.url("/metrics")).await;
     let requests = "strop_http_requests_total";
+    assert_eq!(
+        counter(&after, requests, &[("route", "/events"), ("status", "200")]),
+        1.0
+    );
     assert_eq!(
         counter(&after, requests, &ok) - counter(&before, requests, &ok),
         7.0
@@ -343,4 +356,93 @@ async fn metrics_can_be_off_or_on_an_address_of_their_own() {
     let res = http.get(format!("{own}/")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "only /metrics there");
     server.terminate().await;
+}
+
+/// Waits for a log line with this message and returns its `error` field.
+async fn logged_error(server: &ServerProcess, message: &str) -> String {
+    for _ in 0..100 {
+        let found = server
+            .log_text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["message"] == message);
+        if let Some(v) = found {
+            return v["error"].as_str().unwrap_or_default().to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {message:?} line in: {}", server.log_text());
+}
+
+#[tokio::test]
+async fn failures_outside_requests_are_logged_with_their_cause() {
+    let pg = fresh_database().await;
+    let mut cmd = command();
+    cmd.env("DATABASE_URL", key_value(&pg, "unused"));
+    let server = ServerProcess::start(cmd).await;
+    let http = reqwest::Client::new();
+    register(&http, &server, "caused", "pw").await;
+    let token = login(&http, &server, "caused", "pw").await;
+    let db = connect(&pg).await;
+
+    // The listener's connection is killed: the database's own reason is logged.
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'strop-server listener'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let lost = logged_error(&server, "live history connection lost").await;
+    assert!(
+        lost.contains("terminating connection due to administrator command"),
+        "{lost:?}"
+    );
+
+    // A stream cannot read its catch-up: the missing relation is named.
+    db.batch_execute("ALTER TABLE history RENAME TO history_away")
+        .await
+        .unwrap();
+    let stream = http
+        .get(server.url("/events"))
+        .header("authorization", &token)
+        .header("last-event-id", "0")
+        .send()
+        .await
+        .unwrap();
+    let unread = logged_error(&server, "cannot read history for a stream").await;
+    drop(stream);
+    db.batch_execute("ALTER TABLE history_away RENAME TO history")
+        .await
+        .unwrap();
+    assert!(
+        unread.contains("relation \"history\" does not exist"),
+        "{unread:?}"
+    );
+
+    // The writer's batch fails: the request's one failure line has the cause.
+    db.batch_execute(
+        "ALTER TABLE history ADD CONSTRAINT no_boom CHECK (input <> 'boom') NOT VALID",
+    )
+    .await
+    .unwrap();
+    let res = http
+        .post(server.url("/reverse"))
+        .header("authorization", &token)
+        .header("x-request-id", "writer-fails")
+        .json(&json!({"input": "boom"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let (_, logs) = server.terminate().await;
+    let failure = lines_of(&logs, "writer-fails")
+        .into_iter()
+        .find(|v| v["target"] == "strop_server::http::error")
+        .unwrap_or_else(|| panic!("no failure line: {logs}"));
+    let cause = failure["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("violates check constraint \"no_boom\""),
+        "{cause:?}"
+    );
 }

@@ -15,7 +15,7 @@ use strop_server::ServeOptions;
 use strop_server::db;
 use strop_server::db::history::NewEntry;
 use strop_server::live::history_writer::HistoryWriter;
-use strop_server::live::listener::HISTORY_CHANNEL;
+use strop_server::live::notify::HISTORY_CHANNEL;
 use strop_server::strops;
 
 use crate::support::{
