@@ -140,13 +140,15 @@ impl std::io::Write for BudgetWriter<'_> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         let needed = self.buf.len() + data.len();
         if needed > self.held.num_permits() {
-            // In steps, so a large answer takes few permits at a time.
-            let more = (needed - self.held.num_permits()).max(256 << 10);
-            let more = u32::try_from(more).unwrap_or(u32::MAX);
-            let extra = self
-                .memory
-                .clone()
-                .try_acquire_many_owned(more)
+            // In steps, so a large answer takes permits a few times only;
+            // near the end of the budget, just what is missing.
+            let missing = needed - self.held.num_permits();
+            let take = |n: usize| {
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                self.memory.clone().try_acquire_many_owned(n)
+            };
+            let extra = take(missing.max(256 << 10))
+                .or_else(|_| take(missing))
                 .map_err(|_| std::io::Error::other("the memory budget is full"))?;
             self.held.merge(extra);
         }

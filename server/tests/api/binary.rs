@@ -272,6 +272,11 @@ async fn a_taken_port_ends_the_server_at_once_naming_the_way_out() {
 /// `key=value` connection string for a test database, with a password that
 /// trust authentication ignores but the logs must never show.
 pub(crate) fn key_value(pg: &tokio_postgres::Config, password: &str) -> String {
+    // The embedded test cluster asks for its own password.
+    let own = pg
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let password = own.as_deref().unwrap_or(password);
     let host = match &pg.get_hosts()[0] {
         tokio_postgres::config::Host::Tcp(h) => h.clone(),
         tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
