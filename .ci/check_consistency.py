@@ -145,6 +145,42 @@ def check_kubernetes(df: dict, server: dict) -> None:
           "the Service targets the container's named port")
 
 
+def apt_packages(command: str) -> list[str]:
+    """The packages an `apt-get install` command line names (no options, no redirects)."""
+    words = shlex.split(command.split(">")[0])
+    rest = words[words.index("install") + 1:] if "install" in words else []
+    return [w for w in rest if not w.startswith("-")]
+
+
+def check_test_packages(test: dict) -> None:
+    """The GitLab test job installs every package .ci/run installs for the tests."""
+    ci_run = open(".ci/run", encoding="utf-8").read()
+    wanted = [p for group in re.findall(r"need\+=\(([^)]*)\)", ci_run) for p in group.split()]
+    installed = [p for line in test.get("script", []) if "apt-get install" in line
+                 for p in apt_packages(line)]
+    check(bool(wanted), f".ci/run installs packages for the tests: {wanted}")
+    check(bool(installed), f"test job installs packages: {installed}")
+    for package in wanted:
+        check(package in installed,
+              f"the GitLab test job installs {package}, as .ci/run does for the tests"
+              if package in installed else
+              f"the GitLab test job does not install {package}, which .ci/run installs for the"
+              f" tests: add {package} to the test job's apt-get install line")
+
+
+def check_doctest_rule(test: dict) -> None:
+    """Doctests run whatever nextest says, and either failing fails the job."""
+    script = [line.strip() for line in test.get("script", [])]
+    nextest = [line for line in script if "cargo nextest run" in line]
+    doc = [line for line in script if line.startswith("cargo test") and "--doc" in line]
+    check(len(nextest) == 1 and len(doc) == 1 and script.index(nextest[0]) < script.index(doc[0]),
+          "test job runs nextest, then the doctests")
+    check(all(line.endswith("|| status=$?") for line in nextest + doc)
+          and "status=0" in script and script[-1] == "exit $status",
+          "test job: a failing nextest does not skip the doctests, and either failing fails the job"
+          " (status=0; ... || status=$?; exit $status)")
+
+
 def main() -> int:
     df = dockerfile_runtime()
     built = load("docker-compose.yaml")
@@ -235,6 +271,8 @@ def main() -> int:
     test = jobs.get("test", {})
     check(any(str(s.get("name", s) if isinstance(s, dict) else s).startswith("postgres:16")
               for s in test.get("services", [])), "test job has a postgres:16 service")
+    check_test_packages(test)
+    check_doctest_rule(test)
     tvars = test.get("variables", {})
     check(all(k in tvars for k in ("POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD",
                                    "POSTGRES_HOST", "DATABASE_URL")),

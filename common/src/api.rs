@@ -23,7 +23,19 @@ pub mod paths {
     pub const OPENAPI: &str = "/openapi.json";
     pub const METRICS: &str = "/metrics";
     pub const EVENTS: &str = "/events";
+    pub const HISTORY_EXPORT: &str = "/history/export";
+    pub const SESSIONS: &str = "/sessions";
+    pub const PASSWORD: &str = "/password";
+    pub const ACCOUNT: &str = "/account";
 }
+
+/// The request header that makes `/reverse`, `/piglatin` and `/register`
+/// safe to retry (IETF httpapi `Idempotency-Key`).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Longest accepted `Idempotency-Key`, in characters.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+/// How long the server keeps an idempotent answer, in hours.
+pub const IDEMPOTENCY_HOURS: u64 = 24;
 
 /// Largest accepted request body, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
@@ -232,6 +244,60 @@ pub struct StatusResponse {
     pub status: String,
 }
 
+/// One live token of the caller, as `GET /sessions` lists it; never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SessionInfo {
+    /// RFC 3339 UTC, when the token was issued.
+    pub created: String,
+    /// Whether this is the token of the request that asked.
+    pub current: bool,
+    /// RFC 3339 UTC, when the token stops working.
+    pub expires: String,
+    /// The session's id, for `DELETE /sessions/{id}`.
+    pub id: i64,
+    /// RFC 3339 UTC, to the minute: when the token was last used.
+    pub last_used: String,
+    /// The `User-Agent` that logged in, if it sent one.
+    pub user_agent: Option<String>,
+}
+
+/// `{"sessions": [...]}` from `GET /sessions`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SessionsResponse {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// Body of `PUT /password`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// 1–1024 bytes.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 1024))]
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordChange { <redacted> }")
+    }
+}
+
+/// Body of `DELETE /account`: the password, once more.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AccountDeletion {
+    pub password: String,
+}
+
+impl std::fmt::Debug for AccountDeletion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountDeletion { <redacted> }")
+    }
+}
+
 /// Machine-readable error codes; the `error` field of every failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -253,6 +319,10 @@ pub enum ErrorCode {
     RequestTimeout,
     /// 409: the username is taken.
     UserExists,
+    /// 409: a request with this `Idempotency-Key` is still being answered.
+    IdempotencyInFlight,
+    /// 422: this `Idempotency-Key` was used with another request body.
+    IdempotencyMismatch,
     /// 413: body over 64 KiB.
     PayloadTooLarge,
     /// 414: the URL is too long to parse.
@@ -285,7 +355,8 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::RequestTimeout => 408,
-            ErrorCode::UserExists => 409,
+            ErrorCode::UserExists | ErrorCode::IdempotencyInFlight => 409,
+            ErrorCode::IdempotencyMismatch => 422,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UriTooLong => 414,
             ErrorCode::UnsupportedMediaType => 415,

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod defaults;
+pub mod search;
 pub mod time;
 
 pub use api::*;

@@ -496,10 +496,18 @@ pub fn describe_pg(pg: &tokio_postgres::Config) -> String {
 mod tests {
     use super::*;
 
+    /// `Cli::try_parse_from` blind to the environment: clap's `env` would read the
+    /// caller's STROP_*, DATABASE_URL and POSTGRES_* (e.g. the README's STROP_DATA_DIR).
+    fn try_parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Cli::command().mut_args(|a| a.env(None::<&str>));
+        Cli::from_arg_matches(&command.try_get_matches_from(args)?)
+    }
+
     fn parse(args: &[&str]) -> Config {
         let mut argv = vec!["strop-server"];
         argv.extend_from_slice(args);
-        Cli::try_parse_from(argv).unwrap().config
+        try_parse(argv).unwrap().config
     }
 
     #[test]
@@ -601,8 +609,8 @@ mod tests {
         let c = parse(&["--token-ttl", "90s", "--addr", "0.0.0.0:8080"]);
         assert_eq!(c.token_ttl, Duration::from_secs(90));
         assert_eq!(c.local_url(), "http://127.0.0.1:8080");
-        assert!(Cli::try_parse_from(["strop-server", "--token-ttl", "0s"]).is_err());
-        assert!(Cli::try_parse_from(["strop-server", "--token-ttl", "soon"]).is_err());
+        assert!(try_parse(["strop-server", "--token-ttl", "0s"]).is_err());
+        assert!(try_parse(["strop-server", "--token-ttl", "soon"]).is_err());
     }
 
     #[test]
@@ -640,7 +648,7 @@ mod tests {
             ["--login-period", "0s"],
         ] {
             assert!(
-                Cli::try_parse_from(["strop-server", bad[0], bad[1]]).is_err(),
+                try_parse(["strop-server", bad[0], bad[1]]).is_err(),
                 "{bad:?}"
             );
         }
@@ -681,6 +689,6 @@ mod tests {
                 .hash_concurrency,
             5
         );
-        assert!(Cli::try_parse_from(["strop-server", "--hash-concurrency", "0"]).is_err());
+        assert!(try_parse(["strop-server", "--hash-concurrency", "0"]).is_err());
     }
 }

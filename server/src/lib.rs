@@ -196,6 +196,7 @@ pub async fn serve(
     let (history, history_drain) =
         history_writer::HistoryWriter::start(pool.clone(), options.history_queue);
     let stopping = CancellationToken::new();
+    db::idempotency::spawn_cleanup(pool.clone(), stopping.clone());
     let state = AppState::new(pool.clone(), &options, history, notices, stopping.clone()).await?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");

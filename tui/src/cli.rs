@@ -4,6 +4,7 @@
 //! Every command prints its result on stdout and, on failure, exactly one line
 //! `strop: <sentence>` on stderr with an exit code from [`exit`].
 
+mod account;
 mod errors;
 mod follow;
 mod history_table;
@@ -48,6 +49,7 @@ Linux; STROP_CONFIG_DIR overrides it), written with every key documented the
 first time strop saves it. Flags win over the file; a missing key takes its
 default:
   tz = \"local\"          # local, UTC, an offset like \"+05:30\", or \"Asia/Tokyo\"
+  times = \"absolute\"    # relative: the TUI's history list says \"5m ago\" (F4)
   mouse = true          # false: leave the mouse to the terminal (--no-mouse)
   theme = \"default\"     # default, no-color, high-contrast (--theme); without
                         #   this key NO_COLOR selects no-color
@@ -157,6 +159,15 @@ pub enum RemoteCommand {
     Piglatin(TextArgs),
     /// Show your history: time, function, input, output (oldest first).
     History(HistoryArgs),
+    /// List your sessions (logins, never their tokens); `strop sessions
+    /// revoke ID` logs one out, `strop sessions revoke --others` every one
+    /// but this.
+    Sessions(account::SessionsArgs),
+    /// Change your password (asked twice); every other session is logged out.
+    Password(account::PasswordChangeArgs),
+    /// Your account: `strop account delete` deletes it, its history and its
+    /// sessions, after you type your username to confirm.
+    Account(account::AccountArgs),
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +237,15 @@ pub struct HistoryArgs {
     /// Only entries older than the entry with this id (paging).
     #[arg(long, value_name = "ID", conflicts_with = "follow")]
     pub before: Option<i64>,
+    /// Write every entry as NDJSON (one JSON object per line, oldest first)
+    /// on stdout: `strop history --export > file.ndjson`.
+    #[arg(long, conflicts_with_all = ["limit", "function", "search", "before", "follow", "import", "json"])]
+    pub export: bool,
+    /// Run every entry of an export FILE ("-": stdin) again on this account.
+    /// Each entry carries a key derived from it, so importing the same file
+    /// twice (within a day) writes each entry once.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["limit", "function", "search", "before", "follow", "json"])]
+    pub import: Option<String>,
     /// Keep going: after the history, print each new entry as it is made
     /// (here or anywhere else), one line each (with --json one JSON object
     /// per line), until Ctrl+C. Reconnects by itself; exits 4 when the
@@ -286,7 +306,23 @@ async fn remote(cli: Cli, command: RemoteCommand) -> Result<(), CliError> {
         }
         RemoteCommand::Reverse(args) => strop(&launch, &client, Function::Reverse, args).await,
         RemoteCommand::Piglatin(args) => strop(&launch, &client, Function::Piglatin, args).await,
+        RemoteCommand::History(args) if args.export => {
+            account::export(&authed(&launch, &client).await?).await
+        }
+        RemoteCommand::History(HistoryArgs {
+            import: Some(file), ..
+        }) => account::import(&authed(&launch, &client).await?, &file).await,
         RemoteCommand::History(args) => history(&launch, &client, &choices, args).await,
+        RemoteCommand::Sessions(args) => {
+            account::sessions(&authed(&launch, &client).await?, args).await
+        }
+        RemoteCommand::Password(args) => {
+            account::password(&authed(&launch, &client).await?, args).await
+        }
+        RemoteCommand::Account(args) => {
+            let server = client.server().to_string();
+            account::account(&authed(&launch, &client).await?, &server, args).await
+        }
     }
 }
 
@@ -305,7 +341,11 @@ fn man() -> Result<(), CliError> {
         man.render_synopsis_section(&mut page)?;
         man.render_description_section(&mut page)?;
         man.render_options_section(&mut page)?;
-        man.render_subcommands_section(&mut page)?;
+        // Every subcommand on this page (issue 17: the page named
+        // strop-register(1) and others that do not exist).
+        page.extend_from_slice(subcommands_roff(&Cli::command()).as_bytes());
+        // The TUI's keys, from the table the help overlay shows.
+        page.extend_from_slice(keys_roff().as_bytes());
         // The --help epilogue is laid out by hand (aligned lists, an example
         // file): keep its lines as they are instead of letting roff refill them.
         page.extend_from_slice(b".SH DETAILS\n.nf\n");
@@ -315,6 +355,77 @@ fn man() -> Result<(), CliError> {
     })();
     sections.map_err(|e| CliError::Other(format!("Cannot render the manual page: {e}.")))?;
     emit(&String::from_utf8_lossy(&page))
+}
+
+/// Text for a roff line: backslashes and dashes escaped, no leading dot
+/// or quote read as a request.
+fn roff_text(text: &str) -> String {
+    format!("\\&{}", text.replace('\\', "\\e").replace('-', "\\-"))
+}
+
+/// `.SH COMMANDS`: each subcommand with its usage, what it does and its
+/// arguments and options.
+fn subcommands_roff(cli: &clap::Command) -> String {
+    let mut out = String::from(".SH COMMANDS\n");
+    for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let mut sub = sub.clone().bin_name(format!("strop {}", sub.get_name()));
+        let usage = sub.render_usage().to_string();
+        let usage = usage.trim_start_matches("Usage: ");
+        out.push_str(&format!(
+            ".SS {}\n",
+            roff_text(&format!("strop {}", sub.get_name()))
+        ));
+        out.push_str(&format!(".B {}\n", roff_text(usage)));
+        if let Some(about) = sub.get_long_about().or(sub.get_about()) {
+            out.push_str(&format!(".PP\n{}\n", roff_text(&about.to_string())));
+        }
+        for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+            if matches!(arg.get_id().as_str(), "help" | "version") {
+                continue;
+            }
+            let name = match (arg.get_short(), arg.get_long()) {
+                (Some(s), Some(l)) => format!("-{s}, --{l}"),
+                (None, Some(l)) => format!("--{l}"),
+                (Some(s), None) => format!("-{s}"),
+                (None, None) => arg
+                    .get_value_names()
+                    .and_then(|v| v.first())
+                    .map_or_else(|| arg.get_id().to_string(), |v| v.to_string()),
+            };
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            out.push_str(&format!(
+                ".TP\n{}\n{}\n",
+                roff_text(&name),
+                roff_text(&help)
+            ));
+        }
+    }
+    out
+}
+
+/// `.SH KEYS`: the interactive client's key table, as its help lists it.
+fn keys_roff() -> String {
+    use crate::app::keymap::{KEYMAP, key_list};
+    let mut out = String::from(
+        ".SH KEYS\nWithout a command, strop opens the interactive client; F1 there shows \
+         this table.\n",
+    );
+    let mut seen = Vec::new();
+    for b in KEYMAP {
+        if seen.contains(&b.context) {
+            continue;
+        }
+        seen.push(b.context);
+        out.push_str(&format!(".SS {}\n", roff_text(b.context.title())));
+        for k in KEYMAP.iter().filter(|k| k.context == b.context) {
+            out.push_str(&format!(
+                ".TP\n{}\n{}\n",
+                roff_text(&key_list(k)),
+                roff_text(k.help)
+            ));
+        }
+    }
+    out
 }
 
 /// Plain text as roff lines shown as written: backslashes and dashes
@@ -355,13 +466,12 @@ async fn login(launch: &Launch, client: &Client, args: LoginArgs) -> Result<(), 
         let (server, user, token) = (server.clone(), user.clone(), token.clone());
         blocking(move || {
             let store = TokenStore::open()?;
-            let previous = store.get(&server, &user)?;
-            store.set(&server, &user, &token)?;
-            Ok::<_, CliError>((store.backend(), previous))
+            let replaced = crate::session::store_token(&store, &server, &user, &token)?;
+            Ok::<_, CliError>((store.backend(), replaced))
         })
         .await
     };
-    let (backend, previous) = match saved {
+    let (backend, replaced) = match saved {
         Ok(saved) => saved,
         Err(e) => {
             // Nobody can use a token we could not keep: revoke it.
@@ -369,10 +479,9 @@ async fn login(launch: &Launch, client: &Client, args: LoginArgs) -> Result<(), 
             return Err(e);
         }
     };
-    // The replaced token would otherwise stay valid until it expires.
-    if let Some(old) = previous.filter(|old| *old != token) {
-        let _ = client.with_token(Some(old)).logout().await;
-    }
+    // The session rules: the replaced token is revoked; a TUI still using
+    // it picks this one up from the keyring.
+    crate::session::revoke_replaced(client, replaced).await;
 
     let remembered = {
         let (server, user) = (server.clone(), user.clone());
@@ -412,7 +521,14 @@ async fn logout(launch: &Launch, client: &Client) -> Result<(), CliError> {
     // Forget the token here whatever the server said: a person who logs out
     // must not stay logged in on this machine because the server was down.
     if let (TokenSource::Keyring, Some(user)) = (source, user) {
-        blocking(move || Ok(TokenStore::open()?.delete(&server, &user)?)).await?;
+        blocking(move || {
+            Ok(crate::session::forget_token(
+                &TokenStore::open()?,
+                &server,
+                &user,
+            )?)
+        })
+        .await?;
     }
     match told {
         Ok(()) => print_line("Logged out."),

@@ -1,6 +1,8 @@
 //! The HTTP client for the strop API: `strop_common::api` types in and out,
 //! every failure turned into one plain sentence for a person.
 
+mod accounts;
+
 use std::time::Duration;
 
 use eventsource_stream::{EventStreamError, Eventsource};
@@ -17,6 +19,13 @@ use strop_common::api::{
 /// The server address used when neither a flag, the environment nor the saved
 /// settings name one (the seed's `flask run` port).
 pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
+
+pub use accounts::fresh_key;
+
+/// The one rule for both front ends (docs/client.md): neither sends a run
+/// whose input is empty or only white space; both say this. The API itself
+/// still accepts an empty string.
+pub const EMPTY_INPUT: &str = "Nothing ran: the input is empty. Type some text first.";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -214,9 +223,8 @@ impl Client {
             username: user.to_string(),
             password: password.to_string(),
         };
-        let reply: MessageResponse = self
-            .send(Method::POST, paths::REGISTER, Some(&body))
-            .await?;
+        // Safe to retry: a lost answer does not turn into "name taken".
+        let reply: MessageResponse = self.send_once(paths::REGISTER, &body, &fresh_key()).await?;
         Ok(reply.message)
     }
 
@@ -232,12 +240,24 @@ impl Client {
         Ok(reply.token)
     }
 
-    /// Runs one string operation; returns its output.
+    /// Runs one string operation; returns its output. One call is one user
+    /// action: it carries a fresh `Idempotency-Key` and is retried once with
+    /// it after a lost answer or a 503, so it is recorded at most once.
     pub async fn run(&self, f: Function, input: &str) -> Result<String, ClientError> {
+        self.run_keyed(f, input, &fresh_key()).await
+    }
+
+    /// [`Self::run`] with the caller's key (an import derives it from the entry).
+    pub async fn run_keyed(
+        &self,
+        f: Function,
+        input: &str,
+        key: &str,
+    ) -> Result<String, ClientError> {
         let body = StropRequest {
             input: input.to_string(),
         };
-        let reply: StropResponse = self.send(Method::POST, f.path(), Some(&body)).await?;
+        let reply: StropResponse = self.send_once(f.path(), &body, key).await?;
         Ok(reply.output)
     }
 
@@ -260,6 +280,20 @@ impl Client {
         &self,
         after: Option<i64>,
     ) -> Result<impl Stream<Item = Result<LiveEvent, ClientError>> + use<>, ClientError> {
+        self.events_pulsed(after, || {}).await
+    }
+
+    /// [`Self::events`], calling `pulse` for every chunk the server sends
+    /// (heartbeat comments included, which the parser drops): how the TUI
+    /// tells a silent server from a quiet one.
+    pub async fn events_pulsed<P>(
+        &self,
+        after: Option<i64>,
+        pulse: P,
+    ) -> Result<impl Stream<Item = Result<LiveEvent, ClientError>> + use<P>, ClientError>
+    where
+        P: Fn() + Send + 'static,
+    {
         let mut request = self
             .request(Method::GET, paths::EVENTS)
             .timeout(STREAM_TIMEOUT);
@@ -281,6 +315,7 @@ impl Client {
         let me = self.clone();
         Ok(response
             .bytes_stream()
+            .inspect(move |_| pulse())
             .eventsource()
             .filter_map(move |item| std::future::ready(me.live_event(item))))
     }

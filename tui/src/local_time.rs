@@ -140,6 +140,27 @@ impl Clock {
     }
 }
 
+/// How long before `now` an entry's `timestamp` was, as atuin shows it:
+/// "12s ago", "5m ago", "3h ago", "2d ago", "6w ago", "1y ago"; a time a
+/// little in the future (clocks differ) is "just now". `None` when the
+/// timestamp cannot be read.
+pub fn ago(timestamp: &str, now: Timestamp) -> Option<String> {
+    let ts: Timestamp = timestamp.parse().ok()?;
+    let secs = (now.as_millisecond() - ts.as_millisecond()).div_euclid(1000);
+    if secs < 1 {
+        return Some("just now".into());
+    }
+    let (n, unit) = match secs {
+        s if s < 60 => (s, "s"),
+        s if s < 3600 => (s / 60, "m"),
+        s if s < 86_400 => (s / 3600, "h"),
+        s if s < 7 * 86_400 => (s / 86_400, "d"),
+        s if s < 365 * 86_400 => (s / (7 * 86_400), "w"),
+        s => (s / (365 * 86_400), "y"),
+    };
+    Some(format!("{n}{unit} ago"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +213,19 @@ mod tests {
         let clock = Clock::new(&Zone::Utc);
         assert_eq!(clock.format("yesterday"), None);
         assert_eq!(clock.show("yesterday"), "yesterday");
+    }
+
+    #[test]
+    fn ago_reads_like_atuin() {
+        let now: Timestamp = "2026-12-03T10:00:00Z".parse().unwrap();
+        let at = |t: &str| ago(t, now).unwrap();
+        assert_eq!(at("2026-12-03T09:59:48.500Z"), "11s ago");
+        assert_eq!(at("2026-12-03T09:55:00Z"), "5m ago");
+        assert_eq!(at("2026-12-03T07:00:00Z"), "3h ago");
+        assert_eq!(at("2026-12-01T10:00:00Z"), "2d ago");
+        assert_eq!(at("2026-10-01T10:00:00Z"), "9w ago");
+        assert_eq!(at("2024-12-01T10:00:00Z"), "2y ago");
+        assert_eq!(at("2026-12-03T10:00:05Z"), "just now");
+        assert_eq!(ago("yesterday", now), None);
     }
 }

@@ -156,6 +156,54 @@ impl Launch {
     }
 }
 
+// The session rules both front ends follow (issue 17: the CLI and the TUI
+// had two copies, and a CLI login threw an open TUI out as "expired").
+//
+// A login stores its token and revokes the one it replaces (a token nobody
+// keeps must not stay valid until it expires). Whoever was still using the
+// replaced token on this machine is not thrown out: when the server refuses
+// it, [`newer_token`] finds the new one in the keyring and that front end
+// carries on with it. A logout forgets the token here whatever the server
+// said.
+
+/// Stores `token` for (server, user); returns the token it replaced when
+/// that was a different one (to revoke with [`revoke_replaced`]).
+/// Blocking: the keyring.
+pub fn store_token(
+    store: &TokenStore,
+    server: &str,
+    user: &str,
+    token: &str,
+) -> Result<Option<String>, StoreError> {
+    let previous = store.get(server, user)?;
+    store.set(server, user, token)?;
+    Ok(previous.filter(|old| old != token))
+}
+
+/// After a login: the replaced token is revoked on the server (failures
+/// ignored: it is forgotten here either way).
+pub async fn revoke_replaced(client: &crate::client::Client, replaced: Option<String>) {
+    if let Some(old) = replaced {
+        let _ = client.with_token(Some(old)).logout().await;
+    }
+}
+
+/// The server refused `refused`: the token now stored for (server, user),
+/// when another login on this machine replaced it. Blocking: the keyring.
+pub fn newer_token(
+    store: &TokenStore,
+    server: &str,
+    user: &str,
+    refused: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(store.get(server, user)?.filter(|t| t != refused))
+}
+
+/// A logout, whatever the server answered: the token is gone from here.
+pub fn forget_token(store: &TokenStore, server: &str, user: &str) -> Result<(), StoreError> {
+    store.delete(server, user)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,11 @@ pub const TEMPLATE: &str = r#"# strop settings. Every key is optional; a missing
 # the mouse to the terminal, e.g. to select text. --no-mouse overrides it.
 # mouse = true
 #
+# Times in the history list: "absolute" (default: the date and time in the
+# zone above) or "relative" ("5m ago", as atuin shows them); F4 switches in
+# the client. The detail view always shows the absolute time.
+# times = "absolute"
+#
 # Colours: "default", "no-color" (also chosen by the NO_COLOR variable when
 # this key is absent), or "high-contrast". --theme overrides it.
 # theme = "default"
@@ -52,7 +57,15 @@ pub const TEMPLATE: &str = r#"# strop settings. Every key is optional; a missing
 "#;
 
 /// Every key the file accepts, in the order the template lists them.
-pub const KEYS: [&str; 6] = ["tz", "mouse", "theme", "server", "last_user", "function"];
+pub const KEYS: [&str; 7] = [
+    "tz",
+    "times",
+    "mouse",
+    "theme",
+    "server",
+    "last_user",
+    "function",
+];
 
 /// How the interactive client colours its screen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -91,6 +104,8 @@ pub struct Settings {
     pub theme: Option<Theme>,
     /// The function last used in the interactive client.
     pub function: Option<Function>,
+    /// `times = "relative"`: the history list shows "5m ago".
+    pub relative_times: Option<bool>,
 }
 
 /// The display choices in force, after flags, settings and environment.
@@ -99,6 +114,8 @@ pub struct Choices {
     pub zone: Zone,
     pub mouse: bool,
     pub theme: Theme,
+    /// The history list starts with relative times ("5m ago").
+    pub relative_times: bool,
 }
 
 impl Choices {
@@ -116,6 +133,7 @@ impl Choices {
             zone: tz.or_else(|| settings.tz.clone()).unwrap_or_default(),
             mouse: !no_mouse && settings.mouse.unwrap_or(true),
             theme: theme.or(settings.theme).or(env_theme).unwrap_or_default(),
+            relative_times: settings.relative_times.unwrap_or(false),
         }
     }
 }
@@ -261,10 +279,15 @@ impl Settings {
     }
 
     /// Each key's value as the file would hold it, in [`KEYS`] order.
-    fn raw(&self) -> [(&'static str, Option<Raw>); 6] {
+    fn raw(&self) -> [(&'static str, Option<Raw>); 7] {
         let s = |v: &Option<String>| v.clone().map(Raw::Str);
         [
             ("tz", self.tz.as_ref().map(|z| Raw::Str(z.to_string()))),
+            (
+                "times",
+                self.relative_times
+                    .map(|r| Raw::Str(if r { "relative" } else { "absolute" }.into())),
+            ),
             ("mouse", self.mouse.map(Raw::Bool)),
             ("theme", self.theme.map(|t| Raw::Str(t.name().into()))),
             ("server", s(&self.server)),
@@ -335,6 +358,17 @@ fn parse(text: &str, path: &Path) -> Result<(DocumentMut, Settings, Vec<Problem>
                     .map(|zone| settings.tz = Some(zone))
                     .map_err(|e| format!("tz: {e}")),
                 None => Err(wanted("a string like \"local\", \"UTC\" or \"+05:30\"")),
+            },
+            "times" => match text_value().as_deref() {
+                Some("relative") => {
+                    settings.relative_times = Some(true);
+                    Ok(())
+                }
+                Some("absolute") => {
+                    settings.relative_times = Some(false);
+                    Ok(())
+                }
+                _ => Err(wanted("\"absolute\" or \"relative\"")),
             },
             "mouse" => item
                 .as_bool()
@@ -433,6 +467,7 @@ mod tests {
                 mouse: Some(false),
                 theme: None,
                 function: Some(Function::Piglatin),
+                relative_times: None,
             }
         );
         let text = std::fs::read_to_string(&path).unwrap();
@@ -503,7 +538,8 @@ mod tests {
             Choices {
                 zone: Zone::Local,
                 mouse: true,
-                theme: Theme::Default
+                theme: Theme::Default,
+                relative_times: false,
             }
         );
         assert_eq!(

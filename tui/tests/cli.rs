@@ -4,6 +4,8 @@
 //! Secret Service under `STROP_KEYRING=secret-service`; see `support`).
 #![cfg(target_os = "linux")]
 
+#[path = "cli/accounts.rs"]
+mod accounts;
 #[path = "cli/client_errors.rs"]
 mod client_errors;
 #[path = "cli/edges.rs"]
@@ -12,6 +14,8 @@ mod edges;
 mod follow;
 #[path = "cli/history_time.rs"]
 mod history_time;
+#[path = "cli/search.rs"]
+mod search;
 mod support;
 
 use std::path::Path;
@@ -223,6 +227,27 @@ fn reverse_and_piglatin_from_arguments_and_stdin() {
     let json: StropResponse =
         serde_json::from_str(&ok(&ctx.run(&["piglatin", "--json", "string"]))).unwrap();
     assert_eq!(json.output, "ingstray");
+}
+
+/// Issue 17, 8: one empty-input rule for both front ends: nothing is sent,
+/// the TUI's sentence, a usage exit; the history stays empty.
+#[test]
+fn an_empty_input_is_refused_like_the_tui_does() {
+    let ctx = Ctx::new("empty");
+    ctx.register_and_login();
+    for args in [&["reverse", ""][..], &["piglatin", " ", ""][..]] {
+        let line = fails(&ctx.run(args), 2);
+        assert_eq!(
+            line,
+            format!("strop: {}", strop_tui::client::EMPTY_INPUT),
+            "{args:?}"
+        );
+    }
+    let line = fails(&ctx.run_with(&["reverse", "-"], Some("\n"), &[]), 2);
+    assert!(line.contains("the input is empty"), "{line}");
+    let json: HistoryResponse =
+        serde_json::from_str(&ok(&ctx.run(&["history", "--json"]))).unwrap();
+    assert!(json.history.is_empty(), "{:?}", json.history);
 }
 
 #[test]
@@ -573,11 +598,12 @@ fn prompts_on_a_terminal_mask_the_password() {
             .expect("open a pty");
         let mut cmd = CommandBuilder::new(support::strop_bin());
         cmd.args(args);
+        for var in support::callers_strop_vars() {
+            cmd.env_remove(var);
+        }
         cmd.env("STROP_CONFIG_DIR", ctx.config.path());
         cmd.env("STROP_SERVER", &ctx.server);
         cmd.env("STROP_KEYRING", support::keyring().env_value());
-        cmd.env_remove("STROP_TOKEN");
-        cmd.env_remove("STROP_USER");
         let mut child = pty.slave.spawn_command(cmd).expect("spawn strop in a pty");
         drop(pty.slave);
         let seen = Arc::new(Mutex::new(String::new()));

@@ -28,6 +28,7 @@ mod keys {
     pub const TAB: &str = "\t";
     pub const ESC: &str = "\x1b";
     pub const F2: &str = "\x1bOQ";
+    pub const F7: &str = "\x1b[18~";
     pub const CTRL_C: &str = "\x03";
     pub const CTRL_F: &str = "\x06";
     pub const CTRL_O: &str = "\x0f";
@@ -69,13 +70,11 @@ impl Screen {
         let mut cmd = CommandBuilder::new(program);
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
-        for var in [
-            "STROP_SERVER",
-            "STROP_TOKEN",
-            "STROP_USER",
-            "NO_COLOR",
-            "TZ",
-        ] {
+        for var in support::callers_strop_vars() {
+            cmd.env_remove(var);
+        }
+        cmd.env("STROP_KEYRING", support::keyring().env_value());
+        for var in ["NO_COLOR", "TZ"] {
             cmd.env_remove(var);
         }
         // The session bus only where the tests' keyring is the Secret Service
@@ -314,6 +313,10 @@ fn register(screen: &mut Screen, user: &str, password: &str) {
     screen.type_text(user);
     screen.send_keys(keys::TAB);
     screen.type_text(password);
+    // The register form asks for the password twice.
+    screen.send_keys(keys::ENTER);
+    screen.wait_for_text("Repeat", WAIT);
+    screen.type_text(password);
     screen.send_keys(keys::ENTER);
     screen.wait_for_text("No history yet", WAIT);
     screen.wait_for_text(user, WAIT);
@@ -372,8 +375,12 @@ fn register_run_search_detail_then_straight_in_and_log_out() {
     s.send_keys(keys::ESC);
     s.wait_for_gone("Input (13 characters)", WAIT);
 
-    // Re-run the selected entry: a third operation, listed at once.
+    // Re-run the selected entry: `r` puts it in the input (issue 17: a
+    // letter never runs by itself), Enter runs it; a third operation,
+    // listed at once.
     s.type_text("r");
+    s.wait_for_text("Enter runs it", WAIT);
+    s.send_keys(keys::ENTER);
     s.wait_for_text("2 loaded", WAIT);
     // Clear the search, then filter by function: all -> reverse -> piglatin.
     s.send_keys(keys::CTRL_F);
@@ -540,6 +547,24 @@ fn slow_server_shows_a_spinner_and_stays_responsive_then_a_sentence() {
     s.send_keys(keys::ESC);
     s.wait_for_gone("Show or hide this help", WAIT);
     assert!(s.contents().contains("Checking your session…"));
+    // Issue 17, 10: the spinner turns at its 100 ms pace (it moved once in
+    // ~2 s): at least 5 different frames within 1.5 s.
+    let frame = |screen: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains("Checking your session…"))
+            .and_then(|l| l.split(" Checking").next())
+            .and_then(|l| l.chars().last())
+    };
+    let mut seen = std::collections::HashSet::new();
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until && seen.len() < 5 {
+        if let Some(c) = frame(&s.contents()) {
+            seen.insert(c);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(seen.len() >= 5, "spinner frames seen: {seen:?}");
     // Then the client gives up with a sentence, and the app carries on.
     s.wait_for_text("did not answer within", Duration::from_secs(40));
     s.wait_for_text("offline", WAIT);
@@ -709,9 +734,10 @@ fn forty_by_ten_keeps_the_input_usable() {
     s.wait_for_text("tiny screen", WAIT);
     s.send_keys(keys::ENTER);
     s.wait_for_text("neercs ynit", WAIT);
-    // Titles stay apart: the input's title and the function switch.
+    // Titles stay apart: the input's title (marked: it has focus) and the
+    // function switch.
     let top = s.rows()[0].clone();
-    assert!(top.starts_with("┌ Input "), "{top:?}");
+    assert!(top.starts_with("┌▸ Input "), "{top:?}");
     assert!(top.contains("reverse"), "{top:?}");
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
@@ -982,8 +1008,9 @@ fn an_entry_run_in_one_tui_appears_in_another_on_another_server() {
 
 /// A server that goes silent without closing (stalled, or a proxy between
 /// that still holds the connection; TCP keepalive cannot tell, the kernel
-/// still answers): the live stream misses three heartbeats, is taken for
-/// dead, and is reopened once the server answers again.
+/// still answers): the live stream misses two heartbeats (issue 17), is
+/// taken for dead ("reconnecting", then "offline" when the probe times
+/// out), and is reopened once the server answers again.
 #[test]
 fn a_silent_live_stream_is_noticed_and_reopened() {
     let server = TestServer::start();
@@ -993,13 +1020,20 @@ fn a_silent_live_stream_is_noticed_and_reopened() {
     s.wait_for_text("● live", WAIT);
     server.pause();
     let paused = Instant::now();
-    let idle = strop_common::EVENTS_HEARTBEAT * 3;
+    let idle = strop_common::EVENTS_HEARTBEAT * 2;
     s.wait_for_gone("● live", idle + Duration::from_secs(20));
     // The last heartbeat came at most one interval before the pause (2 s
     // of slack for a heartbeat sent late).
     assert!(
         paused.elapsed() + strop_common::EVENTS_HEARTBEAT + Duration::from_secs(2) >= idle,
-        "dropped before three heartbeats were missed"
+        "dropped before two heartbeats were missed"
+    );
+    let gone = paused.elapsed();
+    // A hung server is no "online": the probe times out.
+    s.wait_for_text("offline", Duration::from_secs(5));
+    eprintln!(
+        "live gone {gone:?} after the pause; offline {:?}",
+        paused.elapsed()
     );
     server.resume();
     s.wait_for_text("● live", Duration::from_secs(60));
@@ -1008,4 +1042,232 @@ fn a_silent_live_stream_is_noticed_and_reopened() {
     s.send_keys(keys::CTRL_C);
     s.wait_exit();
     support::forget_token(&url, &user);
+}
+
+/// F7 lists the user's sessions (this one marked, no token shown) and `o`
+/// logs every other one out: the other token is refused at once.
+#[test]
+fn the_sessions_screen_logs_the_other_sessions_out() {
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, user) = Client::logged_in(url, "sess");
+    let mut login = support::strop_command(client.config.path(), url);
+    login.args(["login", &user, "--password-stdin", "--print-token"]);
+    let out = support::run_with_stdin(login, Some("pw"));
+    assert!(out.status.success(), "{out:?}");
+    let other = String::from_utf8_lossy(&out.stdout).trim().to_string();
+
+    let mut s = client.spawn_with(&[], &[], 24, 100);
+    s.wait_for_text("No history yet", WAIT);
+    s.send_keys(keys::F7);
+    s.wait_for_text("Your sessions", WAIT);
+    s.wait_for_text("← this session", WAIT);
+    assert!(!s.contents().contains(&other), "no token on screen");
+    s.send_keys("o");
+    s.wait_for_text("1 other session revoked.", WAIT);
+    let mut whoami = support::strop_command(client.config.path(), url);
+    whoami.args(["whoami"]).env("STROP_TOKEN", &other);
+    let out = support::run_with_stdin(whoami, None);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    // F1 lists the key, from the one keymap.
+    s.send_keys(keys::ESC);
+    // A lone Esc, not the start of the next sequence.
+    std::thread::sleep(Duration::from_millis(300));
+    s.send_keys("\x1bOP");
+    s.wait_for_text("Keys", WAIT);
+    for _ in 0..8 {
+        s.send_keys("\x1b[B");
+    }
+    s.wait_for_text("Your sessions: where you are logged in", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(url, &user);
+}
+
+/// Issue 17, 1: 5,000 characters typed as separate key events all reach
+/// the input, and the screen shows the last of them within 1 s of the last
+/// key (crossterm's edge-triggered reader used to leave kilobytes in the tty
+/// until the next key).
+#[test]
+fn five_thousand_typed_characters_all_show_within_a_second() {
+    let server = TestServer::shared();
+    let url = server.url().to_string();
+    let (client, user) = Client::logged_in(&url, "typist");
+    let mut s = client.spawn_with(&[], &[], 35, 120);
+    s.wait_for_text("● live", WAIT);
+    let text: String = (0..1000).map(|i| format!("{i:04},")).collect();
+    assert_eq!(text.len(), 5000);
+    s.type_text(&text);
+    let sent = Instant::now();
+    s.wait_until("the last typed characters", Duration::from_secs(5), |sc| {
+        sc.contains("0997,0998,0999,")
+    });
+    let took = sent.elapsed();
+    eprintln!("5,000 characters on screen {took:?} after the write");
+    assert!(took <= Duration::from_secs(1), "took {took:?}");
+    // All of them, in order: the answer is the text reversed.
+    s.send_keys(keys::ENTER);
+    s.wait_for_text(",9990,8990,7990", WAIT);
+    let out = client.run(&url, &user, &["history", "--limit", "1", "--json"]);
+    assert!(out.contains(&text), "the run sent something else");
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(&url, &user);
+}
+
+/// Issue 17, 2: Enter three times in one read is one run, one row.
+#[test]
+fn three_enters_in_one_write_run_once() {
+    let server = TestServer::shared();
+    let url = server.url().to_string();
+    let (client, user) = Client::logged_in(&url, "triple");
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("● live", WAIT);
+    s.type_text("only once please");
+    s.send_keys("\r\r\r");
+    s.wait_for_text("esaelp ecno ylno", WAIT);
+    // Time for any second POST to land and show up live.
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = client.run(&url, &user, &["history", "--json"]);
+    assert_eq!(
+        out.matches("only once please").count(),
+        1,
+        "more than one row: {out}"
+    );
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(&url, &user);
+}
+
+/// Issue 17, 3 and 4: the server killed, the status says so within 2 s
+/// without a key pressed; the server back, "live" again and the old
+/// "Cannot reach" sentence gone from the output pane.
+#[test]
+fn a_killed_server_shows_offline_within_two_seconds_and_recovers_clean() {
+    let mut server = TestServer::shared().share();
+    let url = server.url().to_string();
+    let (client, user) = Client::logged_in(&url, "killed");
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("● live", WAIT);
+    server.stop();
+    let stopped = Instant::now();
+    s.wait_until("offline or reconnecting", Duration::from_secs(2), |sc| {
+        sc.contains("○ offline") || sc.contains("◌ reconnecting")
+    });
+    eprintln!("status changed {:?} after the stop", stopped.elapsed());
+    s.wait_for_text("○ offline", Duration::from_secs(3));
+    // A run now fails with a sentence; F5 says the server is away.
+    s.type_text("while away");
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("Cannot reach the server", WAIT);
+    s.send_keys("\x1b[15~");
+    s.wait_for_text("does not answer", WAIT);
+    server.start_again();
+    let started = Instant::now();
+    s.wait_for_text("● live", Duration::from_secs(10));
+    eprintln!("live again {:?} after the restart", started.elapsed());
+    s.wait_for_gone("Cannot reach the server", Duration::from_secs(2));
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("yawa elihw", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(&url, &user);
+}
+
+/// Issue 17, 5: `strop login` for the same user while the TUI is open
+/// revokes the token it replaces (the TUI's); the TUI finds the new one in
+/// the keyring, says what happened, and keeps working.
+#[test]
+fn a_cli_login_while_the_tui_is_open_keeps_the_tui_working() {
+    let server = TestServer::shared();
+    let url = server.url().to_string();
+    let (client, user) = Client::logged_in(&url, "both");
+    let first = wait_keyring_token(&url, &user);
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("● live", WAIT);
+    let mut login = support::strop_command(client.config.path(), &url);
+    login.args(["login", &user, "--password-stdin"]);
+    let out = support::run_with_stdin(login, Some("pw\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = wait_keyring_token(&url, &user);
+    assert_ne!(first, second, "the CLI login stored a new token");
+    // The old token is revoked server-side, as the session rules say.
+    assert_eq!(http(&url, "GET", "/whoami", Some(&first)).0, 401);
+    s.wait_for_text("logged in again elsewhere", WAIT);
+    s.wait_for_text("● live", WAIT);
+    assert!(!s.contents().contains("expired"), "{}", s.contents());
+    s.type_text("still mine");
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("enim llits", WAIT);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    assert_eq!(keyring_token(&url, &user).as_deref(), Some(second.as_str()));
+    support::forget_token(&url, &user);
+}
+
+/// Issue 17, 5: one set of session rules. The same scenario — log in while
+/// this machine's keyring holds the user's earlier token — through the CLI
+/// and through the TUI's form ends the same on the server: the earlier
+/// token revoked, the new one (in the keyring) valid.
+#[test]
+fn a_second_login_revokes_the_first_through_either_front_end() {
+    let server = TestServer::shared();
+    let url = server.url().to_string();
+    // The CLI: log in again over its own earlier login.
+    let (cli, cli_user) = Client::logged_in(&url, "rules-cli");
+    let first = wait_keyring_token(&url, &cli_user);
+    let mut login = support::strop_command(cli.config.path(), &url);
+    login.args(["login", &cli_user, "--password-stdin"]);
+    let out = support::run_with_stdin(login, Some("pw\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = wait_keyring_token(&url, &cli_user);
+    let cli_outcome = (
+        http(&url, "GET", "/whoami", Some(&first)).0,
+        http(&url, "GET", "/whoami", Some(&second)).0,
+    );
+
+    // The TUI: its form, over a login the CLI left in the keyring.
+    let (_, tui_user) = Client::logged_in(&url, "rules-tui");
+    let first = wait_keyring_token(&url, &tui_user);
+    let fresh = Client::new();
+    let mut s = fresh.spawn(&["--server", &url]);
+    s.wait_for_text("strop · log in", WAIT);
+    s.type_text(&tui_user);
+    s.send_keys(keys::TAB);
+    s.type_text("pw");
+    s.send_keys(keys::ENTER);
+    s.wait_for_text("● live", WAIT);
+    let deadline = Instant::now() + WAIT;
+    let second = loop {
+        match keyring_token(&url, &tui_user) {
+            Some(t) if t != first => break t,
+            _ if Instant::now() > deadline => panic!("the TUI did not store its token"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let tui_outcome = loop {
+        let outcome = (
+            http(&url, "GET", "/whoami", Some(&first)).0,
+            http(&url, "GET", "/whoami", Some(&second)).0,
+        );
+        // The revocation runs just after the store.
+        if outcome.0 == 401 || Instant::now() > deadline {
+            break outcome;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(cli_outcome, (401, 200));
+    assert_eq!(tui_outcome, cli_outcome);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(&url, &cli_user);
+    support::forget_token(&url, &tui_user);
 }

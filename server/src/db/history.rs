@@ -351,6 +351,35 @@ pub async fn after(
     split_cut(&rows)
 }
 
+/// The next page of an export: the user's rows after `after`, oldest first,
+/// at most `count` of them and no more than about `bytes` of text (always
+/// at least one row), so a page's memory is bounded however long the
+/// entries are.
+pub async fn export_page(
+    client: &Client,
+    user_id: i64,
+    after: i64,
+    count: i64,
+    bytes: i64,
+) -> Result<Vec<Record>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT id, function, input, output, created_at FROM (
+                 SELECT id, function, input, output, created_at,
+                        sum(octet_length(input) + octet_length(output)) OVER (ORDER BY id)
+                          - (octet_length(input) + octet_length(output)) AS before_it
+                 FROM (SELECT * FROM history WHERE user_id = $1 AND id > $2
+                       ORDER BY id LIMIT $3) AS page
+             ) AS sized
+             WHERE before_it < $4 ORDER BY id",
+        )
+        .await?;
+    let rows = client
+        .query(&stmt, &[&user_id, &after, &count, &bytes])
+        .await?;
+    rows.iter().map(Record::from_row).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! `strop-embedded-pg` crate.
 
 pub mod history;
+pub mod idempotency;
 pub mod migrations;
 pub mod pool;
 pub mod tokens;

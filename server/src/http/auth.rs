@@ -58,9 +58,41 @@ pub fn token_from_headers(headers: &HeaderMap) -> Result<String, ApiError> {
 /// one indexed query.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ApiError> {
     let token = token_from_headers(headers)?;
-    lookup(state, hash_token(&token))
+    let user = lookup(state, hash_token(&token))
         .await?
-        .ok_or(ApiError::InvalidToken)
+        .ok_or(ApiError::InvalidToken)?;
+    touch(state, user.token_hash);
+    Ok(user)
+}
+
+/// Tokens this process recorded as used, with the minute it last did.
+static TOUCHED: std::sync::LazyLock<quick_cache::sync::Cache<[u8; 32], u64>> =
+    std::sync::LazyLock::new(|| quick_cache::sync::Cache::new(token_cache::CAPACITY));
+
+/// Records the token's use for `/sessions` (to the minute) in the
+/// background: at most one write per token and minute from this process,
+/// and none on the request's path.
+fn touch(state: &AppState, token_hash: [u8; 32]) {
+    let minute = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 60)
+        .unwrap_or(0);
+    if TOUCHED.get(&token_hash) == Some(minute) {
+        return;
+    }
+    TOUCHED.insert(token_hash, minute);
+    let pool = state.pool.clone();
+    tokio::spawn(async move {
+        let touched = async {
+            let client = pool.get().await.map_err(|e| e.to_string())?;
+            db::tokens::touch(&client, &token_hash)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        if let Err(e) = touched.await {
+            tracing::debug!(error = %e, "could not record a token's last use");
+        }
+    });
 }
 
 /// The user of a live token with this SHA-256; `None` once it is unknown,

@@ -68,9 +68,15 @@ pub enum ApiError {
     MissingToken,
     InvalidToken,
     NotFound,
+    /// 404 for a thing the route names (a session id): this sentence.
+    NoSuch(String),
     /// The route exists; these are the methods it takes.
     MethodNotAllowed(&'static str),
     UserExists(String),
+    /// The `Idempotency-Key`'s first request is still being answered.
+    IdempotencyInFlight,
+    /// The `Idempotency-Key` came first with another body.
+    IdempotencyMismatch,
     PayloadTooLarge,
     UnsupportedMediaType,
     /// A `Content-Encoding` (named) on a body: none is supported.
@@ -107,9 +113,11 @@ impl ApiError {
             ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
             ApiError::MissingToken => ErrorCode::MissingToken,
             ApiError::InvalidToken => ErrorCode::InvalidToken,
-            ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::NotFound | ApiError::NoSuch(_) => ErrorCode::NotFound,
             ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             ApiError::UserExists(_) => ErrorCode::UserExists,
+            ApiError::IdempotencyInFlight => ErrorCode::IdempotencyInFlight,
+            ApiError::IdempotencyMismatch => ErrorCode::IdempotencyMismatch,
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType | ApiError::UnsupportedEncoding(_) => {
                 ErrorCode::UnsupportedMediaType
@@ -142,11 +150,19 @@ impl ApiError {
                 "The token is unknown, revoked or expired; authenticate again.".into()
             }
             ApiError::NotFound => "There is no such endpoint.".into(),
+            ApiError::NoSuch(m) => m.clone(),
             ApiError::MethodNotAllowed("") => "This endpoint does not take that method.".into(),
             ApiError::MethodNotAllowed(allowed) => {
                 format!("This endpoint does not take that method; use {allowed}.")
             }
             ApiError::UserExists(name) => format!("User \"{name}\" already exists."),
+            ApiError::IdempotencyInFlight => {
+                "A request with this Idempotency-Key is still being answered; retry in a moment."
+                    .into()
+            }
+            ApiError::IdempotencyMismatch => {
+                "This Idempotency-Key was already used with a different request body.".into()
+            }
             ApiError::PayloadTooLarge => format!(
                 "The request body is larger than the limit of {} bytes.",
                 strop_common::MAX_BODY_BYTES

@@ -16,7 +16,11 @@ use crate::accounts::usernames;
 use crate::db;
 use crate::http::auth::{self, User};
 use crate::http::error::{ApiError, Cause};
+use crate::http::idempotency;
 use crate::strops;
+
+/// Most characters of a User-Agent kept for `/sessions`.
+const MAX_USER_AGENT_CHARS: usize = 256;
 
 /// How long `/readyz` waits for the database before calling it down.
 const READY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -30,10 +34,18 @@ pub async fn root() -> Result<MessageResponse, ApiError> {
 }
 
 #[utoipa::path(post, path = "/register", tag = "auth", request_body = Credentials,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes the request safe to retry: 1-255 visible ASCII characters, a \
+            fresh one (a UUID) per user action. The same key with the same body within 24 h \
+            answers as the first time did and writes nothing more.")),
     responses(
         (status = 200, description = "User created", body = MessageResponse),
         (status = 400, description = "Missing, empty or invalid username or password", body = ErrorBody),
-        (status = 409, description = "The username (in its RFC 8265 canonical form) is taken", body = ErrorBody),
+        (status = 409, description = "The username (in its RFC 8265 canonical form) is taken \
+            (`user_exists`), or a request with this Idempotency-Key is still in flight \
+            (`idempotency_in_flight`)", body = ErrorBody),
+        (status = 422, description = "This Idempotency-Key was used with another username or \
+            password (`idempotency_mismatch`)", body = ErrorBody),
         (status = 429, description = "Too many failed attempts for this username or from this \
             address, or too many successes from this address; the message says which, the \
             Retry-After header how many seconds to wait", body = ErrorBody,
@@ -43,23 +55,70 @@ pub async fn register(
     state: &AppState,
     client: IpAddr,
     body: Credentials,
+    key: Option<String>,
 ) -> Result<MessageResponse, ApiError> {
     let Credentials { username, password } = validate_credentials(body)?;
     let attempt = state.login_limiter.attempt(client, &username)?;
-    let hash = state.passwords.hash(password).await?;
-    let client = state.pool.get().await?;
-    match db::users::insert(&client, &username, &hash).await? {
-        Some(_) => {
+    let answer = MessageResponse {
+        // The seed's spelling, kept for its clients.
+        message: format!("User \"{username}\" registered succesfully."),
+    };
+    let hash = state.passwords.hash(password.clone()).await?;
+    let mut client = state.pool.get().await?;
+    let Some(key) = key else {
+        return match db::users::insert(&client, &username, &hash).await? {
+            Some(_) => {
+                attempt.succeeded();
+                tracing::info!(user = %username, "registered");
+                Ok(answer)
+            }
+            None => {
+                attempt.failed();
+                Err(ApiError::UserExists(username))
+            }
+        };
+    };
+    // The password is no part of the hash (that would store a fast hash of
+    // it); a replay checks it against the account the key created instead.
+    let request_hash = idempotency::request_hash(&["register", &username]);
+    let text = serde_json::to_string(&answer).map_err(ApiError::internal)?;
+    match db::idempotency::register(&mut client, &key, &request_hash, &username, &hash, &text)
+        .await?
+    {
+        db::idempotency::Outcome::Done(Some(_)) => {
             attempt.succeeded();
             tracing::info!(user = %username, "registered");
-            Ok(MessageResponse {
-                // The seed's spelling, kept for its clients.
-                message: format!("User \"{username}\" registered succesfully."),
-            })
+            Ok(answer)
         }
-        None => {
+        db::idempotency::Outcome::Done(None) => {
             attempt.failed();
             Err(ApiError::UserExists(username))
+        }
+        db::idempotency::Outcome::InFlight => {
+            // Not a wrong password: only the hash it cost counts.
+            attempt.succeeded();
+            Err(ApiError::IdempotencyInFlight)
+        }
+        db::idempotency::Outcome::Seen {
+            same,
+            user_id,
+            answer,
+        } => {
+            let stored = match (same, user_id) {
+                (true, Some(id)) => db::users::password_hash(&client, id).await?,
+                _ => None,
+            };
+            drop(client);
+            let matches = match stored {
+                Some(stored) => state.passwords.verify(password, stored).await?,
+                None => false,
+            };
+            if !matches {
+                attempt.failed();
+                return Err(ApiError::IdempotencyMismatch);
+            }
+            attempt.succeeded();
+            serde_json::from_str(&answer).map_err(ApiError::internal)
         }
     }
 }
@@ -78,6 +137,7 @@ pub async fn authenticate(
     state: &AppState,
     client: IpAddr,
     body: Credentials,
+    user_agent: Option<String>,
 ) -> Result<TokenResponse, ApiError> {
     let Credentials { username, password } = validate_credentials(body)?;
     // Before anything that costs a password hash or a query.
@@ -116,7 +176,16 @@ pub async fn authenticate(
         }
     }
     let token = auth::mint_token();
-    db::tokens::insert(&client, user_id, &auth::hash_token(&token), state.token_ttl).await?;
+    // Shown in `/sessions`; bounded so a client cannot store a novel there.
+    let user_agent = user_agent.map(|a| a.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
+    db::tokens::insert(
+        &client,
+        user_id,
+        &auth::hash_token(&token),
+        state.token_ttl,
+        user_agent.as_deref(),
+    )
+    .await?;
     Ok(TokenResponse { token })
 }
 
@@ -124,7 +193,15 @@ pub async fn authenticate(
 // [`run_strop`] with the operation its path names); these two only document it.
 #[utoipa::path(post, path = "/reverse", tag = "strop", request_body = StropRequest,
     operation_id = "reverse", security(("token" = [])),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes the request safe to retry: 1-255 visible ASCII characters, a \
+            fresh one (a UUID) per user action. The same key with the same body within 24 h \
+            answers as the first time did and writes nothing more.")),
     responses(
+        (status = 409, description = "A request with this Idempotency-Key is still in flight \
+            (`idempotency_in_flight`)", body = ErrorBody),
+        (status = 422, description = "This Idempotency-Key was used with another body \
+            (`idempotency_mismatch`)", body = ErrorBody),
         (status = 200, description = "The input reversed by grapheme clusters", body = StropResponse),
         (status = 400, description = "Missing or non-string input", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -137,7 +214,15 @@ fn reverse_doc() {}
 
 #[utoipa::path(post, path = "/piglatin", tag = "strop", request_body = StropRequest,
     operation_id = "piglatin", security(("token" = [])),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes the request safe to retry: 1-255 visible ASCII characters, a \
+            fresh one (a UUID) per user action. The same key with the same body within 24 h \
+            answers as the first time did and writes nothing more.")),
     responses(
+        (status = 409, description = "A request with this Idempotency-Key is still in flight \
+            (`idempotency_in_flight`)", body = ErrorBody),
+        (status = 422, description = "This Idempotency-Key was used with another body \
+            (`idempotency_mismatch`)", body = ErrorBody),
         (status = 200, description = "The input in pig latin", body = StropResponse),
         (status = 400, description = "Missing or non-string input", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -154,6 +239,7 @@ pub async fn run_strop(
     user: User,
     function: Function,
     body: StropRequest,
+    key: Option<String>,
 ) -> Result<StropResponse, ApiError> {
     state.limits.write(user.id)?;
     if body.input.contains('\0') {
@@ -172,9 +258,34 @@ pub async fn run_strop(
         input: body.input,
         output: output.clone(),
     };
-    let saved = state.history.record(entry).await?;
-    tracing::debug!(id = saved.id, "history row committed");
-    Ok(StropResponse { output })
+    let Some(key) = key else {
+        let saved = state.history.record(entry).await?;
+        tracing::debug!(id = saved.id, "history row committed");
+        return Ok(StropResponse { output });
+    };
+    // A keyed row commits with its key, in a transaction of its own (not
+    // the group commit): the key's lock must be held until that commit.
+    let answer = StropResponse { output };
+    let text = serde_json::to_string(&answer).map_err(ApiError::internal)?;
+    let request_hash = idempotency::request_hash(&[function.as_str(), &entry.input]);
+    let scope = idempotency::user_scope(user.id);
+    let mut client = state.pool.get().await?;
+    match db::idempotency::record_history(&mut client, &scope, &key, &request_hash, &entry, &text)
+        .await?
+    {
+        db::idempotency::Outcome::Done(saved) => {
+            tracing::debug!(id = saved.id, "history row committed with its key");
+            if let Err(e) = crate::live::notify::announce_history(&client, &[saved.id]).await {
+                tracing::warn!(error = %e, "could not announce a new history row");
+            }
+            Ok(answer)
+        }
+        db::idempotency::Outcome::Seen {
+            same: true, answer, ..
+        } => serde_json::from_str(&answer).map_err(ApiError::internal),
+        db::idempotency::Outcome::Seen { same: false, .. } => Err(ApiError::IdempotencyMismatch),
+        db::idempotency::Outcome::InFlight => Err(ApiError::IdempotencyInFlight),
+    }
 }
 
 #[utoipa::path(get, path = "/get-history", tag = "strop", params(HistoryQuery),

@@ -3,12 +3,15 @@
 //! `/openapi.json`, and the one mapping of every failure to an answer.
 
 pub mod accept;
+pub mod accounts;
 pub mod auth;
 pub mod conn;
 pub mod error;
 pub mod handlers;
+pub mod idempotency;
 pub mod openapi;
 pub mod parse_errors;
+pub mod query;
 pub mod request_id;
 pub mod route;
 pub mod routes;

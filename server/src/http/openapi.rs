@@ -4,8 +4,9 @@
 use std::sync::OnceLock;
 
 use strop_common::{
-    Credentials, ErrorBody, ErrorCode, Function, HistoryEntry, HistoryResponse, MessageResponse,
-    StatusResponse, StropRequest, StropResponse, TokenResponse, WhoAmIResponse,
+    AccountDeletion, Credentials, ErrorBody, ErrorCode, Function, HistoryEntry, HistoryResponse,
+    MessageResponse, PasswordChange, SessionInfo, SessionsResponse, StatusResponse, StropRequest,
+    StropResponse, TokenResponse, WhoAmIResponse,
 };
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -45,11 +46,17 @@ use crate::http::handlers;
         handlers::whoami,
         handlers::healthz,
         handlers::readyz,
+        crate::http::accounts::list_sessions,
+        crate::http::accounts::revoke_session,
+        crate::http::accounts::revoke_others,
+        crate::http::accounts::change_password,
+        crate::http::accounts::delete_account,
+        crate::http::accounts::export_doc,
     ),
     components(schemas(
         Credentials, ErrorBody, ErrorCode, Function, HistoryEntry, HistoryResponse,
         MessageResponse, StatusResponse, StropRequest, StropResponse, TokenResponse,
-        WhoAmIResponse,
+        WhoAmIResponse, SessionInfo, SessionsResponse, PasswordChange, AccountDeletion,
     )),
     modifiers(&TokenScheme, &ErrorResponses, &UsernameRule),
 )]
@@ -99,7 +106,12 @@ struct ErrorResponses;
 impl Modify for ErrorResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for item in openapi.paths.paths.values_mut() {
-            let ops = [&mut item.get, &mut item.post];
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ];
             for op in ops.into_iter().flatten() {
                 let body = op.request_body.is_some();
                 let token = op.security.is_some();

@@ -21,10 +21,15 @@ pub enum Route {
     Readyz,
     OpenApi,
     Metrics,
+    Sessions,
+    Session,
+    Password,
+    Account,
+    HistoryExport,
 }
 
 impl Route {
-    pub const ALL: [Route; 13] = [
+    pub const ALL: [Route; 18] = [
         Route::Root,
         Route::Register,
         Route::Authenticate,
@@ -38,6 +43,11 @@ impl Route {
         Route::Readyz,
         Route::OpenApi,
         Route::Metrics,
+        Route::Sessions,
+        Route::Session,
+        Route::Password,
+        Route::Account,
+        Route::HistoryExport,
     ];
 
     pub const fn path(self) -> &'static str {
@@ -55,18 +65,26 @@ impl Route {
             Route::Readyz => paths::READYZ,
             Route::OpenApi => paths::OPENAPI,
             Route::Metrics => paths::METRICS,
+            Route::Sessions => paths::SESSIONS,
+            Route::Session => SESSION,
+            Route::Password => paths::PASSWORD,
+            Route::Account => paths::ACCOUNT,
+            Route::HistoryExport => paths::HISTORY_EXPORT,
         }
     }
 
-    /// The one method the route answers (GET routes answer HEAD too).
-    pub fn method(self) -> Method {
+    /// The methods the route answers (GET routes answer HEAD too).
+    pub fn methods(self) -> &'static [Method] {
         match self {
             Route::Register
             | Route::Authenticate
             | Route::Reverse
             | Route::Piglatin
-            | Route::Logout => Method::POST,
-            _ => Method::GET,
+            | Route::Logout => &[Method::POST],
+            Route::Sessions => &[Method::GET, Method::DELETE],
+            Route::Session | Route::Account => &[Method::DELETE],
+            Route::Password => &[Method::PUT],
+            _ => &[Method::GET],
         }
     }
 
@@ -80,9 +98,30 @@ impl Route {
         self.path()
     }
 
-    /// The route a request path names, if any.
+    /// The route a request path names, if any. A template segment (`{id}`)
+    /// stands for one non-empty segment.
     pub fn of_path(path: &str) -> Option<Route> {
-        Route::ALL.into_iter().find(|r| r.path() == path)
+        Route::ALL.into_iter().find(|r| matches(r.path(), path))
+    }
+}
+
+/// One session by its id.
+const SESSION: &str = "/sessions/{id}";
+
+fn matches(template: &str, path: &str) -> bool {
+    let mut want = template.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if w.starts_with('{') => {
+                if g.is_empty() {
+                    return false;
+                }
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
     }
 }
 
@@ -101,6 +140,9 @@ mod tests {
             assert_eq!(Route::of_path(route.path()), Some(route));
         }
         assert_eq!(Route::of_path("/events/"), None);
+        assert_eq!(Route::of_path("/sessions/12"), Some(Route::Session));
+        assert_eq!(Route::of_path("/sessions/"), None);
+        assert_eq!(Route::of_path("/sessions/1/2"), None);
         assert_eq!(Route::of_path("/nope"), None);
         assert_eq!(label_of(Route::of_path("/nope")), "other");
         assert_eq!(label_of(Some(Route::Events)), "/events");

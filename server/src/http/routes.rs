@@ -59,6 +59,8 @@ pub fn build(
         .unify()
         .or(whoami(s.clone()))
         .unify()
+        .or(crate::http::accounts::routes(s.clone()))
+        .unify()
         .or(healthz())
         .unify()
         .or(readyz(s))
@@ -114,7 +116,7 @@ fn log_request(info: warp::log::Info<'_>) {
 }
 
 /// Exactly this path (no trailing segments).
-fn at(path: &'static str) -> BoxedFilter<()> {
+pub(crate) fn at(path: &'static str) -> BoxedFilter<()> {
     let segment = path.trim_start_matches('/');
     if segment.is_empty() {
         warp::path::end().boxed()
@@ -146,14 +148,16 @@ fn only(method: Method) -> BoxedFilter<()> {
         .boxed()
 }
 
-/// The route's path, then its method.
+/// The route's path, then its one method.
 fn on(route: Route) -> BoxedFilter<()> {
-    at(route.path()).and(only(route.method())).boxed()
+    at(route.path())
+        .and(only(route.methods()[0].clone()))
+        .boxed()
 }
 
 /// Content-Type, Content-Encoding and Content-Length checks, done before any
 /// database work.
-fn json_headers() -> BoxedFilter<()> {
+pub(crate) fn json_headers() -> BoxedFilter<()> {
     warp::header::headers_cloned()
         .and_then(|headers: HeaderMap| async move {
             check_json_headers(&headers).map_err(warp::reject::custom)
@@ -209,7 +213,9 @@ fn check_json_headers(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// The body as `T`, read up to [`MAX_BODY_BYTES`] (also when it is chunked)
 /// and within `timeout` (a stalled body is a 408, not a held connection).
-fn json_body<T: DeserializeOwned + Send + 'static>(timeout: Duration) -> BoxedFilter<(T,)> {
+pub(crate) fn json_body<T: DeserializeOwned + Send + 'static>(
+    timeout: Duration,
+) -> BoxedFilter<(T,)> {
     warp::body::stream()
         .and_then(move |body| async move {
             tokio::time::timeout(timeout, read_json(body))
@@ -273,19 +279,11 @@ fn history_query() -> BoxedFilter<(HistoryQuery,)> {
 }
 
 fn parse_query(raw: &str) -> Result<HistoryQuery, ApiError> {
-    // The decoder would replace invalid UTF-8 with U+FFFD, which then matches.
-    let decoded: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
-    if std::str::from_utf8(&decoded).is_err() {
-        return Err(ApiError::invalid(
-            "The query string is not UTF-8 once percent-decoded.",
-        ));
-    }
-    serde_urlencoded::from_str::<HistoryQuery>(raw)
-        .map_err(|e| ApiError::invalid(format!("The query string is not valid: {e}.")))
+    crate::http::query::history(raw)
 }
 
 /// The client's address, for the login limiter.
-fn client(state: &AppState) -> BoxedFilter<(IpAddr,)> {
+pub(crate) fn client(state: &AppState) -> BoxedFilter<(IpAddr,)> {
     let state = state.clone();
     warp::ext::get::<Peer>()
         .and(warp::header::headers_cloned())
@@ -293,11 +291,11 @@ fn client(state: &AppState) -> BoxedFilter<(IpAddr,)> {
         .boxed()
 }
 
-fn user(state: &AppState) -> BoxedFilter<(User,)> {
+pub(crate) fn user(state: &AppState) -> BoxedFilter<(User,)> {
     auth::user(state.clone()).boxed()
 }
 
-fn with_state(state: AppState) -> BoxedFilter<(AppState,)> {
+pub(crate) fn with_state(state: AppState) -> BoxedFilter<(AppState,)> {
     warp::any().map(move || state.clone()).boxed()
 }
 
@@ -311,10 +309,11 @@ fn register(state: AppState) -> BoxedFilter<(Response,)> {
     on(Route::Register)
         .and(json_headers())
         .and(client(&state))
+        .and(crate::http::idempotency::key())
         .and(json_body(state.body_timeout))
         .and(with_state(state))
-        .then(|client, body, state: AppState| async move {
-            respond(handlers::register(&state, client, body).await)
+        .then(|client, key, body, state: AppState| async move {
+            respond(handlers::register(&state, client, body, key).await)
         })
         .boxed()
 }
@@ -324,14 +323,17 @@ fn authenticate(state: AppState) -> BoxedFilter<(Response,)> {
         .and(json_headers())
         .and(client(&state))
         .and(json_body(state.body_timeout))
+        .and(crate::http::accounts::user_agent())
         .and(with_state(state))
-        .then(|client, body, state: AppState| async move {
-            let mut res = respond(handlers::authenticate(&state, client, body).await);
-            // RFC 6749 §5.1: a token must not be cached.
-            res.headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        })
+        .then(
+            |client, body, agent: Option<String>, state: AppState| async move {
+                let mut res = respond(handlers::authenticate(&state, client, body, agent).await);
+                // RFC 6749 §5.1: a token must not be cached.
+                res.headers_mut()
+                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                res
+            },
+        )
         .boxed()
 }
 
@@ -342,10 +344,11 @@ fn strop(state: AppState) -> BoxedFilter<(Response,)> {
         .and(only(Method::POST))
         .and(json_headers())
         .and(user(&state))
+        .and(crate::http::idempotency::key())
         .and(json_body::<StropRequest>(state.body_timeout))
         .and(with_state(state))
-        .then(|function, user, body, state: AppState| async move {
-            respond(handlers::run_strop(&state, user, function, body).await)
+        .then(|function, user, key, body, state: AppState| async move {
+            respond(handlers::run_strop(&state, user, function, body, key).await)
         })
         .boxed()
 }
@@ -475,14 +478,6 @@ mod tests {
                 .message()
                 .contains("br")
         );
-    }
-
-    #[test]
-    fn query_strings_must_decode_to_utf8() {
-        assert_eq!(parse_query("q=%C3%A9").unwrap().q.as_deref(), Some("é"));
-        assert!(parse_query("q=%FF").is_err());
-        assert!(parse_query("q=a%C3").is_err());
-        assert!(parse_query("q=50%25+off").is_ok());
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!   in the revoking transaction itself ([`revoke_token`]), or [`FLUSH_ALL`]
 //!   for "forget every token".
 
+use deadpool_postgres::GenericClient;
+
 use crate::db::Client;
 
 pub const HISTORY_CHANNEL: &str = "strop_history";
@@ -78,6 +80,50 @@ pub async fn revoke_token(
         .await?;
     let rows = client.query(&stmt, &[&token_hash, &TOKENS_CHANNEL]).await?;
     Ok(!rows.is_empty())
+}
+
+/// Revokes the user's session `id` and notifies every server, in one
+/// statement; false when the user has no such session (another user's id
+/// included).
+pub async fn revoke_session(
+    client: &Client,
+    user_id: i64,
+    id: i64,
+) -> Result<bool, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "WITH gone AS (DELETE FROM tokens WHERE user_id = $1 AND id = $2
+                           RETURNING token_hash, expires_at)
+             SELECT pg_notify($3, encode(token_hash, 'hex')), expires_at > now() FROM gone",
+        )
+        .await?;
+    let rows = client
+        .query(&stmt, &[&user_id, &id, &TOKENS_CHANNEL])
+        .await?;
+    // An expired row is gone now, but it was no live session.
+    Ok(rows.iter().any(|r| r.get::<_, bool>(1)))
+}
+
+/// Revokes every token of the user but `keep` (none: every one), notifying
+/// every server of each; how many live ones went. Run it inside the
+/// caller's transaction to make it part of a larger change.
+pub async fn revoke_all_but(
+    client: &impl GenericClient,
+    user_id: i64,
+    keep: Option<&[u8]>,
+) -> Result<u64, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "WITH gone AS (DELETE FROM tokens
+                           WHERE user_id = $1 AND ($2::bytea IS NULL OR token_hash <> $2)
+                           RETURNING token_hash, expires_at)
+             SELECT pg_notify($3, encode(token_hash, 'hex')), expires_at > now() FROM gone",
+        )
+        .await?;
+    let rows = client
+        .query(&stmt, &[&user_id, &keep, &TOKENS_CHANNEL])
+        .await?;
+    Ok(rows.iter().filter(|r| r.get::<_, bool>(1)).count() as u64)
 }
 
 #[cfg(test)]

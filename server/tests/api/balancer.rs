@@ -19,7 +19,7 @@ use strop_embedded_pg::testing::fresh_database;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::binary::{ServerProcess, command, key_value};
+use crate::binary::{ServerProcess, command, database_url};
 use crate::events::Stream;
 use crate::seed;
 use crate::support::{assert_error, connect};
@@ -160,12 +160,8 @@ impl Balanced {
 }
 
 async fn start_replica(pg: &tokio_postgres::Config, addr: &str) -> ServerProcess {
-    let password = match pg.get_password() {
-        Some(p) => String::from_utf8_lossy(p).into_owned(),
-        None => "unused-by-trust-auth".to_string(),
-    };
     let mut cmd = command();
-    cmd.env("DATABASE_URL", key_value(pg, &password))
+    cmd.env("DATABASE_URL", database_url(pg))
         .env("STROP_ADDR", addr);
     ServerProcess::start(cmd).await
 }

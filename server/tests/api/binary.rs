@@ -24,21 +24,26 @@ const BIN: &str = env!("CARGO_BIN_EXE_strop-server");
 
 /// Env vars of the outer environment that would change which database the
 /// child uses; each test sets what it wants.
-const DB_VARS: [&str; 8] = [
+const DB_VARS: [&str; 6] = [
     "DATABASE_URL",
     "POSTGRES_HOST",
     "POSTGRES_PORT",
     "POSTGRES_DB",
     "POSTGRES_USER",
     "POSTGRES_PASSWORD",
-    "STROP_DATA_DIR",
-    "STROP_PG_BINDIR",
 ];
 
+/// The server binary with none of the caller's settings: no database variables
+/// and no STROP_* (e.g. the README's STROP_DATA_DIR); each test sets what it wants.
 pub(crate) fn command() -> Command {
     let mut cmd = Command::new(BIN);
     for var in DB_VARS {
         cmd.env_remove(var);
+    }
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("STROP_") {
+            cmd.env_remove(var);
+        }
     }
     cmd.env("STROP_ADDR", "127.0.0.1:0")
         .env("STROP_LOG_FORMAT", "json")
@@ -113,6 +118,15 @@ impl ServerProcess {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// SIGKILL: the process dies mid-whatever, like a crashed replica.
+    pub(crate) async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().unwrap()
     }
 
     pub(crate) fn log_text(&self) -> String {
@@ -269,8 +283,22 @@ async fn a_taken_port_ends_the_server_at_once_naming_the_way_out() {
     assert!(!dir.path().join("pgdata").exists());
 }
 
-/// `key=value` connection string for a test database, with a password that
-/// trust authentication ignores but the logs must never show.
+/// The test database's password: the real one where the database requires it
+/// (e.g. the GitLab job's postgres service, scram-sha-256), else a stand-in
+/// that trust authentication ignores but the logs must never show.
+pub(crate) fn password(pg: &tokio_postgres::Config) -> String {
+    match pg.get_password() {
+        Some(p) => String::from_utf8_lossy(p).into_owned(),
+        None => "s3cret-xyzzy".to_string(),
+    }
+}
+
+/// The `DATABASE_URL` a server process needs to log in to the test database.
+pub(crate) fn database_url(pg: &tokio_postgres::Config) -> String {
+    key_value(pg, &password(pg))
+}
+
+/// `key=value` connection string for a test database with the given password.
 pub(crate) fn key_value(pg: &tokio_postgres::Config, password: &str) -> String {
     // The embedded test cluster asks for its own password.
     let own = pg
@@ -305,12 +333,8 @@ async fn assert_serves(server: &ServerProcess) {
 
 #[tokio::test]
 async fn database_url_and_postgres_vars_select_the_database_with_secrets_masked() {
-    // A real password only matters off the trust-authenticated test cluster.
     let pg = fresh_database().await;
-    let password = match pg.get_password() {
-        Some(p) => String::from_utf8_lossy(p).into_owned(),
-        None => "s3cret-xyzzy".to_string(),
-    };
+    let password = password(&pg);
     let mut cmd = command();
     cmd.env("DATABASE_URL", key_value(&pg, &password));
     let server = ServerProcess::start(cmd).await;
@@ -356,7 +380,7 @@ async fn database_url_and_postgres_vars_select_the_database_with_secrets_masked(
 
 #[tokio::test]
 async fn version_flag_prints_name_and_version() {
-    let out = Command::new(BIN).arg("--version").output().await.unwrap();
+    let out = command().arg("--version").output().await.unwrap();
     assert!(out.status.success());
     let want = option_env!("STROP_VERSION").unwrap_or(env!("CARGO_PKG_VERSION"));
     assert_eq!(
@@ -368,7 +392,7 @@ async fn version_flag_prints_name_and_version() {
 #[tokio::test]
 async fn healthcheck_subcommand_reports_by_exit_code() {
     let app = spawn_app().await;
-    let ok = Command::new(BIN)
+    let ok = command()
         .args(["healthcheck", "--url", &app.base])
         .output()
         .await
@@ -392,7 +416,7 @@ async fn healthcheck_subcommand_reports_by_exit_code() {
     );
     let port = app.addr.port();
     app.stop().await;
-    let down = Command::new(BIN)
+    let down = command()
         .args(["healthcheck", "--url", &format!("http://127.0.0.1:{port}")])
         .output()
         .await

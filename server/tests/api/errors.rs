@@ -487,3 +487,23 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let res = app.http.get(app.url("/")).send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn a_bad_query_value_names_its_parameter_and_what_it_takes() {
+    let app = spawn_app().await;
+    let (_, token) = app.user().await;
+    for (query, says) in [
+        ("limit=abc", "limit takes a whole number from 1 to 1000"),
+        ("limit=0", "limit takes a whole number from 1 to 1000"),
+        ("before=x", "before takes an entry id"),
+        ("function=upper", "function takes reverse or piglatin"),
+        ("q=%00", "q must not contain NUL"),
+        ("limit=1&limit=2", "limit is given more than once"),
+    ] {
+        let res = app
+            .get(&format!("/get-history?{query}"), Some(&token))
+            .await;
+        let err = assert_error(res, 400, ErrorCode::InvalidRequest).await;
+        assert!(err.message.contains(says), "{query}: {}", err.message);
+    }
+}

@@ -3,15 +3,18 @@
 //! they run in parallel. `binary` runs the real `strop-server` executable
 //! (and `observability` reads its logs and metrics).
 
+mod accounts;
 mod attacks;
 mod auth;
 mod balancer;
 mod binary;
 mod bounds;
 mod errors;
-mod events;
+pub(crate) mod events;
+mod export;
 mod hardening;
 mod history;
+mod idempotency;
 mod invariants;
 mod limits;
 mod listener;
@@ -20,6 +23,7 @@ mod openapi;
 mod ops;
 mod seed;
 mod servers;
+mod sessions;
 mod strop;
 mod support;
 mod tokens;

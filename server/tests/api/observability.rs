@@ -12,7 +12,7 @@ use strop_embedded_pg::testing::fresh_database;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::binary::{ServerProcess, command, key_value, login, register};
+use crate::binary::{ServerProcess, command, database_url, login, register};
 use crate::support::{connect, spawn_app};
 
 fn request_id(res: &reqwest::Response) -> String {
@@ -124,7 +124,7 @@ fn lines_of(logs: &str, id: &str) -> Vec<Value> {
 async fn log_lines_carry_the_request_id_and_failures_their_cause() {
     let pg = fresh_database().await;
     let mut cmd = command();
-    cmd.env("DATABASE_URL", key_value(&pg, "unused"));
+    cmd.env("DATABASE_URL", database_url(&pg));
     let server = ServerProcess::start(cmd).await;
     let http = reqwest::Client::new();
     register(&http, &server, "u", "pw").await;
@@ -217,7 +217,7 @@ async fn scrape(http: &reqwest::Client, url: String) -> Scrape {
 async fn metrics_count_exactly_the_requests_made() {
     let pg = fresh_database().await;
     let mut cmd = command();
-    cmd.env("DATABASE_URL", key_value(&pg, "unused"));
+    cmd.env("DATABASE_URL", database_url(&pg));
     let server = ServerProcess::start(cmd).await;
     let http = reqwest::Client::new();
     let ok = [("route", "/"), ("status", "200")];
@@ -329,7 +329,7 @@ async fn metrics_can_be_off_or_on_an_address_of_their_own() {
     let http = reqwest::Client::new();
 
     let mut cmd = command();
-    cmd.env("DATABASE_URL", key_value(&pg, "unused"))
+    cmd.env("DATABASE_URL", database_url(&pg))
         .env("STROP_METRICS", "off");
     let server = ServerProcess::start(cmd).await;
     let res = http.get(server.url("/metrics")).send().await.unwrap();
@@ -341,7 +341,7 @@ async fn metrics_can_be_off_or_on_an_address_of_their_own() {
         l.local_addr().unwrap().port()
     };
     let mut cmd = command();
-    cmd.env("DATABASE_URL", key_value(&pg, "unused"))
+    cmd.env("DATABASE_URL", database_url(&pg))
         .env("STROP_METRICS", format!("127.0.0.1:{port}"));
     let server = ServerProcess::start(cmd).await;
     let res = http.get(server.url("/metrics")).send().await.unwrap();

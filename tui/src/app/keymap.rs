@@ -18,9 +18,13 @@ pub enum Context {
     History,
     /// Main screen, the search box has focus.
     Search,
+    /// Main screen, the output pane has focus.
+    Output,
     Detail,
     Help,
     ConfirmLogout,
+    Sessions,
+    ConfirmQuit,
 }
 
 impl Context {
@@ -33,9 +37,12 @@ impl Context {
             Context::Input => "Main: input line",
             Context::History => "Main: history list",
             Context::Search => "Main: search box",
+            Context::Output => "Main: output pane",
             Context::Detail => "Entry detail",
             Context::Help => "This help",
             Context::ConfirmLogout => "Log-out question",
+            Context::Sessions => "Your sessions",
+            Context::ConfirmQuit => "Quit question",
         }
     }
 }
@@ -43,6 +50,8 @@ impl Context {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Quit,
+    /// Quit, after a question (a letter in the list could be a typo).
+    AskQuit,
     Help,
     Submit,
     NextField,
@@ -54,6 +63,9 @@ pub enum Action {
     FocusPrev,
     FocusInput,
     FocusHistory,
+    FocusOutput,
+    /// History times: absolute / relative.
+    ToggleTimes,
     Search,
     ClearSearch,
     CycleFilter,
@@ -82,6 +94,12 @@ pub enum Action {
     CopyOutput,
     /// Copy the selected entry's input to the clipboard.
     CopyInput,
+    /// Open the list of your sessions.
+    OpenSessions,
+    /// Sessions: log out the selected one.
+    RevokeSelected,
+    /// Sessions: log out every one but this.
+    RevokeOthers,
 }
 
 /// A key as the table spells it. Shift is folded into the character.
@@ -167,6 +185,24 @@ impl Key {
         } else {
             base
         }
+    }
+}
+
+/// The help's key column; longer key lists get a line of their own.
+pub const HELP_KEY_W: usize = 18;
+
+/// A binding's keys as the help and the man page list them.
+pub fn key_list(b: &Binding) -> String {
+    let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
+    keys.join(", ")
+}
+
+/// Lines a binding takes in the help.
+pub fn help_rows(b: &Binding) -> usize {
+    if key_list(b).chars().count() >= HELP_KEY_W {
+        2
+    } else {
+        1
     }
 }
 
@@ -273,6 +309,24 @@ pub static KEYMAP: &[Binding] = &[
     b(C::Main, &[ctrl('o')], A::Logout, "Log out (asks first)"),
     b(
         C::Main,
+        &[k(KeyCode::F(7))],
+        A::OpenSessions,
+        "Your sessions: where you are logged in; log others out",
+    ),
+    b(
+        C::Main,
+        &[k(KeyCode::F(4))],
+        A::ToggleTimes,
+        "History times: date and time / relative (\"5m ago\")",
+    ),
+    b(
+        C::Main,
+        &[k(KeyCode::F(6))],
+        A::FocusOutput,
+        "Focus the output pane (to scroll a long answer)",
+    ),
+    b(
+        C::Main,
         &[k(KeyCode::Tab)],
         A::FocusNext,
         "Focus: input / history / search",
@@ -358,7 +412,7 @@ pub static KEYMAP: &[Binding] = &[
         C::History,
         &[c('r')],
         A::Rerun,
-        "Re-run the entry (input and function)",
+        "Put the entry (input and function) in the input; Enter runs it",
     ),
     b(C::History, &[c('/')], A::Search, "Search the history"),
     b(
@@ -394,7 +448,7 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(C::History, &[c('L')], A::Logout, "Log out (asks first)"),
     b(C::History, &[c('?')], A::Help, "Show this help"),
-    b(C::History, &[c('q')], A::Quit, "Quit"),
+    b(C::History, &[c('q')], A::AskQuit, "Quit (asks first)"),
     b(
         C::Search,
         &[k(KeyCode::Enter)],
@@ -409,6 +463,69 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(C::Search, &[k(KeyCode::Up)], A::Up, "Previous entry"),
     b(C::Search, &[k(KeyCode::Down)], A::Down, "Next entry"),
+    b(
+        C::Sessions,
+        &[k(KeyCode::Up), c('k')],
+        A::Up,
+        "Previous session",
+    ),
+    b(
+        C::Sessions,
+        &[k(KeyCode::Down), c('j')],
+        A::Down,
+        "Next session",
+    ),
+    b(
+        C::Sessions,
+        &[c('d'), k(KeyCode::Delete)],
+        A::RevokeSelected,
+        "Log out the selected session (on every server)",
+    ),
+    b(
+        C::Sessions,
+        &[c('o')],
+        A::RevokeOthers,
+        "Log out every session but this one",
+    ),
+    b(
+        C::Sessions,
+        &[k(KeyCode::F(5)), c('R')],
+        A::Refresh,
+        "Reload the list",
+    ),
+    b(C::Sessions, &[k(KeyCode::Esc), c('q')], A::Close, "Close"),
+    b(C::Output, &[k(KeyCode::Up), c('k')], A::Up, "Scroll up"),
+    b(
+        C::Output,
+        &[k(KeyCode::Down), c('j')],
+        A::Down,
+        "Scroll down",
+    ),
+    b(
+        C::Output,
+        &[k(KeyCode::PageUp)],
+        A::PageUp,
+        "Scroll a page up",
+    ),
+    b(
+        C::Output,
+        &[k(KeyCode::PageDown), c(' ')],
+        A::PageDown,
+        "Scroll a page down",
+    ),
+    b(C::Output, &[k(KeyCode::Home), c('g')], A::Top, "First line"),
+    b(
+        C::Output,
+        &[k(KeyCode::End), c('G')],
+        A::Bottom,
+        "Last line",
+    ),
+    b(
+        C::Output,
+        &[k(KeyCode::Esc), c('i')],
+        A::FocusInput,
+        "Back to the input",
+    ),
     b(C::Detail, &[k(KeyCode::Up), c('k')], A::Up, "Scroll up"),
     b(
         C::Detail,
@@ -456,6 +573,18 @@ pub static KEYMAP: &[Binding] = &[
         &[k(KeyCode::Esc), c('q'), c('?')],
         A::Close,
         "Close",
+    ),
+    b(
+        C::ConfirmQuit,
+        &[k(KeyCode::Enter)],
+        A::Confirm,
+        "Yes, quit",
+    ),
+    b(
+        C::ConfirmQuit,
+        &[c('n'), k(KeyCode::Esc)],
+        A::Cancel,
+        "No, stay",
     ),
     b(
         C::ConfirmLogout,

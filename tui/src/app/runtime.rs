@@ -7,15 +7,13 @@ use std::io::stdout;
 use std::time::{Duration, SystemTime};
 
 use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
-    EventStream,
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
 };
 #[cfg(not(windows))]
 use crossterm::event::{
     KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::execute;
-use futures::StreamExt;
 use ratatui::DefaultTerminal;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
@@ -27,10 +25,17 @@ use crate::session::Launch;
 use crate::settings::{Choices, Settings};
 use crate::token_store::TokenStore;
 
+mod input;
 mod live;
 
 /// Spinner speed; the tick only runs while something is in flight.
 const TICK: Duration = Duration::from_millis(100);
+/// Set by `./run`: its server stops when strop ends, so quitting asks.
+pub const OWNS_SERVER_ENV: &str = "STROP_RUN_OWNS_SERVER";
+/// How long a `/healthz` probe waits before calling the server offline.
+const PROBE_PATIENCE: Duration = Duration::from_secs(2);
+/// Longest a frame waits while messages keep arriving.
+const FRAME_BUDGET: Duration = Duration::from_millis(40);
 
 /// Restores the terminal when dropped, so `?` and early returns are safe;
 /// ratatui's panic hook covers panics.
@@ -79,8 +84,11 @@ pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
     start.function = launch.settings.function;
     let (mut state, effects) = update::init(start);
     state.clock = Clock::new(&choices.zone);
+    state.relative_times = choices.relative_times;
+    state.stops_server = std::env::var_os(OWNS_SERVER_ENV).is_some_and(|v| !v.is_empty());
     let theme = Theme::new(choices.theme);
     let mut term = Term::enter(choices.mouse)?;
+    state.now = Some(jiff::Timestamp::now());
     term.terminal.draw(|f| view::draw(f, &state, &theme))?;
 
     let (tx, mut rx) = unbounded_channel::<Msg>();
@@ -88,42 +96,62 @@ pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
     for fx in effects {
         runner.spawn(fx);
     }
-    let mut events = EventStream::new();
+    let mut keys = input::spawn_reader();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Relative times ("5m ago") age between messages: a frame a second.
+    let mut aging = tokio::time::interval(Duration::from_secs(1));
+    aging.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let stop = stop_signal();
     tokio::pin!(stop);
 
     loop {
-        let msg = tokio::select! {
-            ev = events.next() => match ev {
-                Some(Ok(Event::Key(key))) => Some(Msg::Key(key)),
-                Some(Ok(Event::Paste(text))) => Some(Msg::Paste(text)),
-                Some(Ok(Event::Mouse(ev))) => Some(Msg::Mouse(ev)),
-                // A resize only needs a redraw; ratatui picks up the new size.
-                Some(Ok(_)) => None,
+        let first = tokio::select! {
+            ev = keys.recv() => match ev {
+                Some(Ok(ev)) => input::message(ev),
                 Some(Err(e)) => return Err(e.into()),
                 None => break,
             },
             Some(msg) = rx.recv() => Some(msg),
             _ = tick.tick(), if state.busy() => Some(Msg::Tick),
+            _ = aging.tick(), if state.relative_times => None,
             // SIGTERM/SIGHUP: leave the normal way, so the terminal is restored.
             () = &mut stop => break,
         };
-        if let Some(msg) = msg {
-            for fx in update::update(&mut state, msg) {
+        let mut apply = |msg: Msg, state: &mut super::state::State| {
+            for fx in update::update(state, msg) {
                 runner.spawn(fx);
             }
+        };
+        if let Some(msg) = first {
+            apply(msg, &mut state);
         }
-        // Apply everything already queued before paying for a frame.
-        while let Ok(msg) = rx.try_recv() {
-            for fx in update::update(&mut state, msg) {
-                runner.spawn(fx);
+        // Everything already read (keys typed faster than frames, task
+        // answers) is applied before the next frame, but a frame is never
+        // owed longer than FRAME_BUDGET while input keeps coming.
+        let deadline = std::time::Instant::now() + FRAME_BUDGET;
+        let mut ended = false;
+        while !state.quit && std::time::Instant::now() < deadline {
+            let msg = match keys.try_recv() {
+                Ok(Ok(ev)) => input::message(ev),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    ended = true;
+                    break;
+                }
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => match rx.try_recv() {
+                    Ok(msg) => Some(msg),
+                    Err(_) => break,
+                },
+            };
+            if let Some(msg) = msg {
+                apply(msg, &mut state);
             }
         }
-        if state.quit {
+        if state.quit || ended {
             break;
         }
+        state.now = Some(jiff::Timestamp::now());
         term.terminal.draw(|f| view::draw(f, &state, &theme))?;
     }
     drop(term);
@@ -323,7 +351,18 @@ impl Runner {
                 tokio::spawn(async move {
                     tokio::time::sleep(after).await;
                     let result = match client {
-                        Ok(c) => c.health().await.map_err(|e| failure(&e)),
+                        // A hung server (SIGSTOP) counts as offline quickly.
+                        Ok(c) => match tokio::time::timeout(PROBE_PATIENCE, c.health()).await {
+                            Ok(answer) => answer.map_err(|e| failure(&e)),
+                            Err(_) => Err(Failure::new(
+                                FailureKind::Unreachable,
+                                format!(
+                                    "{} did not answer within {} s.",
+                                    c.server(),
+                                    PROBE_PATIENCE.as_secs()
+                                ),
+                            )),
+                        },
                         Err(f) => Err(f),
                     };
                     let _ = tx.send(Msg::Probed(result));
@@ -363,17 +402,44 @@ impl Runner {
                 server,
                 user,
                 token,
-            } => self.keyring(move |store| {
-                Msg::TokenStored(match store {
-                    Some(st) => st
-                        .set(&server, &user, token.expose())
-                        .map_err(|e| e.to_string()),
-                    None => Err(NO_KEYRING.into()),
+            } => {
+                // The session rules (`session`): store, and revoke what it replaced.
+                let client = self.client(&server, None).ok();
+                let handle = tokio::runtime::Handle::current();
+                self.keyring(move |store| {
+                    let stored = match store {
+                        Some(st) => crate::session::store_token(st, &server, &user, token.expose())
+                            .map_err(|e| e.to_string()),
+                        None => Err(NO_KEYRING.into()),
+                    };
+                    if let (Ok(Some(old)), Some(client)) = (&stored, client) {
+                        let old = old.clone();
+                        // The keyring thread: the revocation goes to the runtime.
+                        handle.spawn(async move {
+                            crate::session::revoke_replaced(&client, Some(old)).await
+                        });
+                    }
+                    Msg::TokenStored(stored.map(drop))
                 })
+            }
+            Effect::FindNewerToken {
+                server,
+                user,
+                refused,
+            } => self.keyring(move |store| Msg::NewerToken {
+                found: match store {
+                    Some(st) => crate::session::newer_token(st, &server, &user, refused.expose())
+                        .map(|t| t.map(Secret::new))
+                        .map_err(|e| e.to_string()),
+                    None => Ok(None),
+                },
+                refused,
             }),
             Effect::DeleteToken { server, user } => self.keyring(move |store| {
                 Msg::TokenDeleted(match store {
-                    Some(st) => st.delete(&server, &user).map_err(|e| e.to_string()),
+                    Some(st) => {
+                        crate::session::forget_token(st, &server, &user).map_err(|e| e.to_string())
+                    }
                     None => Ok(()),
                 })
             }),
@@ -474,6 +540,23 @@ impl Runner {
                 Some(&token),
                 |c| async move { c.logout().await },
                 Msg::LoggedOut,
+            ),
+            Effect::LoadSessions { server, token } => self.http(
+                &server,
+                Some(&token),
+                |c| async move { c.sessions().await },
+                Msg::SessionsLoaded,
+            ),
+            Effect::RevokeSessions { server, token, id } => self.http(
+                &server,
+                Some(&token),
+                move |c| async move {
+                    match id {
+                        Some(id) => c.revoke_session(id).await,
+                        None => c.revoke_other_sessions().await,
+                    }
+                },
+                Msg::SessionsRevoked,
             ),
         }
     }

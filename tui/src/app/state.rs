@@ -3,7 +3,7 @@
 use std::cell::Cell;
 
 use ratatui::layout::Rect;
-use strop_common::{Function, HistoryEntry, HistoryQuery};
+use strop_common::{Function, HistoryEntry, HistoryQuery, SessionInfo};
 use tui_input::Input;
 
 /// Rows asked for per history page.
@@ -42,9 +42,25 @@ impl Screen {
 /// A window drawn over the screen; it takes the keys while it is up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     Detail(Detail),
     ConfirmLogout,
+    /// The user's sessions (logins), to log others out.
+    Sessions(SessionsView),
+    /// Quit? (from `q` in the list, or whenever `./run`'s server stops too)
+    ConfirmQuit,
+}
+
+/// The sessions overlay: the list (`None` while it loads), the selected
+/// row, and the last answer or failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionsView {
+    pub list: Option<Vec<SessionInfo>>,
+    pub selected: usize,
+    pub message: Option<String>,
+    pub error: Option<String>,
 }
 
 /// One history entry shown in full.
@@ -76,14 +92,25 @@ pub fn help_len() -> u16 {
             contexts.push(bd.context);
         }
     }
-    (super::keymap::KEYMAP.len() + 2 * contexts.len() + 1) as u16
+    let rows: usize = super::keymap::KEYMAP
+        .iter()
+        .map(super::keymap::help_rows)
+        .sum();
+    (rows + 2 * contexts.len() + 1) as u16
 }
 
-/// What we know about reaching the server.
+/// What we know about reaching the server: one state machine (see
+/// `update::note_online`, `account::went_offline`, `account::reconnecting`).
+/// "live" is `Online` with the history stream open (`Live::open`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conn {
     Unknown,
+    /// The server answers.
     Online,
+    /// The live stream dropped or went silent for two heartbeats; a
+    /// `/healthz` probe is deciding between online and offline.
+    Reconnecting,
+    /// Refused or timed out; probed with back-off until it answers.
     Offline,
 }
 
@@ -154,6 +181,8 @@ pub enum LoginMode {
 pub enum LoginField {
     Username,
     Password,
+    /// The password again: only on the register form.
+    Confirm,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +190,8 @@ pub struct LoginForm {
     pub username: Input,
     /// Drawn masked; cleared as soon as it has been used.
     pub password: Input,
+    /// The password typed again (register only), masked too.
+    pub confirm: Input,
     pub focus: LoginField,
     pub mode: LoginMode,
     /// The last failure, shown under the fields.
@@ -174,6 +205,7 @@ impl Default for LoginForm {
         Self {
             username: Input::default(),
             password: Input::default(),
+            confirm: Input::default(),
             focus: LoginField::Username,
             mode: LoginMode::Login,
             error: None,
@@ -199,6 +231,8 @@ pub enum Focus {
     Input,
     History,
     Search,
+    /// The output pane, to scroll a long answer.
+    Output,
 }
 
 /// The last operation's answer.
@@ -218,6 +252,8 @@ pub enum Outcome {
         function: Function,
         input: String,
         message: String,
+        /// The server could not be reached: the sentence goes once it is back.
+        offline: bool,
     },
 }
 
@@ -233,6 +269,13 @@ pub struct MainPane {
     pub focus: Focus,
     /// Operations sent and not yet answered.
     pub running: usize,
+    /// First line of the output shown (it scrolls when it has focus).
+    pub output_scroll: u16,
+    /// Largest useful `output_scroll`, known once drawn (layout memory).
+    pub output_max: Cell<u16>,
+    /// What those operations are: the same text is never sent twice while
+    /// it is in flight (Enter pressed three times in one read is one run).
+    pub in_flight: Vec<(Function, String)>,
     /// Walking back through earlier inputs with ↑/↓: which one (0 = newest)
     /// and what was typed before the walk began.
     pub recall: Option<(usize, String)>,
@@ -246,6 +289,9 @@ impl Default for MainPane {
             output: None,
             focus: Focus::Input,
             running: 0,
+            output_scroll: 0,
+            output_max: Cell::new(0),
+            in_flight: Vec::new(),
             recall: None,
         }
     }
@@ -301,8 +347,7 @@ impl History {
         if self.filter.is_some_and(|f| f != function) {
             return false;
         }
-        words(&self.applied_query)
-            .all(|w| contains_ignore_case(input, w) || contains_ignore_case(output, w))
+        strop_common::search::matches(&self.applied_query, input, output)
     }
 
     pub fn selected_entry(&self) -> Option<&HistoryEntry> {
@@ -313,39 +358,12 @@ impl History {
 /// Byte ranges of `needle` in `hay`, compared case-insensitively char by char
 /// (the server's `q` is a case-insensitive substring too).
 pub fn match_ranges(hay: &str, needle: &str) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    if needle.is_empty() {
-        return out;
-    }
-    let n: Vec<char> = needle.chars().collect();
-    let mut skip_until = 0;
-    for (start, _) in hay.char_indices() {
-        if start < skip_until {
-            continue;
-        }
-        let mut hay_chars = hay[start..].char_indices();
-        let mut end = start;
-        let mut ok = true;
-        for nc in &n {
-            match hay_chars.next() {
-                Some((i, hc)) if same_ignore_case(hc, *nc) => end = start + i + hc.len_utf8(),
-                _ => {
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        if ok {
-            out.push(start..end);
-            skip_until = end;
-        }
-    }
-    out
+    strop_common::search::ranges(hay, needle)
 }
 
 /// The words of a search, as the server splits `q`.
 pub fn words(query: &str) -> impl Iterator<Item = &str> {
-    query.split_whitespace()
+    strop_common::search::words(query)
 }
 
 /// Byte ranges of every word of `query` in `hay`, sorted, overlaps merged.
@@ -363,11 +381,7 @@ pub fn word_ranges(hay: &str, query: &str) -> Vec<std::ops::Range<usize>> {
 }
 
 pub fn contains_ignore_case(hay: &str, needle: &str) -> bool {
-    needle.is_empty() || !match_ranges(hay, needle).is_empty()
-}
-
-fn same_ignore_case(a: char, b: char) -> bool {
-    a == b || a.to_lowercase().eq(b.to_lowercase())
+    strop_common::search::contains(hay, needle)
 }
 
 /// The whole screen's state.
@@ -394,6 +408,11 @@ pub struct State {
     pub areas: Areas,
     /// Shows entry times in the chosen zone (UTC unless told otherwise).
     pub clock: Clock,
+    /// The history list shows "5m ago" instead of the date (F4 switches).
+    pub relative_times: bool,
+    /// The time of the frame being drawn (set by the runtime; relative
+    /// times need it and the view reads no clock itself).
+    pub now: Option<jiff::Timestamp>,
     /// Requests in flight, oldest first; the spinner turns while any is.
     pub activities: Vec<Activity>,
     /// The last thing that went wrong, in plain words.
@@ -405,6 +424,15 @@ pub struct State {
     pub history: History,
     /// Spinner frame; advanced by the tick only while something is in flight.
     pub spinner: usize,
+    /// The server refused this token: looking in the keyring for the one
+    /// a login elsewhere on this machine replaced it with.
+    pub adopting: Option<Secret>,
+    /// `./run` started the server and stops it when strop ends
+    /// (`STROP_RUN_OWNS_SERVER`): quitting asks first.
+    pub stops_server: bool,
+    /// A letter the list does not know came in: the person is typing into
+    /// the wrong pane, so letters do nothing until another key comes.
+    pub stray_typing: bool,
     pub quit: bool,
 }
 
@@ -424,6 +452,8 @@ impl State {
             live: Live::default(),
             areas: Areas::default(),
             clock: Clock::new(&Zone::Utc),
+            relative_times: false,
+            now: None,
             activities: Vec::new(),
             last_error: None,
             notice: None,
@@ -434,6 +464,9 @@ impl State {
                 ..History::default()
             },
             spinner: 0,
+            adopting: None,
+            stops_server: false,
+            stray_typing: false,
             quit: false,
         }
     }

@@ -13,11 +13,12 @@ mod live;
 mod login;
 mod main_screen;
 mod server;
+mod sessions;
 
 use std::time::Duration;
 
 use crossterm::event::{KeyEvent, KeyEventKind, MouseEvent};
-use strop_common::{Function, HistoryQuery, HistoryResponse};
+use strop_common::{Function, HistoryQuery, HistoryResponse, SessionsResponse};
 use tui_input::backend::crossterm::to_input_request;
 use tui_input::{Input, InputRequest};
 
@@ -88,6 +89,11 @@ pub enum Msg {
         result: Result<Secret, Failure>,
     },
     TokenStored(Result<(), String>),
+    /// What the keyring holds now for a session whose token was refused.
+    NewerToken {
+        refused: Secret,
+        found: Result<Option<Secret>, String>,
+    },
     TokenDeleted(Result<(), String>),
     SettingsSaved(Result<(), String>),
     Ran {
@@ -105,6 +111,10 @@ pub enum Msg {
     },
     SearchDue(u64),
     LoggedOut(Result<(), Failure>),
+    /// `GET /sessions` answered.
+    SessionsLoaded(Result<SessionsResponse, Failure>),
+    /// A revocation answered with the server's sentence.
+    SessionsRevoked(Result<String, Failure>),
     /// A `/healthz` probe while offline answered (or did not).
     Probed(Result<(), Failure>),
     /// From the live history stream number `stream`.
@@ -157,6 +167,13 @@ pub enum Effect {
         server: String,
         user: String,
     },
+    /// The server refused `refused`: read the keyring for a newer token
+    /// (`session::newer_token`); answers `NewerToken`.
+    FindNewerToken {
+        server: String,
+        user: String,
+        refused: Secret,
+    },
     /// Remember the server and its last user; other settings stay as they are.
     SaveSettings {
         server: String,
@@ -184,6 +201,16 @@ pub enum Effect {
     Logout {
         server: String,
         token: Secret,
+    },
+    LoadSessions {
+        server: String,
+        token: Secret,
+    },
+    /// Revoke session `id`, or with `None` every session but this one.
+    RevokeSessions {
+        server: String,
+        token: Secret,
+        id: Option<i64>,
     },
     /// After `after`, ask `/healthz`; answers `Probed`.
     Probe {
@@ -348,6 +375,8 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::SearchDue(ticket) => history::search_due(s, ticket, &mut fx),
         Msg::Live { stream, event } => live::event(s, stream, event, &mut fx),
         Msg::Unmark(id) => live::unmark(s, id),
+        Msg::SessionsLoaded(result) => sessions::loaded(s, result, &mut fx),
+        Msg::SessionsRevoked(result) => sessions::revoked(s, result, &mut fx),
         Msg::Copied {
             what,
             chars,
@@ -371,6 +400,8 @@ fn contexts(s: &State) -> Vec<Context> {
         (Some(Overlay::Help { .. }), _) => vec![Context::Help, Context::Global],
         (Some(Overlay::Detail(_)), _) => vec![Context::Detail, Context::Global],
         (Some(Overlay::ConfirmLogout), _) => vec![Context::ConfirmLogout, Context::Global],
+        (Some(Overlay::Sessions(_)), _) => vec![Context::Sessions, Context::Global],
+        (Some(Overlay::ConfirmQuit), _) => vec![Context::ConfirmQuit, Context::Global],
         (None, Screen::Connecting) => vec![Context::Global],
         (None, Screen::Server) => vec![Context::Server, Context::Global],
         (None, Screen::Login) => vec![Context::Login, Context::Global],
@@ -379,6 +410,7 @@ fn contexts(s: &State) -> Vec<Context> {
                 Focus::Input => Context::Input,
                 Focus::History => Context::History,
                 Focus::Search => Context::Search,
+                Focus::Output => Context::Output,
             };
             vec![focus, Context::Main, Context::Global]
         }
@@ -386,8 +418,29 @@ fn contexts(s: &State) -> Vec<Context> {
 }
 
 fn on_key(s: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
+    // Letters typed into the list (meant for the input) are not commands:
+    // the first unknown one stops the rest until another kind of key.
+    let letter = matches!(key.code, crossterm::event::KeyCode::Char(_))
+        && !key.modifiers.intersects(
+            crossterm::event::KeyModifiers::CONTROL | crossterm::event::KeyModifiers::ALT,
+        );
+    let in_list = s.overlay.is_none()
+        && s.screen.is_main()
+        && matches!(s.main.focus, Focus::History | Focus::Output);
+    if !(letter && in_list) {
+        s.stray_typing = false;
+    } else if s.stray_typing {
+        return;
+    }
     match keymap::lookup(&contexts(s), &key) {
         Some(action) => on_action(s, action, fx),
+        None if letter && in_list => {
+            s.stray_typing = true;
+            s.notice = Some(format!(
+                "The list has focus: letters are its commands. {} goes back to typing.",
+                keymap::first_key(Context::History, Action::FocusInput)
+            ));
+        }
         None => {
             // Unbound keys edit whichever text field has focus.
             if let Some(req) = to_input_request(&crossterm::event::Event::Key(key)) {
@@ -399,10 +452,14 @@ fn on_key(s: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
 
 fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     match action {
+        Action::Quit if s.stops_server && s.overlay != Some(Overlay::ConfirmQuit) => {
+            s.overlay = Some(Overlay::ConfirmQuit);
+        }
         Action::Quit => {
             s.quit = true;
             fx.push(Effect::Quit);
         }
+        Action::AskQuit => s.overlay = Some(Overlay::ConfirmQuit),
         Action::Help => {
             s.overlay = match s.overlay {
                 Some(Overlay::Help { .. }) => None,
@@ -422,8 +479,15 @@ fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
 /// Keys while an overlay is up: it takes them all.
 fn on_overlay_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     use Action::*;
+    if matches!(s.overlay, Some(Overlay::Sessions(_))) {
+        return sessions::on_action(s, action, fx);
+    }
     match action {
         Close | Cancel => s.overlay = None,
+        Confirm if s.overlay == Some(Overlay::ConfirmQuit) => {
+            s.quit = true;
+            fx.push(Effect::Quit);
+        }
         Confirm => {
             s.overlay = None;
             account::log_out(s, fx);
@@ -489,6 +553,7 @@ fn on_paste(s: &mut State, text: &str, fx: &mut Vec<Effect>) {
                     let field = match s.login.focus {
                         LoginField::Username => &mut s.login.username,
                         LoginField::Password => &mut s.login.password,
+                        LoginField::Confirm => &mut s.login.confirm,
                     };
                     *field = insert_str(field, &flat);
                 }
@@ -531,9 +596,17 @@ fn edit_focused(s: &mut State, req: InputRequest, fx: &mut Vec<Effect>) {
 /// state it implies. Going offline starts the probe that brings us back.
 fn note_failure(s: &mut State, f: &Failure, fx: &mut Vec<Effect>) {
     if f.kind == FailureKind::Unreachable {
+        // The key that was tried offline already said why; keep that.
+        let told = s.conn == Conn::Offline
+            && s.last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(account::OFFLINE_PREFIX));
         account::went_offline(s, fx);
+        if told {
+            return;
+        }
     } else {
-        s.conn = Conn::Online;
+        note_online(s, fx);
     }
     s.last_error = Some(f.message.clone());
 }
@@ -542,11 +615,14 @@ fn note_failure(s: &mut State, f: &Failure, fx: &mut Vec<Effect>) {
 /// were offline, what failed meanwhile is redone, whichever answer (probe,
 /// live stream, a request) came first.
 fn note_online(s: &mut State, fx: &mut Vec<Effect>) {
-    s.conn = Conn::Online;
-    if s.probe.take().is_some() {
+    let was = std::mem::replace(&mut s.conn, Conn::Online);
+    let probing = s.probe.take().is_some();
+    if probing || matches!(was, Conn::Offline | Conn::Reconnecting) {
         account::back_online(s, fx);
     }
 }
 
+#[cfg(test)]
+mod prop_tests;
 #[cfg(test)]
 mod tests;

@@ -26,30 +26,22 @@ pub const GIVE_UP: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, Default)]
 pub(super) struct Filter {
     pub function: Option<Function>,
-    /// Lowercased words; an entry matches when its input or output contains
-    /// every one (any case), as the server's search does.
-    pub words: Vec<String>,
+    /// The search; an entry matches as `strop_common::search` says (the
+    /// server's `q`, the TUI's list).
+    pub q: String,
 }
 
 impl Filter {
     pub fn new(function: Option<Function>, q: Option<&str>) -> Filter {
         Filter {
             function,
-            words: q
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_lowercase)
-                .collect(),
+            q: q.unwrap_or_default().to_string(),
         }
     }
 
     fn matches(&self, e: &HistoryEntry) -> bool {
-        let (input, output) = (e.input.to_lowercase(), e.output.to_lowercase());
         self.function.is_none_or(|f| f == e.function)
-            && self
-                .words
-                .iter()
-                .all(|w| input.contains(w.as_str()) || output.contains(w.as_str()))
+            && strop_common::search::matches(&self.q, &e.input, &e.output)
     }
 }
 

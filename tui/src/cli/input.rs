@@ -40,9 +40,9 @@ pub(super) fn password(from_stdin: bool, confirm: bool) -> Result<String, CliErr
         })?;
         strip_one_newline(text)
     } else {
-        let first = prompt("Password: ")?;
+        let first = prompt_password("Password: ")?;
         if confirm {
-            let again = prompt("Repeat the password: ")?;
+            let again = prompt_password("Repeat the password: ")?;
             if again != first {
                 return Err(CliError::Usage("The passwords do not match.".into()));
             }
@@ -55,7 +55,7 @@ pub(super) fn password(from_stdin: bool, confirm: bool) -> Result<String, CliErr
     Ok(password)
 }
 
-fn prompt(label: &str) -> Result<String, CliError> {
+pub(super) fn prompt_password(label: &str) -> Result<String, CliError> {
     let no_terminal = || {
         CliError::Usage(
             "Cannot prompt for a password without a terminal; pipe it in with --password-stdin."
@@ -80,9 +80,17 @@ pub(super) fn text(words: Vec<String>) -> Result<String, CliError> {
             .map_err(|e| CliError::Other(format!("Cannot read standard input: {e}.")))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| CliError::Usage("Standard input is not valid UTF-8.".into()))?;
-        return Ok(strip_one_newline(text));
+        return not_empty(strip_one_newline(text));
     }
-    Ok(words.join(" "))
+    not_empty(words.join(" "))
+}
+
+/// The empty-input rule the TUI follows too (`client::EMPTY_INPUT`).
+fn not_empty(text: String) -> Result<String, CliError> {
+    if text.trim().is_empty() {
+        return Err(CliError::Usage(crate::client::EMPTY_INPUT.into()));
+    }
+    Ok(text)
 }
 
 /// `echo text |` adds a newline nobody meant as input; drop exactly one.
@@ -115,6 +123,12 @@ mod tests {
             text(vec!["This".into(), "is".into(), "it".into()]).unwrap(),
             "This is it"
         );
-        assert_eq!(text(vec!["".into()]).unwrap(), "");
+        // The empty-input rule (issue 17, 8): refused, with the TUI's sentence.
+        let err = text(vec!["".into()]).unwrap_err();
+        assert!(
+            err.to_string().contains(crate::client::EMPTY_INPUT),
+            "{err}"
+        );
+        assert!(text(vec![" ".into(), "".into()]).is_err());
     }
 }

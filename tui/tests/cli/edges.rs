@@ -147,6 +147,21 @@ fn the_man_page_renders_with_man() {
         !text.contains(".TH"),
         "roff was rendered, not shown: {text}"
     );
+    // Issue 17, 11: every subcommand is on this page (no strop-register(1)
+    // that does not exist), and the TUI's keys from the one key table.
+    assert!(!text.contains("strop-register"), "{text}");
+    for word in [
+        "COMMANDS",
+        "strop register",
+        "--password-stdin",
+        "strop history",
+        "--follow",
+        "KEYS",
+        "Show or hide this help",
+        "Alt+Enter, Shift+Enter, Ctrl+J",
+    ] {
+        assert!(text.contains(word), "the rendered page has {word}: {text}");
+    }
     // The --help epilogue keeps its layout: one settings key per line.
     assert!(
         text.lines()

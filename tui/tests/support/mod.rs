@@ -163,7 +163,11 @@ impl TestServer {
             std::process::id(),
             free_port()
         ));
-        let mut guard = Command::new("sh")
+        let mut guard = Command::new("sh");
+        for var in callers_strop_vars() {
+            guard.env_remove(var);
+        }
+        let mut guard = guard
             .arg("-c")
             .arg(GUARD)
             .arg("strop-server-guard")
@@ -329,17 +333,29 @@ fn healthz(addr: SocketAddr) -> bool {
     reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200")
 }
 
+/// The STROP_* variables of the caller's environment (e.g. the README's
+/// STROP_DATA_DIR, a user's STROP_SERVER): a process a test starts gets none of
+/// them, only what the test sets. The tests' own `STROP_KEYRING` ([`keyring`])
+/// is passed on explicitly where it matters.
+pub fn callers_strop_vars() -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| k.to_string_lossy().starts_with("STROP_"))
+        .collect()
+}
+
 /// A `strop` command for one test: its own config dir, the given server, the
-/// tests' keyring (what [`stored_token`] reads back), and no token or user
-/// leaking in from the environment.
+/// tests' keyring (what [`stored_token`] reads back), and nothing else from
+/// the caller's STROP_* (no token or user leaking in).
 pub fn strop_command(config_dir: &Path, server: &str) -> Command {
     let mut cmd = Command::new(strop_bin());
+    for var in callers_strop_vars() {
+        cmd.env_remove(var);
+    }
     cmd.env("STROP_CONFIG_DIR", config_dir)
         .env("STROP_SERVER", server)
         .env("STROP_KEYRING", keyring().env_value())
-        .env("NO_COLOR", "1")
-        .env_remove("STROP_TOKEN")
-        .env_remove("STROP_USER");
+        .env("NO_COLOR", "1");
     cmd
 }
 

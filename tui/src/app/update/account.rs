@@ -10,8 +10,9 @@ use super::{Effect, Failure, FailureKind, Msg, history, note_failure, note_onlin
 use crate::app::state::*;
 
 /// First probe delay while offline; it doubles up to [`PROBE_MAX`].
-const PROBE_FIRST: Duration = Duration::from_millis(500);
-const PROBE_MAX: Duration = Duration::from_secs(10);
+const PROBE_FIRST: Duration = Duration::from_millis(250);
+/// A return is noticed within this (issue 17: every transition within 2 s).
+const PROBE_MAX: Duration = Duration::from_secs(2);
 
 pub(super) fn update(s: &mut State, msg: Msg, fx: &mut Vec<Effect>) {
     match msg {
@@ -44,6 +45,7 @@ pub(super) fn update(s: &mut State, msg: Msg, fx: &mut Vec<Effect>) {
             s.last_error = Some(reason);
         }
         Msg::LoggedOut(result) => logged_out(s, result, fx),
+        Msg::NewerToken { refused, found } => newer_token(s, refused, found, fx),
         Msg::Probed(result) => probed(s, result, fx),
         // Routed elsewhere by `update`.
         _ => {}
@@ -101,6 +103,12 @@ fn verified(
         Screen::Main(now) => now.token == session.token,
         _ => false,
     };
+    let adopting =
+        matches!(&s.screen, Screen::Main(now) if s.adopting.as_ref() == Some(&now.token));
+    if adopting {
+        s.adopting = None;
+        return adopted(s, session, result, fx);
+    }
     if !current {
         return;
     }
@@ -145,8 +153,77 @@ pub(super) fn to_login(s: &mut State, error: Option<String>, fx: &mut Vec<Effect
     }
 }
 
-/// A token was refused: drop it (and its keyring entry) and ask to log in.
+/// A token was refused. First (the session rules, `session`): a login
+/// elsewhere on this machine may have replaced it; only when the keyring
+/// holds nothing newer is the session over.
 pub(super) fn session_expired(s: &mut State, fx: &mut Vec<Effect>) {
+    if let Screen::Main(session) = &s.screen
+        && session.source == TokenSource::Keyring
+        && !session.user.is_empty()
+        && matches!(s.keyring, Keyring::Ready(_))
+    {
+        if s.adopting.as_ref() == Some(&session.token) {
+            // Already looking (the run and the stream were both refused).
+            return;
+        }
+        s.adopting = Some(session.token.clone());
+        fx.push(Effect::FindNewerToken {
+            server: session.server.clone(),
+            user: session.user.clone(),
+            refused: session.token.clone(),
+        });
+        return;
+    }
+    session_over(s, fx);
+}
+
+fn newer_token(
+    s: &mut State,
+    refused: Secret,
+    found: Result<Option<Secret>, String>,
+    fx: &mut Vec<Effect>,
+) {
+    if s.adopting.as_ref() != Some(&refused) {
+        return;
+    }
+    match (found, s.session().cloned()) {
+        (Ok(Some(token)), Some(session)) => {
+            s.start(Activity::VerifySession);
+            fx.push(Effect::VerifySession {
+                session: Session { token, ..session },
+            });
+        }
+        _ => {
+            s.adopting = None;
+            session_over(s, fx);
+        }
+    }
+}
+
+/// The keyring's newer token was checked: carry on with it, or end.
+fn adopted(s: &mut State, session: Session, result: Result<String, Failure>, fx: &mut Vec<Effect>) {
+    match result {
+        Err(f) if f.kind == FailureKind::Auth => session_over(s, fx),
+        result => {
+            match result {
+                Ok(_) => note_online(s, fx),
+                Err(f) => note_failure(s, &f, fx),
+            }
+            s.screen = Screen::Main(session);
+            s.notice = Some(ADOPTED.into());
+            s.live.failures = 0;
+            super::live::follow(s, Duration::ZERO, fx);
+            history::reload(s, fx);
+        }
+    }
+}
+
+/// Said when a login elsewhere on this machine replaced our token.
+pub const ADOPTED: &str =
+    "You logged in again elsewhere on this machine; this window now uses that session.";
+
+/// The session is over: drop the token (and its keyring entry) and ask to log in.
+fn session_over(s: &mut State, fx: &mut Vec<Effect>) {
     note_online(s, fx);
     let session = std::mem::replace(&mut s.screen, Screen::Login);
     let user = match &session {
@@ -257,10 +334,34 @@ pub(super) fn went_offline(s: &mut State, fx: &mut Vec<Effect>) {
     }
 }
 
+/// The live stream dropped (or went silent): probe now, and say
+/// "reconnecting" until the probe tells online from offline. Already
+/// offline stays offline.
+pub(super) fn reconnecting(s: &mut State, fx: &mut Vec<Effect>) {
+    if s.conn != Conn::Offline {
+        s.conn = Conn::Reconnecting;
+    }
+    if s.probe.is_none() && !s.server.is_empty() {
+        s.probe = Some(0);
+        fx.push(Effect::Probe {
+            server: s.server.clone(),
+            after: Duration::ZERO,
+        });
+    }
+}
+
 /// Back online after being offline (whichever answer told us): redo what
 /// failed while we were away.
 pub(super) fn back_online(s: &mut State, fx: &mut Vec<Effect>) {
     s.last_error = None;
+    // "Cannot reach the server" is no longer true.
+    if let Some(Outcome::Failed { offline: true, .. }) = s.main.output {
+        s.main.output = None;
+    }
+    if s.session().is_some() && !s.live.open {
+        s.live.failures = 0;
+        super::live::follow(s, Duration::ZERO, fx);
+    }
     match &s.screen {
         Screen::Main(session) => {
             if session.user.is_empty() {
@@ -278,7 +379,19 @@ pub(super) fn back_online(s: &mut State, fx: &mut Vec<Effect>) {
     }
 }
 
-/// 0.5 s, 1 s, 2 s, ... up to 10 s.
+/// How the status bar's offline notice starts (cleared when back).
+pub const OFFLINE_PREFIX: &str = "Offline:";
+
+/// What a key that needs the server says while offline.
+pub fn offline_notice(server: &str) -> String {
+    format!(
+        "{OFFLINE_PREFIX} {server} does not answer; strop checks again every {} s and \
+         carries on by itself once it is back.",
+        PROBE_MAX.as_secs()
+    )
+}
+
+/// 0.25 s, 0.5 s, 1 s, then every 2 s.
 pub fn probe_delay(failures: u32) -> Duration {
     PROBE_FIRST
         .saturating_mul(1 << failures.min(6))
@@ -292,6 +405,7 @@ fn probed(s: &mut State, result: Result<(), Failure>, fx: &mut Vec<Effect>) {
     };
     match result {
         Err(_) => {
+            s.conn = Conn::Offline;
             s.probe = Some(failures + 1);
             fx.push(Effect::Probe {
                 server: s.server.clone(),

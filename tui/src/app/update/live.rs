@@ -52,8 +52,11 @@ pub(super) fn event(s: &mut State, stream: u64, ev: LiveEvent, fx: &mut Vec<Effe
         }
         LiveEvent::Entry(entry) => arrived(s, entry, fx),
         LiveEvent::Dropped(f) if f.kind == FailureKind::Auth => account::session_expired(s, fx),
-        LiveEvent::Dropped(_) => {
+        LiveEvent::Dropped(f) => {
             s.live.open = false;
+            if f.kind == FailureKind::Unreachable {
+                account::reconnecting(s, fx);
+            }
             let wait = account::probe_delay(s.live.failures);
             s.live.failures += 1;
             follow(s, wait, fx);
@@ -80,11 +83,18 @@ fn arrived(s: &mut State, entry: HistoryEntry, fx: &mut Vec<Effect>) {
     if !h.loaded || !h.admits(entry.function, &entry.input, &entry.output) {
         return;
     }
+    // Our own run, arriving before its answer: it goes on top as the
+    // answer's local row would (the newest stays selected if it was).
+    let ours = s
+        .main
+        .in_flight
+        .iter()
+        .any(|(f, i)| *f == entry.function && *i == entry.input);
     // Newer than everything loaded (ids grow): it goes on top, and the rows
     // the person looks at stay where they are.
     let id = entry.id;
     h.entries.insert(0, entry);
-    if h.entries.len() > 1 {
+    if h.entries.len() > 1 && !(ours && h.selected == 0) {
         h.selected += 1;
         if h.offset.get() > 0 {
             h.offset.set(h.offset.get() + 1);

@@ -10,16 +10,24 @@ pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     match action {
         Action::Submit => submit(s, fx),
         Action::NextField | Action::PrevField => {
-            s.login.focus = match s.login.focus {
-                LoginField::Username => LoginField::Password,
-                LoginField::Password => LoginField::Username,
+            let fields = fields(s.login.mode);
+            let at = fields.iter().position(|f| *f == s.login.focus).unwrap_or(0);
+            let step = if action == Action::NextField {
+                1
+            } else {
+                fields.len() - 1
             };
+            s.login.focus = fields[(at + step) % fields.len()];
         }
         Action::ToggleMode => {
             s.login.mode = match s.login.mode {
                 LoginMode::Login => LoginMode::Register,
                 LoginMode::Register => LoginMode::Login,
             };
+            s.login.confirm.reset();
+            if s.login.focus == LoginField::Confirm {
+                s.login.focus = LoginField::Password;
+            }
             s.login.error = None;
         }
         Action::ChangeServer => {
@@ -35,6 +43,18 @@ pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     }
 }
 
+/// The form's fields in Tab order.
+fn fields(mode: LoginMode) -> &'static [LoginField] {
+    match mode {
+        LoginMode::Login => &[LoginField::Username, LoginField::Password],
+        LoginMode::Register => &[
+            LoginField::Username,
+            LoginField::Password,
+            LoginField::Confirm,
+        ],
+    }
+}
+
 pub(super) fn edit(s: &mut State, req: InputRequest) {
     if s.login.busy {
         return;
@@ -42,6 +62,7 @@ pub(super) fn edit(s: &mut State, req: InputRequest) {
     match s.login.focus {
         LoginField::Username => s.login.username.handle(req),
         LoginField::Password => s.login.password.handle(req),
+        LoginField::Confirm => s.login.confirm.handle(req),
     };
 }
 
@@ -64,6 +85,20 @@ fn submit(s: &mut State, fx: &mut Vec<Effect>) {
         s.login.error = Some("Enter a password.".into());
         s.login.focus = LoginField::Password;
         return;
+    }
+    if s.login.mode == LoginMode::Register {
+        // A new password is typed twice (masked, a typo would lock you out).
+        let confirm = s.login.confirm.value();
+        if confirm.is_empty() {
+            s.login.focus = LoginField::Confirm;
+            return;
+        }
+        if confirm != password {
+            s.login.error = Some("The passwords do not match; type it again.".into());
+            s.login.confirm.reset();
+            s.login.focus = LoginField::Confirm;
+            return;
+        }
     }
     s.login.error = None;
     s.login.busy = true;
@@ -130,6 +165,7 @@ pub(super) fn authenticated(
         Ok(token) => {
             note_online(s, fx);
             s.login.password.reset();
+            s.login.confirm.reset();
             s.login.error = None;
             s.login.mode = LoginMode::Login;
             s.last_user = Some(username.clone());

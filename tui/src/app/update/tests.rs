@@ -483,6 +483,18 @@ fn register_then_logs_straight_in() {
     type_str(&mut s, "bob");
     update(&mut s, key(KeyCode::Tab));
     type_str(&mut s, "pw");
+    // Enter on the password asks for it again; a different one is refused.
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert_eq!(s.login.focus, LoginField::Confirm);
+    type_str(&mut s, "pX");
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        s.login.error.as_deref(),
+        Some("The passwords do not match; type it again.")
+    );
+    assert_eq!(s.login.confirm.value(), "");
+    assert_eq!(s.login.focus, LoginField::Confirm);
+    type_str(&mut s, "pw");
     let fx = update(&mut s, key(KeyCode::Enter));
     assert!(matches!(&fx[..], [Effect::Register { username, .. }] if username == "bob"));
 
@@ -628,6 +640,7 @@ fn run_failures_are_sentences_and_401_logs_out() {
             at: stamps(),
         },
     );
+    let fx = nothing_newer(&mut s, fx);
     assert_eq!(s.screen, Screen::Login);
     assert_eq!(s.login.error.as_deref(), Some(SESSION_EXPIRED));
     assert!(fx.contains(&Effect::DeleteToken {
@@ -723,9 +736,10 @@ fn history_failure_is_told_and_401_logs_out() {
     assert!(!s.history.loading);
     let fx = update(&mut s, key(KeyCode::F(5)));
     assert_eq!(history_loads(&fx).len(), 1);
-    assert!(s.last_error.is_none());
+    // Tried, and (issue 17) F5 while offline says so.
+    assert!(s.last_error.as_deref().unwrap().contains("does not answer"));
     let g = s.history.generation;
-    update(
+    let fx = update(
         &mut s,
         Msg::HistoryLoaded {
             generation: g,
@@ -733,6 +747,7 @@ fn history_failure_is_told_and_401_logs_out() {
             result: Err(auth()),
         },
     );
+    nothing_newer(&mut s, fx);
     assert_eq!(s.screen, Screen::Login);
 }
 
@@ -836,8 +851,13 @@ fn rerun_from_the_list() {
     resp.history[0].function = Function::Piglatin;
     answer_history(&mut s, None, resp);
     update(&mut s, key(KeyCode::Tab));
+    // Issue 17: `r` in the list fills the input (and remembers the
+    // function, 7); Enter runs it.
     let fx = update(&mut s, ch('r'));
     assert_eq!(s.main.function, Function::Piglatin);
+    assert_eq!(fx, vec![Effect::SaveFunction(Function::Piglatin)]);
+    assert_eq!(s.main.focus, Focus::Input);
+    let fx = update(&mut s, key(KeyCode::Enter));
     assert!(matches!(
         &fx[..],
         [Effect::Run {
@@ -845,6 +865,52 @@ fn rerun_from_the_list() {
             ..
         }]
     ));
+}
+
+/// Issue 17, 6: "small screen" typed while the list has focus runs
+/// nothing, quits nothing and types nothing.
+#[test]
+fn letters_typed_into_the_list_are_not_commands() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(s.main.focus, Focus::History);
+    let mut fx = Vec::new();
+    for c in "small screen; quit? run it: rq".chars() {
+        fx.extend(update(&mut s, ch(c)));
+    }
+    assert!(fx.is_empty(), "{fx:?}");
+    assert!(!s.quit);
+    assert_eq!(s.overlay, None);
+    assert_eq!(s.main.input.value(), "");
+    assert!(
+        s.notice
+            .as_deref()
+            .unwrap()
+            .contains("letters are its commands")
+    );
+    // Another kind of key, and the list's letters work again.
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, ch('q'));
+    assert_eq!(s.overlay, Some(Overlay::ConfirmQuit));
+    update(&mut s, ch('y'));
+    assert!(!s.quit, "only Enter confirms");
+    update(&mut s, key(KeyCode::Enter));
+    assert!(s.quit);
+}
+
+/// Under `./run` the server stops with strop: Ctrl+C asks first, and a
+/// second Ctrl+C (or Enter) quits.
+#[test]
+fn quitting_asks_when_the_server_stops_too() {
+    let mut s = logged_in();
+    s.stops_server = true;
+    assert!(update(&mut s, ctrl('c')).is_empty());
+    assert_eq!(s.overlay, Some(Overlay::ConfirmQuit));
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.overlay, None);
+    update(&mut s, ctrl('c'));
+    assert_eq!(update(&mut s, ctrl('c')), vec![Effect::Quit]);
 }
 
 #[test]
@@ -960,6 +1026,10 @@ fn quit_keys() {
     assert!(!s.quit, "q types into the input");
     update(&mut s, key(KeyCode::Tab));
     update(&mut s, ch('q'));
+    // Issue 17: `q` in the list asks first.
+    assert!(!s.quit);
+    assert_eq!(s.overlay, Some(Overlay::ConfirmQuit));
+    update(&mut s, key(KeyCode::Enter));
     assert!(s.quit);
 }
 
@@ -1104,14 +1174,14 @@ fn offline_start_says_why_then_probes_and_reloads_by_itself() {
     );
     assert!(probes(&fx).is_empty(), "no second probe while one is out");
     assert!(s.history.error.as_deref().unwrap().contains("Cannot reach"));
-    // Each failed probe waits longer, up to 10 s.
+    // Each failed probe waits longer, up to 2 s.
     let mut waits = Vec::new();
     for _ in 0..8 {
         let fx = update(&mut s, Msg::Probed(Err(unreachable())));
         waits.extend(probes(&fx));
     }
     assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
-    assert_eq!(*waits.last().unwrap(), Duration::from_secs(10));
+    assert_eq!(*waits.last().unwrap(), Duration::from_secs(2));
     assert_eq!(s.conn, Conn::Offline);
     // The server answers: online, and the history loads without a key.
     let fx = update(&mut s, Msg::Probed(Ok(())));
@@ -1460,6 +1530,7 @@ fn a_dropped_stream_reopens_with_back_off_and_last_event_id() {
     assert!(!s.live.open);
     // A revoked token ends the session.
     let fx = live(&mut s, LiveEvent::Dropped(auth()));
+    let fx = nothing_newer(&mut s, fx);
     assert_eq!(s.screen, Screen::Login);
     assert!(fx.contains(&Effect::Unfollow));
 }
@@ -1507,4 +1578,251 @@ fn the_live_stream_coming_back_first_also_reloads_what_failed() {
     assert_eq!(history_loads(&fx).len(), 1, "{fx:?}");
     assert_eq!(s.probe, None);
     assert!(update(&mut s, Msg::Probed(Ok(()))).is_empty());
+}
+
+#[test]
+fn sessions_overlay_lists_and_revokes_but_not_this_session() {
+    let mut s = logged_in();
+    s.main.focus = Focus::History;
+    let fx = update(&mut s, key(KeyCode::F(7)));
+    assert!(matches!(&fx[..], [Effect::LoadSessions { .. }]), "{fx:?}");
+    assert!(matches!(&s.overlay, Some(Overlay::Sessions(v)) if v.list.is_none()));
+    let row = |id, current| strop_common::SessionInfo {
+        created: "2021-04-10T19:00:53.123Z".into(),
+        current,
+        expires: "2021-05-10T19:00:53.123Z".into(),
+        id,
+        last_used: "2021-04-10T19:59:00.000Z".into(),
+        user_agent: None,
+    };
+    update(
+        &mut s,
+        Msg::SessionsLoaded(Ok(strop_common::SessionsResponse {
+            sessions: vec![row(3, false), row(7, true)],
+        })),
+    );
+    // The current one is not revoked from here.
+    update(&mut s, key(KeyCode::Down));
+    assert!(update(&mut s, key(KeyCode::Char('d'))).is_empty());
+    assert!(matches!(&s.overlay, Some(Overlay::Sessions(v)) if v.error.is_some()));
+    update(&mut s, key(KeyCode::Up));
+    let fx = update(&mut s, key(KeyCode::Char('d')));
+    assert!(
+        matches!(&fx[..], [Effect::RevokeSessions { id: Some(3), .. }]),
+        "{fx:?}"
+    );
+    let fx = update(&mut s, key(KeyCode::Char('o')));
+    assert!(
+        matches!(&fx[..], [Effect::RevokeSessions { id: None, .. }]),
+        "{fx:?}"
+    );
+    let fx = update(
+        &mut s,
+        Msg::SessionsRevoked(Ok("Session 3 revoked.".into())),
+    );
+    assert!(matches!(&fx[..], [Effect::LoadSessions { .. }]), "{fx:?}");
+    assert!(
+        matches!(&s.overlay, Some(Overlay::Sessions(v)) if v.message.as_deref() == Some("Session 3 revoked."))
+    );
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.overlay, None);
+}
+
+/// Issue 17, 3 and 4: one state machine. A dropped stream is
+/// "reconnecting" and probes at once; a failed probe is "offline"; an
+/// answer is "online", reopens the stream at once and clears what was
+/// wrong while away.
+#[test]
+fn connection_states_follow_the_stream_and_the_probe() {
+    let mut s = logged_in();
+    let stream = s.live.stream;
+    update(
+        &mut s,
+        Msg::Live {
+            stream,
+            event: LiveEvent::Open,
+        },
+    );
+    assert_eq!((s.conn, s.live.open), (Conn::Online, true));
+    let fx = update(
+        &mut s,
+        Msg::Live {
+            stream,
+            event: LiveEvent::Dropped(unreachable()),
+        },
+    );
+    assert_eq!((s.conn, s.live.open), (Conn::Reconnecting, false));
+    assert_eq!(probes(&fx), vec![Duration::ZERO]);
+    // A run while away fails with a sentence in the output pane.
+    type_str(&mut s, "away");
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "away".into(),
+            result: Err(unreachable()),
+            at: stamps(),
+        },
+    );
+    assert_eq!(s.conn, Conn::Offline);
+    let fx = update(&mut s, Msg::Probed(Err(unreachable())));
+    assert_eq!(s.conn, Conn::Offline);
+    assert_eq!(probes(&fx).len(), 1);
+    // F5 while offline says so.
+    update(&mut s, key(KeyCode::F(5)));
+    assert!(s.last_error.as_deref().unwrap().contains("does not answer"));
+    let fx = update(&mut s, Msg::Probed(Ok(())));
+    assert_eq!(s.conn, Conn::Online);
+    let waits: Vec<Duration> = follows(&fx).into_iter().map(|f| f.2).collect();
+    assert_eq!(waits, vec![Duration::ZERO], "the stream reopens at once");
+    assert_eq!(s.last_error, None);
+    assert_eq!(s.main.output, None, "the old 'Cannot reach' is gone");
+    let stream = s.live.stream;
+    update(
+        &mut s,
+        Msg::Live {
+            stream,
+            event: LiveEvent::Open,
+        },
+    );
+    assert_eq!((s.conn, s.live.open), (Conn::Online, true));
+}
+
+/// Issue 17, 2: Enter pressed three times before the answer sends once.
+#[test]
+fn enter_never_sends_a_text_already_in_flight() {
+    let mut s = logged_in();
+    type_str(&mut s, "once");
+    let mut runs = 0;
+    for _ in 0..3 {
+        runs += update(&mut s, key(KeyCode::Enter))
+            .iter()
+            .filter(|f| matches!(f, Effect::Run { .. }))
+            .count();
+    }
+    assert_eq!(runs, 1);
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "once".into(),
+            result: Ok("ecno".into()),
+            at: stamps(),
+        },
+    );
+    assert!(s.main.in_flight.is_empty());
+}
+
+/// A refused token first sends the keyring looking for a newer one (the
+/// session rules); this answers "nothing newer" and returns what follows.
+fn nothing_newer(s: &mut State, fx: Vec<Effect>) -> Vec<Effect> {
+    assert!(
+        fx.contains(&Effect::FindNewerToken {
+            server: SERVER.into(),
+            user: "alice".into(),
+            refused: tok(),
+        }),
+        "{fx:?}"
+    );
+    update(
+        s,
+        Msg::NewerToken {
+            refused: tok(),
+            found: Ok(None),
+        },
+    )
+}
+
+/// Issue 17, 5: a CLI login on this machine revoked the TUI's token; the
+/// TUI finds the new one in the keyring, checks it and carries on.
+#[test]
+fn a_token_replaced_by_another_login_here_is_adopted() {
+    let mut s = logged_in();
+    let fx = update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "x".into(),
+            result: Err(auth()),
+            at: stamps(),
+        },
+    );
+    assert!(s.screen.is_main());
+    // The stream's end on the same revocation does not ask twice.
+    let stream = s.live.stream;
+    let again = update(
+        &mut s,
+        Msg::Live {
+            stream,
+            event: LiveEvent::Dropped(auth()),
+        },
+    );
+    assert!(
+        !again
+            .iter()
+            .any(|f| matches!(f, Effect::FindNewerToken { .. }))
+    );
+    assert!(
+        fx.iter()
+            .any(|f| matches!(f, Effect::FindNewerToken { .. }))
+    );
+    let newer = Secret::new("newer-token");
+    let fx = update(
+        &mut s,
+        Msg::NewerToken {
+            refused: tok(),
+            found: Ok(Some(newer.clone())),
+        },
+    );
+    let Some(Effect::VerifySession { session }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(session.token, newer);
+    let session = session.clone();
+    let fx = update(
+        &mut s,
+        Msg::SessionVerified {
+            session,
+            result: Ok("alice".into()),
+        },
+    );
+    assert_eq!(s.session().unwrap().token, newer);
+    assert_eq!(s.notice.as_deref(), Some(account::ADOPTED));
+    assert!(
+        fx.iter()
+            .any(|f| matches!(f, Effect::Follow { token, .. } if *token == newer))
+    );
+    assert!(!fx.iter().any(|f| matches!(f, Effect::DeleteToken { .. })));
+}
+
+/// Our own run's row may come live before the run's answer: one row, and
+/// the newest stays selected.
+#[test]
+fn our_own_run_arriving_live_before_its_answer_is_one_row() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    assert_eq!(s.history.selected, 0);
+    type_str(&mut s, "mine");
+    update(&mut s, key(KeyCode::Enter));
+    let stream = s.live.stream;
+    update(
+        &mut s,
+        Msg::Live {
+            stream,
+            event: LiveEvent::Entry(entry(4, Function::Reverse, "mine", "enim")),
+        },
+    );
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "mine".into(),
+            result: Ok("enim".into()),
+            at: stamps(),
+        },
+    );
+    assert_eq!(s.history.entries.len(), 4);
+    assert_eq!(s.history.entries[0].id, 4);
+    assert_eq!(s.history.selected, 0);
 }

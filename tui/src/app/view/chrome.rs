@@ -29,22 +29,36 @@ pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
         Some(session) => session.user.as_str(),
         None => "not logged in",
     };
-    let (conn, conn_style) = match s.conn {
-        Conn::Online if s.live.open => ("● live", theme.ok()),
-        Conn::Online => ("● online", theme.ok()),
-        Conn::Offline => ("○ offline", theme.error()),
-        Conn::Unknown => ("◌ not checked", theme.dim()),
-    };
+    let (conn, conn_style) = conn_label(s, theme);
     let sep = Span::styled(" │ ", theme.dim());
-    let mut spans = vec![
-        Span::raw(" "),
-        Span::raw(server.to_string()),
-        sep.clone(),
-        Span::styled(user.to_string(), theme.heading()),
-        sep.clone(),
-        Span::styled(conn, conn_style),
-        sep,
-    ];
+    // The connection and the focus always show whole; the user and then the
+    // server give way on a narrow terminal (issue 17: "● liv" at 40x10).
+    let focus = focus_name(s);
+    let room = left.width as usize;
+    // What we wait for or the last notice is worth more than the names.
+    let tail = s
+        .waiting_for()
+        .map(|w| w.chars().count() + 2)
+        .or_else(|| s.notice.as_ref().map(|n| n.chars().count()))
+        .unwrap_or(0);
+    let fixed = 1 + conn.chars().count() + 3 + focus.map_or(0, |f| f.chars().count() + 3) + tail;
+    let with_user = fixed + user.chars().count() + 3;
+    let with_server = with_user + server.chars().count() + 3;
+    let mut spans = vec![Span::raw(" ")];
+    if with_server <= room {
+        spans.push(Span::raw(server.to_string()));
+        spans.push(sep.clone());
+    }
+    if with_user <= room {
+        spans.push(Span::styled(user.to_string(), theme.heading()));
+        spans.push(sep.clone());
+    }
+    spans.push(Span::styled(conn, conn_style));
+    spans.push(sep.clone());
+    if let Some(focus) = focus {
+        spans.push(Span::styled(focus, theme.accent()));
+        spans.push(sep);
+    }
     if let Some(waiting) = s.waiting_for() {
         spans.push(Span::styled(
             format!("{} {waiting}", spinner(s)),
@@ -53,7 +67,8 @@ pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
     } else if let Some(notice) = &s.notice {
         spans.push(Span::raw(notice.clone()));
     } else {
-        spans.extend(hints(s, theme));
+        let used: usize = spans.iter().map(|x| x.width()).sum();
+        spans.extend(hints(s, theme, room.saturating_sub(used)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), left);
     frame.render_widget(
@@ -62,8 +77,37 @@ pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
     );
 }
 
+/// The connection as the status bar says it: one word per state.
+pub fn conn_label(s: &State, theme: &Theme) -> (&'static str, ratatui::style::Style) {
+    match s.conn {
+        Conn::Online if s.live.open => ("● live", theme.ok()),
+        Conn::Online => ("● online", theme.ok()),
+        Conn::Reconnecting => ("◌ reconnecting", theme.accent()),
+        Conn::Offline => ("○ offline", theme.error()),
+        Conn::Unknown => ("◌ not checked", theme.dim()),
+    }
+}
+
+/// Which pane takes typed keys, named in the status bar.
+fn focus_name(s: &State) -> Option<&'static str> {
+    if !s.screen.is_main() {
+        return None;
+    }
+    Some(match s.overlay {
+        Some(crate::app::state::Overlay::Help { .. }) => "▸ help",
+        Some(crate::app::state::Overlay::Detail(_)) => "▸ detail",
+        Some(_) => "▸ question",
+        None => match s.main.focus {
+            Focus::Input => "▸ input",
+            Focus::History => "▸ list",
+            Focus::Search => "▸ search",
+            Focus::Output => "▸ output",
+        },
+    })
+}
+
 /// The few keys that matter where the focus is (all of them: F1).
-fn hints(s: &State, theme: &Theme) -> Vec<Span<'static>> {
+fn hints(s: &State, theme: &Theme, room: usize) -> Vec<Span<'static>> {
     use crate::app::keymap::first_key;
     let pairs: &[(Context, Action, &str)] = match (s.screen.is_main(), s.main.focus) {
         (true, Focus::Input) => &[
@@ -80,11 +124,23 @@ fn hints(s: &State, theme: &Theme) -> Vec<Span<'static>> {
             (Context::Search, Action::FocusHistory, "list"),
             (Context::Search, Action::ClearSearch, "clear"),
         ],
+        (true, Focus::Output) => &[
+            (Context::Output, Action::Down, "scroll"),
+            (Context::Output, Action::FocusInput, "input"),
+        ],
         _ => &[],
     };
     let mut spans = Vec::new();
+    let mut used = 0;
     for (ctx, action, what) in pairs {
-        spans.push(Span::styled(first_key(*ctx, *action), theme.heading()));
+        // Whole hints only: "↑" without "recall" says nothing.
+        let key = first_key(*ctx, *action);
+        let w = key.chars().count() + 1 + what.chars().count() + 2;
+        if used + w > room {
+            break;
+        }
+        used += w;
+        spans.push(Span::styled(key, theme.heading()));
         spans.push(Span::styled(format!(" {what}"), theme.dim()));
         spans.push(Span::raw("  "));
     }
@@ -124,6 +180,41 @@ pub fn confirm_logout(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
     ];
     let block = Block::bordered()
         .title(" Log out ")
+        .border_style(theme.border(true));
+    frame.render_widget(
+        Paragraph::new(text).block(block).wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+pub fn confirm_quit(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
+    let rect = centered(area, 60, 8);
+    frame.render_widget(Clear, rect);
+    let why = if s.stops_server {
+        "The strop-server that ./run started stops with it."
+    } else {
+        "Your session stays: the next start goes straight in."
+    };
+    let text = vec![
+        Line::from("Quit strop?"),
+        Line::from(""),
+        Line::styled(why, theme.dim()),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled(
+                keys_for(Context::ConfirmQuit, Action::Confirm),
+                theme.heading(),
+            ),
+            Span::raw(" quit   "),
+            Span::styled(
+                keys_for(Context::ConfirmQuit, Action::Cancel),
+                theme.heading(),
+            ),
+            Span::raw(" stay"),
+        ]),
+    ];
+    let block = Block::bordered()
+        .title(" Quit ")
         .border_style(theme.border(true));
     frame.render_widget(
         Paragraph::new(text).block(block).wrap(Wrap { trim: false }),

@@ -12,6 +12,7 @@ use crate::app::keymap::{Context, KEYMAP};
 pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let mut seen: Vec<Context> = Vec::new();
+    let key_w = crate::app::keymap::HELP_KEY_W;
     for bd in KEYMAP {
         if seen.contains(&bd.context) {
             continue;
@@ -22,9 +23,16 @@ pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
         }
         out.push(Line::styled(bd.context.title(), theme.accent()));
         for b in KEYMAP.iter().filter(|b| b.context == bd.context) {
-            let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
+            let keys = key_list(b);
+            // A long key list gets a line of its own: never run into the text.
+            let keys = if keys.chars().count() >= key_w {
+                out.push(Line::styled(format!("  {keys}"), theme.heading()));
+                String::new()
+            } else {
+                keys
+            };
             out.push(Line::from(vec![
-                Span::styled(format!("  {:<20}", keys.join(" ")), theme.heading()),
+                Span::styled(format!("  {keys:<key_w$}"), theme.heading()),
                 Span::raw(b.help),
             ]));
         }
@@ -36,6 +44,8 @@ pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
     ));
     out
 }
+
+pub use crate::app::keymap::key_list;
 
 pub fn draw(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
     // Narrow terminals get the full width: the descriptions are long.

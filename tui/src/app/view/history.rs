@@ -51,9 +51,13 @@ fn title(s: &State, room: usize) -> String {
 pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: bool) {
     let h = &s.history;
     let focused = matches!(s.main.focus, Focus::History | Focus::Search);
+    let mark = super::focus_mark(focused);
     let block = Block::bordered()
         .title(Span::styled(
-            title(s, area.width.saturating_sub(2) as usize),
+            format!(
+                "{mark}{}",
+                title(s, area.width.saturating_sub(2 + mark.len() as u16) as usize)
+            ),
             theme.heading(),
         ))
         .border_style(theme.border(focused));
@@ -64,8 +68,13 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
         s.areas.rows.set(Rect::default());
         return;
     }
+    // Very short: the rows before an empty, unfocused search box (issue 17:
+    // no rows at all at 40x10).
+    let search_h = u16::from(
+        inner.height >= 4 || s.main.focus == Focus::Search || !h.search.value().is_empty(),
+    );
     let [search, table] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+        Layout::vertical([Constraint::Length(search_h), Constraint::Min(0)]).areas(inner);
     s.areas.search.set(search);
     field(
         frame,
@@ -95,10 +104,12 @@ fn window(h: &History, rows: usize) -> usize {
 
 fn draw_table(frame: &mut Frame, area: Rect, s: &State, focused: bool, theme: &Theme) {
     let h = &s.history;
-    let visible = area.height.saturating_sub(1) as usize;
+    // The header only when there is room for a row under it.
+    let header_h = u16::from(area.height >= 3);
+    let visible = area.height.saturating_sub(header_h) as usize;
     s.areas.rows.set(Rect {
-        y: area.y + 1,
-        height: area.height.saturating_sub(1),
+        y: area.y + header_h,
+        height: area.height.saturating_sub(header_h),
         ..area
     });
     if h.entries.is_empty() {
@@ -140,8 +151,12 @@ fn draw_table(frame: &mut Frame, area: Rect, s: &State, focused: bool, theme: &T
     let rows = h.entries[offset..end].iter().map(|e| {
         let mut cells = Vec::with_capacity(4);
         if with_time {
+            let shown = match s.now {
+                Some(now) if s.relative_times => crate::local_time::ago(&e.timestamp, now),
+                _ => None,
+            };
             cells.push(Cell::from(Span::styled(
-                s.clock.show(&e.timestamp),
+                shown.unwrap_or_else(|| s.clock.show(&e.timestamp)),
                 theme.dim(),
             )));
         }
@@ -171,10 +186,11 @@ fn draw_table(frame: &mut Frame, area: Rect, s: &State, focused: bool, theme: &T
         header.insert(0, "Time");
         widths.insert(0, Constraint::Length(TIME_W));
     }
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(theme.heading()))
-        .column_spacing(1)
-        .row_highlight_style(theme.selected(focused));
+    let mut table = Table::new(rows, widths).column_spacing(1);
+    if header_h > 0 {
+        table = table.header(Row::new(header).style(theme.heading()));
+    }
+    let table = table.row_highlight_style(theme.selected(focused));
     let mut state = TableState::default().with_selected(Some(h.selected - offset));
     frame.render_stateful_widget(table, area, &mut state);
 }

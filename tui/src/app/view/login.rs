@@ -22,7 +22,7 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
         .border_style(theme.border(true));
     let inner = block.inner(rect).inner(Margin::new(1, 0));
     frame.render_widget(block, rect);
-    let [server, _, user, pass, _, message, keyring, _, hints] = Layout::vertical([
+    let [server, _, user, pass, confirm, message, keyring, _, hints] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
@@ -42,6 +42,7 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
         server,
     );
     let on_user = f.focus == LoginField::Username;
+    let on_pass = f.focus == LoginField::Password;
     field(
         frame,
         user,
@@ -58,10 +59,22 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
         "Password",
         &f.password,
         true,
-        !on_user,
+        on_pass,
         typing,
         theme,
     );
+    if f.mode == LoginMode::Register {
+        field(
+            frame,
+            confirm,
+            "Repeat",
+            &f.confirm,
+            true,
+            f.focus == LoginField::Confirm,
+            typing,
+            theme,
+        );
+    }
 
     let msg = if f.busy {
         Line::styled(

@@ -7,6 +7,7 @@ mod history;
 mod login;
 mod main_screen;
 mod server;
+mod sessions;
 pub mod text;
 
 use ratatui::Frame;
@@ -139,14 +140,21 @@ pub fn spinner(s: &State) -> &'static str {
     SPINNER[s.spinner % SPINNER.len()]
 }
 
+/// What starts the focused pane's title, so focus shows without colour.
+pub fn focus_mark(focused: bool) -> &'static str {
+    if focused { "▸" } else { "" }
+}
+
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
     // The last error gets lines of its own above the status bar, wrapped, so
     // the whole sentence is readable even at 80 columns.
     let area = frame.area();
+    // As many lines as the wrapped sentence takes (issue 17: the settings
+    // warning was cut mid-list), up to a third of the screen.
     let err_h = s.last_error.as_ref().map_or(0, |e| {
-        let w = area.width.max(1) as usize;
-        (e.chars().count() + 1).div_ceil(w).clamp(1, 3) as u16
+        let lines = wrapped_lines(&format!(" {e}"), area.width.max(1) as usize);
+        lines.clamp(1, (area.height as usize / 3).max(1)) as u16
     });
     let [body, error, status] = Layout::vertical([
         Constraint::Min(1),
@@ -176,8 +184,38 @@ pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
         Some(Overlay::Help { scroll }) => help::draw(frame, body, *scroll, theme),
         Some(Overlay::Detail(d)) => detail::draw(frame, body, d, &s.clock, theme),
         Some(Overlay::ConfirmLogout) => chrome::confirm_logout(frame, body, s, theme),
+        Some(Overlay::Sessions(v)) => sessions::draw(frame, body, v, &s.clock, theme),
+        Some(Overlay::ConfirmQuit) => chrome::confirm_quit(frame, body, s, theme),
         None => {}
     }
+}
+
+/// Lines `text` takes when word-wrapped at `width` columns (as `Wrap`
+/// does, near enough: words longer than a line are split).
+pub fn wrapped_lines(text: &str, width: usize) -> usize {
+    use unicode_width::UnicodeWidthStr;
+    let mut lines = 1;
+    let mut used = 0;
+    for word in text.split(' ') {
+        let w = word.width();
+        let need = if used == 0 { w } else { used + 1 + w };
+        if need <= width {
+            used = need;
+        } else if w <= width {
+            lines += 1;
+            used = w;
+        } else {
+            // Split across lines.
+            let rest = if used == 0 {
+                w
+            } else {
+                w.saturating_sub(width - used - 1)
+            };
+            lines += rest.div_ceil(width).max(1) - usize::from(used == 0);
+            used = rest % width;
+        }
+    }
+    lines
 }
 
 /// A box of at most `w` x `h` in the middle of `area`.

@@ -154,6 +154,7 @@ fn login_session_expired() {
 fn register_busy() {
     let mut s = login_state();
     s.login.mode = LoginMode::Register;
+    s.login.confirm = Input::new("hunter2".into());
     s.login.busy = true;
     s.start(Activity::Register);
     snap!("register_busy", s);
@@ -352,7 +353,7 @@ fn thirty_columns_shorten_titles_without_overlap() {
                 .collect()
         })
         .collect();
-    assert!(rows[0].starts_with("┌ Input "), "{}", rows[0]);
+    assert!(rows[0].starts_with("┌▸ Input "), "{}", rows[0]);
     assert!(rows[0].contains(" piglatin "), "{}", rows[0]);
     assert!(rows[6].starts_with("┌ History "), "{}", rows[6]);
     snap!("main_30_columns", s, 30, 24);
@@ -390,6 +391,7 @@ fn history_that_could_not_load_says_why() {
 fn a_failed_run_shows_in_the_output() {
     let mut s = main_state();
     s.main.output = Some(Outcome::Failed {
+        offline: false,
         function: Function::Reverse,
         input: "x".into(),
         message: "The server did not answer within 10 s; it may be overloaded. Try again.".into(),
@@ -418,4 +420,100 @@ fn high_contrast_draws_selection_on_a_solid_background() {
         "nothing faint"
     );
     s.main.focus = Focus::Input;
+}
+
+#[test]
+fn sessions_overlay() {
+    let mut s = main_state();
+    let row = |id, current, agent: &str| strop_common::SessionInfo {
+        created: "2021-04-10T19:00:53.123Z".into(),
+        current,
+        expires: "2021-05-10T19:00:53.123Z".into(),
+        id,
+        last_used: "2021-04-10T19:59:00.000Z".into(),
+        user_agent: Some(agent.into()),
+    };
+    s.overlay = Some(crate::app::state::Overlay::Sessions(
+        crate::app::state::SessionsView {
+            list: Some(vec![
+                row(3, false, "curl/8.5.0"),
+                row(7, true, "strop/0.1.0"),
+            ]),
+            selected: 0,
+            message: Some("1 other session revoked.".into()),
+            error: None,
+        },
+    ));
+    snap!("sessions_overlay", s);
+}
+
+/// Issue 17, 9: a 7-line answer in a 4-line pane says there is more, and
+/// scrolls (F6 focuses the pane, ↓ and End move it).
+#[test]
+fn a_long_output_says_more_and_scrolls() {
+    use crate::app::update::{Msg, update};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut s = main_state();
+    s.main.output = Some(Outcome::Done(Output {
+        function: Function::Reverse,
+        input: "x".into(),
+        output: (1..=7)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }));
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(text.contains("line 1"), "{text}");
+    assert!(!text.contains("line 7"), "{text}");
+    assert!(text.contains("↓ more"), "{text}");
+    let key = |code| Msg::Key(KeyEvent::new(code, KeyModifiers::NONE));
+    update(&mut s, key(KeyCode::F(6)));
+    assert_eq!(s.main.focus, Focus::Output);
+    update(&mut s, key(KeyCode::End));
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(text.contains("line 7"), "{text}");
+    assert!(!text.contains("line 1 "), "{text}");
+    assert!(text.contains("↑ more"), "{text}");
+    assert!(text.contains("▸ Output"), "{text}");
+}
+
+/// Issue 17: relative times in the list (F4 switches), absolute by default.
+#[test]
+fn relative_times_show_as_ago() {
+    use crate::app::update::{Msg, update};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut s = main_state();
+    let stamp = s.history.entries[0].timestamp.clone();
+    let entry_time: jiff::Timestamp = stamp.parse().unwrap();
+    s.now = Some(entry_time + jiff::SignedDuration::from_secs(300));
+    let text = format!("{}", render(&s, 100, 24).backend());
+    assert!(!text.contains("5m ago"), "{text}");
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::F(4), KeyModifiers::NONE)),
+    );
+    let text = format!("{}", render(&s, 100, 24).backend());
+    assert!(text.contains("5m ago"), "{text}");
+}
+
+/// Issue 17, 10: a long warning (the settings file's) is shown whole, not
+/// cut after three lines.
+#[test]
+fn a_long_warning_is_shown_whole() {
+    let mut s = main_state();
+    s.last_error = Some(
+        "/home/someone/.config/strop/settings.toml:3: unknown key \"colour\" (known: tz, times, \
+         mouse, theme, server, last_user, function); that key takes its default. \
+         /home/someone/.config/strop/settings.toml:4: mouse must be true or false; that key \
+         takes its default."
+            .into(),
+    );
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(text.contains("last_user, function);"), "{text}");
+    assert!(text.contains("takes its default."), "{text}");
+    let text = format!("{}", render(&s, 120, 35).backend());
+    assert!(
+        text.contains("function); that key takes its default."),
+        "{text}"
+    );
 }

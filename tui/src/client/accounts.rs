@@ -1,0 +1,133 @@
+//! Safe retries (`Idempotency-Key`), sessions, password, account deletion
+//! and the history export, on [`Client`].
+
+use futures::{Stream, StreamExt};
+use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use strop_common::api::{
+    AccountDeletion, ErrorCode, IDEMPOTENCY_KEY, MessageResponse, PasswordChange, SessionsResponse,
+    paths,
+};
+
+use super::{Client, ClientError};
+
+/// A fresh key for one user action: 128 random bits as hex.
+pub fn fresh_key() -> String {
+    rand::random::<[u8; 16]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether a failed attempt may have been lost on the way (no answer, or
+/// a 503): then the same request is sent again with the same key.
+fn worth_retrying(e: &ClientError) -> bool {
+    e.is_unreachable() || e.code() == Some(ErrorCode::Unavailable)
+}
+
+impl Client {
+    /// POSTs `body` with `key` as its `Idempotency-Key`; after a lost
+    /// answer or a 503, once more with the same key, so the server writes
+    /// it at most once whichever attempt got through.
+    pub async fn send_once<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        key: &str,
+    ) -> Result<T, ClientError> {
+        let attempt = || {
+            self.execute(
+                self.request(Method::POST, path)
+                    .header(IDEMPOTENCY_KEY, key)
+                    .json(body),
+            )
+        };
+        match attempt().await {
+            Err(e) if worth_retrying(&e) => attempt().await,
+            answer => answer,
+        }
+    }
+
+    /// `GET /sessions`: the user's live sessions, oldest first.
+    pub async fn sessions(&self) -> Result<SessionsResponse, ClientError> {
+        self.execute(self.request(Method::GET, paths::SESSIONS))
+            .await
+    }
+
+    /// `DELETE /sessions/{id}`: the server's sentence.
+    pub async fn revoke_session(&self, id: i64) -> Result<String, ClientError> {
+        let path = format!("{}/{id}", paths::SESSIONS);
+        let reply: MessageResponse = self.execute(self.request(Method::DELETE, &path)).await?;
+        Ok(reply.message)
+    }
+
+    /// `DELETE /sessions?others=true`: every session but this one.
+    pub async fn revoke_other_sessions(&self) -> Result<String, ClientError> {
+        let path = format!("{}?others=true", paths::SESSIONS);
+        let reply: MessageResponse = self.execute(self.request(Method::DELETE, &path)).await?;
+        Ok(reply.message)
+    }
+
+    /// `PUT /password`: every other session is revoked by the server.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<String, ClientError> {
+        let body = PasswordChange {
+            current_password: current.to_string(),
+            new_password: new.to_string(),
+        };
+        let reply: MessageResponse = self
+            .execute(self.request(Method::PUT, paths::PASSWORD).json(&body))
+            .await?;
+        Ok(reply.message)
+    }
+
+    /// `DELETE /account`: the user, their history and every token.
+    pub async fn delete_account(&self, password: &str) -> Result<String, ClientError> {
+        let body = AccountDeletion {
+            password: password.to_string(),
+        };
+        let reply: MessageResponse = self
+            .execute(self.request(Method::DELETE, paths::ACCOUNT).json(&body))
+            .await?;
+        Ok(reply.message)
+    }
+
+    /// `GET /history/export`: the body as it arrives, chunk by chunk (the
+    /// caller writes it out; nothing is held here). A transfer cut short
+    /// ends in an error, never in a quietly shorter file.
+    pub async fn export(
+        &self,
+    ) -> Result<impl Stream<Item = Result<bytes::Bytes, ClientError>> + use<>, ClientError> {
+        let response = self
+            .request(Method::GET, paths::HISTORY_EXPORT)
+            .timeout(super::STREAM_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.stream_transport(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| self.stream_transport(&e))?;
+            return Err(self.refusal(status, &bytes));
+        }
+        let me = self.clone();
+        Ok(response
+            .bytes_stream()
+            .map(move |chunk| chunk.map_err(|e| me.stream_transport(&e))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_fresh_32_hex_digits() {
+        let (a, b) = (fresh_key(), fresh_key());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}
