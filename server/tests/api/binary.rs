@@ -125,10 +125,6 @@ impl ServerProcess {
         self.child.kill().await.unwrap();
     }
 
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id().unwrap()
-    }
-
     pub(crate) fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }

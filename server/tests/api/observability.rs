@@ -378,7 +378,7 @@ async fn logged_error(server: &ServerProcess, message: &str) -> String {
 async fn failures_outside_requests_are_logged_with_their_cause() {
     let pg = fresh_database().await;
     let mut cmd = command();
-    cmd.env("DATABASE_URL", key_value(&pg, "unused"));
+    cmd.env("DATABASE_URL", database_url(&pg));
     let server = ServerProcess::start(cmd).await;
     let http = reqwest::Client::new();
     register(&http, &server, "caused", "pw").await;
