@@ -230,11 +230,15 @@ impl HistoryResponse {
     }
 }
 
-/// `{"user": "NAME"}` from `/whoami`.
+/// `{"user": "NAME", "expires": "2026-12-10T09:00:00.000Z"}` from
+/// `/whoami`: `expires` (RFC 3339 UTC) is when the token stops working; a
+/// server that does not say is read as `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct WhoAmIResponse {
     pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 /// `{"status": "ok"}` from `/healthz`, `{"status": "ready"}` from `/readyz`.

@@ -297,11 +297,23 @@ async fn remote(cli: Cli, command: RemoteCommand) -> Result<(), CliError> {
         RemoteCommand::Logout => logout(&launch, &client).await,
         RemoteCommand::Whoami(json) => {
             let authed = authed(&launch, &client).await?;
-            let user = authed.call(authed.client.whoami()).await?;
+            let me: WhoAmIResponse = authed.call(authed.client.whoami_full()).await?;
             if json.json {
-                print_json(&WhoAmIResponse { user })
+                print_json(&me)
+            } else if let Some(expires) = me
+                .expires
+                .as_deref()
+                .filter(|_| std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            {
+                // A person reads when the login ends; a pipe gets the name alone.
+                let clock = Clock::new(&choices.zone);
+                print_line(&format!(
+                    "{} (the token expires {})",
+                    me.user,
+                    clock.show(expires)
+                ))
             } else {
-                print_line(&user)
+                print_line(&me.user)
             }
         }
         RemoteCommand::Reverse(args) => strop(&launch, &client, Function::Reverse, args).await,

@@ -268,8 +268,13 @@ impl Client {
 
     /// The user the token belongs to.
     pub async fn whoami(&self) -> Result<String, ClientError> {
-        let reply: WhoAmIResponse = self.send(Method::GET, paths::WHOAMI, None::<&()>).await?;
-        Ok(reply.user)
+        Ok(self.whoami_full().await?.user)
+    }
+
+    /// `/whoami` whole: the user and, when the server says, when the token
+    /// expires.
+    pub async fn whoami_full(&self) -> Result<WhoAmIResponse, ClientError> {
+        self.send(Method::GET, paths::WHOAMI, None::<&()>).await
     }
 
     /// `GET /events`: the token owner's entries as they are committed, by any

@@ -159,6 +159,11 @@ fn register_login_whoami_logout() {
     assert_eq!(ok(&ctx.run(&["whoami"])), format!("{}\n", ctx.user));
     let json: WhoAmIResponse = serde_json::from_str(&ok(&ctx.run(&["whoami", "--json"]))).unwrap();
     assert_eq!(json.user, ctx.user);
+    // Issue 17: the server says when the token expires.
+    assert!(
+        json.expires.as_deref().is_some_and(|e| e.ends_with('Z')),
+        "{json:?}"
+    );
 
     assert_eq!(ok(&ctx.run(&["logout"])), "Logged out.\n");
     assert_eq!(ctx.stored_token(), None, "logout deletes the keyring entry");

@@ -142,11 +142,12 @@ pub struct Saved {
 const INSERT_BATCH: &str = "SELECT saved_id, saved_at FROM strop_insert_history($1::bigint[], $2::text[], $3::text[], $4::text[])";
 
 /// Records `entries` in one transaction; returns their ids and times in the
-/// order given, once committed.
+/// order given, once committed: `None` for an entry whose user no longer
+/// exists (deleted meanwhile), which is skipped without failing the rest.
 pub async fn insert_batch(
     client: &Client,
     entries: &[NewEntry],
-) -> Result<Vec<Saved>, tokio_postgres::Error> {
+) -> Result<Vec<Option<Saved>>, tokio_postgres::Error> {
     let user_ids: Vec<i64> = entries.iter().map(|e| e.user_id).collect();
     let functions: Vec<&str> = entries.iter().map(|e| e.function.as_str()).collect();
     let inputs: Vec<&str> = entries.iter().map(|e| e.input.as_str()).collect();
@@ -157,9 +158,12 @@ pub async fn insert_batch(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| Saved {
-            id: r.get(0),
-            created_at: r.get(1),
+        .map(|r| {
+            let id: Option<i64> = r.get(0);
+            id.map(|id| Saved {
+                id,
+                created_at: r.get(1),
+            })
         })
         .collect())
 }

@@ -44,6 +44,22 @@ pub async fn insert(
     Ok(())
 }
 
+/// When a live token expires, RFC 3339 UTC with milliseconds (the history
+/// `timestamp` format); `None` when it is unknown, revoked or expired.
+pub async fn expires(
+    client: &Client,
+    token_hash: &[u8],
+) -> Result<Option<String>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')
+             FROM tokens WHERE token_hash = $1 AND expires_at > now()",
+        )
+        .await?;
+    let row = client.query_opt(&stmt, &[&token_hash]).await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
 /// The owner of a token that is neither unknown, revoked nor expired, and
 /// how long it still lives (by the database's clock, so no clock skew).
 pub async fn owner(

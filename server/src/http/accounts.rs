@@ -22,8 +22,11 @@ use crate::AppState;
 use crate::db;
 use crate::http::auth::User;
 use crate::http::error::{ApiError, respond};
+use crate::http::filters::{
+    at, at_with_param, client, json_body, json_headers, method_of, on, user, with_state,
+};
 use crate::http::query;
-use crate::http::routes::{client, json_body, json_headers, user, with_state};
+use crate::http::route::Route;
 use crate::live::notify;
 
 /// Rows per export page, and about how many bytes of text one may hold:
@@ -47,24 +50,6 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// One of `methods` (HEAD counting as GET), else a 405 listing `allow`.
-fn methods(methods: &'static [Method], allow: &'static str) -> BoxedFilter<(Method,)> {
-    warp::method()
-        .and_then(move |got: Method| async move {
-            let seen = if got == Method::HEAD {
-                Method::GET
-            } else {
-                got
-            };
-            if methods.contains(&seen) {
-                Ok(seen)
-            } else {
-                Err(warp::reject::custom(ApiError::MethodNotAllowed(allow)))
-            }
-        })
-        .boxed()
-}
-
 /// The raw query string, empty when there is none.
 fn raw_query() -> BoxedFilter<(String,)> {
     warp::query::raw()
@@ -85,10 +70,8 @@ pub fn user_agent() -> BoxedFilter<(Option<String>,)> {
 }
 
 fn sessions(state: AppState) -> BoxedFilter<(Response,)> {
-    const GET_DELETE: &[Method] = &[Method::GET, Method::DELETE];
-    warp::path("sessions")
-        .and(warp::path::end())
-        .and(methods(GET_DELETE, "GET, HEAD, DELETE"))
+    at(Route::Sessions.path())
+        .and(method_of(Route::Sessions))
         .and(user(&state))
         .and(raw_query())
         .and(with_state(state))
@@ -105,11 +88,8 @@ fn sessions(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 fn session(state: AppState) -> BoxedFilter<(Response,)> {
-    const DELETE: &[Method] = &[Method::DELETE];
-    warp::path("sessions")
-        .and(warp::path::param::<String>())
-        .and(warp::path::end())
-        .and(methods(DELETE, "DELETE"))
+    at_with_param(Route::Session)
+        .and(method_of(Route::Session))
         .and(user(&state))
         .and(with_state(state))
         .then(
@@ -121,17 +101,14 @@ fn session(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 fn password(state: AppState) -> BoxedFilter<(Response,)> {
-    const PUT: &[Method] = &[Method::PUT];
-    warp::path("password")
-        .and(warp::path::end())
-        .and(methods(PUT, "PUT"))
+    on(Route::Password)
         .and(json_headers())
         .and(user(&state))
         .and(client(&state))
         .and(json_body::<PasswordChange>(state.body_timeout))
         .and(with_state(state))
         .then(
-            |_: Method, user: User, from: IpAddr, body: PasswordChange, state: AppState| async move {
+            |user: User, from: IpAddr, body: PasswordChange, state: AppState| async move {
                 respond(change_password(&state, user, from, body).await)
             },
         )
@@ -139,17 +116,14 @@ fn password(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 fn account(state: AppState) -> BoxedFilter<(Response,)> {
-    const DELETE: &[Method] = &[Method::DELETE];
-    warp::path("account")
-        .and(warp::path::end())
-        .and(methods(DELETE, "DELETE"))
+    on(Route::Account)
         .and(json_headers())
         .and(user(&state))
         .and(client(&state))
         .and(json_body::<AccountDeletion>(state.body_timeout))
         .and(with_state(state))
         .then(
-            |_: Method, user: User, from: IpAddr, body: AccountDeletion, state: AppState| async move {
+            |user: User, from: IpAddr, body: AccountDeletion, state: AppState| async move {
                 respond(delete_account(&state, user, from, body).await)
             },
         )
@@ -157,14 +131,10 @@ fn account(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 fn export(state: AppState) -> BoxedFilter<(Response,)> {
-    const GET: &[Method] = &[Method::GET];
-    warp::path("history")
-        .and(warp::path("export"))
-        .and(warp::path::end())
-        .and(methods(GET, "GET, HEAD"))
+    on(Route::HistoryExport)
         .and(user(&state))
         .and(with_state(state))
-        .map(|_: Method, user: User, state: AppState| export_stream(state, user))
+        .map(|user: User, state: AppState| export_stream(state, user))
         .boxed()
 }
 
@@ -367,6 +337,14 @@ pub async fn delete_account(
     })
 }
 
+/// Why an export ended early: the body is cut, the client sees an error.
+#[derive(Debug, thiserror::Error)]
+#[error("the export failed: {0}")]
+struct ExportFailed(String);
+
+/// The export body: a task reads page after page (keyset on id) and hands
+/// each page, encoded, to the body through a channel one page deep, so a
+/// slow client holds the task back instead of growing a buffer.
 #[utoipa::path(get, path = "/history/export", tag = "strop", security(("token" = [])),
     responses(
         (status = 200, content_type = "application/x-ndjson", body = String,
@@ -377,17 +355,6 @@ pub async fn delete_account(
                 never mistaken for a whole one."),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ))]
-#[allow(dead_code)]
-pub(crate) fn export_doc() {}
-
-/// Why an export ended early: the body is cut, the client sees an error.
-#[derive(Debug, thiserror::Error)]
-#[error("the export failed: {0}")]
-struct ExportFailed(String);
-
-/// The export body: a task reads page after page (keyset on id) and hands
-/// each page, encoded, to the body through a channel one page deep, so a
-/// slow client holds the task back instead of growing a buffer.
 fn export_stream(state: AppState, user: User) -> Response {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, ExportFailed>>(EXPORT_AHEAD);
     tokio::spawn(async move {

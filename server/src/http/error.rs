@@ -296,6 +296,8 @@ impl From<crate::live::history_writer::WriteError> for ApiError {
                 _ => true,
             },
             WriteError::NoAnswer | WriteError::Miscounted { .. } => false,
+            // The token's account is gone: as for any token of a deleted user.
+            WriteError::UserGone => return ApiError::InvalidToken,
         };
         if unavailable {
             ApiError::Unavailable(Cause::new(err))

@@ -189,8 +189,9 @@ pub async fn authenticate(
     Ok(TokenResponse { token })
 }
 
-// `/reverse` and `/piglatin` are one route (`routes::strop`, running
-// [`run_strop`] with the operation its path names); these two only document it.
+/// Runs one operation and records it; answers only once the row is committed.
+/// `/reverse` and `/piglatin` are one route (`routes::strop`), documented as
+/// `/reverse` here; `openapi.rs` derives `/piglatin` from it.
 #[utoipa::path(post, path = "/reverse", tag = "strop", request_body = StropRequest,
     operation_id = "reverse", security(("token" = [])),
     params(("Idempotency-Key" = Option<String>, Header,
@@ -209,31 +210,6 @@ pub async fn authenticate(
             to try again", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
-#[allow(dead_code)]
-fn reverse_doc() {}
-
-#[utoipa::path(post, path = "/piglatin", tag = "strop", request_body = StropRequest,
-    operation_id = "piglatin", security(("token" = [])),
-    params(("Idempotency-Key" = Option<String>, Header,
-        description = "Makes the request safe to retry: 1-255 visible ASCII characters, a \
-            fresh one (a UUID) per user action. The same key with the same body within 24 h \
-            answers as the first time did and writes nothing more.")),
-    responses(
-        (status = 409, description = "A request with this Idempotency-Key is still in flight \
-            (`idempotency_in_flight`)", body = ErrorBody),
-        (status = 422, description = "This Idempotency-Key was used with another body \
-            (`idempotency_mismatch`)", body = ErrorBody),
-        (status = 200, description = "The input in pig latin", body = StropResponse),
-        (status = 400, description = "Missing or non-string input", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many writes for this account; Retry-After says when \
-            to try again", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-    ))]
-#[allow(dead_code)]
-fn piglatin_doc() {}
-
-/// Runs one operation and records it; answers only once the row is committed.
 pub async fn run_strop(
     state: &AppState,
     user: User,
@@ -418,11 +394,16 @@ pub async fn logout(state: &AppState, user: User) -> Result<MessageResponse, Api
 
 #[utoipa::path(get, path = "/whoami", tag = "auth", security(("token" = [])),
     responses(
-        (status = 200, description = "The token's user", body = WhoAmIResponse),
+        (status = 200, description = "The token's user, and when the token expires", body = WhoAmIResponse),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ))]
-pub async fn whoami(user: User) -> Result<WhoAmIResponse, ApiError> {
-    Ok(WhoAmIResponse { user: user.name })
+pub async fn whoami(state: &AppState, user: User) -> Result<WhoAmIResponse, ApiError> {
+    let client = state.pool.get().await?;
+    let expires = crate::db::tokens::expires(&client, &user.token_hash).await?;
+    Ok(WhoAmIResponse {
+        user: user.name,
+        expires,
+    })
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "ops",

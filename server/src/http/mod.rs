@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod auth;
 pub mod conn;
 pub mod error;
+pub mod filters;
 pub mod handlers;
 pub mod idempotency;
 pub mod openapi;

@@ -14,6 +14,7 @@ use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::handlers;
+use crate::http::route::Route;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,10 +39,9 @@ use crate::http::handlers;
         handlers::root,
         handlers::register,
         handlers::authenticate,
-        handlers::reverse_doc,
-        handlers::piglatin_doc,
+        handlers::run_strop,
         handlers::history,
-        crate::live::events::openapi,
+        crate::live::events::stream,
         handlers::logout,
         handlers::whoami,
         handlers::healthz,
@@ -51,7 +51,7 @@ use crate::http::handlers;
         crate::http::accounts::revoke_others,
         crate::http::accounts::change_password,
         crate::http::accounts::delete_account,
-        crate::http::accounts::export_doc,
+        crate::http::accounts::export_stream,
     ),
     components(schemas(
         Credentials, ErrorBody, ErrorCode, Function, HistoryEntry, HistoryResponse,
@@ -158,6 +158,24 @@ fn error_response(description: &str) -> RefOr<Response> {
         .into()
 }
 
+/// `/piglatin` is `/reverse`'s route with the other operation: the same
+/// document but for its name and what its answer holds.
+fn piglatin_from_reverse(doc: &mut utoipa::openapi::OpenApi) {
+    let reverse = Route::Reverse.path();
+    let Some(mut item) = doc.paths.paths.get(reverse).cloned() else {
+        return;
+    };
+    if let Some(op) = item.post.as_mut() {
+        op.operation_id = Some("piglatin".into());
+        if let Some(RefOr::T(ok)) = op.responses.responses.get_mut("200") {
+            ok.description = "The input in pig latin".into();
+        }
+    }
+    doc.paths
+        .paths
+        .insert(Route::Piglatin.path().to_string(), item);
+}
+
 /// `/metrics` (served here unless `--metrics` moves it or turns it off).
 fn metrics_path() -> utoipa::openapi::path::PathItem {
     use utoipa::openapi::path::{OperationBuilder, PathItem};
@@ -190,6 +208,7 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
     DOC.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
         doc.info.version = crate::config::VERSION.to_string();
+        piglatin_from_reverse(&mut doc);
         // /openapi.json describes itself too, so the document covers every route.
         let path = utoipa::openapi::path::PathItem::new(
             utoipa::openapi::HttpMethod::Get,
@@ -208,11 +227,10 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         );
         doc.paths
             .paths
-            .insert(crate::http::route::Route::OpenApi.path().to_string(), path);
-        doc.paths.paths.insert(
-            crate::http::route::Route::Metrics.path().to_string(),
-            metrics_path(),
-        );
+            .insert(Route::OpenApi.path().to_string(), path);
+        doc.paths
+            .paths
+            .insert(Route::Metrics.path().to_string(), metrics_path());
         doc
     })
 }

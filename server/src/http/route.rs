@@ -88,6 +88,17 @@ impl Route {
         }
     }
 
+    /// The `Allow` header of a 405 on this route.
+    pub fn allow(self) -> &'static str {
+        match self {
+            Route::Sessions => "GET, HEAD, DELETE",
+            Route::Session | Route::Account => "DELETE",
+            Route::Password => "PUT",
+            r if r.methods() == [Method::POST] => "POST",
+            _ => "GET, HEAD",
+        }
+    }
+
     /// Liveness and readiness probes: answered even over the connection cap.
     pub const fn is_health_check(self) -> bool {
         matches!(self, Route::Healthz | Route::Readyz)

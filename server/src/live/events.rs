@@ -50,28 +50,6 @@ const GAP_WAIT: Duration = Duration::from_millis(250);
 /// Rows that may wait so; more and the table is read at once.
 const GAP_ROWS: usize = 256;
 
-/// The OpenAPI description of the route (the stream itself is [`stream`]).
-#[utoipa::path(get, path = "/events", tag = "strop", security(("token" = [])),
-    params(("Last-Event-ID" = Option<i64>, Header, nullable = false,
-        description = "Resume: every entry with a higher id is sent first, from the table. \
-            Absent or empty: the stream starts at what exists now.")),
-    responses(
-        (status = 200, content_type = "text/event-stream", body = strop_common::HistoryEntry,
-            description = "Server-Sent Events. Each `event: entry` has `id:` the entry id and \
-                `data:` one history entry (the schema shown, exactly as /get-history returns \
-                it), for every entry of the caller committed by any server on the database; a \
-                comment line every 15 s; a final `event: error` (`data:` the usual error JSON) \
-                when the token is revoked or expires. A client that does not read for 10 s is \
-                dropped; reconnect with Last-Event-ID."),
-        (status = 400, description = "Last-Event-ID is not an entry id", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "The user has as many open streams as allowed \
-            (STROP_STREAMS_PER_USER); Retry-After says when to try again", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-    ))]
-#[allow(dead_code)]
-pub(crate) fn openapi() {}
-
 /// The `Last-Event-ID` header as an entry id; anything else is a 400.
 pub fn last_event_id() -> BoxedFilter<(Option<i64>,)> {
     warp::header::optional::<String>("last-event-id")
@@ -90,6 +68,24 @@ pub fn last_event_id() -> BoxedFilter<(Option<i64>,)> {
 
 /// Starts `user`'s stream; with `last_event_id`, every later entry is sent
 /// first. A user with as many open streams as allowed gets 429 instead.
+#[utoipa::path(get, path = "/events", tag = "strop", security(("token" = [])),
+    params(("Last-Event-ID" = Option<i64>, Header, nullable = false,
+        description = "Resume: every entry with a higher id is sent first, from the table. \
+            Absent or empty: the stream starts at what exists now.")),
+    responses(
+        (status = 200, content_type = "text/event-stream", body = strop_common::HistoryEntry,
+            description = "Server-Sent Events. Each `event: entry` has `id:` the entry id and \
+                `data:` one history entry (the schema shown, exactly as /get-history returns \
+                it), for every entry of the caller committed by any server on the database; a \
+                comment line every 15 s; a final `event: error` (`data:` the usual error JSON) \
+                when the token is revoked or expires. A client that does not read for 10 s is \
+                dropped; reconnect with Last-Event-ID."),
+        (status = 400, description = "Last-Event-ID is not an entry id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 429, description = "The user has as many open streams as allowed \
+            (STROP_STREAMS_PER_USER); Retry-After says when to try again", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 pub fn stream(state: AppState, user: User, last_event_id: Option<i64>) -> Response {
     let open = match state.limits.open_stream(user.id) {
         Ok(open) => open,

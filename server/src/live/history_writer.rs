@@ -49,6 +49,9 @@ pub enum WriteError {
     Pool(#[source] Arc<deadpool_postgres::PoolError>),
     #[error("history batch failed")]
     Database(#[source] Arc<tokio_postgres::Error>),
+    /// The account was deleted while its row waited.
+    #[error("the user no longer exists; row not recorded")]
+    UserGone,
 }
 
 /// The handle requests queue their rows through; cheap to clone.
@@ -256,8 +259,10 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
     };
     let mut ids = Vec::with_capacity(saved.len());
     for (reply, saved) in replies.into_iter().zip(saved) {
-        ids.push(saved.id);
-        let _ = reply.send(Ok(saved));
+        if let Some(saved) = saved {
+            ids.push(saved.id);
+        }
+        let _ = reply.send(saved.ok_or(WriteError::UserGone));
     }
     ids.sort_unstable();
     // The rows are committed and their requests answered; a lost announcement

@@ -17,8 +17,11 @@
 //!    waits in [`history_writer`] until the batch holding its row has
 //!    committed (or failed: then that batch's requests get its error, and
 //!    nobody else's), and shutdown drains the writer before the process ends.
+//!    A user deleted while their row waits loses only that row (migration
+//!    V7), not the other users' rows in the batch.
 //!    Proven by `writer::each_answer_is_its_own_row_and_batches_share_a_commit`,
 //!    `writer::a_connection_lost_mid_batch_fails_that_batch_and_nothing_else`,
+//!    `writer::a_user_deleted_mid_batch_loses_only_their_own_row`,
 //!    `servers::shutdown_with_a_full_history_queue_commits_every_200`,
 //!    `balancer::sigterm_to_one_replica_mid_load_loses_no_request`.
 //! 2. **Each user's rows commit in id order.** The writer never puts a user

@@ -22,7 +22,20 @@ async fn bare_and_bearer_tokens_both_work() {
         let res = app.get("/whoami", Some(&header)).await;
         assert_eq!(res.status(), 200, "{header}");
         let v: Value = res.json().await.unwrap();
-        assert_eq!(v, json!({"user": name}));
+        assert_eq!(v["user"], json!(name));
+        // Issue 17: and when the token expires (the default 30 days on),
+        // RFC 3339 UTC like the history's `timestamp`.
+        let expires = v["expires"].as_str().expect("expires");
+        let at = humantime::parse_rfc3339(expires).expect(expires);
+        let ahead = at
+            .duration_since(std::time::SystemTime::now())
+            .unwrap()
+            .as_secs();
+        assert!(
+            (29 * 86_400..=30 * 86_400 + 60).contains(&ahead),
+            "{expires} is {ahead} s ahead"
+        );
+        assert_eq!(v.as_object().unwrap().len(), 2, "{v}");
         let res = app
             .post("/reverse", &json!({"input": "ab"}), Some(&header))
             .await;
@@ -209,13 +222,16 @@ async fn tokens_expire_after_the_configured_lifetime() {
 }
 
 #[tokio::test]
-async fn whoami_answers_the_user_only() {
+async fn whoami_answers_the_user_and_when_the_token_expires() {
     let app = spawn_app().await;
     let (name, token) = app.user().await;
     let res = app.get("/whoami", Some(&token)).await;
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.unwrap();
-    assert_eq!(keys(&v), ["user"]);
+    // Issue 17 adds `expires` (SPEC's `{"user"}` plus one key).
+    let mut k = keys(&v);
+    k.sort();
+    assert_eq!(k, ["expires", "user"]);
     assert_eq!(v["user"], name);
 }
 

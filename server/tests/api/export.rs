@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use strop_common::{ErrorCode, HistoryEntry, HistoryResponse};
 use strop_embedded_pg::testing::fresh_database;
 
-use crate::binary::{ServerProcess, command, key_value, login, register};
+use crate::binary::{ServerProcess, command, database_url, login, register};
 use crate::support::{assert_error, connect, spawn_app};
 
 #[tokio::test]
@@ -74,7 +74,7 @@ async fn exporting_100000_entries_keeps_the_servers_memory_flat() {
     const ROWS: i64 = 100_000;
     let pg = fresh_database().await;
     let mut cmd = command();
-    cmd.env("DATABASE_URL", key_value(&pg, "unused"));
+    cmd.env("DATABASE_URL", database_url(&pg));
     let server = ServerProcess::start(cmd).await;
     let http = reqwest::Client::new();
     register(&http, &server, "exporter", "pw").await;

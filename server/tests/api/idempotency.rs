@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use strop_common::ErrorCode;
 use strop_embedded_pg::testing::fresh_database;
 
-use crate::binary::{ServerProcess, command, key_value, login, register};
+use crate::binary::{ServerProcess, command, database_url, login, register};
 use crate::support::{
     TestApp, assert_error, connect, lenient, lock_history, release, spawn_app, spawn_on,
     unique_name, wait_for_blocked_writes,
@@ -145,7 +145,7 @@ async fn while_the_first_is_in_flight_a_retry_is_409() {
 async fn a_server_killed_mid_request_leaves_the_key_free_for_a_retry() {
     let pg = fresh_database().await;
     let mut cmd = command();
-    cmd.env("DATABASE_URL", key_value(&pg, "unused"));
+    cmd.env("DATABASE_URL", database_url(&pg));
     let doomed = ServerProcess::start(cmd).await;
     let survivor = spawn_on(pg.clone(), lenient()).await;
     let http = reqwest::Client::new();

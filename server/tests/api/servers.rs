@@ -23,7 +23,7 @@ async fn a_token_from_one_server_works_on_another() {
     let (name, token) = a.user().await;
     let res = b.get("/whoami", Some(&token)).await;
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"user": name}));
+    assert_eq!(res.json::<Value>().await.unwrap()["user"], json!(name));
     assert_eq!(
         b.post("/reverse", &json!({"input": "on b"}), Some(&token))
             .await

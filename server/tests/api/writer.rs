@@ -472,3 +472,73 @@ async fn inputs(app: &TestApp, token: &str) -> Vec<String> {
         .unwrap();
     history.history.into_iter().map(|e| e.input).collect()
 }
+
+/// The batch statement, run directly: one saved id (or NULL) per row given.
+async fn insert_rows(db: &tokio_postgres::Client, users: &[i64]) -> Vec<Option<i64>> {
+    let texts: Vec<&str> = users.iter().map(|_| "row").collect();
+    let functions: Vec<&str> = users.iter().map(|_| "reverse").collect();
+    db.query(
+        "SELECT saved_id FROM strop_insert_history($1::bigint[], $2::text[], $3::text[], $4::text[])",
+        &[&users, &functions, &texts, &texts],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+#[tokio::test]
+async fn a_user_deleted_mid_batch_loses_only_their_own_row() {
+    let app = spawn_app().await;
+    let (alive, _) = app.user().await;
+    let (doomed, _) = app.user().await;
+    let db = app.db().await;
+    let id_of = async |name: &str| -> i64 {
+        db.query_one("SELECT id FROM users WHERE username = $1", &[&name])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let (alive, doomed) = (id_of(&alive).await, id_of(&doomed).await);
+
+    // The account's deletion is in flight (uncommitted) when the batch comes.
+    let mut deleter = app.db().await;
+    let deletion = deleter.transaction().await.unwrap();
+    deletion
+        .execute("DELETE FROM users WHERE id = $1", &[&doomed])
+        .await
+        .unwrap();
+    let batch = tokio::spawn({
+        let pg = app.pg.clone();
+        async move { insert_rows(&connect(&pg).await, &[alive, doomed, alive]).await }
+    });
+    // The batch waits for the deletion instead of reading around it...
+    for _ in 0..200 {
+        let waiting: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'
+                   AND query LIKE '%strop_insert_history%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    deletion.commit().await.unwrap();
+    // ...then writes the other user's rows and skips the deleted one's.
+    let saved = batch.await.unwrap();
+    assert!(saved[0].is_some() && saved[2].is_some(), "{saved:?}");
+    assert_eq!(saved[1], None, "{saved:?}");
+    let count: i64 = db
+        .query_one("SELECT count(*) FROM history WHERE user_id = $1", &[&alive])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 2);
+}

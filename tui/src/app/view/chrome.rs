@@ -96,6 +96,7 @@ fn focus_name(s: &State) -> Option<&'static str> {
     Some(match s.overlay {
         Some(crate::app::state::Overlay::Help { .. }) => "▸ help",
         Some(crate::app::state::Overlay::Detail(_)) => "▸ detail",
+        Some(crate::app::state::Overlay::Sessions(_)) => "▸ sessions",
         Some(_) => "▸ question",
         None => match s.main.focus {
             Focus::Input => "▸ input",
