@@ -28,9 +28,14 @@
 //! - Layout of `data_dir`: `pgdata/` is the cluster (its log is
 //!   `pgdata/postgres.log`, our settings `pgdata/strop.conf`, rewritten at every
 //!   start), plus the lock files `strop-start.lock` and `strop-owner.lock`.
-//! - Authentication is `trust` for the Unix socket only; there is no TCP
-//!   listener (`listen_addresses = ''`) and the socket is mode 0700, so only
-//!   the cluster's OS user (and root) can connect. The superuser is `strop`.
+//! - Authentication is `scram-sha-256` for the Unix socket only, with a
+//!   password generated on first use and kept in `data_dir/strop-password`
+//!   (mode 0600, owned by the process that starts the server: as root the
+//!   `postgres` OS user cannot read it, so other processes running as
+//!   `postgres` cannot connect either). There is no TCP listener
+//!   (`listen_addresses = ''`) and the socket is mode 0700. The superuser is
+//!   `strop`. A cluster made by an older version (`trust`) is given the
+//!   password and the new `pg_hba.conf` at its next start.
 //! - The socket lives in `pgdata` itself, or, when that path would exceed the
 //!   107-byte socket path limit, in `/tmp/strop-pg-<hash of pgdata>` (0700).
 //! - As root, PostgreSQL runs as the `postgres` system user; `pgdata` is owned
@@ -53,6 +58,7 @@ pub mod testing;
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -76,6 +82,12 @@ const INIT_DIR: &str = "pgdata.initdb";
 const LOG_FILE: &str = "postgres.log";
 const SETTINGS_FILE: &str = "strop.conf";
 const START_LOCK: &str = "strop-start.lock";
+/// The superuser's password, in `data_dir` (0600, the server's own user).
+const PASSWORD_FILE: &str = "strop-password";
+/// What `pg_hba.conf` holds: only the socket, only with the password.
+const HBA: &str = "# Written by strop-server: the Unix socket only, with the password in\n\
+                   # <data dir>/strop-password (scram-sha-256). No TCP.\n\
+                   local all all scram-sha-256\n";
 const OWNER_LOCK: &str = "strop-owner.lock";
 /// `sizeof(sockaddr_un.sun_path) - 1`.
 #[cfg(target_os = "linux")]
@@ -211,6 +223,8 @@ pub struct EmbeddedPostgres {
     run_as: RunAs,
     socket_dir: PathBuf,
     port: u16,
+    /// The superuser's password (from [`PASSWORD_FILE`]).
+    password: String,
     /// Held while this process is responsible for stopping the cluster.
     owner: Option<locks::Held>,
 }
@@ -246,7 +260,9 @@ impl EmbeddedPostgres {
         };
         debug!(bindir = %bins.bindir.display(), version = %bins.major, "found PostgreSQL");
 
+        let password = load_or_create_password(&data_dir.join(PASSWORD_FILE))?;
         let mut pg = EmbeddedPostgres {
+            password,
             socket_dir: socket_dir_for(&pgdata),
             data_dir,
             pgdata,
@@ -266,6 +282,7 @@ impl EmbeddedPostgres {
             }
             pg.port = pid.port.unwrap_or(PORT);
             pg.wait_ready().await?;
+            pg.secure_auth().await?;
             pg.owner = locks::try_exclusive(&pg.data_dir.join(OWNER_LOCK))?;
             if pg.owner.is_some() {
                 info!(pgdata = %pg.pgdata.display(), "adopted a running PostgreSQL whose starter has exited");
@@ -299,6 +316,7 @@ impl EmbeddedPostgres {
             let attempts = if running.is_some() { 5 } else { 1 };
             pg.pg_ctl_start(attempts).await?;
             pg.wait_ready().await?;
+            pg.secure_auth().await?;
             info!(
                 pgdata = %pg.pgdata.display(),
                 socket_dir = %pg.socket_dir.display(),
@@ -317,9 +335,40 @@ impl EmbeddedPostgres {
             .host_path(&self.socket_dir)
             .port(self.port)
             .user(SUPERUSER)
+            .password(&self.password)
             .dbname(dbname)
             .application_name("strop-server");
         config
+    }
+
+    /// A cluster that still trusts its socket (made by an older version)
+    /// gets the superuser's password and a `pg_hba.conf` that asks for it.
+    async fn secure_auth(&self) -> Result<(), EmbeddedError> {
+        let hba = self.pgdata.join("pg_hba.conf");
+        let current =
+            std::fs::read_to_string(&hba).map_err(|e| EmbeddedError::io("read", &hba, e))?;
+        let trusts = current.lines().any(|line| {
+            let line = line.split('#').next().unwrap_or("");
+            line.split_whitespace().any(|word| word == "trust")
+        });
+        if !trusts {
+            return Ok(());
+        }
+        // Still trusted, so the password is not needed to set it.
+        let client = connect(&self.pg_config("postgres")).await?;
+        client
+            .batch_execute(&format!(
+                "SET password_encryption = 'scram-sha-256'; ALTER ROLE {SUPERUSER} PASSWORD '{}'",
+                self.password
+            ))
+            .await?;
+        std::fs::write(&hba, HBA).map_err(|e| EmbeddedError::io("write", &hba, e))?;
+        std::fs::set_permissions(&hba, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| EmbeddedError::io("set permissions of", &hba, e))?;
+        self.run_as.give(&hba)?;
+        client.execute("SELECT pg_reload_conf()", &[]).await?;
+        info!(pgdata = %self.pgdata.display(), "the embedded PostgreSQL now asks for its password (scram-sha-256) instead of trusting the socket");
+        Ok(())
     }
 
     /// Whether [`stop`](Self::stop) will stop the cluster (false when attached
@@ -381,12 +430,20 @@ impl EmbeddedPostgres {
                     .map_err(|e| EmbeddedError::io("remove leftover", &tmp, e))?;
             }
             self.run_as.private_dir(&tmp)?;
-            let mut args = vec![OsString::from("-D"), tmp.clone().into()];
+            // initdb reads the password from a file of its own user.
+            let pwfile = self.data_dir.join("strop-initdb-password");
+            write_private(&pwfile, &self.password)?;
+            self.run_as.give(&pwfile)?;
+            let mut args = vec![
+                OsString::from("-D"),
+                tmp.clone().into(),
+                OsString::from(format!("--pwfile={}", pwfile.display())),
+            ];
             args.extend(
                 [
                     "-U",
                     SUPERUSER,
-                    "--auth-local=trust",
+                    "--auth-local=scram-sha-256",
                     "--auth-host=reject",
                     "--encoding=UTF8",
                 ]
@@ -396,6 +453,7 @@ impl EmbeddedPostgres {
             );
             args.extend(profile.initdb_args().iter().map(OsString::from));
             result = self.run("initdb", args).await;
+            let _ = std::fs::remove_file(&pwfile);
             if result.is_ok() {
                 break;
             }
@@ -607,6 +665,44 @@ fn tail(text: &str, max: usize) -> String {
 }
 
 /// Connects without TLS (Unix socket) and drives the connection in the background.
+/// Writes `text` to a new file only its owner can read.
+fn write_private(path: &Path, text: &str) -> Result<(), EmbeddedError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| EmbeddedError::io("create", path, e))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| EmbeddedError::io("write", path, e))
+}
+
+/// The superuser's password: read from `path`, or made (128 random bits)
+/// and written there, 0600, on first use.
+fn load_or_create_password(path: &Path) -> Result<String, EmbeddedError> {
+    use std::io::Read;
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => {
+            // Only its owner may read it, whatever made it.
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| EmbeddedError::io("set permissions of", path, e))?;
+            return Ok(text.trim().to_owned());
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(EmbeddedError::io("read", path, e)),
+    }
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| EmbeddedError::io("read", Path::new("/dev/urandom"), e))?;
+    let password = hex::encode(bytes);
+    write_private(path, &password)?;
+    Ok(password)
+}
+
 async fn connect(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {

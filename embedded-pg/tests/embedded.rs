@@ -531,9 +531,11 @@ async fn with_database_url_fresh_databases_are_made_on_that_server() {
     }
     let dir = data_dir();
     let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    let password = std::fs::read_to_string(dir.path().join("strop-password")).unwrap();
     let url = format!(
-        "host={} port=5432 user=strop dbname=strop",
-        dir.path().join("pgdata").display()
+        "host={} port=5432 user=strop dbname=strop password={}",
+        dir.path().join("pgdata").display(),
+        password.trim()
     );
     let out = child("child_fresh_database")
         .env("DATABASE_URL", &url)
@@ -590,4 +592,71 @@ fn format_hosts(config: &tokio_postgres::Config) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Issue 15: the cluster asks for a password only this process can read,
+/// and a cluster made by an older version (trusting its socket) is
+/// upgraded at its next start, its data kept.
+#[tokio::test]
+async fn only_the_password_opens_the_cluster_and_old_trusting_clusters_are_upgraded() {
+    if !have_binaries() {
+        return;
+    }
+    let dir = data_dir();
+    let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    let secret = dir.path().join("strop-password");
+    let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the password file is the owner's only");
+    let hba = std::fs::read_to_string(dir.path().join("pgdata/pg_hba.conf")).unwrap();
+    let active: Vec<&str> = hba
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .collect();
+    assert!(
+        active
+            .iter()
+            .all(|l| l.ends_with("scram-sha-256") || l.ends_with("reject")),
+        "{hba}"
+    );
+    let mut without = pg.pg_config("strop");
+    without.password("not the password");
+    assert!(
+        without.connect(NoTls).await.is_err(),
+        "a wrong password gets in"
+    );
+    let client = connect(&pg.pg_config("strop")).await;
+    client
+        .batch_execute("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('old')")
+        .await
+        .unwrap();
+    drop(client);
+    pg.stop().await.unwrap();
+
+    // What an older version left: trust, and no password file.
+    let hba_path = dir.path().join("pgdata/pg_hba.conf");
+    std::fs::write(&hba_path, "local all all trust\n").unwrap();
+    std::fs::remove_file(&secret).unwrap();
+    let pg = EmbeddedPostgres::start(dir.path()).await.unwrap();
+    let hba = std::fs::read_to_string(&hba_path).unwrap();
+    assert!(
+        !hba.lines()
+            .any(|l| l.contains("trust") && !l.starts_with('#')),
+        "{hba}"
+    );
+    assert!(secret.is_file());
+    let mut without = pg.pg_config("strop");
+    without.password("not the password");
+    assert!(
+        without.connect(NoTls).await.is_err(),
+        "still trusting after the upgrade"
+    );
+    let client = connect(&pg.pg_config("strop")).await;
+    let v: String = client
+        .query_one("SELECT v FROM kept", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, "old");
+    drop(client);
+    pg.stop().await.unwrap();
 }

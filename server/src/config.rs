@@ -198,10 +198,6 @@ pub struct Config {
     #[arg(long, env = "STROP_WRITE_RATE", default_value_t = NonZeroU32::new(200).expect("not zero"))]
     pub write_rate: NonZeroU32,
 
-    /// Most history entries one user may keep; 0: no limit.
-    #[arg(long, env = "STROP_HISTORY_QUOTA", default_value_t = 0)]
-    pub history_quota: u64,
-
     /// Where GET /metrics is served: `main` (the API's address), `off`, or an address of its own.
     #[arg(long, env = "STROP_METRICS", default_value = "main")]
     pub metrics: MetricsEndpoint,
@@ -318,8 +314,6 @@ pub struct ServeOptions {
     pub login_address_limit: LoginLimit,
     pub login_success_limit: LoginLimit,
     pub write_limit: LoginLimit,
-    /// Entries a user may keep; `None`: no limit.
-    pub history_quota: Option<u64>,
 }
 
 impl ServeOptions {
@@ -365,7 +359,6 @@ impl Default for ServeOptions {
                 burst: NonZeroU32::new(1000).expect("not zero"),
                 period: Duration::from_millis(5),
             },
-            history_quota: None,
         }
     }
 }
@@ -445,7 +438,6 @@ impl Config {
                 burst: self.write_burst,
                 period: Duration::from_secs(1) / self.write_rate.get(),
             },
-            history_quota: (self.history_quota > 0).then_some(self.history_quota),
             ..ServeOptions::default()
         }
     }
@@ -679,14 +671,12 @@ mod tests {
         assert_eq!(o.login_address_limit, d.login_address_limit);
         assert_eq!(o.login_success_limit, d.login_success_limit);
         assert_eq!(o.write_limit, d.write_limit);
-        assert_eq!(o.history_quota, None);
         assert_eq!(parse_bytes("4MiB"), Ok(4 << 20));
         assert_eq!(parse_bytes("2048"), Ok(2048));
         assert_eq!(parse_bytes("1G"), Ok(1 << 30));
         assert!(parse_bytes("12").is_err());
         assert!(parse_bytes("4 parsecs").is_err());
-        let o = parse(&["--history-quota", "100", "--write-rate", "4"]).serve_options();
-        assert_eq!(o.history_quota, Some(100));
+        let o = parse(&["--write-rate", "4"]).serve_options();
         assert_eq!(o.write_limit.period, Duration::from_millis(250));
     }
 

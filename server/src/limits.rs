@@ -1,6 +1,6 @@
 //! Limits shared by every request: the memory budget that answers and
 //! streams hold their bytes in, open streams per user, writes per user,
-//! search size, and the history quota.
+//! and search size.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,7 +30,6 @@ pub struct Limits {
     memory_bytes: usize,
     writes: DefaultKeyedRateLimiter<i64>,
     clock: DefaultClock,
-    pub history_quota: Option<u64>,
 }
 
 impl Limits {
@@ -49,7 +48,6 @@ impl Limits {
             memory_bytes,
             writes: RateLimiter::keyed(writes),
             clock: DefaultClock::default(),
-            history_quota: o.history_quota,
         }
     }
 
@@ -69,6 +67,27 @@ impl Limits {
             tracing::warn!(bytes, "the answer memory budget stayed full");
             ApiError::Overloaded
         })
+    }
+
+    /// Serialises `value` as JSON within the memory budget: starts from
+    /// `held` and takes more as the text grows, without waiting; `None`
+    /// when the budget has no more room.
+    pub fn json_within<T: serde::Serialize>(
+        &self,
+        value: &T,
+        held: OwnedSemaphorePermit,
+    ) -> Option<(Vec<u8>, OwnedSemaphorePermit)> {
+        let mut out = BudgetWriter {
+            buf: Vec::new(),
+            held,
+            memory: &self.memory,
+        };
+        serde_json::to_writer(&mut out, value).ok()?;
+        let BudgetWriter { buf, mut held, .. } = out;
+        // What was taken beyond the text goes back at once.
+        let extra = held.num_permits().saturating_sub(buf.len().max(1));
+        drop(held.split(extra));
+        Some((buf, held))
     }
 
     /// Bytes of the budget not held now (for tests and metrics).
@@ -107,6 +126,38 @@ impl Limits {
                 what: "writes for this account",
             }
         })
+    }
+}
+
+/// A `Vec` that grows only within the permits it holds.
+struct BudgetWriter<'a> {
+    buf: Vec<u8>,
+    held: OwnedSemaphorePermit,
+    memory: &'a Arc<Semaphore>,
+}
+
+impl std::io::Write for BudgetWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let needed = self.buf.len() + data.len();
+        if needed > self.held.num_permits() {
+            // In steps, so a large answer takes permits a few times only;
+            // near the end of the budget, just what is missing.
+            let missing = needed - self.held.num_permits();
+            let take = |n: usize| {
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                self.memory.clone().try_acquire_many_owned(n)
+            };
+            let extra = take(missing.max(256 << 10))
+                .or_else(|_| take(missing))
+                .map_err(|_| std::io::Error::other("the memory budget is full"))?;
+            self.held.merge(extra);
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -202,5 +253,12 @@ mod tests {
         // More than the whole budget waits for all of it.
         let all = l.memory(5000, Duration::from_millis(10)).await.unwrap();
         assert_eq!(all.num_permits(), 1000);
+        drop(all);
+        // An answer is built within the budget, and holds only its own size.
+        let held = l.memory(10, Duration::from_millis(10)).await.unwrap();
+        let (json, held) = l.json_within(&"x".repeat(500), held).unwrap();
+        assert_eq!(held.num_permits(), json.len());
+        let held2 = l.memory(10, Duration::from_millis(10)).await.unwrap();
+        assert!(l.json_within(&"x".repeat(900), held2).is_none());
     }
 }

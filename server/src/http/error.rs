@@ -193,7 +193,7 @@ impl ApiError {
                 narrow it (fewer or longer search words, a limit) and try again."
                 .into(),
             ApiError::Overloaded => {
-                "The server is at its connection limit; try again in a moment.".into()
+                "The server is at its connection or memory limit; try again in a moment.".into()
             }
             ApiError::Unavailable(_) => {
                 "The database is unavailable; try again in a moment.".into()

@@ -356,16 +356,17 @@ pub async fn history_response(
     query: HistoryQuery,
 ) -> Result<warp::reply::Response, ApiError> {
     let limits = &state.limits;
-    let mut held = limits.answer_memory(limits.page_bytes).await?;
+    let held = limits.answer_memory(limits.page_bytes).await?;
     let body = history(state, user, query).await?;
-    let json = serde_json::to_vec(&body).map_err(ApiError::internal)?;
-    drop(body);
-    let have = held.num_permits();
-    if json.len() > have {
-        held.merge(limits.answer_memory(json.len() - have).await?);
-    } else {
-        drop(held.split(have - json.len()));
-    }
+    // JSON escaping can make the text several times the rows' size: it is
+    // written within the budget too, or the answer is 503.
+    // Off the async workers: a large answer takes a while to write.
+    let writer = limits.clone();
+    let written = tokio::task::spawn_blocking(move || writer.json_within(&body, held)).await?;
+    let (json, held) = written.ok_or_else(|| {
+        tracing::warn!("the memory budget is full; refusing a history answer");
+        ApiError::Overloaded
+    })?;
     let mut res = warp::reply::Response::new(bytes::Bytes::from(json).into());
     res.headers_mut().insert(
         warp::http::header::CONTENT_TYPE,

@@ -357,6 +357,9 @@ impl Subscriber {
             .map_err(|_| End::Gone)?;
         self.send_held(event, Some(memory)).await?;
         self.cursor.sent(entry.id);
+        // A catch-up over large rows is CPU work event after event, and a
+        // channel with room never makes the task wait: let others run.
+        tokio::task::yield_now().await;
         Ok(())
     }
 

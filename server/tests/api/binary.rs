@@ -112,6 +112,10 @@ impl ServerProcess {
         }
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -119,10 +123,6 @@ impl ServerProcess {
     /// SIGKILL: the process dies mid-whatever, like a crashed replica.
     pub(crate) async fn kill(mut self) {
         self.child.kill().await.unwrap();
-    }
-
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id().unwrap()
     }
 
     pub(crate) fn log_text(&self) -> String {
@@ -296,6 +296,11 @@ pub(crate) fn database_url(pg: &tokio_postgres::Config) -> String {
 
 /// `key=value` connection string for a test database with the given password.
 pub(crate) fn key_value(pg: &tokio_postgres::Config, password: &str) -> String {
+    // The embedded test cluster asks for its own password.
+    let own = pg
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let password = own.as_deref().unwrap_or(password);
     let host = match &pg.get_hosts()[0] {
         tokio_postgres::config::Host::Tcp(h) => h.clone(),
         tokio_postgres::config::Host::Unix(p) => p.display().to_string(),

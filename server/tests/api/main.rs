@@ -4,9 +4,11 @@
 //! (and `observability` reads its logs and metrics).
 
 mod accounts;
+mod attacks;
 mod auth;
 mod balancer;
 mod binary;
+mod bounds;
 mod errors;
 pub(crate) mod events;
 mod export;

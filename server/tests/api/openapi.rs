@@ -244,3 +244,42 @@ async fn the_documented_input_rule_is_the_servers() {
         assert_eq!(re.is_match(input), server, "{input:?}");
     }
 }
+
+/// Issue 15: `Last-Event-ID` is an integer, never null (an empty header is
+/// "absent", `null` is a 400), and the events are documented as
+/// `text/event-stream` carrying the history entry.
+#[tokio::test]
+async fn the_documented_events_route_is_the_servers() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let get = &doc["paths"]["/events"]["get"];
+    let param = get["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Last-Event-ID")
+        .expect("Last-Event-ID is documented");
+    assert_eq!(param["in"], "header");
+    assert_eq!(param["required"], false);
+    assert_eq!(param["schema"]["type"], "integer", "{param}");
+    let content = &get["responses"]["200"]["content"];
+    let stream = &content["text/event-stream"]["schema"];
+    assert!(
+        stream["$ref"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("/HistoryEntry")),
+        "{content}"
+    );
+    assert!(get["responses"]["429"].is_object());
+    // What the schema rules out, the server refuses.
+    let (_, token) = app.user().await;
+    let res = app
+        .http
+        .get(app.url("/events"))
+        .header("authorization", &token)
+        .header("last-event-id", "null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}

@@ -182,6 +182,8 @@ impl TestServer {
             // Every test client is 127.0.0.1: the login limiter would refuse the
             // suite's many logins (its own tests live in the server's suite).
             .env("STROP_LOGIN_BURST", "10000")
+            .env("STROP_LOGIN_ADDRESS_BURST", "10000")
+            .env("STROP_LOGIN_SUCCESS_BURST", "10000")
             .env("NO_COLOR", "1")
             .env(
                 "RUST_LOG",
