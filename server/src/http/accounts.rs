@@ -199,8 +199,8 @@ pub async fn revoke_session(
 }
 
 #[utoipa::path(delete, path = "/sessions", tag = "accounts", security(("token" = [])),
-    params(("others" = bool, Query, description = "Must be `true`: revokes every session \
-        but the one making this request (\"log out everywhere else\")")),
+    params(("others" = String, Query, pattern = "^true$", description = "Must be `true`: \
+        revokes every session but the one making this request (\"log out everywhere else\")")),
     responses(
         (status = 200, description = "Every other session is revoked on every server",
             body = MessageResponse),

@@ -34,8 +34,8 @@ pub async fn root() -> Result<MessageResponse, ApiError> {
 }
 
 #[utoipa::path(post, path = "/register", tag = "auth", request_body = Credentials,
-    params(("Idempotency-Key" = Option<String>, Header,
-        description = "Makes the request safe to retry: 1-255 visible ASCII characters, a \
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+        pattern = "^[!-~]+$", description = "Makes the request safe to retry: 1-255 visible ASCII characters, a \
             fresh one (a UUID) per user action. The same key with the same body within 24 h \
             answers as the first time did and writes nothing more.")),
     responses(
@@ -194,8 +194,8 @@ pub async fn authenticate(
 /// `/reverse` here; `openapi.rs` derives `/piglatin` from it.
 #[utoipa::path(post, path = "/reverse", tag = "strop", request_body = StropRequest,
     operation_id = "reverse", security(("token" = [])),
-    params(("Idempotency-Key" = Option<String>, Header,
-        description = "Makes the request safe to retry: 1-255 visible ASCII characters, a \
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+        pattern = "^[!-~]+$", description = "Makes the request safe to retry: 1-255 visible ASCII characters, a \
             fresh one (a UUID) per user action. The same key with the same body within 24 h \
             answers as the first time did and writes nothing more.")),
     responses(
