@@ -106,6 +106,11 @@ pub async fn run<F, R>(
     let normal = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = Arc::new(PerAddress::default());
     let overflow = Overflow::new(OVERFLOW_CONNECTIONS);
+    let streams = Arc::new(Budget {
+        budget: normal.clone(),
+        per_address: per_address.clone(),
+        cap: limits.per_address,
+    });
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -146,7 +151,7 @@ pub async fn run<F, R>(
             Place::Normal { .. } => CancellationToken::new(),
         };
         let warp_service = warp::service(filter.clone());
-        let budget = normal.clone();
+        let budget = streams.clone();
         let state = conn.clone();
         let service = service_fn(move |req| {
             handle(
@@ -198,6 +203,14 @@ pub async fn run<F, R>(
 
 /// How often an HTTP/2 connection is pinged, and how long the answer may take.
 const HTTP2_PING: Duration = Duration::from_secs(20);
+
+/// What an extra HTTP/2 stream is counted against: the server's connection
+/// budget and its address's cap.
+struct Budget {
+    budget: Arc<Semaphore>,
+    per_address: Arc<PerAddress>,
+    cap: usize,
+}
 
 /// Where a connection is counted.
 enum Place {
@@ -275,7 +288,7 @@ fn handle<S, B>(
     peer: SocketAddr,
     over_cap: bool,
     conn: Arc<ConnState>,
-    budget: Arc<Semaphore>,
+    budget: Arc<Budget>,
 ) -> impl std::future::Future<Output = Result<Response<GuardedBody<B>>, Infallible>> + Send + 'static
 where
     S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone,
@@ -286,12 +299,22 @@ where
     let span = tracing::info_span!("request", request_id = id.as_str());
     let route = Route::of_path(req.uri().path());
     let (mut guard, others) = conn.begin();
-    // Every stream beyond a connection's first is counted like a connection.
+    // Every stream beyond a connection's first is counted like a connection,
+    // in the server's budget and in its address's.
     let mut over_budget = false;
     if others > 0 && !over_cap {
-        match budget.try_acquire_owned() {
-            Ok(permit) => guard.hold(permit),
-            Err(_) => over_budget = true,
+        let extra = budget
+            .budget
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .and_then(|permit| {
+                let address = budget.per_address.admit(peer.ip(), budget.cap)?;
+                Some((permit, address))
+            });
+        match extra {
+            Some((permit, address)) => guard.hold(permit, address),
+            None => over_budget = true,
         }
     }
     let refused = protocol_error(&req).or_else(|| {

@@ -86,15 +86,16 @@ impl ConnState {
 #[derive(Debug)]
 pub struct RequestGuard {
     conn: Arc<ConnState>,
-    /// The budget unit an extra stream of an HTTP/2 connection holds.
-    _extra: Option<OwnedSemaphorePermit>,
+    /// The budget unit an extra stream of an HTTP/2 connection holds, and
+    /// its place among its address's connections.
+    _extra: Option<(OwnedSemaphorePermit, AddressGuard)>,
     /// The answer's bytes in the memory budget, until they are sent.
     _memory: Option<OwnedSemaphorePermit>,
 }
 
 impl RequestGuard {
-    pub fn hold(&mut self, permit: OwnedSemaphorePermit) {
-        self._extra = Some(permit);
+    pub fn hold(&mut self, permit: OwnedSemaphorePermit, address: AddressGuard) {
+        self._extra = Some((permit, address));
     }
 
     pub fn hold_memory(&mut self, permit: Option<OwnedSemaphorePermit>) {

@@ -19,6 +19,8 @@ use crate::binary::{ServerProcess, command, key_value};
 
 /// The client the attack is not: another loopback address.
 const LEGIT: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+/// Where an attack in a test comes from, apart from the legitimate client.
+const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 66));
 
 async fn start(settings: &[(&str, &str)]) -> ServerProcess {
     let pg = fresh_database().await;
@@ -240,6 +242,41 @@ async fn one_token_cannot_take_every_connection_or_stream() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    drop(held);
+    server.terminate().await;
+
+    // An address's streams count against its own cap too, so one address
+    // cannot fill the server's cap with streams: another still gets in.
+    let server = start(&[
+        ("STROP_MAX_CONNECTIONS", "100"),
+        ("STROP_MAX_CONNECTIONS_PER_ADDRESS", "4"),
+    ])
+    .await;
+    let mut tokens = Vec::new();
+    for i in 0..8 {
+        tokens.push(self::token(&server, &format!("h2addr{i}")).await);
+    }
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .local_address(ATTACKER)
+        .build()
+        .unwrap();
+    let answers = join_all(tokens.iter().map(|t| {
+        h2.get(server.url("/events"))
+            .header("authorization", t)
+            .send()
+    }))
+    .await;
+    let mut held = Vec::new();
+    let mut statuses = Vec::new();
+    for res in answers {
+        let res = res.unwrap();
+        statuses.push(res.status().as_u16());
+        held.push(res);
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 200, 503, 503, 503, 503]);
+    assert_answers(&server, &tokens[0], "one address's streams at its cap").await;
     drop(held);
     server.terminate().await;
 }
