@@ -30,6 +30,11 @@ pub struct Limits {
     memory_bytes: usize,
     writes: DefaultKeyedRateLimiter<i64>,
     clock: DefaultClock,
+    /// Searches (`q`) running at once: a quarter of the pool, so a burst of
+    /// expensive searches cannot take every connection from other requests.
+    searches: Arc<Semaphore>,
+    /// How long a search waits for a place: as long as one may run.
+    search_wait: Duration,
 }
 
 impl Limits {
@@ -39,6 +44,8 @@ impl Limits {
             .allow_burst(o.write_limit.burst);
         let memory_bytes = o.stream_memory.min(Semaphore::MAX_PERMITS);
         Limits {
+            searches: Arc::new(Semaphore::new((o.pool_size as usize / 4).max(1))),
+            search_wait: o.statement_timeout,
             page_bytes: o.page_bytes,
             max_search_bytes: o.max_search_bytes,
             max_search_words: o.max_search_words,
@@ -59,6 +66,19 @@ impl Limits {
             .await
             .ok()?
             .ok()
+    }
+
+    /// A place among the searches running at once, waiting as long as a
+    /// search may run (the statement timeout); 503 if none came.
+    pub async fn search(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        let place = self.searches.clone().acquire_owned();
+        match tokio::time::timeout(self.search_wait, place).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                tracing::warn!("every search place stayed taken; refusing a search");
+                Err(ApiError::Overloaded)
+            }
+        }
     }
 
     /// [`Self::memory`] for an answer: 503 when the budget stays full.

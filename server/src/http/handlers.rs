@@ -323,6 +323,11 @@ pub async fn history(
     // The rows are held within the page byte budget; what did not fit is
     // the next page.
     let page_bytes = i64::try_from(limits.page_bytes).unwrap_or(i64::MAX);
+    // A search waits for one of a few places; a plain page never does.
+    let _searching = match filter.words.is_empty() {
+        true => None,
+        false => Some(limits.search().await?),
+    };
     let (mut rows, cut) = {
         let client = state.pool.get().await?;
         db::history::newest_within(&client, user.id, &filter, wanted + 1, page_bytes).await?

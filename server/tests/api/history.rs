@@ -1,6 +1,8 @@
 //! `/get-history`: isolation between users, paging with limit/before,
 //! the function and q filters, and the 10,000-entry cap.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use strop_common::{Function, HISTORY_CAP, HistoryResponse};
 
@@ -362,4 +364,72 @@ async fn a_row_with_an_unknown_function_is_an_error_not_a_guess() {
     .unwrap();
     let res = app.get("/get-history", Some(&token)).await;
     crate::support::assert_error(res, 500, strop_common::ErrorCode::Internal).await;
+}
+
+#[tokio::test]
+async fn searches_take_at_most_a_quarter_of_the_pool() {
+    let app = crate::support::spawn_with(strop_server::ServeOptions {
+        pool_size: 8,
+        ..crate::support::lenient()
+    })
+    .await;
+    let (_, token) = app.user().await;
+    run(&app, &token, Function::Reverse, "findable words").await;
+    // Every read of the table waits behind this lock until it is released.
+    let mut locker = app.db().await;
+    let lock = locker.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE history IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let searches: Vec<_> = (0..6)
+        .map(|_| {
+            let http = app.http.clone();
+            let url = app.url("/get-history?q=findable");
+            let token = token.clone();
+            tokio::spawn(async move {
+                http.get(url)
+                    .header("authorization", token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    // Two of the six reach the database; the others wait for a place,
+    // leaving the pool's other connections to everyone else.
+    let db = app.db().await;
+    let mut waiting = 0;
+    for _ in 0..100 {
+        waiting = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'
+                   AND query ILIKE '%ILIKE%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if waiting >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let settled: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'
+               AND query ILIKE '%ILIKE%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!((waiting, settled), (2, 2));
+    lock.rollback().await.unwrap();
+    for search in searches {
+        assert_eq!(search.await.unwrap(), 200);
+    }
 }
