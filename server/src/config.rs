@@ -13,7 +13,6 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use warp::http::HeaderName;
 
-use crate::accounts::limiter::LoginLimit;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use strop_common::VERSION;
@@ -285,6 +284,18 @@ pub enum DatabaseSource {
 #[error("DATABASE_URL is not a valid PostgreSQL connection string: {0}")]
 pub struct BadDatabaseUrl(String);
 
+/// A token bucket: `burst` attempts at once, then one per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimit {
+    pub burst: std::num::NonZeroU32,
+    pub period: Duration,
+}
+
+/// History rows that may wait for the group-commit writer (the batching
+/// task keeps up to twice as many more while their users' batches commit);
+/// a request finding the queue full waits.
+pub const DEFAULT_HISTORY_QUEUE: usize = 256;
+
 /// Settings the HTTP layer needs once the database is chosen.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -316,21 +327,6 @@ pub struct ServeOptions {
     pub write_limit: LoginLimit,
 }
 
-impl ServeOptions {
-    /// What the accept loop allows its connections.
-    pub fn connection_limits(&self) -> crate::http::accept::ConnectionLimits {
-        crate::http::accept::ConnectionLimits {
-            max_connections: self.max_connections,
-            per_address: self.max_connections_per_address,
-            timeouts: crate::http::conn::Timeouts {
-                first_request: self.first_request_timeout,
-                idle: self.idle_timeout,
-            },
-            http2_max_streams: self.http2_max_streams,
-        }
-    }
-}
-
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
@@ -342,7 +338,7 @@ impl Default for ServeOptions {
             max_connections: 1000,
             metrics: MetricsEndpoint::Main,
             hash_concurrency: 2,
-            history_queue: crate::live::history_writer::DEFAULT_QUEUE,
+            history_queue: DEFAULT_HISTORY_QUEUE,
             max_connections_per_address: 256,
             first_request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),

@@ -230,7 +230,7 @@ pub async fn serve(
         listener,
         shutdown,
         SHUTDOWN_GRACE,
-        options.connection_limits(),
+        http_server::ConnectionLimits::from_options(&options),
     )
     .await;
     if let Some(task) = metrics_server {

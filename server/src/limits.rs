@@ -11,7 +11,18 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::ServeOptions;
-use crate::http::error::ApiError;
+
+/// A limit said no; `http/error.rs` turns it into the answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("too many {what}; retry in {retry_after_secs} s")]
+    RateLimited {
+        retry_after_secs: u64,
+        what: &'static str,
+    },
+    #[error("the server has no room for this now")]
+    Busy,
+}
 
 /// How long an answer waits for room in the memory budget before it is 503.
 const MEMORY_WAIT: Duration = Duration::from_secs(5);
@@ -70,22 +81,22 @@ impl Limits {
 
     /// A place among the searches running at once, waiting as long as a
     /// search may run (the statement timeout); 503 if none came.
-    pub async fn search(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+    pub async fn search(&self) -> Result<OwnedSemaphorePermit, Refusal> {
         let place = self.searches.clone().acquire_owned();
         match tokio::time::timeout(self.search_wait, place).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => {
                 tracing::warn!("every search place stayed taken; refusing a search");
-                Err(ApiError::Overloaded)
+                Err(Refusal::Busy)
             }
         }
     }
 
     /// [`Self::memory`] for an answer: 503 when the budget stays full.
-    pub async fn answer_memory(&self, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+    pub async fn answer_memory(&self, bytes: usize) -> Result<OwnedSemaphorePermit, Refusal> {
         self.memory(bytes, MEMORY_WAIT).await.ok_or_else(|| {
             tracing::warn!(bytes, "the answer memory budget stayed full");
-            ApiError::Overloaded
+            Refusal::Busy
         })
     }
 
@@ -116,12 +127,12 @@ impl Limits {
     }
 
     /// One more open stream for `user_id`, or 429.
-    pub fn open_stream(&self, user_id: i64) -> Result<StreamGuard, ApiError> {
+    pub fn open_stream(&self, user_id: i64) -> Result<StreamGuard, Refusal> {
         let mut open = self.open_streams.lock().expect("open streams poisoned");
         let n = open.entry(user_id).or_insert(0);
         if *n >= self.streams_per_user {
             crate::ops::metrics::record_rate_limited("streams");
-            return Err(ApiError::RateLimited {
+            return Err(Refusal::RateLimited {
                 retry_after_secs: 5,
                 what: "open event streams for this user (close one first)",
             });
@@ -134,14 +145,14 @@ impl Limits {
     }
 
     /// One write by `user_id`, or 429.
-    pub fn write(&self, user_id: i64) -> Result<(), ApiError> {
+    pub fn write(&self, user_id: i64) -> Result<(), Refusal> {
         if self.writes.len() > 10_000 {
             self.writes.retain_recent();
         }
         self.writes.check_key(&user_id).map_err(|not_until| {
             crate::ops::metrics::record_rate_limited("writes");
             let wait = not_until.wait_time_from(self.clock.now());
-            ApiError::RateLimited {
+            Refusal::RateLimited {
                 retry_after_secs: whole_seconds(wait),
                 what: "writes for this account",
             }
@@ -236,10 +247,7 @@ mod tests {
         let l = limits(|o| o.streams_per_user = 2);
         let a = l.open_stream(1).unwrap();
         let _b = l.open_stream(1).unwrap();
-        assert!(matches!(
-            l.open_stream(1),
-            Err(ApiError::RateLimited { .. })
-        ));
+        assert!(matches!(l.open_stream(1), Err(Refusal::RateLimited { .. })));
         assert!(l.open_stream(2).is_ok());
         drop(a);
         assert!(l.open_stream(1).is_ok());
@@ -255,7 +263,7 @@ mod tests {
             l.write(7).unwrap();
         }
         match l.write(7) {
-            Err(ApiError::RateLimited {
+            Err(Refusal::RateLimited {
                 retry_after_secs, ..
             }) => assert_eq!(retry_after_secs, 2),
             other => panic!("{other:?}"),

@@ -21,19 +21,13 @@ use std::time::{Duration, Instant};
 
 use warp::http::{HeaderMap, HeaderName};
 
-use crate::http::error::ApiError;
-use crate::limits::whole_seconds;
+use crate::limits::{Refusal, whole_seconds};
 use crate::ops::metrics;
 
 /// Keys kept before full buckets are dropped.
 const PRUNE_ABOVE: usize = 10_000;
 
-/// A token bucket: `burst` attempts at once, then one per `period`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoginLimit {
-    pub burst: NonZeroU32,
-    pub period: Duration,
-}
+pub use crate::config::LoginLimit;
 
 /// The three buckets of the limiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +168,7 @@ impl LoginLimiter {
 
     /// Reserves one attempt for `username` (its canonical form) from
     /// `address`, or says which budget is spent and for how long.
-    pub fn attempt(&self, address: IpAddr, username: &str) -> Result<Attempt<'_>, ApiError> {
+    pub fn attempt(&self, address: IpAddr, username: &str) -> Result<Attempt<'_>, Refusal> {
         let username = username.to_owned();
         self.by_username
             .take(&username)
@@ -200,14 +194,14 @@ impl LoginLimiter {
     }
 }
 
-fn refuse(by: &'static str, what: &'static str, wait: Duration) -> ApiError {
+fn refuse(by: &'static str, what: &'static str, wait: Duration) -> Refusal {
     metrics::record_rate_limited(by);
     tracing::info!(
         by,
         wait_ms = wait.as_millis() as u64,
         "login attempt rate limited"
     );
-    ApiError::RateLimited {
+    Refusal::RateLimited {
         retry_after_secs: whole_seconds(wait),
         what,
     }
@@ -247,7 +241,7 @@ mod tests {
             l.attempt(ip("10.0.0.1"), "alice").unwrap().failed();
         }
         match l.attempt(ip("10.0.0.2"), "alice") {
-            Err(ApiError::RateLimited {
+            Err(Refusal::RateLimited {
                 retry_after_secs,
                 what,
             }) => {
@@ -270,7 +264,7 @@ mod tests {
                 .succeeded();
         }
         match l.attempt(ip("10.0.0.1"), "u9") {
-            Err(ApiError::RateLimited { what, .. }) => assert!(what.contains("address")),
+            Err(Refusal::RateLimited { what, .. }) => assert!(what.contains("address")),
             _ => panic!("the success ceiling did not hold"),
         }
         // Another address is untouched, and one user's successes never lock it.

@@ -77,12 +77,24 @@ pub struct ConnectionLimits {
 }
 
 impl ConnectionLimits {
+    /// What the configuration allows the API's connections.
+    pub fn from_options(o: &crate::ServeOptions) -> Self {
+        ConnectionLimits {
+            max_connections: o.max_connections,
+            per_address: o.max_connections_per_address,
+            timeouts: Timeouts {
+                first_request: o.first_request_timeout,
+                idle: o.idle_timeout,
+            },
+            http2_max_streams: o.http2_max_streams,
+        }
+    }
+
     /// The defaults of the configuration with `max` connections.
     pub fn with_max(max: usize) -> Self {
-        let d = crate::ServeOptions::default();
         ConnectionLimits {
             max_connections: max,
-            ..d.connection_limits()
+            ..Self::from_options(&crate::ServeOptions::default())
         }
     }
 }

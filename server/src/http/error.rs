@@ -307,6 +307,22 @@ impl From<crate::live::history_writer::WriteError> for ApiError {
     }
 }
 
+impl From<crate::limits::Refusal> for ApiError {
+    fn from(refusal: crate::limits::Refusal) -> Self {
+        use crate::limits::Refusal;
+        match refusal {
+            Refusal::RateLimited {
+                retry_after_secs,
+                what,
+            } => ApiError::RateLimited {
+                retry_after_secs,
+                what,
+            },
+            Refusal::Busy => ApiError::Overloaded,
+        }
+    }
+}
+
 impl From<tokio_postgres::Error> for ApiError {
     fn from(err: tokio_postgres::Error) -> Self {
         // 57014: cancelled by statement_timeout (db::pool sets it).

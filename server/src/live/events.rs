@@ -89,7 +89,7 @@ pub fn last_event_id() -> BoxedFilter<(Option<i64>,)> {
 pub fn stream(state: AppState, user: User, last_event_id: Option<i64>) -> Response {
     let open = match state.limits.open_stream(user.id) {
         Ok(open) => open,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => return ApiError::from(refused).into_response(),
     };
     // Subscribed before anything is read, so nothing committed from here on is missed.
     let history = state.listener.history();

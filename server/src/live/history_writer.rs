@@ -24,9 +24,6 @@ pub use crate::db::history::{NewEntry, Saved};
 /// Most rows in one batch. Keeps the `pg_notify` payload (the batch's ids,
 /// at most 20 bytes each with the comma) under PostgreSQL's 8000-byte limit.
 pub const MAX_BATCH: usize = 256;
-/// Default bound of the queue (the batching task keeps up to twice as many
-/// more while their users' batches commit); a request finding it full waits.
-pub const DEFAULT_QUEUE: usize = 256;
 /// Batches committing at once, each on its own pooled connection.
 pub const BATCHES_IN_FLIGHT: usize = 2;
 
