@@ -115,8 +115,8 @@ impl Limits {
         };
         serde_json::to_writer(&mut out, value).ok()?;
         let BudgetWriter { buf, mut held, .. } = out;
-        // What was taken beyond the text goes back at once.
-        let extra = held.num_permits().saturating_sub(buf.len().max(1));
+        // What was taken beyond the buffer goes back at once.
+        let extra = held.num_permits().saturating_sub(buf.capacity().max(1));
         drop(held.split(extra));
         Some((buf, held))
     }
@@ -170,18 +170,32 @@ struct BudgetWriter<'a> {
 impl std::io::Write for BudgetWriter<'_> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         let needed = self.buf.len() + data.len();
-        if needed > self.held.num_permits() {
-            // In steps, so a large answer takes permits a few times only;
-            // near the end of the budget, just what is missing.
-            let missing = needed - self.held.num_permits();
-            let take = |n: usize| {
-                let n = u32::try_from(n).unwrap_or(u32::MAX);
-                self.memory.clone().try_acquire_many_owned(n)
-            };
-            let extra = take(missing.max(256 << 10))
-                .or_else(|_| take(missing))
-                .map_err(|_| std::io::Error::other("the memory budget is full"))?;
-            self.held.merge(extra);
+        if needed > self.buf.capacity() {
+            // The buffer's capacity is what it holds, not its length: it
+            // grows in steps (doubling, at least 256 KiB) that are taken from
+            // the budget first, then reserved exactly.
+            let grown = needed.max(self.buf.capacity() * 2).max(256 << 10);
+            let missing = grown.saturating_sub(self.held.num_permits());
+            if missing > 0 {
+                let take = |n: usize| {
+                    let n = u32::try_from(n).unwrap_or(u32::MAX);
+                    self.memory.clone().try_acquire_many_owned(n)
+                };
+                let exact = needed.saturating_sub(self.held.num_permits());
+                let (extra, cap) = match take(missing) {
+                    Ok(extra) => (extra, grown),
+                    // Near the end of the budget, just what is missing.
+                    Err(_) => (
+                        take(exact)
+                            .map_err(|_| std::io::Error::other("the memory budget is full"))?,
+                        needed,
+                    ),
+                };
+                self.held.merge(extra);
+                self.buf.reserve_exact(cap - self.buf.len());
+            } else {
+                self.buf.reserve_exact(grown - self.buf.len());
+            }
         }
         self.buf.extend_from_slice(data);
         Ok(data.len())

@@ -138,24 +138,8 @@ pub async fn run<F, R>(
             () = &mut shutdown => break,
         };
         let conn = ConnState::new();
-        let place = match normal.clone().try_acquire_owned() {
-            Ok(permit) => match per_address.admit(peer.ip(), limits.per_address) {
-                Some(address) => Place::Normal {
-                    _permit: permit,
-                    _address: address,
-                },
-                None => match overflow.admit(&conn) {
-                    Some(slot) => Place::Overflow(slot),
-                    None => continue,
-                },
-            },
-            Err(_) => match overflow.admit(&conn) {
-                Some(slot) => Place::Overflow(slot),
-                None => {
-                    tracing::warn!(%peer, "connection limit reached; closing a new connection");
-                    continue;
-                }
-            },
+        let Some(place) = Place::take(&streams, &overflow, &conn, peer) else {
+            continue;
         };
         let over_cap = matches!(place, Place::Overflow(_));
         let evicted = match &place {
@@ -175,34 +159,15 @@ pub async fn run<F, R>(
                 budget.clone(),
             )
         });
-        let closing = closing.clone();
-        tasks.spawn(async move {
-            let _place = place;
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            // A client that opens a connection and never finishes its headers
-            // (slowloris) is dropped instead of holding a task forever.
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                // One request per connection over the cap, so it frees soon.
-                .keep_alive(!over_cap);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(if over_cap {
-                    1
-                } else {
-                    limits.http2_max_streams
-                })
-                .keep_alive_interval(Some(HTTP2_PING))
-                .keep_alive_timeout(HTTP2_PING);
-            let mut stream = TimeoutStream::new(stream);
-            stream.set_write_timeout(Some(WRITE_TIMEOUT));
-            let io = TokioIo::new(JsonParseErrors::new(Box::pin(stream)));
-            let served = builder.serve_connection(io, service);
-            watch(served, &conn, &limits.timeouts, &closing, &evicted).await;
-        });
+        tasks.spawn(serve(
+            stream,
+            service,
+            place,
+            conn,
+            limits,
+            closing.clone(),
+            evicted,
+        ));
     }
     drop(listener);
     tracing::info!("shutting down; letting in-flight requests finish");
@@ -211,6 +176,53 @@ pub async fn run<F, R>(
     if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
         tracing::warn!("some requests did not finish in time; closing anyway");
     }
+}
+
+/// Serves one accepted connection until it ends, holding its place.
+async fn serve<S, B>(
+    stream: tokio::net::TcpStream,
+    service: S,
+    place: Place,
+    conn: Arc<ConnState>,
+    limits: ConnectionLimits,
+    closing: CancellationToken,
+    evicted: CancellationToken,
+) where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let over_cap = matches!(place, Place::Overflow(_));
+    let _place = place;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client that opens a connection and never finishes its headers
+    // (slowloris) is dropped instead of holding a task forever.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // One request per connection over the cap, so it frees soon.
+        .keep_alive(!over_cap);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(if over_cap {
+            1
+        } else {
+            limits.http2_max_streams
+        })
+        .keep_alive_interval(Some(HTTP2_PING))
+        .keep_alive_timeout(HTTP2_PING);
+    let mut stream = TimeoutStream::new(stream);
+    stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let io = TokioIo::new(JsonParseErrors::new(Box::pin(stream)));
+    let served = builder.serve_connection(io, service);
+    watch(served, &conn, &limits.timeouts, &closing, &evicted).await;
 }
 
 /// How often an HTTP/2 connection is pinged, and how long the answer may take.
@@ -231,6 +243,37 @@ enum Place {
         _address: AddressGuard,
     },
     Overflow(OverflowGuard),
+}
+
+impl Place {
+    /// A normal place if the server and the peer's address have room, else
+    /// an overflow place; `None`: the connection is closed at once.
+    fn take(
+        normal: &Budget,
+        overflow: &Arc<Overflow>,
+        conn: &Arc<ConnState>,
+        peer: SocketAddr,
+    ) -> Option<Place> {
+        let permit = normal.budget.clone().try_acquire_owned();
+        let address = permit
+            .as_ref()
+            .ok()
+            .and_then(|_| normal.per_address.admit(peer.ip(), normal.cap));
+        match (permit, address) {
+            (Ok(permit), Some(address)) => Some(Place::Normal {
+                _permit: permit,
+                _address: address,
+            }),
+            (Ok(_), None) => overflow.admit(conn).map(Place::Overflow),
+            (Err(_), _) => {
+                let slot = overflow.admit(conn).map(Place::Overflow);
+                if slot.is_none() {
+                    tracing::warn!(%peer, "connection limit reached; closing a new connection");
+                }
+                slot
+            }
+        }
+    }
 }
 
 /// Drives one connection until it ends, closing it when a deadline of

@@ -361,13 +361,20 @@ pub async fn history_response(
     query: HistoryQuery,
 ) -> Result<warp::reply::Response, ApiError> {
     let limits = &state.limits;
-    let held = limits.answer_memory(limits.page_bytes).await?;
+    // The rows hold their page of the budget until the text is written;
+    // the text (JSON escaping can make it several times their size) takes
+    // its own share as it grows, or the answer is 503.
+    let rows_held = limits.answer_memory(limits.page_bytes).await?;
     let body = history(state, user, query).await?;
-    // JSON escaping can make the text several times the rows' size: it is
-    // written within the budget too, or the answer is 503.
+    let text_held = limits.answer_memory(0).await?;
     // Off the async workers: a large answer takes a while to write.
     let writer = limits.clone();
-    let written = tokio::task::spawn_blocking(move || writer.json_within(&body, held)).await?;
+    let written = tokio::task::spawn_blocking(move || {
+        let written = writer.json_within(&body, text_held);
+        drop((body, rows_held));
+        written
+    })
+    .await?;
     let (json, held) = written.ok_or_else(|| {
         tracing::warn!("the memory budget is full; refusing a history answer");
         ApiError::Overloaded
