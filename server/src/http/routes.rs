@@ -188,7 +188,7 @@ fn events(state: AppState) -> BoxedFilter<(Response,)> {
         .and(user(&state))
         .and(events::last_event_id())
         .and(with_state(state))
-        .map(|user, last, state| events::stream(state, user, last))
+        .then(|user, last, state| events::stream(state, user, last))
         .boxed()
 }
 

@@ -50,6 +50,12 @@ const GAP_WAIT: Duration = Duration::from_millis(250);
 /// Rows that may wait so; more and the table is read at once.
 const GAP_ROWS: usize = 256;
 
+/// The id of the user's newest row (0 for none).
+async fn newest_id(state: &AppState, user_id: i64) -> Result<i64, ApiError> {
+    let client = state.pool.get().await?;
+    Ok(db::history::newest_id(&client, user_id).await?.unwrap_or(0))
+}
+
 /// The `Last-Event-ID` header as an entry id; anything else is a 400.
 pub fn last_event_id() -> BoxedFilter<(Option<i64>,)> {
     warp::header::optional::<String>("last-event-id")
@@ -86,7 +92,7 @@ pub fn last_event_id() -> BoxedFilter<(Option<i64>,)> {
             (STROP_STREAMS_PER_USER); Retry-After says when to try again", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
-pub fn stream(state: AppState, user: User, last_event_id: Option<i64>) -> Response {
+pub async fn stream(state: AppState, user: User, last_event_id: Option<i64>) -> Response {
     let open = match state.limits.open_stream(user.id) {
         Ok(open) => open,
         Err(refused) => return ApiError::from(refused).into_response(),
@@ -94,6 +100,15 @@ pub fn stream(state: AppState, user: User, last_event_id: Option<i64>) -> Respon
     // Subscribed before anything is read, so nothing committed from here on is missed.
     let history = state.listener.history();
     let tokens = state.listener.tokens();
+    // Without a cursor the stream starts at what exists before its answer
+    // begins: a row committed after the client sees the 200 is always sent.
+    let start = match last_event_id {
+        Some(id) => id,
+        None => match newest_id(&state, user.id).await {
+            Ok(newest) => newest,
+            Err(err) => return err.into_response(),
+        },
+    };
     let (out, body) = mpsc::channel(BUFFER);
     let subscriber = Subscriber {
         state,
@@ -101,7 +116,7 @@ pub fn stream(state: AppState, user: User, last_event_id: Option<i64>) -> Respon
         user_name: user.name,
         token_hash: user.token_hash,
         out,
-        cursor: Cursor::after(last_event_id),
+        cursor: Cursor::after(Some(start)),
         _open: open,
     };
     tokio::spawn(subscriber.run(history, tokens, last_event_id));
@@ -225,12 +240,9 @@ impl Subscriber {
         mut tokens: broadcast::Receiver<TokenNotice>,
         last_event_id: Option<i64>,
     ) -> Result<Infallible, End> {
+        // Without a cursor the stream began at the newest row (`stream`).
         if last_event_id.is_some() {
             self.catch_up().await?;
-        } else {
-            // Without a cursor, the stream starts at what exists now (if that
-            // cannot be read, the client reconnects rather than get everything).
-            self.cursor.high = self.newest_id().await?;
         }
         let start = tokio::time::Instant::now() + HEARTBEAT;
         let mut heartbeat = tokio::time::interval_at(start, HEARTBEAT);
@@ -315,14 +327,6 @@ impl Subscriber {
                 return Ok(());
             }
         }
-    }
-
-    async fn newest_id(&self) -> Result<i64, End> {
-        let client = self.state.pool.get().await.map_err(|_| End::Gone)?;
-        let newest = db::history::newest_id(&client, self.user_id)
-            .await
-            .map_err(|_| End::Gone)?;
-        Ok(newest.unwrap_or(0))
     }
 
     async fn send_entry(&mut self, entry: &strop_common::HistoryEntry) -> Result<(), End> {

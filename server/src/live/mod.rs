@@ -47,7 +47,9 @@
 //!    predecessor has not been seen is read from the table instead), and
 //!    anything missed (a lag, the listener reconnecting: `Resync`, a client
 //!    reconnecting with `Last-Event-ID`) is read from the table after the
-//!    cursor. Proven by `events::last_event_id_resumes_without_loss_or_duplicates`,
+//!    cursor. A stream without a cursor subscribes, then reads the newest id,
+//!    both before its 200 is sent: every row committed after the client sees
+//!    the 200 reaches it. Proven by `events::last_event_id_resumes_without_loss_or_duplicates`,
 //!    `events::rows_announced_out_of_order_are_streamed_in_order`,
 //!    `events::an_entry_written_on_one_server_arrives_on_a_stream_held_at_another`,
 //!    `listener::notifications_become_rows_and_a_killed_connection_comes_back`,
