@@ -273,59 +273,80 @@ impl EmbeddedPostgres {
         };
 
         let running = postmaster::read(&pg.pgdata);
-        if let Some(pid) = running
+        match running
             .as_ref()
             .filter(|p| postmaster::is_live_postgres(p.pid))
         {
-            if let Some(dir) = &pid.socket_dir {
-                pg.socket_dir = dir.clone();
+            Some(live) => pg.attach(live).await?,
+            None => {
+                pg.start_stopped(running.as_ref(), cluster_major.is_none(), profile)
+                    .await?
             }
-            pg.port = pid.port.unwrap_or(PORT);
-            pg.wait_ready().await?;
-            pg.secure_auth().await?;
-            pg.owner = locks::try_exclusive(&pg.data_dir.join(OWNER_LOCK))?;
-            if pg.owner.is_some() {
-                info!(pgdata = %pg.pgdata.display(), "adopted a running PostgreSQL whose starter has exited");
-            } else {
-                info!(pgdata = %pg.pgdata.display(), "attached to PostgreSQL started by another process");
-            }
-        } else {
-            if let Some(stale) = &running {
-                let mut lock_files = vec![postmaster::path(&pg.pgdata)];
-                for dir in stale.socket_dir.iter().chain([&pg.socket_dir]) {
-                    let port = stale.port.unwrap_or(PORT);
-                    lock_files.push(dir.join(format!(".s.PGSQL.{port}.lock")));
-                }
-                for path in lock_files {
-                    postmaster::remove_if_stale(&path)?;
-                }
-            }
-            if cluster_major.is_none() {
-                pg.init(profile).await?;
-            }
-            pg.prepare_socket_dir()?;
-            pg.write_settings(profile)?;
-            pg.owner = locks::try_exclusive(&pg.data_dir.join(OWNER_LOCK))?;
-            if pg.owner.is_none() {
-                warn!(
-                    "another live process holds {OWNER_LOCK} but its PostgreSQL is down; starting it without owning it"
-                );
-            }
-            // After a crash, the old server's children may hold its shared
-            // memory for a moment, which makes PostgreSQL refuse to start.
-            let attempts = if running.is_some() { 5 } else { 1 };
-            pg.pg_ctl_start(attempts).await?;
-            pg.wait_ready().await?;
-            pg.secure_auth().await?;
-            info!(
-                pgdata = %pg.pgdata.display(),
-                socket_dir = %pg.socket_dir.display(),
-                version = %pg.bins.major,
-                "started embedded PostgreSQL"
-            );
         }
         pg.ensure_database(APP_DB).await?;
         Ok(pg)
+    }
+
+    /// Joins a cluster another process runs (adopting it when its starter
+    /// has exited).
+    async fn attach(&mut self, live: &postmaster::PidFile) -> Result<(), EmbeddedError> {
+        if let Some(dir) = &live.socket_dir {
+            self.socket_dir = dir.clone();
+        }
+        self.port = live.port.unwrap_or(PORT);
+        self.wait_ready().await?;
+        self.secure_auth().await?;
+        self.owner = locks::try_exclusive(&self.data_dir.join(OWNER_LOCK))?;
+        if self.owner.is_some() {
+            info!(pgdata = %self.pgdata.display(), "adopted a running PostgreSQL whose starter has exited");
+        } else {
+            info!(pgdata = %self.pgdata.display(), "attached to PostgreSQL started by another process");
+        }
+        Ok(())
+    }
+
+    /// Starts the cluster (made first if `fresh`), clearing what a crashed
+    /// server (`running`, not live) left behind.
+    async fn start_stopped(
+        &mut self,
+        running: Option<&postmaster::PidFile>,
+        fresh: bool,
+        profile: Profile,
+    ) -> Result<(), EmbeddedError> {
+        if let Some(stale) = running {
+            let mut lock_files = vec![postmaster::path(&self.pgdata)];
+            for dir in stale.socket_dir.iter().chain([&self.socket_dir]) {
+                let port = stale.port.unwrap_or(PORT);
+                lock_files.push(dir.join(format!(".s.PGSQL.{port}.lock")));
+            }
+            for path in lock_files {
+                postmaster::remove_if_stale(&path)?;
+            }
+        }
+        if fresh {
+            self.init(profile).await?;
+        }
+        self.prepare_socket_dir()?;
+        self.write_settings(profile)?;
+        self.owner = locks::try_exclusive(&self.data_dir.join(OWNER_LOCK))?;
+        if self.owner.is_none() {
+            warn!(
+                "another live process holds {OWNER_LOCK} but its PostgreSQL is down; starting it without owning it"
+            );
+        }
+        // After a crash, the old server's children may hold its shared
+        // memory for a moment, which makes PostgreSQL refuse to start.
+        let attempts = if running.is_some() { 5 } else { 1 };
+        self.pg_ctl_start(attempts).await?;
+        self.wait_ready().await?;
+        self.secure_auth().await?;
+        info!(
+            pgdata = %self.pgdata.display(),
+            socket_dir = %self.socket_dir.display(),
+            version = %self.bins.major,
+            "started embedded PostgreSQL"
+        );
+        Ok(())
     }
 
     /// Connection settings for `dbname` on this cluster (Unix socket host, port, user).

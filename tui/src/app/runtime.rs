@@ -81,14 +81,20 @@ impl Drop for Term {
 
 /// Runs the TUI for what `main` resolved: the same [`Launch`] the scripting
 /// commands use, and the display choices.
-pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
-    let mut start = Start::from_launch(&launch);
+/// The first state from what was launched and chosen, and its effects.
+fn first_state(launch: &Launch, choices: &Choices) -> (super::state::State, Vec<Effect>) {
+    let mut start = Start::from_launch(launch);
     start.mouse = choices.mouse;
     start.function = launch.settings.function;
     let (mut state, effects) = update::init(start);
     state.clock = Clock::new(&choices.zone);
     state.relative_times = choices.relative_times;
     state.stops_server = std::env::var_os(OWNS_SERVER_ENV).is_some_and(|v| !v.is_empty());
+    (state, effects)
+}
+
+pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
+    let (mut state, effects) = first_state(&launch, &choices);
     let theme = Theme::new(choices.theme);
     let mut term = Term::enter(choices.mouse)?;
     state.now = Some(jiff::Timestamp::now());

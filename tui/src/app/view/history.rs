@@ -113,28 +113,7 @@ fn draw_table(frame: &mut Frame, area: Rect, s: &State, focused: bool, theme: &T
         ..area
     });
     if h.entries.is_empty() {
-        let (msg, style) = if let Some(e) = &h.error {
-            (
-                format!(
-                    "The history could not be loaded: {e} It loads by itself once the server answers."
-                ),
-                theme.error(),
-            )
-        } else if !h.loaded {
-            ("Loading history…".to_string(), theme.dim())
-        } else if !h.applied_query.is_empty() {
-            (
-                format!("Nothing matches \"{}\".", h.applied_query),
-                theme.dim(),
-            )
-        } else if h.filter.is_some() {
-            ("No entries for this function yet.".to_string(), theme.dim())
-        } else {
-            (
-                "No history yet: run something above.".to_string(),
-                theme.dim(),
-            )
-        };
+        let (msg, style) = empty_message(s, theme);
         frame.render_widget(
             Paragraph::new(Span::styled(msg, style)).wrap(Wrap { trim: true }),
             area,
@@ -193,4 +172,31 @@ fn draw_table(frame: &mut Frame, area: Rect, s: &State, focused: bool, theme: &T
     let table = table.row_highlight_style(theme.selected(focused));
     let mut state = TableState::default().with_selected(Some(h.selected - offset));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// Why the list is empty, as a sentence.
+fn empty_message(s: &State, theme: &Theme) -> (String, Style) {
+    let h = &s.history;
+    if let Some(e) = &h.error {
+        (
+            format!(
+                "The history could not be loaded: {e} It loads by itself once the server answers."
+            ),
+            theme.error(),
+        )
+    } else if !h.loaded {
+        ("Loading history…".to_string(), theme.dim())
+    } else if !h.applied_query.is_empty() {
+        (
+            format!("Nothing matches \"{}\".", h.applied_query),
+            theme.dim(),
+        )
+    } else if h.filter.is_some() {
+        ("No entries for this function yet.".to_string(), theme.dim())
+    } else {
+        (
+            "No history yet: run something above.".to_string(),
+            theme.dim(),
+        )
+    }
 }

@@ -41,6 +41,41 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
         ])),
         server,
     );
+    fields(frame, [user, pass, confirm], s, theme, typing);
+    frame.render_widget(
+        Paragraph::new(message_line(s, theme)).wrap(Wrap { trim: true }),
+        message,
+    );
+    frame.render_widget(
+        Paragraph::new(keyring_line(s, theme)).wrap(Wrap { trim: true }),
+        keyring,
+    );
+
+    let hint = |ctx, action, what: &str| {
+        vec![
+            Span::styled(first_key(ctx, action), theme.heading()),
+            Span::raw(format!(" {what}  ")),
+        ]
+    };
+    let mut spans = hint(Context::Login, Action::Submit, verb);
+    spans.extend(hint(Context::Login, Action::NextField, "next field"));
+    spans.extend(hint(Context::Login, Action::ToggleMode, other));
+    spans.extend(hint(Context::Login, Action::ChangeServer, "server"));
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).wrap(Wrap { trim: true }),
+        hints,
+    );
+}
+
+/// The form's fields: username, password, and (registering) the password again.
+fn fields(
+    frame: &mut Frame,
+    [user, pass, confirm]: [Rect; 3],
+    s: &State,
+    theme: &Theme,
+    typing: bool,
+) {
+    let f = &s.login;
     let on_user = f.focus == LoginField::Username;
     let on_pass = f.focus == LoginField::Password;
     field(
@@ -75,8 +110,12 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
             theme,
         );
     }
+}
 
-    let msg = if f.busy {
+/// Working, the last error, or a notice.
+fn message_line(s: &State, theme: &Theme) -> Line<'static> {
+    let f = &s.login;
+    if f.busy {
         Line::styled(
             format!("{} {}", spinner(s), s.waiting_for().unwrap_or_default()),
             theme.accent(),
@@ -87,10 +126,12 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
         Line::from(notice.clone())
     } else {
         Line::from("")
-    };
-    frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), message);
+    }
+}
 
-    let keyring_line = match &s.keyring {
+/// Where the login will be kept.
+fn keyring_line(s: &State, theme: &Theme) -> Line<'static> {
+    match &s.keyring {
         Keyring::Ready(name) => {
             Line::styled(format!("Your login is kept in the {name}."), theme.dim())
         }
@@ -104,24 +145,5 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
              set STROP_TOKEN (`strop login --print-token` prints one).",
             theme.error(),
         ),
-    };
-    frame.render_widget(
-        Paragraph::new(keyring_line).wrap(Wrap { trim: true }),
-        keyring,
-    );
-
-    let hint = |ctx, action, what: &str| {
-        vec![
-            Span::styled(first_key(ctx, action), theme.heading()),
-            Span::raw(format!(" {what}  ")),
-        ]
-    };
-    let mut spans = hint(Context::Login, Action::Submit, verb);
-    spans.extend(hint(Context::Login, Action::NextField, "next field"));
-    spans.extend(hint(Context::Login, Action::ToggleMode, other));
-    spans.extend(hint(Context::Login, Action::ChangeServer, "server"));
-    frame.render_widget(
-        Paragraph::new(Line::from(spans)).wrap(Wrap { trim: true }),
-        hints,
-    );
+    }
 }

@@ -40,7 +40,9 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
             out_pref = out_pref.max(lines + 2);
         }
         let rest = area.height - input_h;
-        let out_h = out_pref.min(rest);
+        // The focused pane keeps its title row, however small the screen.
+        let history_focused = matches!(s.main.focus, Focus::History | Focus::Search);
+        let out_h = out_pref.min(rest.saturating_sub(if history_focused { 2 } else { 0 }));
         let [input, output, hist] = Layout::vertical([
             Constraint::Length(input_h),
             Constraint::Length(out_h),
