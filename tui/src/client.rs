@@ -305,18 +305,7 @@ impl Client {
         if let Some(id) = after {
             request = request.header("Last-Event-ID", id.to_string());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| self.stream_transport(&e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| self.stream_transport(&e))?;
-            return Err(self.refusal(status, &bytes));
-        }
+        let response = self.open_stream(request).await?;
         let me = self.clone();
         Ok(response
             .bytes_stream()
@@ -401,6 +390,27 @@ impl Client {
     }
 
     /// A non-2xx answer: the server's error JSON, or what else came.
+    /// Sends a request whose answer is a stream: its response once the
+    /// status says yes, else the refusal in the answer's body.
+    async fn open_stream(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.stream_transport(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.stream_transport(&e))?;
+        Err(self.refusal(status, &bytes))
+    }
+
     fn refusal(&self, status: StatusCode, bytes: &[u8]) -> ClientError {
         match serde_json::from_slice::<ErrorBody>(bytes) {
             Ok(body) => ClientError::Api {

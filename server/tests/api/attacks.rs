@@ -223,26 +223,7 @@ async fn one_token_cannot_take_every_connection_or_stream() {
     for i in 0..8 {
         tokens.push(self::token(&server, &format!("h2user{i}")).await);
     }
-    let h2 = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .local_address(LEGIT)
-        .build()
-        .unwrap();
-    let answers = join_all(tokens.iter().map(|t| {
-        h2.get(server.url("/events"))
-            .header("authorization", t)
-            .send()
-    }))
-    .await;
-    let mut held = Vec::new();
-    let mut statuses = Vec::new();
-    for res in answers {
-        let res = res.unwrap();
-        assert_eq!(res.version(), reqwest::Version::HTTP_2);
-        statuses.push(res.status().as_u16());
-        held.push(res);
-    }
-    statuses.sort_unstable();
+    let (statuses, held) = h2_streams(&server, LEGIT, &tokens).await;
     assert_eq!(statuses, [200, 200, 200, 200, 503, 503, 503, 503]);
     // Health checks still answer over the cap.
     let res = client_from(LEGIT)
@@ -265,9 +246,23 @@ async fn one_token_cannot_take_every_connection_or_stream() {
     for i in 0..8 {
         tokens.push(self::token(&server, &format!("h2addr{i}")).await);
     }
+    let (statuses, held) = h2_streams(&server, ATTACKER, &tokens).await;
+    assert_eq!(statuses, [200, 200, 200, 200, 503, 503, 503, 503]);
+    assert_answers(&server, &tokens[0], "one address's streams at its cap").await;
+    drop(held);
+    server.terminate().await;
+}
+
+/// One `/events` stream per token, all on one HTTP/2 connection from
+/// `from`: their statuses (sorted) and the answers, held open.
+async fn h2_streams(
+    server: &ServerProcess,
+    from: IpAddr,
+    tokens: &[String],
+) -> (Vec<u16>, Vec<reqwest::Response>) {
     let h2 = reqwest::Client::builder()
         .http2_prior_knowledge()
-        .local_address(ATTACKER)
+        .local_address(from)
         .build()
         .unwrap();
     let answers = join_all(tokens.iter().map(|t| {
@@ -280,14 +275,12 @@ async fn one_token_cannot_take_every_connection_or_stream() {
     let mut statuses = Vec::new();
     for res in answers {
         let res = res.unwrap();
+        assert_eq!(res.version(), reqwest::Version::HTTP_2);
         statuses.push(res.status().as_u16());
         held.push(res);
     }
     statuses.sort_unstable();
-    assert_eq!(statuses, [200, 200, 200, 200, 503, 503, 503, 503]);
-    assert_answers(&server, &tokens[0], "one address's streams at its cap").await;
-    drop(held);
-    server.terminate().await;
+    (statuses, held)
 }
 
 /// `count` entries of `input` for `token`, eight writes at a time.

@@ -401,32 +401,14 @@ async fn searches_take_at_most_a_quarter_of_the_pool() {
     let db = app.db().await;
     let mut waiting = 0;
     for _ in 0..100 {
-        waiting = db
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'
-                   AND query ILIKE '%ILIKE%'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get::<_, i64>(0);
+        waiting = crate::support::waiting_on_lock(&db, "ILIKE").await;
         if waiting >= 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let settled: i64 = db
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'
-               AND query ILIKE '%ILIKE%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let settled = crate::support::waiting_on_lock(&db, "ILIKE").await;
     assert_eq!((waiting, settled), (2, 2));
     lock.rollback().await.unwrap();
     for search in searches {

@@ -332,3 +332,17 @@ pub async fn wait_for_blocked_writes(pg: &tokio_postgres::Config, n: i64) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Backends of `db`'s database waiting on a lock while running a statement
+/// that contains `text`.
+pub async fn waiting_on_lock(db: &tokio_postgres::Client, text: &str) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'
+           AND query LIKE '%' || $1 || '%'",
+        &[&text],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}

@@ -515,17 +515,7 @@ async fn a_user_deleted_mid_batch_loses_only_their_own_row() {
     });
     // The batch waits for the deletion instead of reading around it...
     for _ in 0..200 {
-        let waiting: i64 = db
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'
-                   AND query LIKE '%strop_insert_history%'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
+        if crate::support::waiting_on_lock(&db, "strop_insert_history").await > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

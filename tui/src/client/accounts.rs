@@ -98,20 +98,10 @@ impl Client {
     pub async fn export(
         &self,
     ) -> Result<impl Stream<Item = Result<bytes::Bytes, ClientError>> + use<>, ClientError> {
-        let response = self
+        let request = self
             .request(Method::GET, paths::HISTORY_EXPORT)
-            .timeout(super::STREAM_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| self.stream_transport(&e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| self.stream_transport(&e))?;
-            return Err(self.refusal(status, &bytes));
-        }
+            .timeout(super::STREAM_TIMEOUT);
+        let response = self.open_stream(request).await?;
         let me = self.clone();
         Ok(response
             .bytes_stream()
