@@ -3,7 +3,9 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
-use strop_common::HistoryEntry;
+use std::time::Duration;
+
+use strop_common::{Function, HistoryEntry, HistoryQuery, HistoryResponse};
 
 const SERVER: &str = "http://127.0.0.1:5000";
 
