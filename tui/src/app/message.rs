@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use crossterm::event::{KeyEvent, MouseEvent};
-use strop_common::{Function, HistoryQuery, HistoryResponse, SessionsResponse};
+use strop_common::{Function, HistoryEntry, HistoryQuery, HistoryResponse, SessionsResponse};
 
 use super::state::{Secret, Session};
-use super::update::LiveEvent;
 
 /// Why a request failed, already a sentence, plus what kind of failure it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,10 +97,21 @@ pub enum Msg {
     SessionsRevoked(Result<String, Failure>),
     /// A `/healthz` probe while offline answered (or did not).
     Probed(Result<(), Failure>),
-    /// From the live history stream number `stream`.
-    Live {
+    /// The live history stream number `stream` opened (the wire's
+    /// [`crate::client::LiveEvent`]s arrive as the next two).
+    LiveOpened {
         stream: u64,
-        event: LiveEvent,
+    },
+    /// An entry committed for this user, from stream number `stream`.
+    LiveEntry {
+        stream: u64,
+        entry: HistoryEntry,
+    },
+    /// Stream number `stream` ended or could not open; it is reopened
+    /// after a pause, unless the token was refused.
+    LiveDropped {
+        stream: u64,
+        failure: Failure,
     },
     /// An entry that arrived live is no longer new.
     Unmark(i64),

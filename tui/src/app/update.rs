@@ -25,7 +25,7 @@ use super::state::*;
 
 pub use super::message::{Effect, Failure, FailureKind, Msg};
 pub use super::start::{Start, init};
-pub use live::{FRESH_FOR, LiveEvent};
+pub use live::FRESH_FOR;
 
 /// Applies one message.
 pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
@@ -65,7 +65,9 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
             result,
         } => history::loaded(s, generation, before, result, &mut fx),
         Msg::SearchDue(ticket) => history::search_due(s, ticket, &mut fx),
-        Msg::Live { stream, event } => live::event(s, stream, event, &mut fx),
+        Msg::LiveOpened { stream } => live::opened(s, stream, &mut fx),
+        Msg::LiveEntry { stream, entry } => live::arrived(s, stream, entry, &mut fx),
+        Msg::LiveDropped { stream, failure } => live::dropped(s, stream, failure, &mut fx),
         Msg::Unmark(id) => live::unmark(s, id),
         Msg::SessionsLoaded(result) => sessions::loaded(s, result, &mut fx),
         Msg::SessionsRevoked(result) => sessions::revoked(s, result, &mut fx),
