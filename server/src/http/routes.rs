@@ -59,6 +59,8 @@ pub fn build(
         .unify()
         .or(crate::http::accounts::routes(s.clone()))
         .unify()
+        .or(crate::http::deletion::routes(s.clone()))
+        .unify()
         .or(healthz())
         .unify()
         .or(readyz(s))

@@ -54,6 +54,16 @@
 //!    `events::an_entry_written_on_one_server_arrives_on_a_stream_held_at_another`,
 //!    `listener::notifications_become_rows_and_a_killed_connection_comes_back`,
 //!    `balancer::a_stream_follower_misses_nothing_when_its_replica_stops`.
+//!
+//!    Deletions are not rows, so this cursor cannot replay them: an
+//!    `event: delete` goes only to streams open when the delete's notice
+//!    ([`notify::delete_entry`], [`notify::delete_all`], sent in the
+//!    deleting statement) arrives, after the deleted row's own event. A
+//!    client that reconnects (with `Last-Event-ID` or not), or whose stream
+//!    was cut by a `Resync`, may have missed some: on every (re)connect it
+//!    reloads what it shows from `/get-history` (the TUI reloads its first
+//!    page), which has no deleted row. Proven by
+//!    `deletion::a_stream_held_at_another_server_hears_of_each_delete`.
 
 pub mod events;
 pub mod history_writer;
