@@ -6,7 +6,7 @@ use std::time::Duration;
 use crossterm::event::{KeyEvent, MouseEvent};
 use strop_common::{Function, HistoryEntry, HistoryQuery, HistoryResponse, SessionsResponse};
 
-use super::state::{Secret, Session};
+use super::state::{SecretString, Session};
 
 /// Why a request failed, already a sentence, plus what kind of failure it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub enum Msg {
         result: Result<String, Failure>,
     },
     TokenLoaded {
-        result: Result<Option<Secret>, String>,
+        result: Result<Option<SecretString>, String>,
     },
     /// The session that was checked, and whose it is on success.
     SessionVerified {
@@ -66,13 +66,13 @@ pub enum Msg {
     },
     Authenticated {
         username: String,
-        result: Result<Secret, Failure>,
+        result: Result<SecretString, Failure>,
     },
     TokenStored(Result<(), String>),
     /// What the keyring holds now for a session whose token was refused.
     NewerToken {
-        refused: Secret,
-        found: Result<Option<Secret>, String>,
+        refused: SecretString,
+        found: Result<Option<SecretString>, String>,
     },
     TokenDeleted(Result<(), String>),
     SettingsSaved(Result<(), String>),
@@ -124,7 +124,9 @@ pub enum Msg {
 }
 
 /// Work for the runtime. Each runs as a task and answers with a `Msg`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Tokens and passwords are [`SecretString`]s, so effects compare only in
+/// tests ([`test_eq`]).
+#[derive(Debug, Clone)]
 pub enum Effect {
     OpenKeyring,
     /// `server` as typed or saved; the runtime normalizes it.
@@ -142,17 +144,17 @@ pub enum Effect {
     Register {
         server: String,
         username: String,
-        password: Secret,
+        password: SecretString,
     },
     Authenticate {
         server: String,
         username: String,
-        password: Secret,
+        password: SecretString,
     },
     StoreToken {
         server: String,
         user: String,
-        token: Secret,
+        token: SecretString,
     },
     DeleteToken {
         server: String,
@@ -163,7 +165,7 @@ pub enum Effect {
     FindNewerToken {
         server: String,
         user: String,
-        refused: Secret,
+        refused: SecretString,
     },
     /// Remember the server and its last user; other settings stay as they are.
     SaveSettings {
@@ -174,13 +176,13 @@ pub enum Effect {
     SaveFunction(Function),
     Run {
         server: String,
-        token: Secret,
+        token: SecretString,
         function: Function,
         input: String,
     },
     LoadHistory {
         server: String,
-        token: Secret,
+        token: SecretString,
         generation: u64,
         query: HistoryQuery,
     },
@@ -191,16 +193,16 @@ pub enum Effect {
     },
     Logout {
         server: String,
-        token: Secret,
+        token: SecretString,
     },
     LoadSessions {
         server: String,
-        token: Secret,
+        token: SecretString,
     },
     /// Revoke session `id`, or with `None` every session but this one.
     RevokeSessions {
         server: String,
-        token: Secret,
+        token: SecretString,
         id: Option<i64>,
     },
     /// After `after`, ask `/healthz`; answers `Probed`.
@@ -213,7 +215,7 @@ pub enum Effect {
     Follow {
         stream: u64,
         server: String,
-        token: Secret,
+        token: SecretString,
         last_id: Option<i64>,
         after: Duration,
     },
@@ -230,4 +232,42 @@ pub enum Effect {
         text: String,
     },
     Quit,
+}
+
+#[cfg(test)]
+mod test_eq;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Client;
+    use crate::session::TokenSource;
+
+    #[test]
+    fn no_debug_shows_a_token_or_password() {
+        let token = || SecretString::from("tok-0123456789");
+        let shown = format!(
+            "{:?} {:?} {:?} {:?}",
+            Effect::Authenticate {
+                server: "http://h:1".into(),
+                username: "ann".into(),
+                password: SecretString::from("pw-hunter2"),
+            },
+            Effect::VerifySession {
+                session: Session {
+                    server: "http://h:1".into(),
+                    user: "ann".into(),
+                    token: token(),
+                    source: TokenSource::Keyring,
+                },
+            },
+            Msg::Authenticated {
+                username: "ann".into(),
+                result: Ok(token()),
+            },
+            Client::new("http://h:1").unwrap().with_token(Some(token())),
+        );
+        assert!(!shown.contains("tok-0123456789"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
 }

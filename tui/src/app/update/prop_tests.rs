@@ -108,7 +108,7 @@ fn logged_in() -> State {
         &mut s,
         Msg::Authenticated {
             username: "alice".into(),
-            result: Ok(Secret::new("token")),
+            result: Ok(SecretString::from("token")),
         },
     );
     assert!(s.screen.is_main());

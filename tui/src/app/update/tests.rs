@@ -25,8 +25,8 @@ fn type_str(s: &mut State, text: &str) -> Vec<Effect> {
     text.chars().flat_map(|c| update(s, ch(c))).collect()
 }
 
-fn tok() -> Secret {
-    Secret::new("0123456789abcdef0123456789abcdef")
+fn tok() -> SecretString {
+    SecretString::from("0123456789abcdef0123456789abcdef")
 }
 
 /// alice's session, token from the keyring.
@@ -413,7 +413,7 @@ fn login_form_moves_between_fields_and_submits() {
         vec![Effect::Authenticate {
             server: SERVER.into(),
             username: "alice".into(),
-            password: Secret::new("hunter2")
+            password: SecretString::from("hunter2")
         }]
     );
     assert!(s.login.busy);
@@ -526,7 +526,7 @@ fn register_then_logs_straight_in() {
         vec![Effect::Authenticate {
             server: SERVER.into(),
             username: "bob".into(),
-            password: Secret::new("pw")
+            password: SecretString::from("pw")
         }]
     );
     // Ctrl+T toggles back.
@@ -1749,7 +1749,7 @@ fn a_token_replaced_by_another_login_here_is_adopted() {
         fx.iter()
             .any(|f| matches!(f, Effect::FindNewerToken { .. }))
     );
-    let newer = Secret::new("newer-token");
+    let newer = SecretString::from("newer-token");
     let fx = update(
         &mut s,
         Msg::NewerToken {
@@ -1760,7 +1760,7 @@ fn a_token_replaced_by_another_login_here_is_adopted() {
     let Some(Effect::VerifySession { session }) = fx.first() else {
         panic!("{fx:?}")
     };
-    assert_eq!(session.token, newer);
+    assert_eq!(session.token.expose_secret(), newer.expose_secret());
     let session = session.clone();
     let fx = update(
         &mut s,
@@ -1769,11 +1769,14 @@ fn a_token_replaced_by_another_login_here_is_adopted() {
             result: Ok("alice".into()),
         },
     );
-    assert_eq!(s.session().unwrap().token, newer);
+    assert_eq!(
+        s.session().unwrap().token.expose_secret(),
+        newer.expose_secret()
+    );
     assert_eq!(s.notice.as_deref(), Some(account::ADOPTED));
     assert!(
         fx.iter()
-            .any(|f| matches!(f, Effect::Follow { token, .. } if *token == newer))
+            .any(|f| matches!(f, Effect::Follow { token, .. } if token.expose_secret() == newer.expose_secret()))
     );
     assert!(!fx.iter().any(|f| matches!(f, Effect::DeleteToken { .. })));
 }
