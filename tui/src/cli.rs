@@ -14,6 +14,7 @@ mod input;
 use std::io::{IsTerminal, Write};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use secrecy::ExposeSecret;
 use strop_common::api::{
     Function, HistoryQuery, HistoryResponse, MAX_HISTORY_LIMIT, StropResponse, WhoAmIResponse,
 };
@@ -492,7 +493,8 @@ async fn login(launch: &Launch, client: &Client, args: LoginArgs) -> Result<(), 
     let password = input::password(args.password.password_stdin, false)?;
     let token = client.authenticate(&user, &password).await?;
     if args.print_token {
-        return print_line(&token);
+        // Asked for: the token goes to stdout, for a script to keep.
+        return print_line(token.expose_secret());
     }
 
     let saved = {

@@ -17,8 +17,8 @@ use crossterm::execute;
 use ratatui::DefaultTerminal;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use super::state::{Clock, Secret};
-use super::update::{self, Effect, Failure, FailureKind, LiveEvent, Msg, Start};
+use super::state::{Clock, SecretString};
+use super::update::{self, Effect, Failure, FailureKind, Msg, Start};
 use super::view::{self, Theme};
 use crate::client::{Client, ClientError};
 use crate::session::Launch;
@@ -212,7 +212,7 @@ impl Runner {
         }
     }
 
-    fn client(&mut self, server: &str, token: Option<&Secret>) -> Result<Client, Failure> {
+    fn client(&mut self, server: &str, token: Option<&SecretString>) -> Result<Client, Failure> {
         let client = match self.clients.get(server) {
             Some(c) => c.clone(),
             None => {
@@ -221,7 +221,7 @@ impl Runner {
                 c
             }
         };
-        Ok(client.with_token(token.map(|t| t.expose().to_string())))
+        Ok(client.with_token(token.cloned()))
     }
 
     /// Runs one client call as a task and answers with `reply(result)`; a
@@ -229,7 +229,7 @@ impl Runner {
     fn http<T, Fut>(
         &mut self,
         server: &str,
-        token: Option<&Secret>,
+        token: Option<&SecretString>,
         call: impl FnOnce(Client) -> Fut,
         reply: impl FnOnce(Result<T, Failure>) -> Msg + Send + 'static,
     ) where
@@ -346,14 +346,14 @@ impl Runner {
                 let tx = self.tx.clone();
                 self.follow = Some(tokio::spawn(async move {
                     tokio::time::sleep(after).await;
-                    let send = |event| {
-                        let _ = tx.send(Msg::Live { stream, event });
+                    let send = |msg| {
+                        let _ = tx.send(msg);
                     };
-                    let dropped = match client {
-                        Ok(c) => live::follow(c, last_id, &send).await,
+                    let failure = match client {
+                        Ok(c) => live::follow(c, stream, last_id, &send).await,
                         Err(f) => f,
                     };
-                    send(LiveEvent::Dropped(dropped));
+                    send(Msg::LiveDropped { stream, failure });
                 }));
             }
             Effect::Unfollow => {
@@ -368,12 +368,12 @@ impl Runner {
 
     /// The session rules (`session`): store the token, and revoke what it
     /// replaced (the revocation runs on the async runtime, not the worker).
-    fn store_token(&mut self, server: String, user: String, token: Secret) {
+    fn store_token(&mut self, server: String, user: String, token: SecretString) {
         let client = self.client(&server, None).ok();
         let handle = tokio::runtime::Handle::current();
         self.keyring(move |store| {
             let stored = match store {
-                Some(st) => crate::session::store_token(st, &server, &user, token.expose())
+                Some(st) => crate::session::store_token(st, &server, &user, &token)
                     .map_err(|e| e.to_string()),
                 None => Err(NO_KEYRING.into()),
             };
@@ -404,10 +404,7 @@ impl Runner {
             })),
             Effect::LoadToken { server, user } => self.keyring(move |store| Msg::TokenLoaded {
                 result: match store {
-                    Some(st) => st
-                        .get(&server, &user)
-                        .map(|t| t.map(Secret::new))
-                        .map_err(|e| e.to_string()),
+                    Some(st) => st.get(&server, &user).map_err(|e| e.to_string()),
                     None => Err(NO_KEYRING.into()),
                 },
             }),
@@ -422,8 +419,7 @@ impl Runner {
                 refused,
             } => self.keyring(move |store| Msg::NewerToken {
                 found: match store {
-                    Some(st) => crate::session::newer_token(st, &server, &user, refused.expose())
-                        .map(|t| t.map(Secret::new))
+                    Some(st) => crate::session::newer_token(st, &server, &user, &refused)
                         .map_err(|e| e.to_string()),
                     None => Ok(None),
                 },
@@ -482,7 +478,7 @@ impl Runner {
                 self.http(
                     &server,
                     None,
-                    |c| async move { c.register(&name, password.expose()).await.map(drop) },
+                    |c| async move { c.register(&name, &password).await.map(drop) },
                     |result| Msg::Registered { username, result },
                 )
             }
@@ -495,11 +491,7 @@ impl Runner {
                 self.http(
                     &server,
                     None,
-                    |c| async move {
-                        c.authenticate(&name, password.expose())
-                            .await
-                            .map(Secret::new)
-                    },
+                    |c| async move { c.authenticate(&name, &password).await },
                     |result| Msg::Authenticated { username, result },
                 )
             }

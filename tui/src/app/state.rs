@@ -18,10 +18,14 @@ pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
 pub const SESSION_EXPIRED: &str = "Your session expired or was revoked; please log in again.";
 
 pub use crate::local_time::{Clock, Zone};
-pub use crate::session::{Secret, Session, TokenSource};
+pub use crate::session::{Session, TokenSource};
+/// Tokens and passwords: redacted in `Debug`, zeroed when dropped.
+pub use secrecy::{ExposeSecret, SecretString};
 
-/// Which full screen is up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which full screen is up. Comparable in tests only: `Main` holds a token
+/// (see `message::test_eq`).
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub enum Screen {
     /// Checking a stored or given token before deciding where to land.
     Connecting,
@@ -426,7 +430,7 @@ pub struct State {
     pub spinner: usize,
     /// The server refused this token: looking in the keyring for the one
     /// a login elsewhere on this machine replaced it with.
-    pub adopting: Option<Secret>,
+    pub adopting: Option<SecretString>,
     /// `./run` started the server and stops it when strop ends
     /// (`STROP_RUN_OWNS_SERVER`): quitting asks first.
     pub stops_server: bool,
@@ -537,7 +541,7 @@ mod tests {
 
     #[test]
     fn secret_is_redacted() {
-        assert!(!format!("{:?}", Secret::new("abc")).contains("abc"));
+        assert!(!format!("{:?}", SecretString::from("abc")).contains("abc"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use futures::{Stream, StreamExt};
 use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use strop_common::api::{
@@ -82,9 +83,9 @@ impl Client {
     }
 
     /// `DELETE /account`: the user, their history and every token.
-    pub async fn delete_account(&self, password: &str) -> Result<String, ClientError> {
+    pub async fn delete_account(&self, password: &SecretString) -> Result<String, ClientError> {
         let body = AccountDeletion {
-            password: password.to_string(),
+            password: password.expose_secret().to_string(),
         };
         let reply: MessageResponse = self
             .execute(self.request(Method::DELETE, paths::ACCOUNT).json(&body))

@@ -104,7 +104,7 @@ fn submit(s: &mut State, fx: &mut Vec<Effect>) {
     s.login.busy = true;
     s.notice = None;
     let server = s.server.clone();
-    let password = Secret::new(password);
+    let password = SecretString::from(password);
     match s.login.mode {
         LoginMode::Login => {
             s.start(Activity::LogIn);
@@ -137,7 +137,7 @@ pub(super) fn registered(
             note_online(s, fx);
             s.notice = Some(format!("Registered \"{username}\"."));
             // Log straight in with the same password.
-            let password = Secret::new(s.login.password.value());
+            let password = SecretString::from(s.login.password.value());
             s.start(Activity::LogIn);
             fx.push(Effect::Authenticate {
                 server: s.server.clone(),
@@ -156,7 +156,7 @@ pub(super) fn registered(
 pub(super) fn authenticated(
     s: &mut State,
     username: String,
-    result: Result<Secret, Failure>,
+    result: Result<SecretString, Failure>,
     fx: &mut Vec<Effect>,
 ) {
     s.finish(Activity::LogIn);

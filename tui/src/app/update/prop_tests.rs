@@ -108,7 +108,7 @@ fn logged_in() -> State {
         &mut s,
         Msg::Authenticated {
             username: "alice".into(),
-            result: Ok(Secret::new("token")),
+            result: Ok(SecretString::from("token")),
         },
     );
     assert!(s.screen.is_main());
@@ -195,14 +195,14 @@ proptest! {
                         expect = Some(Expect::Live);
                     }
                     let stream = s.live.stream;
-                    update(&mut s, Msg::Live { stream, event: LiveEvent::Open })
+                    update(&mut s, Msg::LiveOpened { stream })
                 }
                 Step::StreamDropped => {
                     if was_main {
                         expect = Some(if s.conn == Conn::Offline { Expect::Offline } else { Expect::Reconnecting });
                     }
                     let stream = s.live.stream;
-                    update(&mut s, Msg::Live { stream, event: LiveEvent::Dropped(unreachable()) })
+                    update(&mut s, Msg::LiveDropped { stream, failure: unreachable() })
                 }
                 Step::ProbeOk => {
                     if s.probe.is_some() {

@@ -73,7 +73,7 @@ fn main_state() -> State {
     s.screen = Screen::Main(Session {
         server: SERVER.into(),
         user: "alice".into(),
-        token: Secret::new("t"),
+        token: SecretString::from("t"),
         source: TokenSource::Keyring,
     });
     s.server = SERVER.into();
