@@ -1340,3 +1340,27 @@ fn an_entry_deleted_by_the_cli_leaves_the_open_tui() {
     s.wait_exit();
     support::forget_token(url, &user);
 }
+
+/// `strop history delete --all` on a terminal asks first: anything but y
+/// deletes nothing; y deletes every entry of the user.
+#[test]
+fn history_delete_all_asks_on_a_terminal() {
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, user) = Client::logged_in(url, "delall");
+    client.run(url, &user, &["reverse", "one"]);
+    client.run(url, &user, &["reverse", "two"]);
+    let mut s = client.spawn(&["history", "delete", "--all"]);
+    s.wait_for_text("[y/N]", WAIT);
+    assert!(s.contents().contains(&user), "{}", s.contents());
+    s.send_keys("n\r");
+    s.wait_for_text("Nothing was deleted.", WAIT);
+    assert_eq!(history_ids(&client, url, &user).len(), 2);
+    let mut s = client.spawn(&["history", "delete", "--all"]);
+    s.wait_for_text("[y/N]", WAIT);
+    s.send_keys("y\r");
+    s.wait_for_text("2 history entries deleted.", WAIT);
+    s.wait_exit();
+    assert!(history_ids(&client, url, &user).is_empty());
+    support::forget_token(url, &user);
+}
