@@ -45,6 +45,9 @@ const STREAM_IDLE: Duration = strop_common::EVENTS_HEARTBEAT.saturating_mul(3);
 pub enum LiveEvent {
     /// An entry committed for this user (the `/get-history` JSON).
     Entry(HistoryEntry),
+    /// Entries of this user were deleted (here or on another client).
+    /// Not replayed on a resume: a client reloads what it shows on reconnect.
+    Deleted(strop_common::DeleteEvent),
     /// The server ended the stream: the token was revoked or expired.
     Ended(ClientError),
 }
@@ -332,6 +335,11 @@ impl Client {
                 serde_json::from_str(&event.data)
                     .map(LiveEvent::Entry)
                     .or_else(|_| bad("entry")),
+            ),
+            "delete" => Some(
+                serde_json::from_str(&event.data)
+                    .map(LiveEvent::Deleted)
+                    .map_err(|_| self.unexpected("a delete event strop cannot read".into())),
             ),
             "error" => Some(match serde_json::from_str::<ErrorBody>(&event.data) {
                 Ok(body) => Ok(LiveEvent::Ended(ClientError::Api {

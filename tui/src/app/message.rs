@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use crossterm::event::{KeyEvent, MouseEvent};
-use strop_common::{Function, HistoryEntry, HistoryQuery, HistoryResponse, SessionsResponse};
+use strop_common::{
+    DeleteEvent, Function, HistoryEntry, HistoryQuery, HistoryResponse, SessionsResponse,
+};
 
 use super::state::{SecretString, Session};
 use crate::session::{CredentialsMode, Granted};
@@ -97,7 +99,7 @@ pub enum Msg {
     /// A `/healthz` probe while offline answered (or did not).
     Probed(Result<(), Failure>),
     /// The live history stream number `stream` opened (the wire's
-    /// [`crate::client::LiveEvent`]s arrive as the next two).
+    /// [`crate::client::LiveEvent`]s arrive as the next three).
     LiveOpened {
         stream: u64,
     },
@@ -105,6 +107,11 @@ pub enum Msg {
     LiveEntry {
         stream: u64,
         entry: HistoryEntry,
+    },
+    /// Entries deleted (by this client or another), from stream number `stream`.
+    LiveDeleted {
+        stream: u64,
+        gone: DeleteEvent,
     },
     /// Stream number `stream` ended or could not open; it is reopened
     /// after a pause, unless the token was refused.
@@ -114,6 +121,12 @@ pub enum Msg {
     },
     /// An entry that arrived live is no longer new.
     Unmark(i64),
+    /// `DELETE /history/{id}` answered: `Ok(true)` deleted, `Ok(false)` it
+    /// was gone already (a 404: deleted elsewhere).
+    EntryDeleted {
+        id: i64,
+        result: Result<bool, Failure>,
+    },
     /// The clipboard sequence was written (or not).
     Copied {
         what: &'static str,
@@ -200,6 +213,12 @@ pub enum Effect {
         server: String,
         token: SecretString,
         id: Option<i64>,
+    },
+    /// Delete history entry `id`; answers `EntryDeleted`.
+    DeleteEntry {
+        server: String,
+        token: SecretString,
+        id: i64,
     },
     /// After `after`, ask `/healthz`; answers `Probed`.
     Probe {

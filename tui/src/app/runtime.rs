@@ -501,6 +501,19 @@ impl Runner {
                 |c| async move { c.sessions().await },
                 Msg::SessionsLoaded,
             ),
+            Effect::DeleteEntry { server, token, id } => self.http(
+                &server,
+                Some(&token),
+                move |c| async move {
+                    match c.delete_entry(id).await {
+                        Ok(_) => Ok(true),
+                        // Gone already (deleted elsewhere): the row goes all the same.
+                        Err(e) if e.code() == Some(strop_common::ErrorCode::NotFound) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                },
+                move |result| Msg::EntryDeleted { id, result },
+            ),
             Effect::RevokeSessions { server, token, id } => self.http(
                 &server,
                 Some(&token),

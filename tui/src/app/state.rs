@@ -55,6 +55,8 @@ pub enum Overlay {
     Sessions(SessionsView),
     /// Quit? (from `q` in the list, or whenever `./run`'s server stops too)
     ConfirmQuit,
+    /// Delete this entry? (from `d` in the list or the detail view)
+    ConfirmDelete(HistoryEntry),
 }
 
 /// The sessions overlay: the list (`None` while it loads), the selected
@@ -129,6 +131,9 @@ pub struct Live {
     pub failures: u32,
     /// The newest id seen, sent as `Last-Event-ID` on a reopen.
     pub last_id: Option<i64>,
+    /// A stream dropped since the last open: deletions made meanwhile are
+    /// not replayed, so the next open reloads the first page.
+    pub missed: bool,
 }
 
 /// Whether tokens can be kept in the OS keyring.

@@ -33,6 +33,7 @@ impl Effect {
             | Effect::Logout { token, .. }
             | Effect::LoadSessions { token, .. }
             | Effect::RevokeSessions { token, .. }
+            | Effect::DeleteEntry { token, .. }
             | Effect::Follow { token, .. } => vec![exposed(token)],
             _ => Vec::new(),
         }

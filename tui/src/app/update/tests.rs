@@ -1823,3 +1823,191 @@ fn our_own_run_arriving_live_before_its_answer_is_one_row() {
     assert_eq!(s.history.entries[0].id, 4);
     assert_eq!(s.history.selected, 0);
 }
+
+fn deletes(fx: &[Effect]) -> Vec<i64> {
+    fx.iter()
+        .filter_map(|f| match f {
+            Effect::DeleteEntry { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ids_shown(s: &State) -> Vec<i64> {
+    s.history.entries.iter().map(|e| e.id).collect()
+}
+
+#[test]
+fn d_asks_then_deletes_and_the_row_goes_when_the_server_says_so() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 5, None));
+    s.main.focus = Focus::History;
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.history.selected_entry().unwrap().id, 4);
+    // The question; n and Esc keep the entry and send nothing.
+    for cancel in [ch('n'), key(KeyCode::Esc)] {
+        assert!(update(&mut s, ch('d')).is_empty());
+        assert!(matches!(&s.overlay, Some(Overlay::ConfirmDelete(e)) if e.id == 4));
+        assert!(update(&mut s, cancel).is_empty());
+        assert_eq!(s.overlay, None);
+    }
+    // Enter (or y) deletes: one request, the row stays until the answer.
+    update(&mut s, ch('d'));
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        fx,
+        vec![Effect::DeleteEntry {
+            server: SERVER.into(),
+            token: tok(),
+            id: 4
+        }]
+    );
+    assert_eq!(s.overlay, None);
+    assert_eq!(ids_shown(&s), [5, 4, 3, 2, 1]);
+    update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 4,
+            result: Ok(true),
+        },
+    );
+    assert_eq!(ids_shown(&s), [5, 3, 2, 1]);
+    assert_eq!(s.history.selected_entry().unwrap().id, 3, "the next row");
+    assert_eq!(s.notice.as_deref(), Some("Entry 4 deleted."));
+    // y works too; a 404 (deleted elsewhere meanwhile) removes the row as well.
+    update(&mut s, ch('d'));
+    assert_eq!(deletes(&update(&mut s, ch('y'))), [3]);
+    update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 3,
+            result: Ok(false),
+        },
+    );
+    assert_eq!(ids_shown(&s), [5, 2, 1]);
+    assert!(s.notice.as_deref().unwrap().contains("already deleted"));
+}
+
+#[test]
+fn d_in_the_detail_view_asks_and_a_failed_delete_keeps_the_row() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    s.main.focus = Focus::History;
+    update(&mut s, key(KeyCode::Enter));
+    assert!(matches!(s.overlay, Some(Overlay::Detail(_))));
+    update(&mut s, ch('d'));
+    assert!(matches!(&s.overlay, Some(Overlay::ConfirmDelete(e)) if e.id == 3));
+    assert_eq!(deletes(&update(&mut s, key(KeyCode::Enter))), [3]);
+    update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 3,
+            result: Err(Failure::new(
+                FailureKind::Refused,
+                "Too many writes for this account; try again in 1 second.",
+            )),
+        },
+    );
+    assert_eq!(ids_shown(&s), [3, 2, 1]);
+    assert!(s.last_error.as_deref().unwrap().contains("Too many writes"));
+    // A refused token ends the session, as anywhere.
+    update(&mut s, ch('d'));
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 3,
+            result: Err(auth()),
+        },
+    );
+    let _ = nothing_newer(&mut s, fx);
+    assert_eq!(s.screen, Screen::Login);
+}
+
+#[test]
+fn a_row_not_yet_on_the_server_or_an_empty_list_has_nothing_to_delete() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 0, None));
+    s.main.focus = Focus::History;
+    assert!(update(&mut s, ch('d')).is_empty());
+    assert_eq!(s.overlay, None);
+    assert!(s.notice.as_deref().unwrap().contains("No entry"));
+    s.main.focus = Focus::Input;
+    type_str(&mut s, "mine");
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "mine".into(),
+            result: Ok("enim".into()),
+            at: stamps(),
+        },
+    );
+    s.main.focus = Focus::History;
+    assert!(update(&mut s, ch('d')).is_empty());
+    assert_eq!(s.overlay, None);
+    assert!(s.notice.as_deref().unwrap().contains("not saved"));
+}
+
+#[test]
+fn a_live_delete_removes_rows_keeps_the_selection_and_closes_their_detail() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 10, None));
+    live_open(&mut s);
+    s.main.focus = Focus::History;
+    for _ in 0..5 {
+        update(&mut s, key(KeyCode::Down));
+    }
+    s.history.offset.set(3);
+    assert_eq!(s.history.selected_entry().unwrap().id, 5);
+    let stream = s.live.stream;
+    let gone = |ids: Vec<i64>, up_to| Msg::LiveDeleted {
+        stream,
+        gone: strop_common::DeleteEvent { ids, up_to },
+    };
+    // Rows above the selection go: the same entry stays selected and on screen.
+    assert!(update(&mut s, gone(vec![9, 8], None)).is_empty());
+    assert_eq!(ids_shown(&s), [10, 7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(s.history.selected_entry().unwrap().id, 5);
+    assert_eq!(s.history.offset.get(), 1);
+    // Unknown ids change nothing; an older stream's event is ignored.
+    update(&mut s, gone(vec![99], None));
+    update(
+        &mut s,
+        Msg::LiveDeleted {
+            stream: stream - 1,
+            gone: strop_common::DeleteEvent {
+                ids: vec![10],
+                up_to: None,
+            },
+        },
+    );
+    assert_eq!(s.history.entries.len(), 8);
+    // The entry open in the detail view is deleted elsewhere: the view closes.
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, gone(vec![5], None));
+    assert_eq!(s.overlay, None);
+    assert!(s.notice.as_deref().unwrap().contains("Entry 5 was deleted"));
+    assert_eq!(s.history.selected_entry().unwrap().id, 4);
+    // All history deleted (up to 7): only what came after stays.
+    update(&mut s, gone(vec![], Some(7)));
+    assert_eq!(ids_shown(&s), [10]);
+    assert_eq!(s.history.selected, 0);
+}
+
+#[test]
+fn a_stream_reopened_after_a_drop_reloads_the_first_page() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    // The first open reloads nothing.
+    assert!(history_loads(&live_open(&mut s)).is_empty());
+    live_dropped(&mut s, unreachable());
+    // Deletions made while it was away are not replayed: the page is read again.
+    let fx = live_open(&mut s);
+    assert_eq!(history_loads(&fx).len(), 1, "{fx:?}");
+    answer_history(&mut s, None, page(1, 2, None));
+    assert_eq!(ids_shown(&s), [2, 1]);
+    // Only once per drop.
+    assert!(history_loads(&live_open(&mut s)).is_empty());
+}

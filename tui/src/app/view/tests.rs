@@ -294,6 +294,14 @@ fn confirm_logout_overlay() {
 }
 
 #[test]
+fn confirm_delete_overlay() {
+    let mut s = main_state();
+    let entry = s.history.entries[0].clone();
+    s.overlay = Some(Overlay::ConfirmDelete(entry));
+    snap!("confirm_delete", s);
+}
+
+#[test]
 fn no_color_keeps_reverse_video_for_the_selection() {
     let mut s = main_state();
     s.main.focus = Focus::History;
