@@ -5,6 +5,7 @@
 //! `strop: <sentence>` on stderr with an exit code from [`exit`].
 
 mod account;
+mod delete;
 mod errors;
 mod follow;
 mod history_table;
@@ -158,7 +159,8 @@ pub enum RemoteCommand {
     Reverse(TextArgs),
     /// Translate TEXT to pig latin; "-" reads standard input.
     Piglatin(TextArgs),
-    /// Show your history: time, function, input, output (oldest first).
+    /// Show your history: time, function, input, output (oldest first);
+    /// `strop history delete ID…` deletes entries, `--all` every one.
     History(HistoryArgs),
     /// List your sessions (logins, never their tokens); `strop sessions
     /// revoke ID` logs one out, `strop sessions revoke --others` every one
@@ -224,7 +226,10 @@ impl From<FunctionArg> for Function {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub action: Option<delete::HistoryAction>,
     /// Only the newest N entries (1-1000).
     #[arg(long, short = 'n', value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_HISTORY_LIMIT)))]
@@ -331,6 +336,13 @@ async fn remote(cli: Cli, command: RemoteCommand) -> Result<(), CliError> {
         }
         RemoteCommand::Reverse(args) => strop(&launch, &client, Function::Reverse, args).await,
         RemoteCommand::Piglatin(args) => strop(&launch, &client, Function::Piglatin, args).await,
+        RemoteCommand::History(HistoryArgs {
+            action: Some(action),
+            ..
+        }) => {
+            let server = client.server().to_string();
+            delete::run(&authed(&launch, &client).await?, &server, action).await
+        }
         RemoteCommand::History(args) if args.export => {
             account::export(&authed(&launch, &client).await?).await
         }
@@ -392,14 +404,23 @@ fn roff_text(text: &str) -> String {
 /// arguments and options.
 fn subcommands_roff(cli: &clap::Command) -> String {
     let mut out = String::from(".SH COMMANDS\n");
-    for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let mut sub = sub.clone().bin_name(format!("strop {}", sub.get_name()));
+    commands_roff(cli, "strop", &mut out);
+    out
+}
+
+/// The subcommands of `cmd`, named from `prefix`, each followed by its own
+/// (`strop history delete` after `strop history`).
+fn commands_roff(cmd: &clap::Command, prefix: &str, out: &mut String) {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        let name = format!("{prefix} {}", sub.get_name());
+        let mut sub = sub.clone().bin_name(name.clone());
         let usage = sub.render_usage().to_string();
         let usage = usage.trim_start_matches("Usage: ");
-        out.push_str(&format!(
-            ".SS {}\n",
-            roff_text(&format!("strop {}", sub.get_name()))
-        ));
+        let usage = usage.lines().next().unwrap_or(usage).trim();
+        out.push_str(&format!(".SS {}\n", roff_text(&name)));
         out.push_str(&format!(".B {}\n", roff_text(usage)));
         if let Some(about) = sub.get_long_about().or(sub.get_about()) {
             out.push_str(&format!(".PP\n{}\n", roff_text(&about.to_string())));
@@ -424,8 +445,8 @@ fn subcommands_roff(cli: &clap::Command) -> String {
                 roff_text(&help)
             ));
         }
+        commands_roff(&sub, &name, out);
     }
-    out
 }
 
 /// `.SH KEYS`: the interactive client's key table, as its help lists it.

@@ -33,7 +33,9 @@ pub fn at(path: &'static str) -> BoxedFilter<()> {
 }
 
 /// A template path whose last segment is a parameter (`/sessions/{id}`):
-/// the parameter's text.
+/// the parameter's text. A path that [`Route::of_path`] gives to another
+/// route (`/history/export` is not `/history/{id}`) is not this one, so
+/// that route's own answer (a 405) stands.
 pub fn at_with_param(route: Route) -> BoxedFilter<(String,)> {
     let path = route.path();
     let (prefix, last) = path.rsplit_once('/').unwrap_or(("", path));
@@ -46,6 +48,16 @@ pub fn at_with_param(route: Route) -> BoxedFilter<(String,)> {
         })
         .and(warp::path::param::<String>())
         .and(warp::path::end())
+        .and(warp::path::full())
+        .and_then(
+            move |param: String, full: warp::path::FullPath| async move {
+                if Route::of_path(full.as_str()) == Some(route) {
+                    Ok(param)
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            },
+        )
         .boxed()
 }
 
@@ -218,6 +230,11 @@ pub fn client(state: &AppState) -> BoxedFilter<(IpAddr,)> {
 
 pub fn user(state: &AppState) -> BoxedFilter<(User,)> {
     auth::user(state.clone()).boxed()
+}
+
+/// Who a write is by (its token perhaps checked only by the write).
+pub fn writer(state: &AppState) -> BoxedFilter<(auth::Writer,)> {
+    auth::writer_filter(state.clone()).boxed()
 }
 
 pub fn with_state(state: AppState) -> BoxedFilter<(AppState,)> {

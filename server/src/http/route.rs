@@ -26,10 +26,15 @@ pub enum Route {
     Password,
     Account,
     HistoryExport,
+    /// `DELETE /history/{id}`; after [`Route::HistoryExport`], which
+    /// [`Route::of_path`] finds first for `/history/export`.
+    HistoryEntry,
+    /// `DELETE /history?all=true`.
+    HistoryAll,
 }
 
 impl Route {
-    pub const ALL: [Route; 18] = [
+    pub const ALL: [Route; 20] = [
         Route::Root,
         Route::Register,
         Route::Authenticate,
@@ -48,6 +53,8 @@ impl Route {
         Route::Password,
         Route::Account,
         Route::HistoryExport,
+        Route::HistoryEntry,
+        Route::HistoryAll,
     ];
 
     pub const fn path(self) -> &'static str {
@@ -70,6 +77,8 @@ impl Route {
             Route::Password => paths::PASSWORD,
             Route::Account => paths::ACCOUNT,
             Route::HistoryExport => paths::HISTORY_EXPORT,
+            Route::HistoryEntry => HISTORY_ENTRY,
+            Route::HistoryAll => paths::HISTORY_ENTRIES,
         }
     }
 
@@ -82,7 +91,9 @@ impl Route {
             | Route::Piglatin
             | Route::Logout => &[Method::POST],
             Route::Sessions => &[Method::GET, Method::DELETE],
-            Route::Session | Route::Account => &[Method::DELETE],
+            Route::Session | Route::Account | Route::HistoryEntry | Route::HistoryAll => {
+                &[Method::DELETE]
+            }
             Route::Password => &[Method::PUT],
             _ => &[Method::GET],
         }
@@ -92,7 +103,7 @@ impl Route {
     pub fn allow(self) -> &'static str {
         match self {
             Route::Sessions => "GET, HEAD, DELETE",
-            Route::Session | Route::Account => "DELETE",
+            Route::Session | Route::Account | Route::HistoryEntry | Route::HistoryAll => "DELETE",
             Route::Password => "PUT",
             r if r.methods() == [Method::POST] => "POST",
             _ => "GET, HEAD",
@@ -118,6 +129,8 @@ impl Route {
 
 /// One session by its id.
 const SESSION: &str = "/sessions/{id}";
+/// One history entry by its id.
+const HISTORY_ENTRY: &str = "/history/{id}";
 
 fn matches(template: &str, path: &str) -> bool {
     let mut want = template.split('/');
@@ -154,6 +167,13 @@ mod tests {
         assert_eq!(Route::of_path("/sessions/12"), Some(Route::Session));
         assert_eq!(Route::of_path("/sessions/"), None);
         assert_eq!(Route::of_path("/sessions/1/2"), None);
+        assert_eq!(Route::of_path("/history/12"), Some(Route::HistoryEntry));
+        assert_eq!(
+            Route::of_path("/history/export"),
+            Some(Route::HistoryExport)
+        );
+        assert_eq!(Route::of_path("/history"), Some(Route::HistoryAll));
+        assert_eq!(Route::of_path("/history/"), None);
         assert_eq!(Route::of_path("/nope"), None);
         assert_eq!(label_of(Route::of_path("/nope")), "other");
         assert_eq!(label_of(Some(Route::Events)), "/events");

@@ -1,5 +1,5 @@
-//! Safe retries (`Idempotency-Key`), sessions, password, account deletion
-//! and the history export, on [`Client`].
+//! Safe retries (`Idempotency-Key`), sessions, password, account deletion,
+//! the history export and history deletion, on [`Client`].
 
 use futures::{Stream, StreamExt};
 use reqwest::Method;
@@ -7,8 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use strop_common::api::{
-    AccountDeletion, ErrorCode, IDEMPOTENCY_KEY, MessageResponse, PasswordChange, SessionsResponse,
-    paths,
+    AccountDeletion, DELETE_ALL_PARAM, ErrorCode, HistoryDeleted, IDEMPOTENCY_KEY, MessageResponse,
+    PasswordChange, SessionsResponse, paths,
 };
 
 use super::{Client, ClientError};
@@ -95,6 +95,19 @@ impl Client {
             .execute(self.request(Method::DELETE, paths::ACCOUNT).json(&body))
             .await?;
         Ok(reply.message)
+    }
+
+    /// `DELETE /history/{id}`: one entry of the user (another user's id is
+    /// a 404, like a missing one).
+    pub async fn delete_entry(&self, id: i64) -> Result<HistoryDeleted, ClientError> {
+        let path = format!("{}/{id}", paths::HISTORY_ENTRIES);
+        self.execute(self.request(Method::DELETE, &path)).await
+    }
+
+    /// `DELETE /history?all=true`: every entry of the user.
+    pub async fn delete_all_history(&self) -> Result<HistoryDeleted, ClientError> {
+        let path = format!("{}?{DELETE_ALL_PARAM}=true", paths::HISTORY_ENTRIES);
+        self.execute(self.request(Method::DELETE, &path)).await
     }
 
     /// `GET /history/export`: the body as it arrives, chunk by chunk (the
