@@ -14,14 +14,14 @@ mod input;
 use std::io::{IsTerminal, Write};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use strop_common::api::{
     Function, HistoryQuery, HistoryResponse, MAX_HISTORY_LIMIT, StropResponse, WhoAmIResponse,
 };
 
 use crate::client::{Client, ClientError};
 use crate::local_time::{Clock, Zone};
-use crate::session::{Launch, TokenSource};
+use crate::session::{CredentialsMode, Granted, Launch, TokenSource};
 use crate::settings::{self, Choices, Settings, Theme};
 use crate::token_store::TokenStore;
 
@@ -298,8 +298,20 @@ async fn remote(cli: Cli, command: RemoteCommand) -> Result<(), CliError> {
     let (server, _) = launch.server()?;
     let client = Client::new(&server)?;
     match command {
-        RemoteCommand::Register(args) => register(&launch, &client, args).await,
-        RemoteCommand::Login(args) => login(&launch, &client, args).await,
+        RemoteCommand::Register(args) => {
+            credentials(&launch, &client, CredentialsMode::Register, args, false).await
+        }
+        RemoteCommand::Login(args) => {
+            let print_token = args.print_token;
+            credentials(
+                &launch,
+                &client,
+                CredentialsMode::Login,
+                args.password,
+                print_token,
+            )
+            .await
+        }
         RemoteCommand::Logout => logout(&launch, &client).await,
         RemoteCommand::Whoami(json) => {
             let authed = authed(&launch, &client).await?;
@@ -474,29 +486,38 @@ fn roff_verbatim(text: &str) -> String {
     out
 }
 
-async fn register(launch: &Launch, client: &Client, args: PasswordArgs) -> Result<(), CliError> {
-    let user = input::username(
-        args.username.or_else(|| launch.user_arg.clone()),
-        "register",
-    )?;
-    let password = input::password(args.password_stdin, true)?;
-    let message = client.register(&user, &password).await?;
-    print_line(&message)
+/// `strop register` and `strop login`: one path, by `mode`.
+async fn credentials(
+    launch: &Launch,
+    client: &Client,
+    mode: CredentialsMode,
+    args: PasswordArgs,
+    print_token: bool,
+) -> Result<(), CliError> {
+    let server = client.server().to_string();
+    let default_user = match mode {
+        CredentialsMode::Register => launch.user_arg.clone(),
+        CredentialsMode::Login => launch.user_for(&server),
+    };
+    let user = input::username(args.username.or(default_user), mode.command())?;
+    // A new password is asked twice.
+    let password = input::password(args.password_stdin, mode == CredentialsMode::Register)?;
+    match crate::session::send_credentials(client, mode, &user, &password).await? {
+        Granted::Registered(message) => print_line(&message),
+        // Asked for: the token goes to stdout, for a script to keep.
+        Granted::Token(token) if print_token => print_line(token.expose_secret()),
+        Granted::Token(token) => keep_login(client, server, user, token).await,
+    }
 }
 
-async fn login(launch: &Launch, client: &Client, args: LoginArgs) -> Result<(), CliError> {
-    let server = client.server().to_string();
-    let user = input::username(
-        args.password.username.or_else(|| launch.user_for(&server)),
-        "login",
-    )?;
-    let password = input::password(args.password.password_stdin, false)?;
-    let token = client.authenticate(&user, &password).await?;
-    if args.print_token {
-        // Asked for: the token goes to stdout, for a script to keep.
-        return print_line(token.expose_secret());
-    }
-
+/// After a login: the token into the keyring, the replaced one revoked,
+/// the server and user remembered.
+async fn keep_login(
+    client: &Client,
+    server: String,
+    user: String,
+    token: SecretString,
+) -> Result<(), CliError> {
     let saved = {
         let (server, user, token) = (server.clone(), user.clone(), token.clone());
         blocking(move || {

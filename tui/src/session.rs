@@ -36,6 +36,52 @@ pub enum TokenSource {
     Keyring,
 }
 
+/// Register or log in: the one credentials path of both front ends (the
+/// form or the command, the request, the answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsMode {
+    Login,
+    Register,
+}
+
+impl CredentialsMode {
+    /// The command that sends them: `strop login`, `strop register`.
+    pub fn command(self) -> &'static str {
+        match self {
+            CredentialsMode::Login => "login",
+            CredentialsMode::Register => "register",
+        }
+    }
+}
+
+/// What the server granted for the credentials.
+#[derive(Debug, Clone)]
+pub enum Granted {
+    /// A new account: the server's sentence.
+    Registered(String),
+    /// A login: a fresh token.
+    Token(SecretString),
+}
+
+/// Sends `user`'s credentials in `mode`.
+pub async fn send_credentials(
+    client: &crate::client::Client,
+    mode: CredentialsMode,
+    user: &str,
+    password: &SecretString,
+) -> Result<Granted, ClientError> {
+    match mode {
+        CredentialsMode::Register => client
+            .register(user, password)
+            .await
+            .map(Granted::Registered),
+        CredentialsMode::Login => client
+            .authenticate(user, password)
+            .await
+            .map(Granted::Token),
+    }
+}
+
 /// Whether two tokens are the same token.
 pub fn same_secret(a: &SecretString, b: &SecretString) -> bool {
     a.expose_secret() == b.expose_secret()

@@ -232,6 +232,11 @@ pub fn user(state: &AppState) -> BoxedFilter<(User,)> {
     auth::user(state.clone()).boxed()
 }
 
+/// Who a write is by (its token perhaps checked only by the write).
+pub fn writer(state: &AppState) -> BoxedFilter<(auth::Writer,)> {
+    auth::writer_filter(state.clone()).boxed()
+}
+
 pub fn with_state(state: AppState) -> BoxedFilter<(AppState,)> {
     warp::any().map(move || state.clone()).boxed()
 }

@@ -14,13 +14,14 @@ use warp::filters::BoxedFilter;
 use warp::http::HeaderValue;
 use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use warp::reply::Response;
-use warp::{Filter, Reply};
+use warp::{Filter, Rejection, Reply};
 
 use crate::AppState;
 use crate::http::accept::Refused;
+use crate::http::auth::Writer;
 use crate::http::error::{self, respond};
 use crate::http::filters::{
-    client, history_query, json_body, json_headers, method_of, on, user, with_state,
+    client, history_query, json_body, json_headers, method_of, on, user, with_state, writer,
 };
 use crate::http::handlers;
 use crate::http::openapi;
@@ -161,13 +162,36 @@ fn strop(state: AppState) -> BoxedFilter<(Response,)> {
         .and(method_of(Route::Reverse))
         .map(|function, _| function)
         .and(json_headers())
-        .and(user(&state))
-        .and(crate::http::idempotency::key())
-        .and(json_body::<StropRequest>(state.body_timeout))
+        .and(writer(&state))
+        .and(settled(crate::http::idempotency::key()))
+        .and(settled(json_body::<StropRequest>(state.body_timeout)))
         .and(with_state(state))
-        .then(|function, user, key, body, state: AppState| async move {
-            respond(handlers::run_strop(&state, user, function, body, key).await)
-        })
+        .and_then(
+            |function, writer: Writer, key: Settled<_>, body: Settled<_>, state: AppState| async move {
+                let (key, body) = match (key, body) {
+                    (Ok(key), Ok(body)) => (key, body),
+                    (key, body) => {
+                        // A token not checked yet is, before a 400 or 408
+                        // can answer: 401 comes first, as on every route.
+                        writer.confirm(&state).await.map_err(warp::reject::custom)?;
+                        return Err(key.err().or(body.err()).expect("one failed"));
+                    }
+                };
+                Ok::<_, Rejection>(respond(
+                    handlers::run_strop(&state, writer, function, body, key).await,
+                ))
+            },
+        )
+        .boxed()
+}
+
+/// A filter's outcome, its rejection kept for later.
+type Settled<T> = Result<T, Rejection>;
+
+fn settled<T: Send + 'static>(filter: BoxedFilter<(T,)>) -> BoxedFilter<(Settled<T>,)> {
+    filter
+        .map(Ok)
+        .or_else(|rejection| async move { Ok::<_, Rejection>((Err(rejection),)) })
         .boxed()
 }
 

@@ -9,6 +9,7 @@ use strop_common::{
 };
 
 use super::state::{SecretString, Session};
+use crate::session::{CredentialsMode, Granted};
 
 /// Why a request failed, already a sentence, plus what kind of failure it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,13 +63,11 @@ pub enum Msg {
         session: Session,
         result: Result<String, Failure>,
     },
-    Registered {
+    /// The server answered the credentials sent in `mode`.
+    Credentials {
+        mode: CredentialsMode,
         username: String,
-        result: Result<(), Failure>,
-    },
-    Authenticated {
-        username: String,
-        result: Result<SecretString, Failure>,
+        result: Result<Granted, Failure>,
     },
     TokenStored(Result<(), String>),
     /// What the keyring holds now for a session whose token was refused.
@@ -154,12 +153,9 @@ pub enum Effect {
     VerifySession {
         session: Session,
     },
-    Register {
-        server: String,
-        username: String,
-        password: SecretString,
-    },
-    Authenticate {
+    /// Register or log in; answers `Credentials`.
+    Credentials {
+        mode: CredentialsMode,
         server: String,
         username: String,
         password: SecretString,
@@ -267,7 +263,8 @@ mod tests {
         let token = || SecretString::from("tok-0123456789");
         let shown = format!(
             "{:?} {:?} {:?} {:?}",
-            Effect::Authenticate {
+            Effect::Credentials {
+                mode: CredentialsMode::Login,
                 server: "http://h:1".into(),
                 username: "ann".into(),
                 password: SecretString::from("pw-hunter2"),
@@ -280,9 +277,10 @@ mod tests {
                     source: TokenSource::Keyring,
                 },
             },
-            Msg::Authenticated {
+            Msg::Credentials {
+                mode: CredentialsMode::Login,
                 username: "ann".into(),
-                result: Ok(token()),
+                result: Ok(Granted::Token(token())),
             },
             Client::new("http://h:1").unwrap().with_token(Some(token())),
         );

@@ -469,7 +469,8 @@ impl Runner {
                     |result| Msg::SessionVerified { session, result },
                 )
             }
-            Effect::Register {
+            Effect::Credentials {
+                mode,
                 server,
                 username,
                 password,
@@ -478,21 +479,14 @@ impl Runner {
                 self.http(
                     &server,
                     None,
-                    |c| async move { c.register(&name, &password).await.map(drop) },
-                    |result| Msg::Registered { username, result },
-                )
-            }
-            Effect::Authenticate {
-                server,
-                username,
-                password,
-            } => {
-                let name = username.clone();
-                self.http(
-                    &server,
-                    None,
-                    |c| async move { c.authenticate(&name, &password).await },
-                    |result| Msg::Authenticated { username, result },
+                    move |c| async move {
+                        crate::session::send_credentials(&c, mode, &name, &password).await
+                    },
+                    move |result| Msg::Credentials {
+                        mode,
+                        username,
+                        result,
+                    },
                 )
             }
             Effect::Logout { server, token } => self.http(

@@ -18,7 +18,7 @@ pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
 pub const SESSION_EXPIRED: &str = "Your session expired or was revoked; please log in again.";
 
 pub use crate::local_time::{Clock, Zone};
-pub use crate::session::{Session, TokenSource};
+pub use crate::session::{CredentialsMode, Granted, Session, TokenSource};
 /// Tokens and passwords: redacted in `Debug`, zeroed when dropped.
 pub use secrecy::{ExposeSecret, SecretString};
 
@@ -179,13 +179,6 @@ impl Activity {
     }
 }
 
-/// Log in with an existing account, or create one first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginMode {
-    Login,
-    Register,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginField {
     Username,
@@ -202,7 +195,7 @@ pub struct LoginForm {
     /// The password typed again (register only), masked too.
     pub confirm: Input,
     pub focus: LoginField,
-    pub mode: LoginMode,
+    pub mode: CredentialsMode,
     /// The last failure, shown under the fields.
     pub error: Option<String>,
     /// A request is out; Enter does nothing until it answers.
@@ -216,7 +209,7 @@ impl Default for LoginForm {
             password: Input::default(),
             confirm: Input::default(),
             focus: LoginField::Username,
-            mode: LoginMode::Login,
+            mode: CredentialsMode::Login,
             error: None,
             busy: false,
         }

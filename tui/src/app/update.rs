@@ -50,10 +50,11 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
             }
         }
         Msg::ServerChecked { input, result } => server::checked(s, input, result, &mut fx),
-        Msg::Registered { username, result } => login::registered(s, username, result, &mut fx),
-        Msg::Authenticated { username, result } => {
-            login::authenticated(s, username, result, &mut fx)
-        }
+        Msg::Credentials {
+            mode,
+            username,
+            result,
+        } => login::answered(s, mode, username, result, &mut fx),
         Msg::Ran {
             function,
             input,

@@ -25,9 +25,7 @@ impl Effect {
     fn secrets(&self) -> Vec<&str> {
         match self {
             Effect::VerifySession { session } => vec![exposed(&session.token)],
-            Effect::Register { password, .. } | Effect::Authenticate { password, .. } => {
-                vec![exposed(password)]
-            }
+            Effect::Credentials { password, .. } => vec![exposed(password)],
             Effect::FindNewerToken { refused, .. } => vec![exposed(refused)],
             Effect::StoreToken { token, .. }
             | Effect::Run { token, .. }

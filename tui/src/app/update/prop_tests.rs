@@ -115,9 +115,10 @@ fn logged_in() -> State {
     );
     update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
-            result: Ok(SecretString::from("token")),
+            result: Ok(Granted::Token(SecretString::from("token"))),
         },
     );
     assert!(s.screen.is_main());

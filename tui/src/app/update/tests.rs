@@ -107,9 +107,10 @@ fn logged_in() -> State {
     update(&mut s, key(KeyCode::Enter));
     update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
-            result: Ok(tok()),
+            result: Ok(Granted::Token(tok())),
         },
     );
     assert!(s.screen.is_main());
@@ -410,7 +411,8 @@ fn login_form_moves_between_fields_and_submits() {
     let fx = update(&mut s, key(KeyCode::Enter));
     assert_eq!(
         fx,
-        vec![Effect::Authenticate {
+        vec![Effect::Credentials {
+            mode: CredentialsMode::Login,
             server: SERVER.into(),
             username: "alice".into(),
             password: SecretString::from("hunter2")
@@ -423,9 +425,10 @@ fn login_form_moves_between_fields_and_submits() {
 
     let fx = update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
-            result: Ok(tok()),
+            result: Ok(Granted::Token(tok())),
         },
     );
     assert!(s.screen.is_main());
@@ -457,7 +460,8 @@ fn login_errors_show_inline() {
     update(&mut s, key(KeyCode::Enter));
     update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
             result: Err(Failure::new(
                 FailureKind::Refused,
@@ -481,7 +485,7 @@ fn register_then_logs_straight_in() {
     });
     update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
     update(&mut s, key(KeyCode::F(2)));
-    assert_eq!(s.login.mode, LoginMode::Register);
+    assert_eq!(s.login.mode, CredentialsMode::Register);
     type_str(&mut s, "bob");
     update(&mut s, key(KeyCode::Tab));
     type_str(&mut s, "pw");
@@ -498,11 +502,14 @@ fn register_then_logs_straight_in() {
     assert_eq!(s.login.focus, LoginField::Confirm);
     type_str(&mut s, "pw");
     let fx = update(&mut s, key(KeyCode::Enter));
-    assert!(matches!(&fx[..], [Effect::Register { username, .. }] if username == "bob"));
+    assert!(
+        matches!(&fx[..], [Effect::Credentials { mode: CredentialsMode::Register, username, .. }] if username == "bob")
+    );
 
     let fx = update(
         &mut s,
-        Msg::Registered {
+        Msg::Credentials {
+            mode: CredentialsMode::Register,
             username: "bob".into(),
             result: Err(Failure::new(
                 FailureKind::Refused,
@@ -516,14 +523,16 @@ fn register_then_logs_straight_in() {
     update(&mut s, key(KeyCode::Enter));
     let fx = update(
         &mut s,
-        Msg::Registered {
+        Msg::Credentials {
+            mode: CredentialsMode::Register,
             username: "bob".into(),
-            result: Ok(()),
+            result: Ok(Granted::Registered("Account created.".into())),
         },
     );
     assert_eq!(
         fx,
-        vec![Effect::Authenticate {
+        vec![Effect::Credentials {
+            mode: CredentialsMode::Login,
             server: SERVER.into(),
             username: "bob".into(),
             password: SecretString::from("pw")
@@ -531,7 +540,7 @@ fn register_then_logs_straight_in() {
     );
     // Ctrl+T toggles back.
     update(&mut s, ctrl('t'));
-    assert_eq!(s.login.mode, LoginMode::Login);
+    assert_eq!(s.login.mode, CredentialsMode::Login);
 }
 
 #[test]
@@ -1080,9 +1089,10 @@ fn a_login_before_the_keyring_opens_is_stored_once_it_does() {
     update(&mut s, key(KeyCode::Enter));
     let fx = update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
-            result: Ok(tok()),
+            result: Ok(Granted::Token(tok())),
         },
     );
     assert!(!fx.iter().any(|f| matches!(f, Effect::StoreToken { .. })));
@@ -1386,7 +1396,8 @@ fn wrong_password_is_cleared_and_esc_leaves_the_server_screen() {
     update(&mut s, key(KeyCode::Enter));
     update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
             result: Err(Failure::new(
                 FailureKind::Credentials,
@@ -1459,9 +1470,10 @@ fn live_entries_arrive_on_top_without_moving_the_selection() {
     update(&mut s, key(KeyCode::Enter));
     let fx = update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
-            result: Ok(tok()),
+            result: Ok(Granted::Token(tok())),
         },
     );
     // Entering the main screen opens the stream.

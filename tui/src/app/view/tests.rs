@@ -153,7 +153,7 @@ fn login_session_expired() {
 #[test]
 fn register_busy() {
     let mut s = login_state();
-    s.login.mode = LoginMode::Register;
+    s.login.mode = CredentialsMode::Register;
     s.login.confirm = Input::new("hunter2".into());
     s.login.busy = true;
     s.start(Activity::Register);
