@@ -200,6 +200,20 @@ pub struct Config {
     /// Where GET /metrics is served: `main` (the API's address), `off`, or an address of its own.
     #[arg(long, env = "STROP_METRICS", default_value = "main")]
     pub metrics: MetricsEndpoint,
+
+    /// Token checks from memory (`on`: the token cache behind the listener's
+    /// fence) or `off`: every check is the plain indexed lookup. A
+    /// benchmarking and operations knob; answers are the same either way.
+    #[arg(long, env = "STROP_TOKEN_CACHE", value_enum, default_value = "on")]
+    pub token_cache: TokenCacheMode,
+}
+
+/// Whether token checks may be answered from memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum TokenCacheMode {
+    #[default]
+    On,
+    Off,
 }
 
 /// Where `/metrics` is served.
@@ -325,6 +339,7 @@ pub struct ServeOptions {
     pub login_address_limit: LoginLimit,
     pub login_success_limit: LoginLimit,
     pub write_limit: LoginLimit,
+    pub token_cache: TokenCacheMode,
 }
 
 impl Default for ServeOptions {
@@ -355,6 +370,7 @@ impl Default for ServeOptions {
                 burst: NonZeroU32::new(1000).expect("not zero"),
                 period: Duration::from_millis(5),
             },
+            token_cache: TokenCacheMode::On,
         }
     }
 }
@@ -434,6 +450,7 @@ impl Config {
                 burst: self.write_burst,
                 period: Duration::from_secs(1) / self.write_rate.get(),
             },
+            token_cache: self.token_cache,
             ..ServeOptions::default()
         }
     }
@@ -667,6 +684,10 @@ mod tests {
         assert_eq!(o.login_address_limit, d.login_address_limit);
         assert_eq!(o.login_success_limit, d.login_success_limit);
         assert_eq!(o.write_limit, d.write_limit);
+        assert_eq!(o.token_cache, TokenCacheMode::On);
+        let off = parse(&["--token-cache", "off"]).serve_options();
+        assert_eq!(off.token_cache, TokenCacheMode::Off);
+        assert!(try_parse(["strop-server", "--token-cache", "sometimes"]).is_err());
         assert_eq!(parse_bytes("4MiB"), Ok(4 << 20));
         assert_eq!(parse_bytes("2048"), Ok(2048));
         assert_eq!(parse_bytes("1G"), Ok(1 << 30));

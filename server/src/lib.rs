@@ -55,6 +55,8 @@ pub struct AppState {
     pub listener: listener::Listener,
     /// Token owners, kept exact by the listener's revocation notices.
     pub tokens: Arc<token_cache::TokenCache>,
+    /// `off`: [`tokens`](Self::tokens) is never asked (`--token-cache`).
+    pub token_cache: config::TokenCacheMode,
     /// Cancelled when shutdown begins, so long-lived responses (streams) end.
     pub stopping: CancellationToken,
     /// Memory, streams, writes and searches: what no one user may exceed.
@@ -90,6 +92,7 @@ impl AppState {
                 listener.listening(),
                 listener.fence(),
             )),
+            token_cache: options.token_cache,
             listener,
             stopping,
             login_limiter: Arc::new(limiter::LoginLimiter::new(

@@ -8,6 +8,7 @@ use warp::http::HeaderMap;
 use warp::http::header::AUTHORIZATION;
 
 use crate::AppState;
+use crate::config::TokenCacheMode;
 use crate::db;
 use crate::http::error::ApiError;
 use crate::live::token_cache;
@@ -54,8 +55,8 @@ pub fn token_from_headers(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(token.to_ascii_lowercase())
 }
 
-/// Looks the header's token up: in this process's token cache, else with
-/// one indexed query.
+/// Looks the header's token up: in this process's token cache, else (or
+/// always, with `--token-cache off`) with one indexed query.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ApiError> {
     let token = token_from_headers(headers)?;
     let user = lookup(state, hash_token(&token))
@@ -98,20 +99,21 @@ fn touch(state: &AppState, token_hash: [u8; 32]) {
 /// The user of a live token with this SHA-256; `None` once it is unknown,
 /// revoked or expired.
 pub async fn lookup(state: &AppState, token_hash: [u8; 32]) -> Result<Option<User>, ApiError> {
-    let owner = state
-        .tokens
-        .owner(token_hash, || async {
-            let client = state.pool.get().await?;
-            let found = db::tokens::owner(&client, &token_hash).await?;
-            Ok::<_, ApiError>(found.map(|(owner, remaining)| {
-                let owner = token_cache::Owner {
-                    user_id: owner.user_id,
-                    username: owner.username.into(),
-                };
-                (owner, remaining)
-            }))
-        })
-        .await?;
+    let fetch = || async {
+        let client = state.pool.get().await?;
+        let found = db::tokens::owner(&client, &token_hash).await?;
+        Ok::<_, ApiError>(found.map(|(owner, remaining)| {
+            let owner = token_cache::Owner {
+                user_id: owner.user_id,
+                username: owner.username.into(),
+            };
+            (owner, remaining)
+        }))
+    };
+    let owner = match state.token_cache {
+        TokenCacheMode::On => state.tokens.owner(token_hash, fetch).await?,
+        TokenCacheMode::Off => fetch().await?.map(|(owner, _)| owner),
+    };
     Ok(owner.map(|owner| User {
         id: owner.user_id,
         name: owner.username.to_string(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use strop_embedded_pg::testing::fresh_database;
 use strop_server::ServeOptions;
+use strop_server::config::TokenCacheMode;
 use strop_server::http::auth::hash_token;
 
 use crate::support::{TestApp, connect, spawn_on};
@@ -108,6 +109,27 @@ async fn tokens_are_answered_from_memory_until_a_notice_says_otherwise() {
         .await
         .unwrap();
     until_refused(&app, &token).await;
+}
+
+#[tokio::test]
+async fn with_the_token_cache_off_every_check_reads_the_table() {
+    let options = ServeOptions {
+        token_cache: TokenCacheMode::Off,
+        ..ServeOptions::default()
+    };
+    let app = spawn_on(fresh_database().await, options).await;
+    let db = app.db().await;
+    let (_, token) = app.user().await;
+    assert_eq!(whoami(&app, &token).await, 200);
+    // No notice, and yet the very next request is refused: nothing was kept.
+    delete_silently(&db, &token).await;
+    assert_eq!(whoami(&app, &token).await, 401);
+    assert_eq!(
+        app.post("/reverse", &json!({"input": "x"}), Some(&token))
+            .await
+            .status(),
+        401
+    );
 }
 
 #[tokio::test]

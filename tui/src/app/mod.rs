@@ -6,7 +6,9 @@
 //! Start-up goes through the same [`Launch`] as the scripting commands.
 
 pub mod keymap;
+pub mod message;
 pub mod runtime;
+pub mod start;
 pub mod state;
 pub mod update;
 pub mod view;

@@ -18,7 +18,7 @@ use ratatui::DefaultTerminal;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use super::state::{Clock, Secret};
-use super::update::{self, Effect, Failure, FailureKind, LiveEvent, Msg, Start};
+use super::update::{self, Effect, Failure, FailureKind, Msg, Start};
 use super::view::{self, Theme};
 use crate::client::{Client, ClientError};
 use crate::session::Launch;
@@ -346,14 +346,14 @@ impl Runner {
                 let tx = self.tx.clone();
                 self.follow = Some(tokio::spawn(async move {
                     tokio::time::sleep(after).await;
-                    let send = |event| {
-                        let _ = tx.send(Msg::Live { stream, event });
+                    let send = |msg| {
+                        let _ = tx.send(msg);
                     };
-                    let dropped = match client {
-                        Ok(c) => live::follow(c, last_id, &send).await,
+                    let failure = match client {
+                        Ok(c) => live::follow(c, stream, last_id, &send).await,
                         Err(f) => f,
                     };
-                    send(LiveEvent::Dropped(dropped));
+                    send(Msg::LiveDropped { stream, failure });
                 }));
             }
             Effect::Unfollow => {

@@ -1,10 +1,11 @@
 //! (state, message) -> state changes + effects. No I/O here: the runtime runs
 //! the effects and sends their results back as messages.
 //!
-//! This module routes a message to the part it concerns, one sub-update per
-//! screen: [`server`] (the address screen), [`login`], [`main_screen`] (input,
+//! The messages and effects are in [`super::message`], start-up in
+//! [`super::start`]. This module routes a message to the part it concerns,
+//! one sub-update per screen: [`server`] (the address screen), [`login`], [`main_screen`] (input,
 //! runs, output) with [`history`] (the list, search, paging), and [`account`]
-//! for what is no screen's own: start-up, the keyring, the session, the
+//! for what is no screen's own: the keyring, the session, the
 //! connection.
 
 mod account;
@@ -15,325 +16,16 @@ mod main_screen;
 mod server;
 mod sessions;
 
-use std::time::Duration;
-
-use crossterm::event::{KeyEvent, KeyEventKind, MouseEvent};
-use strop_common::{Function, HistoryQuery, HistoryResponse, SessionsResponse};
+use crossterm::event::{KeyEvent, KeyEventKind};
 use tui_input::backend::crossterm::to_input_request;
 use tui_input::{Input, InputRequest};
 
 use super::keymap::{self, Action, Context};
 use super::state::*;
-use crate::session::Launch;
 
-pub use live::{FRESH_FOR, LiveEvent};
-
-/// Why a request failed, already a sentence, plus what kind of failure it was.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub message: String,
-    pub kind: FailureKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The token is missing, unknown, revoked or expired.
-    Auth,
-    /// No answer: down, unreachable, timed out.
-    Unreachable,
-    /// Wrong username or password.
-    Credentials,
-    /// The server answered and refused.
-    Refused,
-}
-
-impl Failure {
-    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-            kind,
-        }
-    }
-}
-
-/// Everything that can happen to the app. Anything that produces these (the
-/// terminal, a task, a timer, later a live stream) feeds the same `update`.
-#[derive(Debug)]
-pub enum Msg {
-    Key(KeyEvent),
-    Paste(String),
-    Mouse(MouseEvent),
-    /// Animation clock; only the spinner cares.
-    Tick,
-    /// What start-up found: the keyring is opened separately (it may block).
-    KeyringOpened(Result<String, String>),
-    /// `input` as typed; the normalized address on success.
-    ServerChecked {
-        input: String,
-        result: Result<String, Failure>,
-    },
-    TokenLoaded {
-        result: Result<Option<Secret>, String>,
-    },
-    /// The session that was checked, and whose it is on success.
-    SessionVerified {
-        session: Session,
-        result: Result<String, Failure>,
-    },
-    Registered {
-        username: String,
-        result: Result<(), Failure>,
-    },
-    Authenticated {
-        username: String,
-        result: Result<Secret, Failure>,
-    },
-    TokenStored(Result<(), String>),
-    /// What the keyring holds now for a session whose token was refused.
-    NewerToken {
-        refused: Secret,
-        found: Result<Option<Secret>, String>,
-    },
-    TokenDeleted(Result<(), String>),
-    SettingsSaved(Result<(), String>),
-    Ran {
-        function: Function,
-        input: String,
-        result: Result<String, Failure>,
-        /// When the answer arrived: RFC 1123 and RFC 3339, for the row shown
-        /// until the server's copy replaces it.
-        at: (String, String),
-    },
-    HistoryLoaded {
-        generation: u64,
-        before: Option<i64>,
-        result: Result<HistoryResponse, Failure>,
-    },
-    SearchDue(u64),
-    LoggedOut(Result<(), Failure>),
-    /// `GET /sessions` answered.
-    SessionsLoaded(Result<SessionsResponse, Failure>),
-    /// A revocation answered with the server's sentence.
-    SessionsRevoked(Result<String, Failure>),
-    /// A `/healthz` probe while offline answered (or did not).
-    Probed(Result<(), Failure>),
-    /// From the live history stream number `stream`.
-    Live {
-        stream: u64,
-        event: LiveEvent,
-    },
-    /// An entry that arrived live is no longer new.
-    Unmark(i64),
-    /// The clipboard sequence was written (or not).
-    Copied {
-        what: &'static str,
-        chars: usize,
-        result: Result<(), String>,
-    },
-}
-
-/// Work for the runtime. Each runs as a task and answers with a `Msg`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    OpenKeyring,
-    /// `server` as typed or saved; the runtime normalizes it.
-    CheckServer {
-        server: String,
-    },
-    LoadToken {
-        server: String,
-        user: String,
-    },
-    /// Ask the server whose token this is; answers `SessionVerified`.
-    VerifySession {
-        session: Session,
-    },
-    Register {
-        server: String,
-        username: String,
-        password: Secret,
-    },
-    Authenticate {
-        server: String,
-        username: String,
-        password: Secret,
-    },
-    StoreToken {
-        server: String,
-        user: String,
-        token: Secret,
-    },
-    DeleteToken {
-        server: String,
-        user: String,
-    },
-    /// The server refused `refused`: read the keyring for a newer token
-    /// (`session::newer_token`); answers `NewerToken`.
-    FindNewerToken {
-        server: String,
-        user: String,
-        refused: Secret,
-    },
-    /// Remember the server and its last user; other settings stay as they are.
-    SaveSettings {
-        server: String,
-        last_user: Option<String>,
-    },
-    /// Remember the chosen function for the next start.
-    SaveFunction(Function),
-    Run {
-        server: String,
-        token: Secret,
-        function: Function,
-        input: String,
-    },
-    LoadHistory {
-        server: String,
-        token: Secret,
-        generation: u64,
-        query: HistoryQuery,
-    },
-    /// Send `Msg::SearchDue(ticket)` after `after`.
-    Debounce {
-        ticket: u64,
-        after: Duration,
-    },
-    Logout {
-        server: String,
-        token: Secret,
-    },
-    LoadSessions {
-        server: String,
-        token: Secret,
-    },
-    /// Revoke session `id`, or with `None` every session but this one.
-    RevokeSessions {
-        server: String,
-        token: Secret,
-        id: Option<i64>,
-    },
-    /// After `after`, ask `/healthz`; answers `Probed`.
-    Probe {
-        server: String,
-        after: Duration,
-    },
-    /// After `after`, open the live stream number `stream` (closing any
-    /// other), resuming after `last_id`; answers `Live` messages.
-    Follow {
-        stream: u64,
-        server: String,
-        token: Secret,
-        last_id: Option<i64>,
-        after: Duration,
-    },
-    /// Close the live stream.
-    Unfollow,
-    /// Send `Msg::Unmark(id)` after `after`.
-    Unmark {
-        id: i64,
-        after: Duration,
-    },
-    /// Put `text` on the clipboard (OSC 52); answers `Copied`.
-    Copy {
-        what: &'static str,
-        text: String,
-    },
-    Quit,
-}
-
-/// What start-up knows before any I/O.
-#[derive(Debug, Clone, Default)]
-pub struct Start {
-    /// Normalized server from the flag, the environment or the settings.
-    pub server: Option<String>,
-    /// Why the flag/env server was not usable, if it was not.
-    pub server_error: Option<String>,
-    /// Whose token to look for: `--user`/`STROP_USER`, else the last user
-    /// saved for that server.
-    pub last_user: Option<String>,
-    /// `STROP_TOKEN`.
-    pub env_token: Option<Secret>,
-    /// A problem with the settings file, worth telling.
-    pub settings_error: Option<String>,
-    /// The function chosen last time.
-    pub function: Option<Function>,
-    /// Mouse reports are on.
-    pub mouse: bool,
-}
-
-impl Start {
-    /// The TUI's start, from the same [`Launch`] the scripting commands use:
-    /// one precedence for server, user and token.
-    pub fn from_launch(launch: &Launch) -> Start {
-        let mut start = Start {
-            settings_error: launch.settings_error.as_ref().map(ToString::to_string),
-            env_token: launch.env_token.clone().map(Secret::new),
-            ..Start::default()
-        };
-        match launch.server() {
-            // Nothing named a server: the first run asks for one.
-            Ok((_, crate::session::ServerSource::Default)) => {}
-            Ok((server, _)) => {
-                start.last_user = launch.user_for(&server);
-                start.server = Some(server);
-            }
-            Err(e) => start.server_error = Some(e.to_string()),
-        }
-        if start.server.is_none() {
-            start.last_user = launch.user_arg.clone();
-        }
-        start
-    }
-}
-
-/// The first state and the effects that get things going.
-pub fn init(start: Start) -> (State, Vec<Effect>) {
-    let mut s = State::new();
-    s.last_user = start.last_user.clone();
-    s.last_error = start.settings_error;
-    s.mouse = start.mouse;
-    if let Some(f) = start.function {
-        s.main.function = f;
-    }
-    let mut fx = Vec::new();
-    if start.env_token.is_some() {
-        s.keyring = Keyring::Overridden;
-    } else {
-        s.start(Activity::OpenKeyring);
-        fx.push(Effect::OpenKeyring);
-    }
-    if let Some(name) = &start.last_user {
-        s.login.username = Input::new(name.clone());
-        s.login.focus = LoginField::Password;
-    }
-    let Some(server) = start.server else {
-        s.screen = Screen::Server;
-        s.server_error = start.server_error;
-        return (s, fx);
-    };
-    s.server = server.clone();
-    s.server_input = Input::new(server.clone());
-    if let Some(token) = start.env_token {
-        s.screen = Screen::Connecting;
-        s.start(Activity::VerifySession);
-        fx.push(Effect::VerifySession {
-            session: Session {
-                server,
-                user: start.last_user.unwrap_or_default(),
-                token,
-                source: TokenSource::Env,
-            },
-        });
-    } else if start.last_user.is_some() {
-        // Wait for the keyring to open, then look the token up.
-        s.screen = Screen::Connecting;
-    } else {
-        s.screen = Screen::Login;
-        s.start(Activity::CheckServer);
-        fx.push(Effect::CheckServer { server });
-    }
-    (s, fx)
-}
+pub use super::message::{Effect, Failure, FailureKind, Msg};
+pub use super::start::{Start, init};
+pub use live::FRESH_FOR;
 
 /// Applies one message.
 pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
@@ -373,7 +65,9 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
             result,
         } => history::loaded(s, generation, before, result, &mut fx),
         Msg::SearchDue(ticket) => history::search_due(s, ticket, &mut fx),
-        Msg::Live { stream, event } => live::event(s, stream, event, &mut fx),
+        Msg::LiveOpened { stream } => live::opened(s, stream, &mut fx),
+        Msg::LiveEntry { stream, entry } => live::arrived(s, stream, entry, &mut fx),
+        Msg::LiveDropped { stream, failure } => live::dropped(s, stream, failure, &mut fx),
         Msg::Unmark(id) => live::unmark(s, id),
         Msg::SessionsLoaded(result) => sessions::loaded(s, result, &mut fx),
         Msg::SessionsRevoked(result) => sessions::revoked(s, result, &mut fx),

@@ -1,5 +1,6 @@
-//! Reading the live history stream (`Client::events`) into `LiveEvent`s for
-//! `update`.
+//! Reading the live history stream (`Client::events`, the wire's
+//! [`LiveEvent`]s) into messages for `update`: the one place they are
+//! converted.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,8 +9,8 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use super::failure;
-use crate::app::update::{Failure, FailureKind, LiveEvent};
-use crate::client::{self, Client};
+use crate::app::message::{Failure, FailureKind, Msg};
+use crate::client::{Client, LiveEvent};
 
 /// Two missed heartbeats and the stream counts as dropped (issue 17: the
 /// status says "reconnecting" instead of "live" for a hung server).
@@ -17,7 +18,12 @@ pub const SILENCE: Duration = strop_common::EVENTS_HEARTBEAT.saturating_mul(2);
 
 /// Opens the stream and forwards its entries until it ends; returns why it
 /// ended (an `Auth` failure when the token was refused or revoked).
-pub async fn follow(client: Client, last_id: Option<i64>, send: &impl Fn(LiveEvent)) -> Failure {
+pub async fn follow(
+    client: Client,
+    stream: u64,
+    last_id: Option<i64>,
+    send: &impl Fn(Msg),
+) -> Failure {
     let heard = Arc::new(Mutex::new(Instant::now()));
     let beat = heard.clone();
     let pulse = move || {
@@ -29,14 +35,14 @@ pub async fn follow(client: Client, last_id: Option<i64>, send: &impl Fn(LiveEve
         Ok(events) => events,
         Err(e) => return failure(&e),
     };
-    send(LiveEvent::Open);
+    send(Msg::LiveOpened { stream });
     let mut events = Box::pin(events);
     loop {
         let due = heard.lock().map_or_else(|_| Instant::now(), |at| *at) + SILENCE;
         tokio::select! {
             item = events.next() => match item {
-                Some(Ok(client::LiveEvent::Entry(entry))) => send(LiveEvent::Entry(entry)),
-                Some(Ok(client::LiveEvent::Ended(e))) | Some(Err(e)) => return failure(&e),
+                Some(Ok(LiveEvent::Entry(entry))) => send(Msg::LiveEntry { stream, entry }),
+                Some(Ok(LiveEvent::Ended(e))) | Some(Err(e)) => return failure(&e),
                 None => {
                     return Failure::new(
                         FailureKind::Unreachable,

@@ -13,16 +13,6 @@ use crate::app::state::*;
 /// How long an arrived entry stays marked new.
 pub const FRESH_FOR: Duration = Duration::from_secs(5);
 
-/// What the stream task reports.
-#[derive(Debug)]
-pub enum LiveEvent {
-    /// The server accepted the stream.
-    Open,
-    Entry(HistoryEntry),
-    /// The stream ended or could not open; it is reopened after a pause.
-    Dropped(Failure),
-}
-
 /// Opens (or reopens after `after`) the stream for the current session.
 pub(super) fn follow(s: &mut State, after: Duration, fx: &mut Vec<Effect>) {
     let Some(session) = s.session() else {
@@ -40,31 +30,45 @@ pub(super) fn follow(s: &mut State, after: Duration, fx: &mut Vec<Effect>) {
     });
 }
 
-pub(super) fn event(s: &mut State, stream: u64, ev: LiveEvent, fx: &mut Vec<Effect>) {
-    if stream != s.live.stream || !s.screen.is_main() {
-        return;
-    }
-    match ev {
-        LiveEvent::Open => {
-            s.live.open = true;
-            s.live.failures = 0;
-            super::note_online(s, fx);
-        }
-        LiveEvent::Entry(entry) => arrived(s, entry, fx),
-        LiveEvent::Dropped(f) if f.kind == FailureKind::Auth => account::session_expired(s, fx),
-        LiveEvent::Dropped(f) => {
-            s.live.open = false;
-            if f.kind == FailureKind::Unreachable {
-                account::reconnecting(s, fx);
-            }
-            let wait = account::probe_delay(s.live.failures);
-            s.live.failures += 1;
-            follow(s, wait, fx);
-        }
-    }
+/// Whether a message from stream number `stream` still counts: an older
+/// stream's, or one arriving off the main screen, is ignored.
+fn current(s: &State, stream: u64) -> bool {
+    stream == s.live.stream && s.screen.is_main()
 }
 
-fn arrived(s: &mut State, entry: HistoryEntry, fx: &mut Vec<Effect>) {
+/// The server accepted the stream.
+pub(super) fn opened(s: &mut State, stream: u64, fx: &mut Vec<Effect>) {
+    if !current(s, stream) {
+        return;
+    }
+    s.live.open = true;
+    s.live.failures = 0;
+    super::note_online(s, fx);
+}
+
+/// The stream ended or could not open: an expiry, or it is reopened after
+/// a pause.
+pub(super) fn dropped(s: &mut State, stream: u64, f: Failure, fx: &mut Vec<Effect>) {
+    if !current(s, stream) {
+        return;
+    }
+    if f.kind == FailureKind::Auth {
+        return account::session_expired(s, fx);
+    }
+    s.live.open = false;
+    if f.kind == FailureKind::Unreachable {
+        account::reconnecting(s, fx);
+    }
+    let wait = account::probe_delay(s.live.failures);
+    s.live.failures += 1;
+    follow(s, wait, fx);
+}
+
+/// An entry committed elsewhere (or our own, from the server).
+pub(super) fn arrived(s: &mut State, stream: u64, entry: HistoryEntry, fx: &mut Vec<Effect>) {
+    if !current(s, stream) {
+        return;
+    }
     s.live.last_id = Some(s.live.last_id.map_or(entry.id, |id| id.max(entry.id)));
     let h = &mut s.history;
     if h.entries.iter().any(|e| e.id == entry.id) {

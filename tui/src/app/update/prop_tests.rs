@@ -195,14 +195,14 @@ proptest! {
                         expect = Some(Expect::Live);
                     }
                     let stream = s.live.stream;
-                    update(&mut s, Msg::Live { stream, event: LiveEvent::Open })
+                    update(&mut s, Msg::LiveOpened { stream })
                 }
                 Step::StreamDropped => {
                     if was_main {
                         expect = Some(if s.conn == Conn::Offline { Expect::Offline } else { Expect::Reconnecting });
                     }
                     let stream = s.live.stream;
-                    update(&mut s, Msg::Live { stream, event: LiveEvent::Dropped(unreachable()) })
+                    update(&mut s, Msg::LiveDropped { stream, failure: unreachable() })
                 }
                 Step::ProbeOk => {
                     if s.probe.is_some() {

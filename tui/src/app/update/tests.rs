@@ -3,7 +3,9 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
-use strop_common::HistoryEntry;
+use std::time::Duration;
+
+use strop_common::{Function, HistoryEntry, HistoryQuery, HistoryResponse};
 
 const SERVER: &str = "http://127.0.0.1:5000";
 
@@ -954,9 +956,9 @@ fn logout_asks_then_revokes_and_forgets() {
     // The stream's end on revocation is not taken for an expiry.
     update(
         &mut s,
-        Msg::Live {
+        Msg::LiveDropped {
             stream,
-            event: LiveEvent::Dropped(auth()),
+            failure: auth(),
         },
     );
     assert!(s.screen.is_main());
@@ -1429,9 +1431,19 @@ fn follows(fx: &[Effect]) -> Vec<(u64, Option<i64>, Duration)> {
         .collect()
 }
 
-fn live(s: &mut State, event: LiveEvent) -> Vec<Effect> {
+fn live_open(s: &mut State) -> Vec<Effect> {
     let stream = s.live.stream;
-    update(s, Msg::Live { stream, event })
+    update(s, Msg::LiveOpened { stream })
+}
+
+fn live_dropped(s: &mut State, failure: Failure) -> Vec<Effect> {
+    let stream = s.live.stream;
+    update(s, Msg::LiveDropped { stream, failure })
+}
+
+fn live_entry(s: &mut State, entry: HistoryEntry) -> Vec<Effect> {
+    let stream = s.live.stream;
+    update(s, Msg::LiveEntry { stream, entry })
 }
 
 #[test]
@@ -1456,7 +1468,7 @@ fn live_entries_arrive_on_top_without_moving_the_selection() {
     assert_eq!(follows(&fx), vec![(1, None, Duration::ZERO)]);
     answer_history(&mut s, None, page(1, 40, None));
     assert_eq!(s.live.last_id, Some(40));
-    live(&mut s, LiveEvent::Open);
+    live_open(&mut s);
     assert!(s.live.open);
 
     // The person looks at entry 35, scrolled down a little.
@@ -1465,10 +1477,7 @@ fn live_entries_arrive_on_top_without_moving_the_selection() {
         update(&mut s, key(KeyCode::Down));
     }
     s.history.offset.set(2);
-    let fx = live(
-        &mut s,
-        LiveEvent::Entry(entry(41, Function::Reverse, "from elsewhere", "x")),
-    );
+    let fx = live_entry(&mut s, entry(41, Function::Reverse, "from elsewhere", "x"));
     assert_eq!(s.history.entries[0].id, 41);
     assert_eq!(
         s.history.selected_entry().unwrap().id,
@@ -1487,20 +1496,14 @@ fn live_entries_arrive_on_top_without_moving_the_selection() {
     update(&mut s, Msg::Unmark(41));
     assert!(s.history.fresh.is_empty());
     // Seen already: nothing changes.
-    live(
-        &mut s,
-        LiveEvent::Entry(entry(41, Function::Reverse, "from elsewhere", "x")),
-    );
+    live_entry(&mut s, entry(41, Function::Reverse, "from elsewhere", "x"));
     assert_eq!(s.history.entries.len(), 41);
 
     // A filter applies to live entries too.
     update(&mut s, ch('f'));
     update(&mut s, ch('f'));
     answer_history(&mut s, None, page(1, 0, None));
-    live(
-        &mut s,
-        LiveEvent::Entry(entry(42, Function::Reverse, "not piglatin", "x")),
-    );
+    live_entry(&mut s, entry(42, Function::Reverse, "not piglatin", "x"));
     assert!(s.history.entries.iter().all(|e| e.id != 42));
     assert_eq!(s.live.last_id, Some(42));
 }
@@ -1509,27 +1512,21 @@ fn live_entries_arrive_on_top_without_moving_the_selection() {
 fn a_dropped_stream_reopens_with_back_off_and_last_event_id() {
     let mut s = logged_in();
     answer_history(&mut s, None, page(1, 3, None));
-    live(&mut s, LiveEvent::Open);
-    let fx = live(&mut s, LiveEvent::Dropped(unreachable()));
+    live_open(&mut s);
+    let fx = live_dropped(&mut s, unreachable());
     assert!(!s.live.open);
     let f = follows(&fx);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].1, Some(3), "resumes after the newest seen");
     let first = f[0].2;
-    let fx = live(&mut s, LiveEvent::Dropped(unreachable()));
+    let fx = live_dropped(&mut s, unreachable());
     assert!(follows(&fx)[0].2 > first, "waits longer each time");
     // Messages from an older stream are ignored.
     let old = s.live.stream - 1;
-    update(
-        &mut s,
-        Msg::Live {
-            stream: old,
-            event: LiveEvent::Open,
-        },
-    );
+    update(&mut s, Msg::LiveOpened { stream: old });
     assert!(!s.live.open);
     // A revoked token ends the session.
-    let fx = live(&mut s, LiveEvent::Dropped(auth()));
+    let fx = live_dropped(&mut s, auth());
     let fx = nothing_newer(&mut s, fx);
     assert_eq!(s.screen, Screen::Login);
     assert!(fx.contains(&Effect::Unfollow));
@@ -1551,10 +1548,7 @@ fn our_own_run_arriving_live_replaces_the_local_row() {
         },
     );
     assert!(s.history.entries[0].id < 0);
-    live(
-        &mut s,
-        LiveEvent::Entry(entry(3, Function::Reverse, "mine", "enim")),
-    );
+    live_entry(&mut s, entry(3, Function::Reverse, "mine", "enim"));
     let ids: Vec<i64> = s.history.entries.iter().map(|e| e.id).collect();
     assert_eq!(ids, [3, 2, 1]);
     assert!(s.history.fresh.is_empty(), "not someone else's");
@@ -1574,7 +1568,7 @@ fn the_live_stream_coming_back_first_also_reloads_what_failed() {
     );
     assert!(s.probe.is_some());
     // The stream reopens before the probe answers.
-    let fx = live(&mut s, LiveEvent::Open);
+    let fx = live_open(&mut s);
     assert_eq!(history_loads(&fx).len(), 1, "{fx:?}");
     assert_eq!(s.probe, None);
     assert!(update(&mut s, Msg::Probed(Ok(()))).is_empty());
@@ -1636,19 +1630,13 @@ fn sessions_overlay_lists_and_revokes_but_not_this_session() {
 fn connection_states_follow_the_stream_and_the_probe() {
     let mut s = logged_in();
     let stream = s.live.stream;
-    update(
-        &mut s,
-        Msg::Live {
-            stream,
-            event: LiveEvent::Open,
-        },
-    );
+    update(&mut s, Msg::LiveOpened { stream });
     assert_eq!((s.conn, s.live.open), (Conn::Online, true));
     let fx = update(
         &mut s,
-        Msg::Live {
+        Msg::LiveDropped {
             stream,
-            event: LiveEvent::Dropped(unreachable()),
+            failure: unreachable(),
         },
     );
     assert_eq!((s.conn, s.live.open), (Conn::Reconnecting, false));
@@ -1679,13 +1667,7 @@ fn connection_states_follow_the_stream_and_the_probe() {
     assert_eq!(s.last_error, None);
     assert_eq!(s.main.output, None, "the old 'Cannot reach' is gone");
     let stream = s.live.stream;
-    update(
-        &mut s,
-        Msg::Live {
-            stream,
-            event: LiveEvent::Open,
-        },
-    );
+    update(&mut s, Msg::LiveOpened { stream });
     assert_eq!((s.conn, s.live.open), (Conn::Online, true));
 }
 
@@ -1753,9 +1735,9 @@ fn a_token_replaced_by_another_login_here_is_adopted() {
     let stream = s.live.stream;
     let again = update(
         &mut s,
-        Msg::Live {
+        Msg::LiveDropped {
             stream,
-            event: LiveEvent::Dropped(auth()),
+            failure: auth(),
         },
     );
     assert!(
@@ -1808,9 +1790,9 @@ fn our_own_run_arriving_live_before_its_answer_is_one_row() {
     let stream = s.live.stream;
     update(
         &mut s,
-        Msg::Live {
+        Msg::LiveEntry {
             stream,
-            event: LiveEvent::Entry(entry(4, Function::Reverse, "mine", "enim")),
+            entry: entry(4, Function::Reverse, "mine", "enim"),
         },
     );
     update(
