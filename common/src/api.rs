@@ -24,6 +24,9 @@ pub mod paths {
     pub const METRICS: &str = "/metrics";
     pub const EVENTS: &str = "/events";
     pub const HISTORY_EXPORT: &str = "/history/export";
+    /// `DELETE /history` (all, with [`super::DELETE_ALL_PARAM`]); `DELETE
+    /// /history/{id}` is this plus `/` and the entry's id.
+    pub const HISTORY_ENTRIES: &str = "/history";
     pub const SESSIONS: &str = "/sessions";
     pub const PASSWORD: &str = "/password";
     pub const ACCOUNT: &str = "/account";
@@ -36,6 +39,10 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 /// How long the server keeps an idempotent answer, in hours.
 pub const IDEMPOTENCY_HOURS: u64 = 24;
+
+/// The query parameter `DELETE /history` needs, set to `true`, to delete
+/// every entry of the caller: without it nothing is deleted.
+pub const DELETE_ALL_PARAM: &str = "all";
 
 /// Largest accepted request body, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
@@ -271,6 +278,34 @@ pub struct SessionInfo {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct SessionsResponse {
     pub sessions: Vec<SessionInfo>,
+}
+
+/// Answer of `DELETE /history/{id}` and `DELETE /history?all=true`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct HistoryDeleted {
+    /// How many entries were deleted (1 for one id; 0 or more for all).
+    pub deleted: u64,
+    pub message: String,
+}
+
+/// `data:` of an `event: delete` on `/events`: entries of the caller that
+/// are gone. Such an event has no `id:` (it is no cursor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DeleteEvent {
+    /// These entries are gone.
+    pub ids: Vec<i64>,
+    /// Set by a delete of all history: every entry with an id up to and
+    /// including this one is gone too.
+    pub up_to: Option<i64>,
+}
+
+impl DeleteEvent {
+    /// Whether the entry `id` is among the deleted.
+    pub fn covers(&self, id: i64) -> bool {
+        self.ids.contains(&id) || self.up_to.is_some_and(|top| id <= top)
+    }
 }
 
 /// Body of `PUT /password`.

@@ -55,8 +55,12 @@ pub struct AppState {
     pub listener: listener::Listener,
     /// Token owners, kept exact by the listener's revocation notices.
     pub tokens: Arc<token_cache::TokenCache>,
-    /// `off`: [`tokens`](Self::tokens) is never asked (`--token-cache`).
+    /// `off`: [`tokens`](Self::tokens) is never asked, nor are writes'
+    /// tokens checked in the insert (`--token-cache`).
     pub token_cache: config::TokenCacheMode,
+    /// Owners of tokens this process has seen live: who a write is by
+    /// (a token never changes owner), never whether its token is live.
+    pub token_owners: Arc<quick_cache::sync::Cache<[u8; 32], i64>>,
     /// Cancelled when shutdown begins, so long-lived responses (streams) end.
     pub stopping: CancellationToken,
     /// Memory, streams, writes and searches: what no one user may exceed.
@@ -93,6 +97,7 @@ impl AppState {
                 listener.fence(),
             )),
             token_cache: options.token_cache,
+            token_owners: Arc::new(quick_cache::sync::Cache::new(token_cache::CAPACITY)),
             listener,
             stopping,
             login_limiter: Arc::new(limiter::LoginLimiter::new(

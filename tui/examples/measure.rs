@@ -37,7 +37,7 @@ mod linux {
     use ratatui::{TerminalOptions, Viewport};
     use strop_common::{Function, HistoryEntry};
     use strop_tui::app::state::{
-        Conn, Focus, Keyring, Screen, Secret, Session, State, TokenSource,
+        Conn, Focus, Keyring, Screen, SecretString, Session, State, TokenSource,
     };
     use strop_tui::app::view::{Theme, draw};
     use strop_tui::settings::Settings;
@@ -128,7 +128,7 @@ mod linux {
         s.screen = Screen::Main(Session {
             server: "http://127.0.0.1:5000".into(),
             user: "measure".into(),
-            token: Secret::new("x"),
+            token: SecretString::from("x"),
             source: TokenSource::Keyring,
         });
         s.server = "http://127.0.0.1:5000".into();
@@ -383,15 +383,15 @@ mod linux {
             .unwrap_or(0)
     }
 
-    async fn setup_user(url: &str, user: &str) -> anyhow::Result<String> {
+    async fn setup_user(url: &str, user: &str) -> anyhow::Result<SecretString> {
         let c = strop_tui::client::Client::new(url)?;
-        c.register(user, "measure-password").await?;
-        Ok(c.authenticate(user, "measure-password").await?)
+        c.register(user, &"measure-password".into()).await?;
+        Ok(c.authenticate(user, &"measure-password".into()).await?)
     }
 
     /// `n` operations for the user, 16 at a time.
-    async fn populate(url: &str, token: &str, n: usize) -> anyhow::Result<()> {
-        let c = strop_tui::client::Client::new(url)?.with_token(Some(token.to_string()));
+    async fn populate(url: &str, token: &SecretString, n: usize) -> anyhow::Result<()> {
+        let c = strop_tui::client::Client::new(url)?.with_token(Some(token.clone()));
         let t0 = Instant::now();
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = Vec::new();

@@ -5,6 +5,7 @@
 //! `strop: <sentence>` on stderr with an exit code from [`exit`].
 
 mod account;
+mod delete;
 mod errors;
 mod follow;
 mod history_table;
@@ -13,13 +14,14 @@ mod input;
 use std::io::{IsTerminal, Write};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
 use strop_common::api::{
     Function, HistoryQuery, HistoryResponse, MAX_HISTORY_LIMIT, StropResponse, WhoAmIResponse,
 };
 
 use crate::client::{Client, ClientError};
 use crate::local_time::{Clock, Zone};
-use crate::session::{Launch, TokenSource};
+use crate::session::{CredentialsMode, Granted, Launch, TokenSource};
 use crate::settings::{self, Choices, Settings, Theme};
 use crate::token_store::TokenStore;
 
@@ -157,7 +159,8 @@ pub enum RemoteCommand {
     Reverse(TextArgs),
     /// Translate TEXT to pig latin; "-" reads standard input.
     Piglatin(TextArgs),
-    /// Show your history: time, function, input, output (oldest first).
+    /// Show your history: time, function, input, output (oldest first);
+    /// `strop history delete ID…` deletes entries, `--all` every one.
     History(HistoryArgs),
     /// List your sessions (logins, never their tokens); `strop sessions
     /// revoke ID` logs one out, `strop sessions revoke --others` every one
@@ -223,7 +226,10 @@ impl From<FunctionArg> for Function {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub action: Option<delete::HistoryAction>,
     /// Only the newest N entries (1-1000).
     #[arg(long, short = 'n', value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_HISTORY_LIMIT)))]
@@ -292,8 +298,20 @@ async fn remote(cli: Cli, command: RemoteCommand) -> Result<(), CliError> {
     let (server, _) = launch.server()?;
     let client = Client::new(&server)?;
     match command {
-        RemoteCommand::Register(args) => register(&launch, &client, args).await,
-        RemoteCommand::Login(args) => login(&launch, &client, args).await,
+        RemoteCommand::Register(args) => {
+            credentials(&launch, &client, CredentialsMode::Register, args, false).await
+        }
+        RemoteCommand::Login(args) => {
+            let print_token = args.print_token;
+            credentials(
+                &launch,
+                &client,
+                CredentialsMode::Login,
+                args.password,
+                print_token,
+            )
+            .await
+        }
         RemoteCommand::Logout => logout(&launch, &client).await,
         RemoteCommand::Whoami(json) => {
             let authed = authed(&launch, &client).await?;
@@ -318,6 +336,13 @@ async fn remote(cli: Cli, command: RemoteCommand) -> Result<(), CliError> {
         }
         RemoteCommand::Reverse(args) => strop(&launch, &client, Function::Reverse, args).await,
         RemoteCommand::Piglatin(args) => strop(&launch, &client, Function::Piglatin, args).await,
+        RemoteCommand::History(HistoryArgs {
+            action: Some(action),
+            ..
+        }) => {
+            let server = client.server().to_string();
+            delete::run(&authed(&launch, &client).await?, &server, action).await
+        }
         RemoteCommand::History(args) if args.export => {
             account::export(&authed(&launch, &client).await?).await
         }
@@ -379,14 +404,23 @@ fn roff_text(text: &str) -> String {
 /// arguments and options.
 fn subcommands_roff(cli: &clap::Command) -> String {
     let mut out = String::from(".SH COMMANDS\n");
-    for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let mut sub = sub.clone().bin_name(format!("strop {}", sub.get_name()));
+    commands_roff(cli, "strop", &mut out);
+    out
+}
+
+/// The subcommands of `cmd`, named from `prefix`, each followed by its own
+/// (`strop history delete` after `strop history`).
+fn commands_roff(cmd: &clap::Command, prefix: &str, out: &mut String) {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        let name = format!("{prefix} {}", sub.get_name());
+        let mut sub = sub.clone().bin_name(name.clone());
         let usage = sub.render_usage().to_string();
         let usage = usage.trim_start_matches("Usage: ");
-        out.push_str(&format!(
-            ".SS {}\n",
-            roff_text(&format!("strop {}", sub.get_name()))
-        ));
+        let usage = usage.lines().next().unwrap_or(usage).trim();
+        out.push_str(&format!(".SS {}\n", roff_text(&name)));
         out.push_str(&format!(".B {}\n", roff_text(usage)));
         if let Some(about) = sub.get_long_about().or(sub.get_about()) {
             out.push_str(&format!(".PP\n{}\n", roff_text(&about.to_string())));
@@ -411,8 +445,8 @@ fn subcommands_roff(cli: &clap::Command) -> String {
                 roff_text(&help)
             ));
         }
+        commands_roff(&sub, &name, out);
     }
-    out
 }
 
 /// `.SH KEYS`: the interactive client's key table, as its help lists it.
@@ -452,28 +486,38 @@ fn roff_verbatim(text: &str) -> String {
     out
 }
 
-async fn register(launch: &Launch, client: &Client, args: PasswordArgs) -> Result<(), CliError> {
-    let user = input::username(
-        args.username.or_else(|| launch.user_arg.clone()),
-        "register",
-    )?;
-    let password = input::password(args.password_stdin, true)?;
-    let message = client.register(&user, &password).await?;
-    print_line(&message)
+/// `strop register` and `strop login`: one path, by `mode`.
+async fn credentials(
+    launch: &Launch,
+    client: &Client,
+    mode: CredentialsMode,
+    args: PasswordArgs,
+    print_token: bool,
+) -> Result<(), CliError> {
+    let server = client.server().to_string();
+    let default_user = match mode {
+        CredentialsMode::Register => launch.user_arg.clone(),
+        CredentialsMode::Login => launch.user_for(&server),
+    };
+    let user = input::username(args.username.or(default_user), mode.command())?;
+    // A new password is asked twice.
+    let password = input::password(args.password_stdin, mode == CredentialsMode::Register)?;
+    match crate::session::send_credentials(client, mode, &user, &password).await? {
+        Granted::Registered(message) => print_line(&message),
+        // Asked for: the token goes to stdout, for a script to keep.
+        Granted::Token(token) if print_token => print_line(token.expose_secret()),
+        Granted::Token(token) => keep_login(client, server, user, token).await,
+    }
 }
 
-async fn login(launch: &Launch, client: &Client, args: LoginArgs) -> Result<(), CliError> {
-    let server = client.server().to_string();
-    let user = input::username(
-        args.password.username.or_else(|| launch.user_for(&server)),
-        "login",
-    )?;
-    let password = input::password(args.password.password_stdin, false)?;
-    let token = client.authenticate(&user, &password).await?;
-    if args.print_token {
-        return print_line(&token);
-    }
-
+/// After a login: the token into the keyring, the replaced one revoked,
+/// the server and user remembered.
+async fn keep_login(
+    client: &Client,
+    server: String,
+    user: String,
+    token: SecretString,
+) -> Result<(), CliError> {
     let saved = {
         let (server, user, token) = (server.clone(), user.clone(), token.clone());
         blocking(move || {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
 use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use strop_common::api::{
@@ -44,25 +45,20 @@ const STREAM_IDLE: Duration = strop_common::EVENTS_HEARTBEAT.saturating_mul(3);
 pub enum LiveEvent {
     /// An entry committed for this user (the `/get-history` JSON).
     Entry(HistoryEntry),
+    /// Entries of this user were deleted (here or on another client).
+    /// Not replayed on a resume: a client reloads what it shows on reconnect.
+    Deleted(strop_common::DeleteEvent),
     /// The server ended the stream: the token was revoked or expired.
     Ended(ClientError),
 }
 
-/// A cheap-to-clone handle on one server, optionally carrying a token.
-#[derive(Clone)]
+/// A cheap-to-clone handle on one server, optionally carrying a token
+/// (a [`SecretString`]: `Debug` shows it redacted).
+#[derive(Clone, Debug)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
-    token: Option<String>,
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("base", &self.base)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
+    token: Option<SecretString>,
 }
 
 /// Why a request failed, worded for the person at the keyboard.
@@ -191,7 +187,7 @@ impl Client {
     }
 
     /// The same server and connection pool, with this token (or none).
-    pub fn with_token(&self, token: Option<String>) -> Client {
+    pub fn with_token(&self, token: Option<SecretString>) -> Client {
         Client {
             token,
             ..self.clone()
@@ -203,8 +199,8 @@ impl Client {
         &self.base
     }
 
-    pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+    pub fn token(&self) -> Option<&SecretString> {
+        self.token.as_ref()
     }
 
     /// `GET /healthz`: Ok when a strop server answers.
@@ -218,10 +214,14 @@ impl Client {
     }
 
     /// Creates an account; returns the server's message.
-    pub async fn register(&self, user: &str, password: &str) -> Result<String, ClientError> {
+    pub async fn register(
+        &self,
+        user: &str,
+        password: &SecretString,
+    ) -> Result<String, ClientError> {
         let body = Credentials {
             username: user.to_string(),
-            password: password.to_string(),
+            password: password.expose_secret().to_string(),
         };
         // Safe to retry: a lost answer does not turn into "name taken".
         let reply: MessageResponse = self.send_once(paths::REGISTER, &body, &fresh_key()).await?;
@@ -229,15 +229,19 @@ impl Client {
     }
 
     /// Logs in; returns a fresh token.
-    pub async fn authenticate(&self, user: &str, password: &str) -> Result<String, ClientError> {
+    pub async fn authenticate(
+        &self,
+        user: &str,
+        password: &SecretString,
+    ) -> Result<SecretString, ClientError> {
         let body = Credentials {
             username: user.to_string(),
-            password: password.to_string(),
+            password: password.expose_secret().to_string(),
         };
         let reply: TokenResponse = self
             .send(Method::POST, paths::AUTHENTICATE, Some(&body))
             .await?;
-        Ok(reply.token)
+        Ok(reply.token.into())
     }
 
     /// Runs one string operation; returns its output. One call is one user
@@ -332,6 +336,11 @@ impl Client {
                     .map(LiveEvent::Entry)
                     .or_else(|_| bad("entry")),
             ),
+            "delete" => Some(
+                serde_json::from_str(&event.data)
+                    .map(LiveEvent::Deleted)
+                    .map_err(|_| self.unexpected("a delete event strop cannot read".into())),
+            ),
             "error" => Some(match serde_json::from_str::<ErrorBody>(&event.data) {
                 Ok(body) => Ok(LiveEvent::Ended(ClientError::Api {
                     status: body.error.status(),
@@ -353,7 +362,9 @@ impl Client {
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
-            request = request.header(reqwest::header::AUTHORIZATION, format!("Bearer {token}"));
+            // The one place a token leaves the process.
+            let bearer = format!("Bearer {}", token.expose_secret());
+            request = request.header(reqwest::header::AUTHORIZATION, bearer);
         }
         request
     }

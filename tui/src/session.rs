@@ -36,47 +36,69 @@ pub enum TokenSource {
     Keyring,
 }
 
-/// A token or password: `secrecy` keeps it out of `Debug` output (so it
-/// never lands in a log or a panic) and zeroes it when dropped.
-#[derive(Clone)]
-pub struct Secret(SecretString);
+/// Register or log in: the one credentials path of both front ends (the
+/// form or the command, the request, the answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsMode {
+    Login,
+    Register,
+}
 
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(SecretString::from(value.into()))
-    }
-
-    /// The value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
+impl CredentialsMode {
+    /// The command that sends them: `strop login`, `strop register`.
+    pub fn command(self) -> &'static str {
+        match self {
+            CredentialsMode::Login => "login",
+            CredentialsMode::Register => "register",
+        }
     }
 }
 
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
+/// What the server granted for the credentials.
+#[derive(Debug, Clone)]
+pub enum Granted {
+    /// A new account: the server's sentence.
+    Registered(String),
+    /// A login: a fresh token.
+    Token(SecretString),
+}
+
+/// Sends `user`'s credentials in `mode`.
+pub async fn send_credentials(
+    client: &crate::client::Client,
+    mode: CredentialsMode,
+    user: &str,
+    password: &SecretString,
+) -> Result<Granted, ClientError> {
+    match mode {
+        CredentialsMode::Register => client
+            .register(user, password)
+            .await
+            .map(Granted::Registered),
+        CredentialsMode::Login => client
+            .authenticate(user, password)
+            .await
+            .map(Granted::Token),
     }
 }
 
-/// Effects carrying secrets stay comparable in tests.
-impl PartialEq for Secret {
-    fn eq(&self, other: &Secret) -> bool {
-        self.expose() == other.expose()
-    }
+/// Whether two tokens are the same token.
+pub fn same_secret(a: &SecretString, b: &SecretString) -> bool {
+    a.expose_secret() == b.expose_secret()
 }
-
-impl Eq for Secret {}
 
 /// Someone logged in: exists exactly when there is a token to send, so a
-/// screen that needs one holds a `Session` rather than an `Option`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// screen that needs one holds a `Session` rather than an `Option`. The
+/// token is a [`SecretString`] (redacted in `Debug`, zeroed when dropped);
+/// tests compare sessions with `app::message::test_eq`.
+#[derive(Debug, Clone)]
 pub struct Session {
     /// Normalized server address the token belongs to.
     pub server: String,
     /// Whose token it is. Empty only for a `STROP_TOKEN` not yet checked
     /// (the server names its owner).
     pub user: String,
-    pub token: Secret,
+    pub token: SecretString,
     /// Where the token came from: `Env` is never stored nor deleted.
     pub source: TokenSource,
 }
@@ -90,7 +112,7 @@ pub struct Launch {
     /// `--user` / `STROP_USER`.
     pub user_arg: Option<String>,
     /// `STROP_TOKEN`, when set and not empty.
-    pub env_token: Option<String>,
+    pub env_token: Option<SecretString>,
     /// The saved settings (default when none or unreadable).
     pub settings: Settings,
     /// Why the settings could not be read, if they could not: the TUI shows
@@ -105,7 +127,8 @@ impl Launch {
         let env_token = std::env::var(TOKEN_ENV)
             .ok()
             .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty());
+            .filter(|t| !t.is_empty())
+            .map(SecretString::from);
         Launch {
             server_arg: server_arg.filter(|s| !s.trim().is_empty()),
             user_arg: user_arg.filter(|u| !u.is_empty()),
@@ -142,7 +165,7 @@ impl Launch {
         &self,
         server: &str,
         user: Option<&str>,
-    ) -> Result<Option<(String, TokenSource)>, StoreError> {
+    ) -> Result<Option<(SecretString, TokenSource)>, StoreError> {
         if let Some(token) = &self.env_token {
             return Ok(Some((token.clone(), TokenSource::Env)));
         }
@@ -173,16 +196,16 @@ pub fn store_token(
     store: &TokenStore,
     server: &str,
     user: &str,
-    token: &str,
-) -> Result<Option<String>, StoreError> {
+    token: &SecretString,
+) -> Result<Option<SecretString>, StoreError> {
     let previous = store.get(server, user)?;
     store.set(server, user, token)?;
-    Ok(previous.filter(|old| old != token))
+    Ok(previous.filter(|old| !same_secret(old, token)))
 }
 
 /// After a login: the replaced token is revoked on the server (failures
 /// ignored: it is forgotten here either way).
-pub async fn revoke_replaced(client: &crate::client::Client, replaced: Option<String>) {
+pub async fn revoke_replaced(client: &crate::client::Client, replaced: Option<SecretString>) {
     if let Some(old) = replaced {
         let _ = client.with_token(Some(old)).logout().await;
     }
@@ -194,9 +217,11 @@ pub fn newer_token(
     store: &TokenStore,
     server: &str,
     user: &str,
-    refused: &str,
-) -> Result<Option<String>, StoreError> {
-    Ok(store.get(server, user)?.filter(|t| t != refused))
+    refused: &SecretString,
+) -> Result<Option<SecretString>, StoreError> {
+    Ok(store
+        .get(server, user)?
+        .filter(|t| !same_secret(t, refused)))
 }
 
 /// A logout, whatever the server answered: the token is gone from here.
@@ -255,11 +280,12 @@ mod tests {
     fn env_token_wins_without_touching_the_keyring() {
         let mut l = launch(None, None, None);
         l.env_token = Some("abc".into());
+        let found = l.token_for("http://a:1", None).unwrap();
         assert_eq!(
-            l.token_for("http://a:1", None).unwrap(),
+            found.map(|(t, src)| (t.expose_secret().to_string(), src)),
             Some(("abc".to_string(), TokenSource::Env))
         );
         l.env_token = None;
-        assert_eq!(l.token_for("http://a:1", None).unwrap(), None);
+        assert!(l.token_for("http://a:1", None).unwrap().is_none());
     }
 }

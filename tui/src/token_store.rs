@@ -29,6 +29,7 @@
 use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Entry};
+use secrecy::{ExposeSecret, SecretString};
 
 /// Forces a store on Linux: `kernel` or `secret-service` (default: automatic).
 pub const BACKEND_ENV: &str = "STROP_KEYRING";
@@ -210,18 +211,18 @@ impl TokenStore {
     }
 
     /// The token saved for `user` on `server`, if any.
-    pub fn get(&self, server: &str, user: &str) -> Result<Option<String>, StoreError> {
+    pub fn get(&self, server: &str, user: &str) -> Result<Option<SecretString>, StoreError> {
         match self.entry(server, user)?.get_password() {
-            Ok(token) => Ok(Some(token)),
+            Ok(token) => Ok(Some(token.into())),
             Err(keyring_core::Error::NoEntry) => Ok(None),
             Err(e) => Err(self.failed("read", &e)),
         }
     }
 
     /// Saves (or replaces) the token for `user` on `server`.
-    pub fn set(&self, server: &str, user: &str, token: &str) -> Result<(), StoreError> {
+    pub fn set(&self, server: &str, user: &str, token: &SecretString) -> Result<(), StoreError> {
         self.entry(server, user)?
-            .set_password(token)
+            .set_password(token.expose_secret())
             .map_err(|e| self.failed("save", &e))
     }
 
@@ -291,27 +292,30 @@ mod tests {
         format!("unit-{tag}-{}-{nanos}", std::process::id())
     }
 
+    /// What the store holds, exposed for comparing.
+    fn read(store: &TokenStore, server: &str, user: &str) -> Option<String> {
+        let token = store.get(server, user).unwrap();
+        token.map(|t| t.expose_secret().to_string())
+    }
+
     #[test]
     fn kernel_keyring_round_trip() {
         let store = kernel();
         assert_eq!(store.backend(), "kernel keyring");
         let server = "http://127.0.0.1:1";
         let user = unique_user("rt");
-        assert_eq!(store.get(server, &user).unwrap(), None);
+        assert_eq!(read(&store, server, &user), None);
         store
-            .set(server, &user, "0123456789abcdef0123456789abcdef")
+            .set(server, &user, &"0123456789abcdef0123456789abcdef".into())
             .unwrap();
         assert_eq!(
-            store.get(server, &user).unwrap().as_deref(),
+            read(&store, server, &user).as_deref(),
             Some("0123456789abcdef0123456789abcdef")
         );
-        store.set(server, &user, "replaced").unwrap();
-        assert_eq!(
-            store.get(server, &user).unwrap().as_deref(),
-            Some("replaced")
-        );
+        store.set(server, &user, &"replaced".into()).unwrap();
+        assert_eq!(read(&store, server, &user).as_deref(), Some("replaced"));
         // Another server is another key.
-        assert_eq!(store.get("http://127.0.0.1:2", &user).unwrap(), None);
+        assert_eq!(read(&store, "http://127.0.0.1:2", &user), None);
         store.delete(server, &user).unwrap();
         store.delete(server, &user).unwrap();
         // keyutils may briefly serve an invalidated key to the process that
@@ -330,7 +334,9 @@ mod tests {
         let store = kernel();
         let server = "http://127.0.0.1:3";
         let user = unique_user("keyctl");
-        store.set(server, &user, "seen-from-outside").unwrap();
+        store
+            .set(server, &user, &"seen-from-outside".into())
+            .unwrap();
         let description = kernel_key_description(server, &user);
         // A fresh session, as another login of the same user would have.
         let read = std::process::Command::new("keyctl")

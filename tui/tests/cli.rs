@@ -8,6 +8,8 @@
 mod accounts;
 #[path = "cli/client_errors.rs"]
 mod client_errors;
+#[path = "cli/deletion.rs"]
+mod deletion;
 #[path = "cli/edges.rs"]
 mod edges;
 #[path = "cli/follow.rs"]

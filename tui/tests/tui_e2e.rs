@@ -1271,3 +1271,96 @@ fn a_second_login_revokes_the_first_through_either_front_end() {
     support::forget_token(&url, &cli_user);
     support::forget_token(&url, &tui_user);
 }
+
+/// The ids of `user`'s history, oldest first, read through the CLI.
+fn history_ids(client: &Client, server: &str, user: &str) -> Vec<(i64, String)> {
+    let json = client.run(server, user, &["history", "--json"]);
+    let page: strop_common::api::HistoryResponse = serde_json::from_str(&json).unwrap();
+    page.history.into_iter().map(|e| (e.id, e.input)).collect()
+}
+
+/// Issue 17, deleting history: `d` on the selected row asks, Enter deletes
+/// it on the server, and the row leaves the list.
+#[test]
+fn d_and_enter_delete_the_selected_entry() {
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, user) = Client::logged_in(url, "deld");
+    client.run(url, &user, &["reverse", "keep this one"]);
+    client.run(url, &user, &["reverse", "drop this one"]);
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("row 1 of 2", WAIT);
+    s.wait_for_text("● live", WAIT);
+    // The list, its newest row selected: the one to delete.
+    s.send_keys(keys::TAB);
+    s.send_keys("d");
+    s.wait_for_text("Delete entry", WAIT);
+    assert!(s.contents().contains("drop this one"), "{}", s.contents());
+    // n keeps it; d then Enter deletes it.
+    s.send_keys("n");
+    s.wait_for_gone("Delete entry", WAIT);
+    s.send_keys("d");
+    s.wait_for_text("Delete entry", WAIT);
+    s.send_keys(keys::ENTER);
+    s.wait_for_gone("drop this one", WAIT);
+    s.wait_for_text("row 1 of 1", WAIT);
+    assert!(s.contents().contains("keep this one"), "{}", s.contents());
+    let left: Vec<String> = history_ids(&client, url, &user)
+        .into_iter()
+        .map(|(_, input)| input)
+        .collect();
+    assert_eq!(left, ["keep this one"]);
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(url, &user);
+}
+
+/// Issue 17, deleting history: an entry deleted by the CLI (another client)
+/// leaves the open TUI's list by itself, through the live stream.
+#[test]
+fn an_entry_deleted_by_the_cli_leaves_the_open_tui() {
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, user) = Client::logged_in(url, "delcli");
+    client.run(url, &user, &["reverse", "staying entry"]);
+    client.run(url, &user, &["reverse", "vanishing entry"]);
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("row 1 of 2", WAIT);
+    s.wait_for_text("● live", WAIT);
+    let (id, _) = history_ids(&client, url, &user)
+        .into_iter()
+        .find(|(_, input)| input == "vanishing entry")
+        .unwrap();
+    let said = client.run(url, &user, &["history", "delete", &id.to_string()]);
+    assert_eq!(said, format!("Entry {id} deleted.\n"));
+    s.wait_for_gone("vanishing entry", Duration::from_secs(5));
+    s.wait_for_text("row 1 of 1", WAIT);
+    assert!(s.contents().contains("staying entry"), "{}", s.contents());
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(url, &user);
+}
+
+/// `strop history delete --all` on a terminal asks first: anything but y
+/// deletes nothing; y deletes every entry of the user.
+#[test]
+fn history_delete_all_asks_on_a_terminal() {
+    let server = TestServer::shared();
+    let url = server.url();
+    let (client, user) = Client::logged_in(url, "delall");
+    client.run(url, &user, &["reverse", "one"]);
+    client.run(url, &user, &["reverse", "two"]);
+    let mut s = client.spawn(&["history", "delete", "--all"]);
+    s.wait_for_text("[y/N]", WAIT);
+    assert!(s.contents().contains(&user), "{}", s.contents());
+    s.send_keys("n\r");
+    s.wait_for_text("Nothing was deleted.", WAIT);
+    assert_eq!(history_ids(&client, url, &user).len(), 2);
+    let mut s = client.spawn(&["history", "delete", "--all"]);
+    s.wait_for_text("[y/N]", WAIT);
+    s.send_keys("y\r");
+    s.wait_for_text("2 history entries deleted.", WAIT);
+    s.wait_exit();
+    assert!(history_ids(&client, url, &user).is_empty());
+    support::forget_token(url, &user);
+}

@@ -156,16 +156,41 @@ pub async fn insert_batch(
     let rows = client
         .query(&stmt, &[&user_ids, &functions, &inputs, &outputs])
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let id: Option<i64> = r.get(0);
-            id.map(|id| Saved {
-                id,
-                created_at: r.get(1),
-            })
-        })
-        .collect())
+    Ok(rows.iter().map(saved).collect())
+}
+
+/// [`INSERT_BATCH`] with each row's token checked in the same statement
+/// (migration V12): a row whose token is given is inserted only while that
+/// token is live and its user's.
+const INSERT_BATCH_CHECKED: &str = "SELECT saved_id, saved_at FROM strop_insert_history_checked($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[])";
+
+/// As [`insert_batch`], each entry with the SHA-256 of the token it is
+/// written with, or `None` when that token was checked already: `None` in
+/// the answer also for an entry whose token is unknown, revoked or expired
+/// by the time of the insert.
+pub async fn insert_batch_checked(
+    client: &Client,
+    entries: &[NewEntry],
+    tokens: &[Option<[u8; 32]>],
+) -> Result<Vec<Option<Saved>>, tokio_postgres::Error> {
+    let user_ids: Vec<i64> = entries.iter().map(|e| e.user_id).collect();
+    let tokens: Vec<Option<&[u8]>> = tokens.iter().map(|t| t.as_ref().map(|t| &t[..])).collect();
+    let functions: Vec<&str> = entries.iter().map(|e| e.function.as_str()).collect();
+    let inputs: Vec<&str> = entries.iter().map(|e| e.input.as_str()).collect();
+    let outputs: Vec<&str> = entries.iter().map(|e| e.output.as_str()).collect();
+    let stmt = client.prepare_cached(INSERT_BATCH_CHECKED).await?;
+    let rows = client
+        .query(&stmt, &[&user_ids, &tokens, &functions, &inputs, &outputs])
+        .await?;
+    Ok(rows.iter().map(saved).collect())
+}
+
+fn saved(r: &Row) -> Option<Saved> {
+    let id: Option<i64> = r.get(0);
+    id.map(|id| Saved {
+        id,
+        created_at: r.get(1),
+    })
 }
 
 /// What `q` searches: input and output as one text, exactly the expression

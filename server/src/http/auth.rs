@@ -66,6 +66,87 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User,
     Ok(user)
 }
 
+/// Who a write (`/reverse`, `/piglatin`) is by. A token whose owner this
+/// process has seen is not looked up before the write: its check is part of
+/// the write's own statement (migration V12), one round trip in all. Any
+/// other token is looked up first, as on every route.
+#[derive(Debug, Clone)]
+pub enum Writer {
+    /// Looked up for this request: live when it arrived.
+    Checked(User),
+    /// The token's owner as seen before; whether the token is still live is
+    /// decided by the insert.
+    Unchecked { user_id: i64, token_hash: [u8; 32] },
+}
+
+impl Writer {
+    pub fn user_id(&self) -> i64 {
+        match self {
+            Writer::Checked(user) => user.id,
+            Writer::Unchecked { user_id, .. } => *user_id,
+        }
+    }
+
+    /// The token the insert must check, if any.
+    pub fn unchecked_token(&self) -> Option<[u8; 32]> {
+        match self {
+            Writer::Checked(_) => None,
+            Writer::Unchecked { token_hash, .. } => Some(*token_hash),
+        }
+    }
+
+    /// The full check, for any answer but the write's own: a dead token is a
+    /// 401 before any other error, as on every route.
+    pub async fn confirm(&self, state: &AppState) -> Result<User, ApiError> {
+        match self {
+            Writer::Checked(user) => Ok(user.clone()),
+            Writer::Unchecked { token_hash, .. } => {
+                let user = lookup(state, *token_hash).await?;
+                user.ok_or_else(|| {
+                    state.token_owners.remove(token_hash);
+                    ApiError::InvalidToken
+                })
+            }
+        }
+    }
+
+    /// The write found the token dead: forget it here (its owner, and the
+    /// token cache's entry), so its next request is looked up and refused.
+    pub fn forget(&self, state: &AppState) {
+        if let Writer::Unchecked { token_hash, .. } = self {
+            state.token_owners.remove(token_hash);
+            state.tokens.forget(token_hash);
+        }
+    }
+
+    /// The write succeeded with the token: record its use for `/sessions`.
+    pub fn used(&self, state: &AppState) {
+        if let Writer::Unchecked { token_hash, .. } = self {
+            touch(state, *token_hash);
+        }
+    }
+}
+
+/// The header's token as a [`Writer`]: a malformed token is refused at
+/// once; a token of a known owner is left to the write to check (unless
+/// `--token-cache off`); any other is looked up.
+pub async fn writer(state: &AppState, headers: &HeaderMap) -> Result<Writer, ApiError> {
+    let token_hash = hash_token(&token_from_headers(headers)?);
+    if state.token_cache == TokenCacheMode::On
+        && let Some(user_id) = state.token_owners.get(&token_hash)
+    {
+        return Ok(Writer::Unchecked {
+            user_id,
+            token_hash,
+        });
+    }
+    let user = lookup(state, token_hash)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    touch(state, token_hash);
+    Ok(Writer::Checked(user))
+}
+
 /// Tokens this process recorded as used, with the minute it last did.
 static TOUCHED: std::sync::LazyLock<quick_cache::sync::Cache<[u8; 32], u64>> =
     std::sync::LazyLock::new(|| quick_cache::sync::Cache::new(token_cache::CAPACITY));
@@ -114,11 +195,24 @@ pub async fn lookup(state: &AppState, token_hash: [u8; 32]) -> Result<Option<Use
         TokenCacheMode::On => state.tokens.owner(token_hash, fetch).await?,
         TokenCacheMode::Off => fetch().await?.map(|(owner, _)| owner),
     };
+    if let Some(owner) = &owner {
+        state.token_owners.insert(token_hash, owner.user_id);
+    }
     Ok(owner.map(|owner| User {
         id: owner.user_id,
         name: owner.username.to_string(),
         token_hash,
     }))
+}
+
+/// Extracts the [`Writer`] or rejects with a 401 [`ApiError`].
+pub fn writer_filter(
+    state: AppState,
+) -> impl Filter<Extract = (Writer,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
+    warp::header::headers_cloned().and_then(move |headers: HeaderMap| {
+        let state = state.clone();
+        async move { writer(&state, &headers).await.map_err(warp::reject::custom) }
+    })
 }
 
 /// Extracts the authenticated [`User`] or rejects with a 401 [`ApiError`].

@@ -297,7 +297,7 @@ impl From<crate::live::history_writer::WriteError> for ApiError {
             },
             WriteError::NoAnswer | WriteError::Miscounted { .. } => false,
             // The token's account is gone: as for any token of a deleted user.
-            WriteError::UserGone => return ApiError::InvalidToken,
+            WriteError::UserGone | WriteError::TokenGone => return ApiError::InvalidToken,
         };
         if unavailable {
             ApiError::Unavailable(Cause::new(err))

@@ -20,20 +20,10 @@ use crate::http::auth::{self, User};
 use crate::http::error::ApiError;
 use crate::http::route::Route;
 
-/// Exactly this path (no trailing segments).
-pub fn at(path: &'static str) -> BoxedFilter<()> {
-    path.trim_start_matches('/')
-        .split('/')
-        .filter(|segment| !segment.is_empty())
-        .fold(warp::any().boxed(), |f, segment| {
-            f.and(warp::path(segment)).boxed()
-        })
-        .and(warp::path::end())
-        .boxed()
-}
-
 /// A template path whose last segment is a parameter (`/sessions/{id}`):
-/// the parameter's text.
+/// the parameter's text. A path that [`Route::of_path`] gives to another
+/// route (`/history/export` is not `/history/{id}`) is not this one, so
+/// that route's own answer (a 405) stands.
 pub fn at_with_param(route: Route) -> BoxedFilter<(String,)> {
     let path = route.path();
     let (prefix, last) = path.rsplit_once('/').unwrap_or(("", path));
@@ -46,6 +36,16 @@ pub fn at_with_param(route: Route) -> BoxedFilter<(String,)> {
         })
         .and(warp::path::param::<String>())
         .and(warp::path::end())
+        .and(warp::path::full())
+        .and_then(
+            move |param: String, full: warp::path::FullPath| async move {
+                if Route::of_path(full.as_str()) == Some(route) {
+                    Ok(param)
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            },
+        )
         .boxed()
 }
 
@@ -72,14 +72,10 @@ pub fn method_of(route: Route) -> BoxedFilter<(Method,)> {
         .boxed()
 }
 
-/// The route's path (a template's `{id}` as a path parameter elsewhere),
-/// then one of its methods.
+/// One of the route's methods; the path was matched by the dispatch
+/// ([`crate::http::routes::Router`]), so it is not looked at again.
 pub fn on(route: Route) -> BoxedFilter<()> {
-    at(route.path())
-        .and(method_of(route))
-        .map(|_| ())
-        .untuple_one()
-        .boxed()
+    method_of(route).map(|_| ()).untuple_one().boxed()
 }
 
 /// Content-Type, Content-Encoding and Content-Length checks, done before any
@@ -218,6 +214,11 @@ pub fn client(state: &AppState) -> BoxedFilter<(IpAddr,)> {
 
 pub fn user(state: &AppState) -> BoxedFilter<(User,)> {
     auth::user(state.clone()).boxed()
+}
+
+/// Who a write is by (its token perhaps checked only by the write).
+pub fn writer(state: &AppState) -> BoxedFilter<(auth::Writer,)> {
+    auth::writer_filter(state.clone()).boxed()
 }
 
 pub fn with_state(state: AppState) -> BoxedFilter<(AppState,)> {

@@ -17,6 +17,7 @@ use crate::db;
 use crate::http::auth::{self, User};
 use crate::http::error::{ApiError, Cause};
 use crate::http::idempotency;
+use crate::live::history_writer::WriteError;
 use crate::strops;
 
 /// Most characters of a User-Agent kept for `/sessions`.
@@ -212,33 +213,54 @@ pub async fn authenticate(
     ))]
 pub async fn run_strop(
     state: &AppState,
-    user: User,
+    writer: auth::Writer,
     function: Function,
     body: StropRequest,
     key: Option<String>,
 ) -> Result<StropResponse, ApiError> {
-    state.limits.write(user.id)?;
-    if body.input.contains('\0') {
+    let refused = match state.limits.write(writer.user_id()) {
+        Err(refusal) => Some(ApiError::from(refusal)),
         // PostgreSQL text cannot hold NUL, so such input could not be recorded.
-        return Err(ApiError::invalid(
+        Ok(()) if body.input.contains('\0') => Some(ApiError::invalid(
             "The input must not contain NUL characters.",
-        ));
+        )),
+        Ok(()) => None,
+    };
+    if let Some(refused) = refused {
+        // A dead token is a 401 first, also when the write would not check it.
+        writer.confirm(state).await?;
+        return Err(refused);
     }
     let output = match function {
         Function::Reverse => strops::reverse(&body.input),
         Function::Piglatin => strops::piglatin(&body.input),
     };
     let entry = db::history::NewEntry {
-        user_id: user.id,
+        user_id: writer.user_id(),
         function,
         input: body.input,
         output: output.clone(),
     };
     let Some(key) = key else {
-        let saved = state.history.record(entry).await?;
+        let saved = match state
+            .history
+            .record_checked(entry, writer.unchecked_token())
+            .await
+        {
+            Ok(saved) => saved,
+            Err(err) => {
+                if matches!(err, WriteError::TokenGone) {
+                    writer.forget(state);
+                }
+                return Err(err.into());
+            }
+        };
+        writer.used(state);
         tracing::debug!(id = saved.id, "history row committed");
         return Ok(StropResponse { output });
     };
+    // The keyed transaction is the user's own: its token checked first.
+    let user = writer.confirm(state).await?;
     // A keyed row commits with its key, in a transaction of its own (not
     // the group commit): the key's lock must be held until that commit.
     let answer = StropResponse { output };

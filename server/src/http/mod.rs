@@ -6,6 +6,7 @@ pub mod accept;
 pub mod accounts;
 pub mod auth;
 pub mod conn;
+pub mod deletion;
 pub mod error;
 pub mod filters;
 pub mod handlers;

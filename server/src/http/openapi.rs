@@ -4,9 +4,9 @@
 use std::sync::OnceLock;
 
 use strop_common::{
-    AccountDeletion, Credentials, ErrorBody, ErrorCode, Function, HistoryEntry, HistoryResponse,
-    MessageResponse, PasswordChange, SessionInfo, SessionsResponse, StatusResponse, StropRequest,
-    StropResponse, TokenResponse, WhoAmIResponse,
+    AccountDeletion, Credentials, DeleteEvent, ErrorBody, ErrorCode, Function, HistoryDeleted,
+    HistoryEntry, HistoryResponse, MessageResponse, PasswordChange, SessionInfo, SessionsResponse,
+    StatusResponse, StropRequest, StropResponse, TokenResponse, WhoAmIResponse,
 };
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -52,11 +52,14 @@ use crate::http::route::Route;
         crate::http::accounts::change_password,
         crate::http::accounts::delete_account,
         crate::http::accounts::export_stream,
+        crate::http::deletion::delete_entry,
+        crate::http::deletion::delete_all,
     ),
     components(schemas(
         Credentials, ErrorBody, ErrorCode, Function, HistoryEntry, HistoryResponse,
         MessageResponse, StatusResponse, StropRequest, StropResponse, TokenResponse,
         WhoAmIResponse, SessionInfo, SessionsResponse, PasswordChange, AccountDeletion,
+        HistoryDeleted, DeleteEvent,
     )),
     modifiers(&TokenScheme, &ErrorResponses, &UsernameRule),
 )]

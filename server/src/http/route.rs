@@ -26,10 +26,15 @@ pub enum Route {
     Password,
     Account,
     HistoryExport,
+    /// `DELETE /history/{id}`; after [`Route::HistoryExport`], which
+    /// [`Route::of_path`] finds first for `/history/export`.
+    HistoryEntry,
+    /// `DELETE /history?all=true`.
+    HistoryAll,
 }
 
 impl Route {
-    pub const ALL: [Route; 18] = [
+    pub const ALL: [Route; 20] = [
         Route::Root,
         Route::Register,
         Route::Authenticate,
@@ -48,6 +53,8 @@ impl Route {
         Route::Password,
         Route::Account,
         Route::HistoryExport,
+        Route::HistoryEntry,
+        Route::HistoryAll,
     ];
 
     pub const fn path(self) -> &'static str {
@@ -70,6 +77,8 @@ impl Route {
             Route::Password => paths::PASSWORD,
             Route::Account => paths::ACCOUNT,
             Route::HistoryExport => paths::HISTORY_EXPORT,
+            Route::HistoryEntry => HISTORY_ENTRY,
+            Route::HistoryAll => paths::HISTORY_ENTRIES,
         }
     }
 
@@ -82,7 +91,9 @@ impl Route {
             | Route::Piglatin
             | Route::Logout => &[Method::POST],
             Route::Sessions => &[Method::GET, Method::DELETE],
-            Route::Session | Route::Account => &[Method::DELETE],
+            Route::Session | Route::Account | Route::HistoryEntry | Route::HistoryAll => {
+                &[Method::DELETE]
+            }
             Route::Password => &[Method::PUT],
             _ => &[Method::GET],
         }
@@ -92,7 +103,7 @@ impl Route {
     pub fn allow(self) -> &'static str {
         match self {
             Route::Sessions => "GET, HEAD, DELETE",
-            Route::Session | Route::Account => "DELETE",
+            Route::Session | Route::Account | Route::HistoryEntry | Route::HistoryAll => "DELETE",
             Route::Password => "PUT",
             r if r.methods() == [Method::POST] => "POST",
             _ => "GET, HEAD",
@@ -114,10 +125,34 @@ impl Route {
     pub fn of_path(path: &str) -> Option<Route> {
         Route::ALL.into_iter().find(|r| matches(r.path(), path))
     }
+
+    /// The route a request is dispatched to, `of` being [`Route::of_path`]'s
+    /// answer for its path (computed once per request, in the accept loop).
+    /// It differs from `of` only where warp's path matching, which the
+    /// routes' filters kept, does: one trailing slash is tolerated
+    /// (`/whoami/`, not `/whoami//`).
+    pub fn dispatch(of: Option<Route>, path: &str) -> Option<Route> {
+        if of.is_some() {
+            return of;
+        }
+        let trimmed = path.strip_suffix('/')?;
+        // "//" is not the root: warp's root wants nothing after its "/".
+        if trimmed.is_empty() || trimmed == "/" {
+            return None;
+        }
+        Route::of_path(trimmed)
+    }
+
+    /// Index in [`Route::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// One session by its id.
 const SESSION: &str = "/sessions/{id}";
+/// One history entry by its id.
+const HISTORY_ENTRY: &str = "/history/{id}";
 
 fn matches(template: &str, path: &str) -> bool {
     let mut want = template.split('/');
@@ -154,9 +189,43 @@ mod tests {
         assert_eq!(Route::of_path("/sessions/12"), Some(Route::Session));
         assert_eq!(Route::of_path("/sessions/"), None);
         assert_eq!(Route::of_path("/sessions/1/2"), None);
+        assert_eq!(Route::of_path("/history/12"), Some(Route::HistoryEntry));
+        assert_eq!(
+            Route::of_path("/history/export"),
+            Some(Route::HistoryExport)
+        );
+        assert_eq!(Route::of_path("/history"), Some(Route::HistoryAll));
+        assert_eq!(Route::of_path("/history/"), None);
         assert_eq!(Route::of_path("/nope"), None);
         assert_eq!(label_of(Route::of_path("/nope")), "other");
         assert_eq!(label_of(Some(Route::Events)), "/events");
+    }
+
+    #[test]
+    fn dispatch_follows_warps_path_matching() {
+        let d = |p: &str| Route::dispatch(Route::of_path(p), p);
+        assert_eq!(d("/"), Some(Route::Root));
+        assert_eq!(d("//"), None);
+        assert_eq!(d("/whoami/"), Some(Route::Whoami));
+        assert_eq!(d("/whoami//"), None);
+        assert_eq!(d("//whoami"), None);
+        assert_eq!(d("/history/export/"), Some(Route::HistoryExport));
+        assert_eq!(d("/sessions/7/"), Some(Route::Session));
+        assert_eq!(d("/%72everse"), None, "segments are not decoded");
+        assert_eq!(d("/sessions//"), None);
+        assert_eq!(d("/piglatin/"), Some(Route::Piglatin));
+        for nope in [
+            "/nope",
+            "/reverse/extra",
+            "/get-history/x",
+            "/REVERSE",
+            "/%FF",
+        ] {
+            assert_eq!(d(nope), None, "{nope}");
+        }
+        for (i, route) in Route::ALL.into_iter().enumerate() {
+            assert_eq!(route.index(), i);
+        }
     }
 
     #[test]

@@ -82,8 +82,11 @@ pub fn last_event_id() -> BoxedFilter<(Option<i64>,)> {
         (status = 200, content_type = "text/event-stream", body = strop_common::HistoryEntry,
             description = "Server-Sent Events. Each `event: entry` has `id:` the entry id and \
                 `data:` one history entry (the schema shown, exactly as /get-history returns \
-                it), for every entry of the caller committed by any server on the database; a \
-                comment line every 15 s; a final `event: error` (`data:` the usual error JSON) \
+                it), for every entry of the caller committed by any server on the database; an \
+                `event: delete` with no `id:` and `data:` a DeleteEvent (`{\"ids\": [12], \
+                \"up_to\": null}`, or `up_to` set when all history was deleted) when entries \
+                of the caller are deleted on any server (not replayed on resume: reload what \
+                you show after reconnecting); a comment line every 15 s; a final `event: error` (`data:` the usual error JSON) \
                 when the token is revoked or expires. A client that does not read for 10 s is \
                 dropped; reconnect with Last-Event-ID."),
         (status = 400, description = "Last-Event-ID is not an entry id", body = ErrorBody),
@@ -195,6 +198,14 @@ impl Cursor {
         }
     }
 
+    /// Drops waiting rows that were deleted.
+    fn forget(&mut self, gone: &strop_common::DeleteEvent) {
+        self.waiting.retain(|&id, _| !gone.covers(id));
+        if self.waiting.is_empty() {
+            self.gap_since = None;
+        }
+    }
+
     /// When the rows that wait must be read from the table instead.
     fn gap_deadline(&self) -> Option<tokio::time::Instant> {
         if self.waiting.len() > GAP_ROWS {
@@ -258,6 +269,10 @@ impl Subscriber {
                             }
                         }
                     }
+                    Ok(HistoryNotice::Deleted(deletion)) if deletion.user_id == self.user_id => {
+                        self.send_deleted(&deletion.gone).await?;
+                    }
+                    Ok(HistoryNotice::Deleted(_)) => {}
                     // Missed notices: the table has every row.
                     Ok(HistoryNotice::Resync) | Err(RecvError::Lagged(_)) => {
                         self.catch_up().await?;
@@ -367,6 +382,18 @@ impl Subscriber {
         Ok(())
     }
 
+    /// Tells the client these entries are gone. No `id:`: a deletion is not
+    /// a position in the history, so the client's `Last-Event-ID` stays the
+    /// last entry it saw. A waiting row that went is not sent at all.
+    async fn send_deleted(&mut self, gone: &strop_common::DeleteEvent) -> Result<(), End> {
+        self.cursor.forget(gone);
+        let event = Event::default()
+            .event("delete")
+            .json_data(gone)
+            .map_err(|_| End::Gone)?;
+        self.send(event).await
+    }
+
     /// Hands one event to the response body, waiting at most [`SLOW_READER`].
     async fn send(&self, event: Event) -> Result<(), End> {
         self.send_held(event, None).await
@@ -474,6 +501,18 @@ mod tests {
         c.sent(13);
         assert!(c.gap_deadline().is_none());
         assert!(c.offer(&row(13, 12)).is_empty());
+    }
+
+    #[test]
+    fn a_deleted_waiting_row_is_never_sent() {
+        let mut c = Cursor::after(Some(10));
+        assert!(c.offer(&row(13, 12)).is_empty());
+        c.forget(&strop_common::DeleteEvent {
+            ids: vec![13],
+            up_to: None,
+        });
+        assert!(c.gap_deadline().is_none());
+        assert_eq!(ids(c.offer(&row(12, 10))), [12]);
     }
 
     #[test]

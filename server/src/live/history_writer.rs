@@ -1,6 +1,7 @@
 //! Group commit for history rows: `/reverse` and `/piglatin` queue their row
 //! here and wait; batches of queued rows are inserted with one statement and
-//! one commit, then every waiting request gets its row's id (or the batch's
+//! one commit (which also checks each row's token, when the request has not:
+//! migration V12), then every waiting request gets its row's id (or the batch's
 //! error, so a 200 still means a committed row), and the new ids are
 //! announced on [`crate::live::notify::HISTORY_CHANNEL`] for live views.
 //!
@@ -29,6 +30,8 @@ pub const BATCHES_IN_FLIGHT: usize = 2;
 
 struct Job {
     entry: NewEntry,
+    /// The SHA-256 of a token still to be checked in the insert itself.
+    token: Option<[u8; 32]>,
     reply: oneshot::Sender<Result<Saved, WriteError>>,
 }
 
@@ -49,6 +52,9 @@ pub enum WriteError {
     /// The account was deleted while its row waited.
     #[error("the user no longer exists; row not recorded")]
     UserGone,
+    /// The row's token was unknown, revoked or expired at the insert.
+    #[error("the token is not live; row not recorded")]
+    TokenGone,
 }
 
 /// The handle requests queue their rows through; cheap to clone.
@@ -75,8 +81,24 @@ impl HistoryWriter {
     /// Records `entry`; returns once its row is committed. Waits for room
     /// when the queue is full. After shutdown, answers `Unavailable`.
     pub async fn record(&self, entry: NewEntry) -> Result<Saved, WriteError> {
+        self.record_checked(entry, None).await
+    }
+
+    /// As [`record`](Self::record), the row written only if the token with
+    /// this SHA-256 (when given) is live and the entry's user's at the
+    /// insert: the check costs no round trip of its own.
+    pub async fn record_checked(
+        &self,
+        entry: NewEntry,
+        token: Option<[u8; 32]>,
+    ) -> Result<Saved, WriteError> {
         let (reply, answer) = oneshot::channel();
-        if self.queue.send(Job { entry, reply }).await.is_err() {
+        let job = Job {
+            entry,
+            token,
+            reply,
+        };
+        if self.queue.send(job).await.is_err() {
             return Err(WriteError::Stopped);
         }
         // A dropped reply means the batch task died (it logged why).
@@ -208,14 +230,20 @@ fn take_batch<J>(held: &mut VecDeque<J>, busy: &HashSet<i64>, user: impl Fn(&J) 
 /// Inserts one batch, answers each of its requests, then announces the rows.
 async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
     let started = Instant::now();
-    let (entries, replies): (Vec<NewEntry>, Vec<_>) =
-        batch.into_iter().map(|j| (j.entry, j.reply)).unzip();
+    let mut entries = Vec::with_capacity(batch.len());
+    let mut tokens = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    for job in batch {
+        entries.push(job.entry);
+        tokens.push(job.token);
+        replies.push(job.reply);
+    }
     let result = async {
         let client = pool
             .get()
             .await
             .map_err(|e| WriteError::Pool(Arc::new(e)))?;
-        let saved = db::history::insert_batch(&client, &entries)
+        let saved = db::history::insert_batch_checked(&client, &entries, &tokens)
             .await
             .map_err(|e| WriteError::Database(Arc::new(e)))?;
         Ok::<_, WriteError>((client, saved))
@@ -255,11 +283,15 @@ async fn commit(pool: deadpool_postgres::Pool, batch: Vec<Job>, slot: Slot) {
         }
     };
     let mut ids = Vec::with_capacity(saved.len());
-    for (reply, saved) in replies.into_iter().zip(saved) {
+    for ((reply, saved), token) in replies.into_iter().zip(saved).zip(tokens) {
         if let Some(saved) = saved {
             ids.push(saved.id);
         }
-        let _ = reply.send(saved.ok_or(WriteError::UserGone));
+        let gone = match token {
+            Some(_) => WriteError::TokenGone,
+            None => WriteError::UserGone,
+        };
+        let _ = reply.send(saved.ok_or(gone));
     }
     ids.sort_unstable();
     // The rows are committed and their requests answered; a lost announcement

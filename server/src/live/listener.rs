@@ -2,12 +2,15 @@
 //! out inside the process.
 //!
 //! Every server process on a database holds one dedicated connection (not
-//! from the pool) listening on two channels:
+//! from the pool) listening on three channels:
 //!
 //! - [`HISTORY_CHANNEL`]: the payload is the comma-separated ids of the
 //!   history rows one transaction committed ([`history_payload`]). The rows
 //!   are read once per process per notification and broadcast as
 //!   [`HistoryNotice::Rows`], so a thousand streams cost one query.
+//! - [`DELETED_CHANNEL`]: whose entries were deleted ([`notify::Deletion`]),
+//!   broadcast as [`HistoryNotice::Deleted`] on the history channel, after
+//!   the rows of the notices that arrived before it.
 //! - [`TOKENS_CHANNEL`]: the payload is the lowercase hex SHA-256 of a
 //!   revoked token, or `*` for "forget every token"
 //!   ([`token_payload`], [`FLUSH_ALL`]), broadcast as [`TokenNotice`].
@@ -35,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db;
 use crate::db::history::OwnedEntry;
 pub use crate::live::notify::TokenNotice;
-use crate::live::notify::{self, HISTORY_CHANNEL, TOKENS_CHANNEL};
+use crate::live::notify::{self, DELETED_CHANNEL, HISTORY_CHANNEL, TOKENS_CHANNEL};
 
 /// Notices kept for subscribers that are behind; one further behind has
 /// lagged and is told so by its receiver.
@@ -60,7 +63,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum HistoryNotice {
     /// Rows just committed, in id order, of every user.
     Rows(Arc<[OwnedEntry]>),
+    /// A user's entries were deleted.
+    Deleted(Arc<notify::Deletion>),
     /// Notifications may have been missed: catch up from the table.
+    /// (Deletions missed so are not in the table: see guarantee 4.)
     Resync,
 }
 
@@ -249,7 +255,8 @@ impl Task {
             }
             String::from("the server closed the connection")
         });
-        let listen = format!("LISTEN {HISTORY_CHANNEL}; LISTEN {TOKENS_CHANNEL}");
+        let listen =
+            format!("LISTEN {HISTORY_CHANNEL}; LISTEN {DELETED_CHANNEL}; LISTEN {TOKENS_CHANNEL}");
         if let Err(e) = client.batch_execute(&listen).await {
             driver.abort();
             return Ended::Dropped(crate::ops::logging::Chain(&e).to_string());
@@ -276,30 +283,53 @@ impl Task {
         Ended::Dropped(dropped.unwrap_or(reason))
     }
 
-    /// Passes on what arrived together, reading all announced rows in one query.
+    /// Passes on what arrived together, reading all announced rows in one
+    /// query, then the deletions. The rows are read after every deletion in
+    /// the batch committed (its notice came first), so a row deleted in the
+    /// batch is not among them, and a stream hears of a deletion only after
+    /// the deleted row's own notice.
     async fn fan_out(&self, batch: &[Notification]) {
         let mut ids = Vec::new();
+        let mut deleted = Vec::new();
         for n in batch {
             match n.channel() {
                 HISTORY_CHANNEL => match notify::parse_history(n.payload()) {
                     Some(mut more) => ids.append(&mut more),
                     None => tracing::warn!(payload = n.payload(), "bad strop_history payload"),
                 },
+                DELETED_CHANNEL => match notify::parse_deleted(n.payload()) {
+                    Some(deletion) => deleted.push(deletion),
+                    None => {
+                        tracing::warn!(payload = n.payload(), "bad strop_history_deleted payload");
+                    }
+                },
                 other => tracing::warn!(channel = other, "notification on an unknown channel"),
             }
         }
         // Rows nobody here follows are not read. A stream that subscribes
         // after this reads the table first, where these rows already are.
-        if ids.is_empty() || self.out.history.receiver_count() == 0 {
+        if self.out.history.receiver_count() == 0 {
             return;
         }
+        if !ids.is_empty() {
+            self.announce_rows(&ids).await;
+        }
+        for deletion in deleted {
+            let _ = self
+                .out
+                .history
+                .send(HistoryNotice::Deleted(Arc::new(deletion)));
+        }
+    }
+
+    async fn announce_rows(&self, ids: &[i64]) {
         let rows = async {
             let client = self
                 .pool
                 .get()
                 .await
                 .map_err(|e| crate::ops::logging::Chain(&e).to_string())?;
-            db::history::by_ids(&client, &ids)
+            db::history::by_ids(&client, ids)
                 .await
                 .map_err(|e| crate::ops::logging::Chain(&e).to_string())
         };

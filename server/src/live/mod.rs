@@ -18,7 +18,8 @@
 //!    committed (or failed: then that batch's requests get its error, and
 //!    nobody else's), and shutdown drains the writer before the process ends.
 //!    A user deleted while their row waits loses only that row (migration
-//!    V7), not the other users' rows in the batch.
+//!    V7, kept by V12), not the other users' rows in the batch; so does a
+//!    row whose token the insert finds dead (V12).
 //!    Proven by `writer::each_answer_is_its_own_row_and_batches_share_a_commit`,
 //!    `writer::a_connection_lost_mid_batch_fails_that_batch_and_nothing_else`,
 //!    `writer::a_user_deleted_mid_batch_loses_only_their_own_row`,
@@ -32,7 +33,10 @@
 //!    `writer::a_users_rows_commit_in_id_order_across_writers`; other users
 //!    are not held behind it: `writer::a_users_next_row_does_not_hold_up_another_users_row`.
 //! 3. **A revoked token is refused by every replica from its next request.**
-//!    A token is deleted only by [`notify::revoke_token`], which notifies in
+//!    A write's token is checked by the write's own insert (migration
+//!    V12), in the transaction that commits the row, so a write sees every
+//!    revocation committed before it. Other requests: a token is deleted
+//!    only by [`notify::revoke_token`], which notifies in
 //!    the deleting transaction; before answering from memory the
 //!    [`token_cache`] passes the listener's fence (an empty query on the
 //!    `LISTEN` connection: every notice committed before it has arrived),
@@ -40,7 +44,8 @@
 //!    Proven by `tokens::a_logout_on_one_server_is_refused_by_another_on_its_next_request`,
 //!    `tokens::tokens_are_answered_from_memory_until_a_notice_says_otherwise`,
 //!    `tokens::a_killed_listener_empties_the_cache_which_is_bypassed_until_listening_again`,
-//!    `balancer::seed_session_and_tokens_work_across_three_replicas`.
+//!    `balancer::seed_session_and_tokens_work_across_three_replicas`,
+//!    `writer::a_writes_token_is_checked_by_its_batch_and_only_its_row_fails`.
 //! 4. **A resumed stream misses nothing and repeats nothing.** By guarantee
 //!    2 the last id a client saw is a cursor: [`events`] sends a user's rows
 //!    strictly in id order, each only after the one before it (a row whose
@@ -54,6 +59,16 @@
 //!    `events::an_entry_written_on_one_server_arrives_on_a_stream_held_at_another`,
 //!    `listener::notifications_become_rows_and_a_killed_connection_comes_back`,
 //!    `balancer::a_stream_follower_misses_nothing_when_its_replica_stops`.
+//!
+//!    Deletions are not rows, so this cursor cannot replay them: an
+//!    `event: delete` goes only to streams open when the delete's notice
+//!    ([`notify::delete_entry`], [`notify::delete_all`], sent in the
+//!    deleting statement) arrives, after the deleted row's own event. A
+//!    client that reconnects (with `Last-Event-ID` or not), or whose stream
+//!    was cut by a `Resync`, may have missed some: on every (re)connect it
+//!    reloads what it shows from `/get-history` (the TUI reloads its first
+//!    page), which has no deleted row. Proven by
+//!    `deletion::a_stream_held_at_another_server_hears_of_each_delete`.
 
 pub mod events;
 pub mod history_writer;

@@ -1,9 +1,14 @@
-//! The NOTIFY protocol between server processes, whole: its two channels,
+//! The NOTIFY protocol between server processes, whole: its three channels,
 //! their payloads, and every statement that sends on them. Whatever changes
 //! what another process must hear goes through here.
 //!
 //! - [`HISTORY_CHANNEL`]: the comma-separated ids of the history rows one
 //!   transaction committed ([`announce_history`]), sent after that commit.
+//! - [`DELETED_CHANNEL`]: `USER:ID` (that user's entry `ID` is gone) or
+//!   `USER:..ID` (every entry of that user up to `ID` is gone), sent in the
+//!   deleting statement itself ([`delete_entry`], [`delete_all`]). It is
+//!   read by the same task as [`HISTORY_CHANNEL`], in arrival order, so a
+//!   stream never hears of a row's deletion before the row.
 //! - [`TOKENS_CHANNEL`]: the lowercase hex SHA-256 of a revoked token, sent
 //!   in the revoking transaction itself ([`revoke_token`]), or [`FLUSH_ALL`]
 //!   for "forget every token".
@@ -14,6 +19,7 @@ use crate::db::Client;
 
 pub const HISTORY_CHANNEL: &str = "strop_history";
 pub const TOKENS_CHANNEL: &str = "strop_tokens";
+pub const DELETED_CHANNEL: &str = "strop_history_deleted";
 /// The [`TOKENS_CHANNEL`] payload that revokes every cached token.
 pub const FLUSH_ALL: &str = "*";
 
@@ -37,6 +43,29 @@ pub fn parse_history(payload: &str) -> Option<Vec<i64>> {
         .split(',')
         .map(|id| id.trim().parse().ok())
         .collect()
+}
+
+/// What [`DELETED_CHANNEL`] said: which of whose entries are gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    pub user_id: i64,
+    pub gone: strop_common::DeleteEvent,
+}
+
+pub fn parse_deleted(payload: &str) -> Option<Deletion> {
+    let (user, what) = payload.split_once(':')?;
+    let user_id = user.parse().ok()?;
+    let gone = match what.strip_prefix("..") {
+        Some(top) => strop_common::DeleteEvent {
+            ids: Vec::new(),
+            up_to: Some(top.parse().ok()?),
+        },
+        None => strop_common::DeleteEvent {
+            ids: vec![what.parse().ok()?],
+            up_to: None,
+        },
+    };
+    Some(Deletion { user_id, gone })
 }
 
 pub fn parse_token(payload: &str) -> Option<TokenNotice> {
@@ -104,6 +133,47 @@ pub async fn revoke_session(
     Ok(rows.iter().any(|r| r.get::<_, bool>(1)))
 }
 
+/// Deletes the user's history entry `id` and, in the same statement (so
+/// the same transaction), tells every server; false when the user has no
+/// such entry (another user's id included).
+pub async fn delete_entry(
+    client: &Client,
+    user_id: i64,
+    id: i64,
+) -> Result<bool, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "WITH gone AS (DELETE FROM history WHERE user_id = $1 AND id = $2 RETURNING user_id, id)
+             SELECT pg_notify($3, user_id::text || ':' || id::text) FROM gone",
+        )
+        .await?;
+    let rows = client
+        .query(&stmt, &[&user_id, &id, &DELETED_CHANNEL])
+        .await?;
+    Ok(!rows.is_empty())
+}
+
+/// Deletes every history entry of the user and, in the same statement,
+/// tells every server (nothing is sent when there was nothing); how many
+/// went. Each user's rows commit in id order (migration V3), so every row
+/// up to the highest one deleted was visible to the delete: the notice
+/// says "up to that id".
+pub async fn delete_all(client: &Client, user_id: i64) -> Result<u64, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "WITH gone AS (DELETE FROM history WHERE user_id = $1 RETURNING id),
+                  summary AS (SELECT count(*) AS n, max(id) AS top FROM gone)
+             SELECT n FROM summary,
+                  LATERAL (SELECT pg_notify($2, $1::bigint::text || ':..' || top::text)
+                           WHERE top IS NOT NULL) AS sent",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&user_id, &DELETED_CHANNEL]).await?;
+    Ok(rows
+        .first()
+        .map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+}
+
 /// Revokes every token of the user but `keep` (none: every one), notifying
 /// every server of each; how many live ones went. Run it inside the
 /// caller's transaction to make it part of a larger change.
@@ -145,5 +215,19 @@ mod tests {
         );
         assert_eq!(parse_token("*"), Some(TokenNotice::Flush));
         assert_eq!(parse_token("abc"), None);
+        // What `delete_entry` and `delete_all` send.
+        let one = parse_deleted("7:42").unwrap();
+        assert_eq!(
+            (one.user_id, one.gone.ids, one.gone.up_to),
+            (7, vec![42], None)
+        );
+        let all = parse_deleted("7:..42").unwrap();
+        assert_eq!(
+            (all.user_id, all.gone.ids, all.gone.up_to),
+            (7, vec![], Some(42))
+        );
+        for bad in ["", "7", "7:", "x:1", "7:..", "7:..x", "7:1,2"] {
+            assert_eq!(parse_deleted(bad), None, "{bad}");
+        }
     }
 }

@@ -149,6 +149,13 @@ impl TokenCache {
         !feeds.closed && *feeds.listening.borrow()
     }
 
+    /// Drops a token the database has just refused (a write found it dead),
+    /// also if it was deleted without a notice.
+    pub fn forget(&self, token_hash: &[u8; 32]) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.remove(token_hash);
+    }
+
     fn flush(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.clear();

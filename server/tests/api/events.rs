@@ -29,7 +29,7 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    async fn open(app: &TestApp, token: &str, last_event_id: Option<i64>) -> Stream {
+    pub(crate) async fn open(app: &TestApp, token: &str, last_event_id: Option<i64>) -> Stream {
         Stream::open_at(&app.http, &app.url(paths::EVENTS), token, last_event_id).await
     }
 

@@ -9,6 +9,7 @@ mod auth;
 mod balancer;
 mod binary;
 mod bounds;
+mod deletion;
 mod errors;
 pub(crate) mod events;
 mod export;

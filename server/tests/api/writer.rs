@@ -14,6 +14,7 @@ use strop_embedded_pg::testing::fresh_database;
 use strop_server::ServeOptions;
 use strop_server::db;
 use strop_server::db::history::NewEntry;
+use strop_server::http::auth::hash_token;
 use strop_server::live::history_writer::HistoryWriter;
 use strop_server::live::notify::HISTORY_CHANNEL;
 use strop_server::strops;
@@ -474,22 +475,41 @@ async fn inputs(app: &TestApp, token: &str) -> Vec<String> {
 }
 
 /// The batch statement, run directly: one saved id (or NULL) per row given.
-async fn insert_rows(db: &tokio_postgres::Client, users: &[i64]) -> Vec<Option<i64>> {
+/// `checked`: the writer's statement (V12, no token to check) instead of
+/// V7's, which replicas of the previous version still run.
+async fn insert_rows(
+    db: &tokio_postgres::Client,
+    users: &[i64],
+    checked: bool,
+) -> Vec<Option<i64>> {
     let texts: Vec<&str> = users.iter().map(|_| "row").collect();
     let functions: Vec<&str> = users.iter().map(|_| "reverse").collect();
-    db.query(
-        "SELECT saved_id FROM strop_insert_history($1::bigint[], $2::text[], $3::text[], $4::text[])",
-        &[&users, &functions, &texts, &texts],
-    )
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.get(0))
-    .collect()
+    let rows = if checked {
+        let tokens: Vec<Option<&[u8]>> = users.iter().map(|_| None).collect();
+        db.query(
+            "SELECT saved_id FROM strop_insert_history_checked($1::bigint[], $2::bytea[], \
+             $3::text[], $4::text[], $5::text[])",
+            &[&users, &tokens, &functions, &texts, &texts],
+        )
+        .await
+    } else {
+        db.query(
+            "SELECT saved_id FROM strop_insert_history($1::bigint[], $2::text[], $3::text[], $4::text[])",
+            &[&users, &functions, &texts, &texts],
+        )
+        .await
+    };
+    rows.unwrap().iter().map(|r| r.get(0)).collect()
 }
 
 #[tokio::test]
 async fn a_user_deleted_mid_batch_loses_only_their_own_row() {
+    for checked in [false, true] {
+        a_user_deleted_mid_batch(checked).await;
+    }
+}
+
+async fn a_user_deleted_mid_batch(checked: bool) {
     let app = spawn_app().await;
     let (alive, _) = app.user().await;
     let (doomed, _) = app.user().await;
@@ -511,7 +531,7 @@ async fn a_user_deleted_mid_batch_loses_only_their_own_row() {
         .unwrap();
     let batch = tokio::spawn({
         let pg = app.pg.clone();
-        async move { insert_rows(&connect(&pg).await, &[alive, doomed, alive]).await }
+        async move { insert_rows(&connect(&pg).await, &[alive, doomed, alive], checked).await }
     });
     // The batch waits for the deletion instead of reading around it...
     for _ in 0..200 {
@@ -531,4 +551,110 @@ async fn a_user_deleted_mid_batch_loses_only_their_own_row() {
         .unwrap()
         .get(0);
     assert_eq!(count, 2);
+}
+
+/// A write's token is checked by its own batch's insert (migration V12), not
+/// by a lookup before it: a token deleted behind the servers' backs (no
+/// notice, so no cache could know) is refused by the write, with the 401 of
+/// any unknown token, while another user's row in the same batch commits,
+/// and from then on by every request; and before a 400 could answer, the
+/// token is looked up: 401 comes first, as on every route.
+#[tokio::test]
+async fn a_writes_token_is_checked_by_its_batch_and_only_its_row_fails() {
+    let app = spawn_app().await;
+    let (doomed, first) = app.user().await;
+    let tokens = [
+        first,
+        app.login(&doomed, "pw").await,
+        app.login(&doomed, "pw").await,
+    ];
+    let (_, alive) = app.user().await;
+    let fillers = [app.user().await.1, app.user().await.1];
+    for token in tokens.iter().chain([&alive]).chain(&fillers) {
+        assert_eq!(post(&app, token, "known").await.unwrap(), 200);
+    }
+    // Two logouts (which every server's cache hears of), and one deletion
+    // behind the servers' backs: no cache knows, only the table.
+    for token in &tokens[..2] {
+        let res = app.post("/logout", &json!({}), Some(token)).await;
+        assert_eq!(res.status(), 200);
+    }
+    let db = app.db().await;
+    db.execute(
+        "DELETE FROM tokens WHERE token_hash = $1",
+        &[&&hash_token(&tokens[2])[..]],
+    )
+    .await
+    .unwrap();
+    let unknown = app
+        .post("/reverse", &json!({"input": "x"}), Some(&"0".repeat(32)))
+        .await;
+    assert_eq!(unknown.status(), 401);
+    let unknown: Value = unknown.json().await.unwrap();
+
+    let refused = async |res: reqwest::Response| {
+        assert_eq!(res.status(), 401);
+        assert_eq!(res.json::<Value>().await.unwrap(), unknown);
+    };
+    // A body that is not JSON, an input with NUL: 401, not 400.
+    let bad_body = app
+        .http
+        .post(app.url("/reverse"))
+        .header("Authorization", &tokens[0])
+        .header("Content-Type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    refused(bad_body).await;
+    refused(
+        app.post("/reverse", &json!({"input": "a\u{0}b"}), Some(&tokens[1]))
+            .await,
+    )
+    .await;
+
+    // Both slots held by other users' batches, so the dead token's row and
+    // the live one's queue up and go in one batch.
+    let locker = lock_history(&app.pg).await;
+    let held: Vec<_> = fillers.iter().map(|t| post(&app, t, "filler")).collect();
+    wait_for_blocked_writes(&app.pg, 2).await;
+    let dead = post(&app, &tokens[2], "together");
+    let live = post(&app, &alive, "together");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release(locker).await;
+    for h in held {
+        assert_eq!(h.await.unwrap(), 200);
+    }
+    assert_eq!(dead.await.unwrap(), 401);
+    assert_eq!(live.await.unwrap(), 200);
+    let together: Vec<i64> = db
+        .query(
+            "SELECT u.id FROM history h JOIN users u ON u.id = h.user_id \
+             WHERE h.input = 'together'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(together.len(), 1, "only the live token's row");
+    let doomed_rows: i64 = db
+        .query_one(
+            "SELECT count(*) FROM history h JOIN users u ON u.id = h.user_id \
+             WHERE u.username = $1",
+            &[&doomed],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(doomed_rows, 3, "the three warm-up rows, nothing since");
+    // Refused from then on: the write also told this server's cache.
+    let res = app.get("/whoami", Some(&tokens[2])).await;
+    assert_eq!(res.status(), 401);
+    refused(
+        app.post("/reverse", &json!({"input": "again"}), Some(&tokens[2]))
+            .await,
+    )
+    .await;
 }

@@ -25,6 +25,7 @@ pub enum Context {
     ConfirmLogout,
     Sessions,
     ConfirmQuit,
+    ConfirmDelete,
 }
 
 impl Context {
@@ -43,6 +44,7 @@ impl Context {
             Context::ConfirmLogout => "Log-out question",
             Context::Sessions => "Your sessions",
             Context::ConfirmQuit => "Quit question",
+            Context::ConfirmDelete => "Delete question",
         }
     }
 }
@@ -100,6 +102,8 @@ pub enum Action {
     RevokeSelected,
     /// Sessions: log out every one but this.
     RevokeOthers,
+    /// Delete the selected (or shown) history entry, after a question.
+    Delete,
 }
 
 /// A key as the table spells it. Shift is folded into the character.
@@ -436,6 +440,12 @@ pub static KEYMAP: &[Binding] = &[
     b(C::History, &[c('R')], A::Refresh, "Reload the history"),
     b(
         C::History,
+        &[c('d')],
+        A::Delete,
+        "Delete the entry (asks first)",
+    ),
+    b(
+        C::History,
         &[c('t')],
         A::SwitchFunction,
         "Switch function: reverse / piglatin",
@@ -550,6 +560,12 @@ pub static KEYMAP: &[Binding] = &[
     b(C::Detail, &[c('Y')], A::CopyInput, "Copy the input"),
     b(
         C::Detail,
+        &[c('d')],
+        A::Delete,
+        "Delete this entry (asks first)",
+    ),
+    b(
+        C::Detail,
         &[k(KeyCode::Esc), k(KeyCode::Enter), c('q')],
         A::Close,
         "Close",
@@ -585,6 +601,18 @@ pub static KEYMAP: &[Binding] = &[
         &[c('n'), k(KeyCode::Esc)],
         A::Cancel,
         "No, stay",
+    ),
+    b(
+        C::ConfirmDelete,
+        &[k(KeyCode::Enter), c('y')],
+        A::Confirm,
+        "Yes, delete it",
+    ),
+    b(
+        C::ConfirmDelete,
+        &[c('n'), k(KeyCode::Esc)],
+        A::Cancel,
+        "No, keep it",
     ),
     b(
         C::ConfirmLogout,

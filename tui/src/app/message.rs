@@ -4,9 +4,12 @@
 use std::time::Duration;
 
 use crossterm::event::{KeyEvent, MouseEvent};
-use strop_common::{Function, HistoryEntry, HistoryQuery, HistoryResponse, SessionsResponse};
+use strop_common::{
+    DeleteEvent, Function, HistoryEntry, HistoryQuery, HistoryResponse, SessionsResponse,
+};
 
-use super::state::{Secret, Session};
+use super::state::{SecretString, Session};
+use crate::session::{CredentialsMode, Granted};
 
 /// Why a request failed, already a sentence, plus what kind of failure it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,26 +56,24 @@ pub enum Msg {
         result: Result<String, Failure>,
     },
     TokenLoaded {
-        result: Result<Option<Secret>, String>,
+        result: Result<Option<SecretString>, String>,
     },
     /// The session that was checked, and whose it is on success.
     SessionVerified {
         session: Session,
         result: Result<String, Failure>,
     },
-    Registered {
+    /// The server answered the credentials sent in `mode`.
+    Credentials {
+        mode: CredentialsMode,
         username: String,
-        result: Result<(), Failure>,
-    },
-    Authenticated {
-        username: String,
-        result: Result<Secret, Failure>,
+        result: Result<Granted, Failure>,
     },
     TokenStored(Result<(), String>),
     /// What the keyring holds now for a session whose token was refused.
     NewerToken {
-        refused: Secret,
-        found: Result<Option<Secret>, String>,
+        refused: SecretString,
+        found: Result<Option<SecretString>, String>,
     },
     TokenDeleted(Result<(), String>),
     SettingsSaved(Result<(), String>),
@@ -98,7 +99,7 @@ pub enum Msg {
     /// A `/healthz` probe while offline answered (or did not).
     Probed(Result<(), Failure>),
     /// The live history stream number `stream` opened (the wire's
-    /// [`crate::client::LiveEvent`]s arrive as the next two).
+    /// [`crate::client::LiveEvent`]s arrive as the next three).
     LiveOpened {
         stream: u64,
     },
@@ -106,6 +107,11 @@ pub enum Msg {
     LiveEntry {
         stream: u64,
         entry: HistoryEntry,
+    },
+    /// Entries deleted (by this client or another), from stream number `stream`.
+    LiveDeleted {
+        stream: u64,
+        gone: DeleteEvent,
     },
     /// Stream number `stream` ended or could not open; it is reopened
     /// after a pause, unless the token was refused.
@@ -115,6 +121,12 @@ pub enum Msg {
     },
     /// An entry that arrived live is no longer new.
     Unmark(i64),
+    /// `DELETE /history/{id}` answered: `Ok(true)` deleted, `Ok(false)` it
+    /// was gone already (a 404: deleted elsewhere).
+    EntryDeleted {
+        id: i64,
+        result: Result<bool, Failure>,
+    },
     /// The clipboard sequence was written (or not).
     Copied {
         what: &'static str,
@@ -124,7 +136,9 @@ pub enum Msg {
 }
 
 /// Work for the runtime. Each runs as a task and answers with a `Msg`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Tokens and passwords are [`SecretString`]s, so effects compare only in
+/// tests ([`test_eq`]).
+#[derive(Debug, Clone)]
 pub enum Effect {
     OpenKeyring,
     /// `server` as typed or saved; the runtime normalizes it.
@@ -139,20 +153,17 @@ pub enum Effect {
     VerifySession {
         session: Session,
     },
-    Register {
+    /// Register or log in; answers `Credentials`.
+    Credentials {
+        mode: CredentialsMode,
         server: String,
         username: String,
-        password: Secret,
-    },
-    Authenticate {
-        server: String,
-        username: String,
-        password: Secret,
+        password: SecretString,
     },
     StoreToken {
         server: String,
         user: String,
-        token: Secret,
+        token: SecretString,
     },
     DeleteToken {
         server: String,
@@ -163,7 +174,7 @@ pub enum Effect {
     FindNewerToken {
         server: String,
         user: String,
-        refused: Secret,
+        refused: SecretString,
     },
     /// Remember the server and its last user; other settings stay as they are.
     SaveSettings {
@@ -174,13 +185,13 @@ pub enum Effect {
     SaveFunction(Function),
     Run {
         server: String,
-        token: Secret,
+        token: SecretString,
         function: Function,
         input: String,
     },
     LoadHistory {
         server: String,
-        token: Secret,
+        token: SecretString,
         generation: u64,
         query: HistoryQuery,
     },
@@ -191,17 +202,23 @@ pub enum Effect {
     },
     Logout {
         server: String,
-        token: Secret,
+        token: SecretString,
     },
     LoadSessions {
         server: String,
-        token: Secret,
+        token: SecretString,
     },
     /// Revoke session `id`, or with `None` every session but this one.
     RevokeSessions {
         server: String,
-        token: Secret,
+        token: SecretString,
         id: Option<i64>,
+    },
+    /// Delete history entry `id`; answers `EntryDeleted`.
+    DeleteEntry {
+        server: String,
+        token: SecretString,
+        id: i64,
     },
     /// After `after`, ask `/healthz`; answers `Probed`.
     Probe {
@@ -213,7 +230,7 @@ pub enum Effect {
     Follow {
         stream: u64,
         server: String,
-        token: Secret,
+        token: SecretString,
         last_id: Option<i64>,
         after: Duration,
     },
@@ -230,4 +247,44 @@ pub enum Effect {
         text: String,
     },
     Quit,
+}
+
+#[cfg(test)]
+mod test_eq;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Client;
+    use crate::session::TokenSource;
+
+    #[test]
+    fn no_debug_shows_a_token_or_password() {
+        let token = || SecretString::from("tok-0123456789");
+        let shown = format!(
+            "{:?} {:?} {:?} {:?}",
+            Effect::Credentials {
+                mode: CredentialsMode::Login,
+                server: "http://h:1".into(),
+                username: "ann".into(),
+                password: SecretString::from("pw-hunter2"),
+            },
+            Effect::VerifySession {
+                session: Session {
+                    server: "http://h:1".into(),
+                    user: "ann".into(),
+                    token: token(),
+                    source: TokenSource::Keyring,
+                },
+            },
+            Msg::Credentials {
+                mode: CredentialsMode::Login,
+                username: "ann".into(),
+                result: Ok(Granted::Token(token())),
+            },
+            Client::new("http://h:1").unwrap().with_token(Some(token())),
+        );
+        assert!(!shown.contains("tok-0123456789"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
 }

@@ -17,7 +17,7 @@ use crossterm::execute;
 use ratatui::DefaultTerminal;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use super::state::{Clock, Secret};
+use super::state::{Clock, SecretString};
 use super::update::{self, Effect, Failure, FailureKind, Msg, Start};
 use super::view::{self, Theme};
 use crate::client::{Client, ClientError};
@@ -212,7 +212,7 @@ impl Runner {
         }
     }
 
-    fn client(&mut self, server: &str, token: Option<&Secret>) -> Result<Client, Failure> {
+    fn client(&mut self, server: &str, token: Option<&SecretString>) -> Result<Client, Failure> {
         let client = match self.clients.get(server) {
             Some(c) => c.clone(),
             None => {
@@ -221,7 +221,7 @@ impl Runner {
                 c
             }
         };
-        Ok(client.with_token(token.map(|t| t.expose().to_string())))
+        Ok(client.with_token(token.cloned()))
     }
 
     /// Runs one client call as a task and answers with `reply(result)`; a
@@ -229,7 +229,7 @@ impl Runner {
     fn http<T, Fut>(
         &mut self,
         server: &str,
-        token: Option<&Secret>,
+        token: Option<&SecretString>,
         call: impl FnOnce(Client) -> Fut,
         reply: impl FnOnce(Result<T, Failure>) -> Msg + Send + 'static,
     ) where
@@ -368,12 +368,12 @@ impl Runner {
 
     /// The session rules (`session`): store the token, and revoke what it
     /// replaced (the revocation runs on the async runtime, not the worker).
-    fn store_token(&mut self, server: String, user: String, token: Secret) {
+    fn store_token(&mut self, server: String, user: String, token: SecretString) {
         let client = self.client(&server, None).ok();
         let handle = tokio::runtime::Handle::current();
         self.keyring(move |store| {
             let stored = match store {
-                Some(st) => crate::session::store_token(st, &server, &user, token.expose())
+                Some(st) => crate::session::store_token(st, &server, &user, &token)
                     .map_err(|e| e.to_string()),
                 None => Err(NO_KEYRING.into()),
             };
@@ -404,10 +404,7 @@ impl Runner {
             })),
             Effect::LoadToken { server, user } => self.keyring(move |store| Msg::TokenLoaded {
                 result: match store {
-                    Some(st) => st
-                        .get(&server, &user)
-                        .map(|t| t.map(Secret::new))
-                        .map_err(|e| e.to_string()),
+                    Some(st) => st.get(&server, &user).map_err(|e| e.to_string()),
                     None => Err(NO_KEYRING.into()),
                 },
             }),
@@ -422,8 +419,7 @@ impl Runner {
                 refused,
             } => self.keyring(move |store| Msg::NewerToken {
                 found: match store {
-                    Some(st) => crate::session::newer_token(st, &server, &user, refused.expose())
-                        .map(|t| t.map(Secret::new))
+                    Some(st) => crate::session::newer_token(st, &server, &user, &refused)
                         .map_err(|e| e.to_string()),
                     None => Ok(None),
                 },
@@ -473,7 +469,8 @@ impl Runner {
                     |result| Msg::SessionVerified { session, result },
                 )
             }
-            Effect::Register {
+            Effect::Credentials {
+                mode,
                 server,
                 username,
                 password,
@@ -482,25 +479,14 @@ impl Runner {
                 self.http(
                     &server,
                     None,
-                    |c| async move { c.register(&name, password.expose()).await.map(drop) },
-                    |result| Msg::Registered { username, result },
-                )
-            }
-            Effect::Authenticate {
-                server,
-                username,
-                password,
-            } => {
-                let name = username.clone();
-                self.http(
-                    &server,
-                    None,
-                    |c| async move {
-                        c.authenticate(&name, password.expose())
-                            .await
-                            .map(Secret::new)
+                    move |c| async move {
+                        crate::session::send_credentials(&c, mode, &name, &password).await
                     },
-                    |result| Msg::Authenticated { username, result },
+                    move |result| Msg::Credentials {
+                        mode,
+                        username,
+                        result,
+                    },
                 )
             }
             Effect::Logout { server, token } => self.http(
@@ -514,6 +500,19 @@ impl Runner {
                 Some(&token),
                 |c| async move { c.sessions().await },
                 Msg::SessionsLoaded,
+            ),
+            Effect::DeleteEntry { server, token, id } => self.http(
+                &server,
+                Some(&token),
+                move |c| async move {
+                    match c.delete_entry(id).await {
+                        Ok(_) => Ok(true),
+                        // Gone already (deleted elsewhere): the row goes all the same.
+                        Err(e) if e.code() == Some(strop_common::ErrorCode::NotFound) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                },
+                move |result| Msg::EntryDeleted { id, result },
             ),
             Effect::RevokeSessions { server, token, id } => self.http(
                 &server,

@@ -20,7 +20,7 @@ pub struct Start {
     /// saved for that server.
     pub last_user: Option<String>,
     /// `STROP_TOKEN`.
-    pub env_token: Option<Secret>,
+    pub env_token: Option<SecretString>,
     /// A problem with the settings file, worth telling.
     pub settings_error: Option<String>,
     /// The function chosen last time.
@@ -35,7 +35,7 @@ impl Start {
     pub fn from_launch(launch: &Launch) -> Start {
         let mut start = Start {
             settings_error: launch.settings_error.as_ref().map(ToString::to_string),
-            env_token: launch.env_token.clone().map(Secret::new),
+            env_token: launch.env_token.clone(),
             ..Start::default()
         };
         match launch.server() {

@@ -18,10 +18,14 @@ pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
 pub const SESSION_EXPIRED: &str = "Your session expired or was revoked; please log in again.";
 
 pub use crate::local_time::{Clock, Zone};
-pub use crate::session::{Secret, Session, TokenSource};
+pub use crate::session::{CredentialsMode, Granted, Session, TokenSource};
+/// Tokens and passwords: redacted in `Debug`, zeroed when dropped.
+pub use secrecy::{ExposeSecret, SecretString};
 
-/// Which full screen is up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which full screen is up. Comparable in tests only: `Main` holds a token
+/// (see `message::test_eq`).
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub enum Screen {
     /// Checking a stored or given token before deciding where to land.
     Connecting,
@@ -51,6 +55,8 @@ pub enum Overlay {
     Sessions(SessionsView),
     /// Quit? (from `q` in the list, or whenever `./run`'s server stops too)
     ConfirmQuit,
+    /// Delete this entry? (from `d` in the list or the detail view)
+    ConfirmDelete(HistoryEntry),
 }
 
 /// The sessions overlay: the list (`None` while it loads), the selected
@@ -125,6 +131,9 @@ pub struct Live {
     pub failures: u32,
     /// The newest id seen, sent as `Last-Event-ID` on a reopen.
     pub last_id: Option<i64>,
+    /// A stream dropped since the last open: deletions made meanwhile are
+    /// not replayed, so the next open reloads the first page.
+    pub missed: bool,
 }
 
 /// Whether tokens can be kept in the OS keyring.
@@ -170,13 +179,6 @@ impl Activity {
     }
 }
 
-/// Log in with an existing account, or create one first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginMode {
-    Login,
-    Register,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginField {
     Username,
@@ -193,7 +195,7 @@ pub struct LoginForm {
     /// The password typed again (register only), masked too.
     pub confirm: Input,
     pub focus: LoginField,
-    pub mode: LoginMode,
+    pub mode: CredentialsMode,
     /// The last failure, shown under the fields.
     pub error: Option<String>,
     /// A request is out; Enter does nothing until it answers.
@@ -207,7 +209,7 @@ impl Default for LoginForm {
             password: Input::default(),
             confirm: Input::default(),
             focus: LoginField::Username,
-            mode: LoginMode::Login,
+            mode: CredentialsMode::Login,
             error: None,
             busy: false,
         }
@@ -426,7 +428,7 @@ pub struct State {
     pub spinner: usize,
     /// The server refused this token: looking in the keyring for the one
     /// a login elsewhere on this machine replaced it with.
-    pub adopting: Option<Secret>,
+    pub adopting: Option<SecretString>,
     /// `./run` started the server and stops it when strop ends
     /// (`STROP_RUN_OWNS_SERVER`): quitting asks first.
     pub stops_server: bool,
@@ -537,7 +539,7 @@ mod tests {
 
     #[test]
     fn secret_is_redacted() {
-        assert!(!format!("{:?}", Secret::new("abc")).contains("abc"));
+        assert!(!format!("{:?}", SecretString::from("abc")).contains("abc"));
     }
 
     #[test]

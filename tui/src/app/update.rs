@@ -9,6 +9,7 @@
 //! connection.
 
 mod account;
+mod deletion;
 mod history;
 mod live;
 mod login;
@@ -49,10 +50,11 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
             }
         }
         Msg::ServerChecked { input, result } => server::checked(s, input, result, &mut fx),
-        Msg::Registered { username, result } => login::registered(s, username, result, &mut fx),
-        Msg::Authenticated { username, result } => {
-            login::authenticated(s, username, result, &mut fx)
-        }
+        Msg::Credentials {
+            mode,
+            username,
+            result,
+        } => login::answered(s, mode, username, result, &mut fx),
         Msg::Ran {
             function,
             input,
@@ -68,7 +70,9 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::LiveOpened { stream } => live::opened(s, stream, &mut fx),
         Msg::LiveEntry { stream, entry } => live::arrived(s, stream, entry, &mut fx),
         Msg::LiveDropped { stream, failure } => live::dropped(s, stream, failure, &mut fx),
+        Msg::LiveDeleted { stream, gone } => live::deleted(s, stream, &gone),
         Msg::Unmark(id) => live::unmark(s, id),
+        Msg::EntryDeleted { id, result } => deletion::answered(s, id, result, &mut fx),
         Msg::SessionsLoaded(result) => sessions::loaded(s, result, &mut fx),
         Msg::SessionsRevoked(result) => sessions::revoked(s, result, &mut fx),
         Msg::Copied {
@@ -96,6 +100,7 @@ fn contexts(s: &State) -> Vec<Context> {
         (Some(Overlay::ConfirmLogout), _) => vec![Context::ConfirmLogout, Context::Global],
         (Some(Overlay::Sessions(_)), _) => vec![Context::Sessions, Context::Global],
         (Some(Overlay::ConfirmQuit), _) => vec![Context::ConfirmQuit, Context::Global],
+        (Some(Overlay::ConfirmDelete(_)), _) => vec![Context::ConfirmDelete, Context::Global],
         (None, Screen::Connecting) => vec![Context::Global],
         (None, Screen::Server) => vec![Context::Server, Context::Global],
         (None, Screen::Login) => vec![Context::Login, Context::Global],
@@ -182,9 +187,15 @@ fn on_overlay_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
             s.quit = true;
             fx.push(Effect::Quit);
         }
-        Confirm => {
-            s.overlay = None;
-            account::log_out(s, fx);
+        Confirm => match s.overlay.take() {
+            Some(Overlay::ConfirmDelete(entry)) => deletion::confirmed(s, &entry, fx),
+            _ => account::log_out(s, fx),
+        },
+        Delete => {
+            if let Some(Overlay::Detail(d)) = &s.overlay {
+                let entry = d.entry.clone();
+                deletion::ask(s, Some(entry));
+            }
         }
         Up | Down | PageUp | PageDown | Top | Bottom => scroll_overlay(s, action),
         Rerun | CopyInput | CopyOutput => {

@@ -111,6 +111,8 @@ async fn run(
                                 return Ok(());
                             }
                         }
+                        // Lines already printed stay printed: --follow only adds.
+                        Ok(LiveEvent::Deleted(_)) => {}
                         Ok(LiveEvent::Ended(why)) => return Err(why.into()),
                         Err(_) => break,
                     }

@@ -2,6 +2,8 @@
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 
+use secrecy::SecretString;
+
 use super::CliError;
 
 /// The username from the arguments, else asked for on a terminal.
@@ -32,7 +34,7 @@ pub(super) fn username(given: Option<String>, command: &str) -> Result<String, C
 /// The password: all of stdin (minus one trailing newline) with
 /// `--password-stdin`, else a masked prompt on the terminal. `confirm` asks
 /// twice (for a new account).
-pub(super) fn password(from_stdin: bool, confirm: bool) -> Result<String, CliError> {
+pub(super) fn password(from_stdin: bool, confirm: bool) -> Result<SecretString, CliError> {
     let password = if from_stdin {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).map_err(|_| {
@@ -52,7 +54,7 @@ pub(super) fn password(from_stdin: bool, confirm: bool) -> Result<String, CliErr
     if password.is_empty() {
         return Err(CliError::Usage("The password is empty.".into()));
     }
-    Ok(password)
+    Ok(password.into())
 }
 
 pub(super) fn prompt_password(label: &str) -> Result<String, CliError> {

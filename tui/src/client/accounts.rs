@@ -1,13 +1,14 @@
-//! Safe retries (`Idempotency-Key`), sessions, password, account deletion
-//! and the history export, on [`Client`].
+//! Safe retries (`Idempotency-Key`), sessions, password, account deletion,
+//! the history export and history deletion, on [`Client`].
 
 use futures::{Stream, StreamExt};
 use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use strop_common::api::{
-    AccountDeletion, ErrorCode, IDEMPOTENCY_KEY, MessageResponse, PasswordChange, SessionsResponse,
-    paths,
+    AccountDeletion, DELETE_ALL_PARAM, ErrorCode, HistoryDeleted, IDEMPOTENCY_KEY, MessageResponse,
+    PasswordChange, SessionsResponse, paths,
 };
 
 use super::{Client, ClientError};
@@ -70,10 +71,14 @@ impl Client {
     }
 
     /// `PUT /password`: every other session is revoked by the server.
-    pub async fn change_password(&self, current: &str, new: &str) -> Result<String, ClientError> {
+    pub async fn change_password(
+        &self,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> Result<String, ClientError> {
         let body = PasswordChange {
-            current_password: current.to_string(),
-            new_password: new.to_string(),
+            current_password: current.expose_secret().to_string(),
+            new_password: new.expose_secret().to_string(),
         };
         let reply: MessageResponse = self
             .execute(self.request(Method::PUT, paths::PASSWORD).json(&body))
@@ -82,14 +87,27 @@ impl Client {
     }
 
     /// `DELETE /account`: the user, their history and every token.
-    pub async fn delete_account(&self, password: &str) -> Result<String, ClientError> {
+    pub async fn delete_account(&self, password: &SecretString) -> Result<String, ClientError> {
         let body = AccountDeletion {
-            password: password.to_string(),
+            password: password.expose_secret().to_string(),
         };
         let reply: MessageResponse = self
             .execute(self.request(Method::DELETE, paths::ACCOUNT).json(&body))
             .await?;
         Ok(reply.message)
+    }
+
+    /// `DELETE /history/{id}`: one entry of the user (another user's id is
+    /// a 404, like a missing one).
+    pub async fn delete_entry(&self, id: i64) -> Result<HistoryDeleted, ClientError> {
+        let path = format!("{}/{id}", paths::HISTORY_ENTRIES);
+        self.execute(self.request(Method::DELETE, &path)).await
+    }
+
+    /// `DELETE /history?all=true`: every entry of the user.
+    pub async fn delete_all_history(&self) -> Result<HistoryDeleted, ClientError> {
+        let path = format!("{}?{DELETE_ALL_PARAM}=true", paths::HISTORY_ENTRIES);
+        self.execute(self.request(Method::DELETE, &path)).await
     }
 
     /// `GET /history/export`: the body as it arrives, chunk by chunk (the

@@ -29,9 +29,9 @@ async fn the_happy_path_speaks_the_common_types() {
     let c = client();
     c.health().await.unwrap();
     let user = unique_user("client-ok");
-    let message = c.register(&user, "pw").await.unwrap();
+    let message = c.register(&user, &"pw".into()).await.unwrap();
     assert_eq!(message, format!("User \"{user}\" registered succesfully."));
-    let token = c.authenticate(&user, "pw").await.unwrap();
+    let token = c.authenticate(&user, &"pw".into()).await.unwrap();
     let authed = c.with_token(Some(token));
     assert_eq!(authed.whoami().await.unwrap(), user);
     assert_eq!(
@@ -61,13 +61,13 @@ async fn the_happy_path_speaks_the_common_types() {
 async fn server_refusals_map_to_codes_and_sentences() {
     let c = client();
     let user = unique_user("client-err");
-    c.register(&user, "pw").await.unwrap();
+    c.register(&user, &"pw".into()).await.unwrap();
 
-    let taken = c.register(&user, "pw").await.unwrap_err();
+    let taken = c.register(&user, &"pw".into()).await.unwrap_err();
     assert_eq!(taken.code(), Some(ErrorCode::UserExists));
     assert_eq!(taken.to_string(), "That username is taken.");
 
-    let wrong = c.authenticate(&user, "not-it").await.unwrap_err();
+    let wrong = c.authenticate(&user, &"not-it".into()).await.unwrap_err();
     assert_eq!(wrong.code(), Some(ErrorCode::InvalidCredentials));
     assert!(
         !wrong.is_auth_failure(),
@@ -91,7 +91,7 @@ async fn server_refusals_map_to_codes_and_sentences() {
         "Your session has expired or was revoked; please log in again."
     );
 
-    let token = c.authenticate(&user, "pw").await.unwrap();
+    let token = c.authenticate(&user, &"pw".into()).await.unwrap();
     let bad_query = c
         .with_token(Some(token))
         .history(&HistoryQuery {

@@ -42,6 +42,7 @@ pub async fn follow(
         tokio::select! {
             item = events.next() => match item {
                 Some(Ok(LiveEvent::Entry(entry))) => send(Msg::LiveEntry { stream, entry }),
+                Some(Ok(LiveEvent::Deleted(gone))) => send(Msg::LiveDeleted { stream, gone }),
                 Some(Ok(LiveEvent::Ended(e))) | Some(Err(e)) => return failure(&e),
                 None => {
                     return Failure::new(

@@ -8,6 +8,7 @@ use tui_input::Input;
 
 use super::{Effect, Failure, FailureKind, Msg, history, note_failure, note_online};
 use crate::app::state::*;
+use crate::session::same_secret;
 
 /// First probe delay while offline; it doubles up to [`PROBE_MAX`].
 const PROBE_FIRST: Duration = Duration::from_millis(250);
@@ -67,7 +68,7 @@ fn keyring_opened(s: &mut State, result: Result<String, String>, fx: &mut Vec<Ef
                     token: session.token.clone(),
                 });
             }
-            if s.screen == Screen::Connecting {
+            if matches!(s.screen, Screen::Connecting) {
                 match s.last_user.clone() {
                     Some(user) if !s.server.is_empty() => {
                         s.start(Activity::LoadToken);
@@ -83,7 +84,7 @@ fn keyring_opened(s: &mut State, result: Result<String, String>, fx: &mut Vec<Ef
         Err(reason) => {
             s.keyring = Keyring::Unavailable(reason.clone());
             s.last_error = Some(reason);
-            if s.screen == Screen::Connecting {
+            if matches!(s.screen, Screen::Connecting) {
                 to_login(s, None, fx);
             }
         }
@@ -100,11 +101,10 @@ fn verified(
     // A check of a session that is gone (logged out meanwhile) changes nothing.
     let current = match &s.screen {
         Screen::Connecting => true,
-        Screen::Main(now) => now.token == session.token,
+        Screen::Main(now) => same_secret(&now.token, &session.token),
         _ => false,
     };
-    let adopting =
-        matches!(&s.screen, Screen::Main(now) if s.adopting.as_ref() == Some(&now.token));
+    let adopting = matches!(&s.screen, Screen::Main(now) if s.adopting.as_ref().is_some_and(|a| same_secret(a, &now.token)));
     if adopting {
         s.adopting = None;
         return adopted(s, session, result, fx);
@@ -124,7 +124,7 @@ fn verified(
             // it and land in main; the status bar says what is wrong, and the
             // probe checks again once the server answers.
             note_failure(s, &f, fx);
-            if s.screen == Screen::Connecting {
+            if matches!(s.screen, Screen::Connecting) {
                 enter_main(s, session, fx);
             }
         }
@@ -162,7 +162,10 @@ pub(super) fn session_expired(s: &mut State, fx: &mut Vec<Effect>) {
         && !session.user.is_empty()
         && matches!(s.keyring, Keyring::Ready(_))
     {
-        if s.adopting.as_ref() == Some(&session.token) {
+        if s.adopting
+            .as_ref()
+            .is_some_and(|a| same_secret(a, &session.token))
+        {
             // Already looking (the run and the stream were both refused).
             return;
         }
@@ -179,11 +182,15 @@ pub(super) fn session_expired(s: &mut State, fx: &mut Vec<Effect>) {
 
 fn newer_token(
     s: &mut State,
-    refused: Secret,
-    found: Result<Option<Secret>, String>,
+    refused: SecretString,
+    found: Result<Option<SecretString>, String>,
     fx: &mut Vec<Effect>,
 ) {
-    if s.adopting.as_ref() != Some(&refused) {
+    if !s
+        .adopting
+        .as_ref()
+        .is_some_and(|a| same_secret(a, &refused))
+    {
         return;
     }
     match (found, s.session().cloned()) {

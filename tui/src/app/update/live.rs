@@ -44,6 +44,11 @@ pub(super) fn opened(s: &mut State, stream: u64, fx: &mut Vec<Effect>) {
     s.live.open = true;
     s.live.failures = 0;
     super::note_online(s, fx);
+    // Deletions made while no stream was open are not replayed: what is
+    // shown is read again (live/mod.rs, guarantee 4).
+    if std::mem::take(&mut s.live.missed) && s.history.loaded {
+        super::history::reload(s, fx);
+    }
 }
 
 /// The stream ended or could not open: an expiry, or it is reopened after
@@ -56,6 +61,7 @@ pub(super) fn dropped(s: &mut State, stream: u64, f: Failure, fx: &mut Vec<Effec
         return account::session_expired(s, fx);
     }
     s.live.open = false;
+    s.live.missed = true;
     if f.kind == FailureKind::Unreachable {
         account::reconnecting(s, fx);
     }
@@ -109,6 +115,13 @@ pub(super) fn arrived(s: &mut State, stream: u64, entry: HistoryEntry, fx: &mut 
         id,
         after: FRESH_FOR,
     });
+}
+
+/// Entries deleted, by this client or another.
+pub(super) fn deleted(s: &mut State, stream: u64, gone: &strop_common::DeleteEvent) {
+    if current(s, stream) {
+        super::deletion::heard(s, gone);
+    }
 }
 
 pub(super) fn unmark(s: &mut State, id: i64) {

@@ -1,4 +1,5 @@
-//! The log-in / register form.
+//! The log-in / register form: one path for both ([`CredentialsMode`]),
+//! from the fields to the answer.
 
 use tui_input::{Input, InputRequest};
 
@@ -21,8 +22,8 @@ pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         }
         Action::ToggleMode => {
             s.login.mode = match s.login.mode {
-                LoginMode::Login => LoginMode::Register,
-                LoginMode::Register => LoginMode::Login,
+                CredentialsMode::Login => CredentialsMode::Register,
+                CredentialsMode::Register => CredentialsMode::Login,
             };
             s.login.confirm.reset();
             if s.login.focus == LoginField::Confirm {
@@ -44,10 +45,10 @@ pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
 }
 
 /// The form's fields in Tab order.
-fn fields(mode: LoginMode) -> &'static [LoginField] {
+fn fields(mode: CredentialsMode) -> &'static [LoginField] {
     match mode {
-        LoginMode::Login => &[LoginField::Username, LoginField::Password],
-        LoginMode::Register => &[
+        CredentialsMode::Login => &[LoginField::Username, LoginField::Password],
+        CredentialsMode::Register => &[
             LoginField::Username,
             LoginField::Password,
             LoginField::Confirm,
@@ -86,7 +87,7 @@ fn submit(s: &mut State, fx: &mut Vec<Effect>) {
         s.login.focus = LoginField::Password;
         return;
     }
-    if s.login.mode == LoginMode::Register {
+    if s.login.mode == CredentialsMode::Register {
         // A new password is typed twice (masked, a typo would lock you out).
         let confirm = s.login.confirm.value();
         if confirm.is_empty() {
@@ -103,101 +104,92 @@ fn submit(s: &mut State, fx: &mut Vec<Effect>) {
     s.login.error = None;
     s.login.busy = true;
     s.notice = None;
-    let server = s.server.clone();
-    let password = Secret::new(password);
-    match s.login.mode {
-        LoginMode::Login => {
-            s.start(Activity::LogIn);
-            fx.push(Effect::Authenticate {
-                server,
-                username,
-                password,
-            });
-        }
-        LoginMode::Register => {
-            s.start(Activity::Register);
-            fx.push(Effect::Register {
-                server,
-                username,
-                password,
-            });
-        }
+    let mode = s.login.mode;
+    send(s, mode, username, SecretString::from(password), fx);
+}
+
+/// The one way credentials leave the form, registering or logging in.
+fn send(
+    s: &mut State,
+    mode: CredentialsMode,
+    username: String,
+    password: SecretString,
+    fx: &mut Vec<Effect>,
+) {
+    s.start(activity(mode));
+    fx.push(Effect::Credentials {
+        mode,
+        server: s.server.clone(),
+        username,
+        password,
+    });
+}
+
+fn activity(mode: CredentialsMode) -> Activity {
+    match mode {
+        CredentialsMode::Login => Activity::LogIn,
+        CredentialsMode::Register => Activity::Register,
     }
 }
 
-pub(super) fn registered(
+/// The server answered the form's credentials.
+pub(super) fn answered(
     s: &mut State,
+    mode: CredentialsMode,
     username: String,
-    result: Result<(), Failure>,
+    result: Result<Granted, Failure>,
     fx: &mut Vec<Effect>,
 ) {
-    s.finish(Activity::Register);
+    s.finish(activity(mode));
     match result {
-        Ok(()) => {
+        Ok(Granted::Registered(_)) => {
             note_online(s, fx);
             s.notice = Some(format!("Registered \"{username}\"."));
             // Log straight in with the same password.
-            let password = Secret::new(s.login.password.value());
-            s.start(Activity::LogIn);
-            fx.push(Effect::Authenticate {
-                server: s.server.clone(),
-                username,
-                password,
-            });
+            let password = SecretString::from(s.login.password.value());
+            send(s, CredentialsMode::Login, username, password, fx);
         }
+        Ok(Granted::Token(token)) => logged_in(s, username, token, fx),
         Err(f) => {
             s.login.busy = false;
             note_failure(s, &f, fx);
-            s.login.error = Some(f.message);
-        }
-    }
-}
-
-pub(super) fn authenticated(
-    s: &mut State,
-    username: String,
-    result: Result<Secret, Failure>,
-    fx: &mut Vec<Effect>,
-) {
-    s.finish(Activity::LogIn);
-    s.login.busy = false;
-    match result {
-        Ok(token) => {
-            note_online(s, fx);
-            s.login.password.reset();
-            s.login.confirm.reset();
-            s.login.error = None;
-            s.login.mode = LoginMode::Login;
-            s.last_user = Some(username.clone());
-            s.last_error = None;
-            // Opening: stored once it opens (see `account::keyring_opened`).
-            if matches!(s.keyring, Keyring::Ready(_)) {
-                fx.push(Effect::StoreToken {
-                    server: s.server.clone(),
-                    user: username.clone(),
-                    token: token.clone(),
-                });
-            }
-            fx.push(Effect::SaveSettings {
-                server: s.server.clone(),
-                last_user: Some(username.clone()),
-            });
-            let session = Session {
-                server: s.server.clone(),
-                user: username,
-                token,
-                source: TokenSource::Keyring,
-            };
-            account::enter_main(s, session, fx);
-        }
-        Err(f) => {
-            note_failure(s, &f, fx);
             // A refused password is of no further use: type it afresh.
-            if f.kind == FailureKind::Credentials {
+            if mode == CredentialsMode::Login && f.kind == FailureKind::Credentials {
                 s.login.password.reset();
                 s.login.focus = LoginField::Password;
             }
             s.login.error = Some(f.message);
         }
     }
+}
+
+/// A login succeeded: the token is kept and the main screen opens.
+fn logged_in(s: &mut State, username: String, token: SecretString, fx: &mut Vec<Effect>) {
+    s.login.busy = false;
+    note_online(s, fx);
+    s.login.password.reset();
+    s.login.confirm.reset();
+    s.login.error = None;
+    s.login.mode = CredentialsMode::Login;
+    s.last_user = Some(username.clone());
+    s.last_error = None;
+    // Opening: stored once it opens (see `account::keyring_opened`).
+    if matches!(s.keyring, Keyring::Ready(_)) {
+        fx.push(Effect::StoreToken {
+            server: s.server.clone(),
+            user: username.clone(),
+            token: token.clone(),
+        });
+    }
+    fx.push(Effect::SaveSettings {
+        server: s.server.clone(),
+        last_user: Some(username.clone()),
+    });
+    let session = Session {
+        server: s.server.clone(),
+        user: username,
+        token,
+        source: TokenSource::Keyring,
+    };
+    account::enter_main(s, session, fx);
 }

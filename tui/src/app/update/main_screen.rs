@@ -87,6 +87,10 @@ fn act(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
                 ));
             }
         }
+        Delete => {
+            let entry = s.history.selected_entry().cloned();
+            super::deletion::ask(s, entry);
+        }
         CopyInput | CopyOutput => {
             if let Some(entry) = s.history.selected_entry().cloned() {
                 entry_action(s, &entry, action, fx);

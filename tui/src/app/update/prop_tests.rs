@@ -2,7 +2,9 @@
 //! results and connection events, with the invariants checked after every
 //! step: no panic; at most one run per message and never two in flight with
 //! the same text; the status bar says what the last connection event
-//! implies; the focused pane is drawn as focused.
+//! implies; the focused pane is drawn as focused; a deleted entry (live
+//! event or answered delete) is never listed, and the selection stays in
+//! the list.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use proptest::prelude::*;
@@ -28,6 +30,10 @@ enum Step {
     StreamDropped,
     ProbeOk,
     ProbeFailed,
+    /// A `delete` event: these ids, or all up to one.
+    LiveDeleted(Vec<i64>, Option<i64>),
+    /// Answer the oldest delete sent: deleted, gone already, or refused.
+    DeleteAnswered(u8),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -47,7 +53,7 @@ fn step() -> impl Strategy<Value = Step> {
         Just(KeyCode::Backspace),
         // Letters the list knows and some it does not.
         prop::sample::select(vec![
-            'r', 'q', 'y', 'n', 'j', 'k', 'f', 'i', '/', 'a', ' ', 's'
+            'r', 'q', 'y', 'n', 'j', 'k', 'f', 'i', '/', 'a', ' ', 's', 'd'
         ])
         .prop_map(KeyCode::Char),
     ];
@@ -66,6 +72,9 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::StreamDropped),
         1 => Just(Step::ProbeOk),
         1 => Just(Step::ProbeFailed),
+        1 => (prop::collection::vec(1i64..7, 0..3), prop::option::of(1i64..7))
+            .prop_map(|(ids, up_to)| Step::LiveDeleted(ids, up_to)),
+        2 => (0u8..3).prop_map(Step::DeleteAnswered),
     ]
 }
 
@@ -106,9 +115,10 @@ fn logged_in() -> State {
     );
     update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
-            result: Ok(Secret::new("token")),
+            result: Ok(Granted::Token(SecretString::from("token"))),
         },
     );
     assert!(s.screen.is_main());
@@ -168,7 +178,9 @@ proptest! {
         let mut s = logged_in();
         let (mut w, mut h) = (80u16, 24u16);
         let mut in_flight: Vec<(Function, String)> = Vec::new();
+        let mut deleting: Vec<i64> = Vec::new();
         for st in steps {
+            let mut gone: Option<strop_common::DeleteEvent> = None;
             let was_main = s.screen.is_main();
             let mut expect = None;
             let fx = match st.clone() {
@@ -216,6 +228,27 @@ proptest! {
                     }
                     update(&mut s, Msg::Probed(Err(unreachable())))
                 }
+                Step::LiveDeleted(ids, up_to) => {
+                    let event = strop_common::DeleteEvent { ids, up_to };
+                    gone = Some(event.clone());
+                    let stream = s.live.stream;
+                    update(&mut s, Msg::LiveDeleted { stream, gone: event })
+                }
+                Step::DeleteAnswered(how) => {
+                    if deleting.is_empty() {
+                        continue;
+                    }
+                    let id = deleting.remove(0);
+                    let result = match how {
+                        0 => Ok(true),
+                        1 => Ok(false),
+                        _ => Err(Failure::new(FailureKind::Refused, "Too many writes.")),
+                    };
+                    if how < 2 {
+                        gone = Some(strop_common::DeleteEvent { ids: vec![id], up_to: None });
+                    }
+                    update(&mut s, Msg::EntryDeleted { id, result })
+                }
             };
             if s.quit {
                 break;
@@ -230,11 +263,30 @@ proptest! {
                 prop_assert!(!in_flight.contains(&run), "{run:?} sent twice while in flight");
                 in_flight.push(run);
             }
+            // At most one delete per message, only of a row the server has.
+            let sent: Vec<i64> = fx.iter().filter_map(|f| match f {
+                Effect::DeleteEntry { id, .. } => Some(*id),
+                _ => None,
+            }).collect();
+            prop_assert!(sent.len() <= 1, "{st:?} gave deletes {sent:?}");
+            for id in sent {
+                prop_assert!(id > 0, "a delete of local row {id}");
+                deleting.push(id);
+            }
             if !s.screen.is_main() {
                 // Logged out (Ctrl+O, Enter): answers to the old session are dropped.
                 in_flight.clear();
+                deleting.clear();
                 continue;
             }
+            if let Some(gone) = &gone {
+                prop_assert!(
+                    !s.history.entries.iter().any(|e| e.id > 0 && gone.covers(e.id)),
+                    "{gone:?} still listed"
+                );
+            }
+            let len = s.history.entries.len();
+            prop_assert!(s.history.selected < len.max(1), "selected {} of {len}", s.history.selected);
             let text = screen_text(&s, w, h);
             let status = text.lines().last().unwrap_or_default().to_string();
             if let Some(expect) = expect {

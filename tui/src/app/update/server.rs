@@ -31,7 +31,7 @@ pub(super) fn checked(
     fx: &mut Vec<Effect>,
 ) {
     s.finish(Activity::CheckServer);
-    let asked_here = s.screen == Screen::Server && s.server_input.value().trim() == input;
+    let asked_here = matches!(s.screen, Screen::Server) && s.server_input.value().trim() == input;
     match result {
         Ok(server) => {
             note_online(s, fx);

@@ -25,8 +25,8 @@ fn type_str(s: &mut State, text: &str) -> Vec<Effect> {
     text.chars().flat_map(|c| update(s, ch(c))).collect()
 }
 
-fn tok() -> Secret {
-    Secret::new("0123456789abcdef0123456789abcdef")
+fn tok() -> SecretString {
+    SecretString::from("0123456789abcdef0123456789abcdef")
 }
 
 /// alice's session, token from the keyring.
@@ -107,9 +107,10 @@ fn logged_in() -> State {
     update(&mut s, key(KeyCode::Enter));
     update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
-            result: Ok(tok()),
+            result: Ok(Granted::Token(tok())),
         },
     );
     assert!(s.screen.is_main());
@@ -410,10 +411,11 @@ fn login_form_moves_between_fields_and_submits() {
     let fx = update(&mut s, key(KeyCode::Enter));
     assert_eq!(
         fx,
-        vec![Effect::Authenticate {
+        vec![Effect::Credentials {
+            mode: CredentialsMode::Login,
             server: SERVER.into(),
             username: "alice".into(),
-            password: Secret::new("hunter2")
+            password: SecretString::from("hunter2")
         }]
     );
     assert!(s.login.busy);
@@ -423,9 +425,10 @@ fn login_form_moves_between_fields_and_submits() {
 
     let fx = update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
-            result: Ok(tok()),
+            result: Ok(Granted::Token(tok())),
         },
     );
     assert!(s.screen.is_main());
@@ -457,7 +460,8 @@ fn login_errors_show_inline() {
     update(&mut s, key(KeyCode::Enter));
     update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
             result: Err(Failure::new(
                 FailureKind::Refused,
@@ -481,7 +485,7 @@ fn register_then_logs_straight_in() {
     });
     update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
     update(&mut s, key(KeyCode::F(2)));
-    assert_eq!(s.login.mode, LoginMode::Register);
+    assert_eq!(s.login.mode, CredentialsMode::Register);
     type_str(&mut s, "bob");
     update(&mut s, key(KeyCode::Tab));
     type_str(&mut s, "pw");
@@ -498,11 +502,14 @@ fn register_then_logs_straight_in() {
     assert_eq!(s.login.focus, LoginField::Confirm);
     type_str(&mut s, "pw");
     let fx = update(&mut s, key(KeyCode::Enter));
-    assert!(matches!(&fx[..], [Effect::Register { username, .. }] if username == "bob"));
+    assert!(
+        matches!(&fx[..], [Effect::Credentials { mode: CredentialsMode::Register, username, .. }] if username == "bob")
+    );
 
     let fx = update(
         &mut s,
-        Msg::Registered {
+        Msg::Credentials {
+            mode: CredentialsMode::Register,
             username: "bob".into(),
             result: Err(Failure::new(
                 FailureKind::Refused,
@@ -516,22 +523,24 @@ fn register_then_logs_straight_in() {
     update(&mut s, key(KeyCode::Enter));
     let fx = update(
         &mut s,
-        Msg::Registered {
+        Msg::Credentials {
+            mode: CredentialsMode::Register,
             username: "bob".into(),
-            result: Ok(()),
+            result: Ok(Granted::Registered("Account created.".into())),
         },
     );
     assert_eq!(
         fx,
-        vec![Effect::Authenticate {
+        vec![Effect::Credentials {
+            mode: CredentialsMode::Login,
             server: SERVER.into(),
             username: "bob".into(),
-            password: Secret::new("pw")
+            password: SecretString::from("pw")
         }]
     );
     // Ctrl+T toggles back.
     update(&mut s, ctrl('t'));
-    assert_eq!(s.login.mode, LoginMode::Login);
+    assert_eq!(s.login.mode, CredentialsMode::Login);
 }
 
 #[test]
@@ -1080,9 +1089,10 @@ fn a_login_before_the_keyring_opens_is_stored_once_it_does() {
     update(&mut s, key(KeyCode::Enter));
     let fx = update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
-            result: Ok(tok()),
+            result: Ok(Granted::Token(tok())),
         },
     );
     assert!(!fx.iter().any(|f| matches!(f, Effect::StoreToken { .. })));
@@ -1386,7 +1396,8 @@ fn wrong_password_is_cleared_and_esc_leaves_the_server_screen() {
     update(&mut s, key(KeyCode::Enter));
     update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
             result: Err(Failure::new(
                 FailureKind::Credentials,
@@ -1459,9 +1470,10 @@ fn live_entries_arrive_on_top_without_moving_the_selection() {
     update(&mut s, key(KeyCode::Enter));
     let fx = update(
         &mut s,
-        Msg::Authenticated {
+        Msg::Credentials {
+            mode: CredentialsMode::Login,
             username: "alice".into(),
-            result: Ok(tok()),
+            result: Ok(Granted::Token(tok())),
         },
     );
     // Entering the main screen opens the stream.
@@ -1749,7 +1761,7 @@ fn a_token_replaced_by_another_login_here_is_adopted() {
         fx.iter()
             .any(|f| matches!(f, Effect::FindNewerToken { .. }))
     );
-    let newer = Secret::new("newer-token");
+    let newer = SecretString::from("newer-token");
     let fx = update(
         &mut s,
         Msg::NewerToken {
@@ -1760,7 +1772,7 @@ fn a_token_replaced_by_another_login_here_is_adopted() {
     let Some(Effect::VerifySession { session }) = fx.first() else {
         panic!("{fx:?}")
     };
-    assert_eq!(session.token, newer);
+    assert_eq!(session.token.expose_secret(), newer.expose_secret());
     let session = session.clone();
     let fx = update(
         &mut s,
@@ -1769,11 +1781,14 @@ fn a_token_replaced_by_another_login_here_is_adopted() {
             result: Ok("alice".into()),
         },
     );
-    assert_eq!(s.session().unwrap().token, newer);
+    assert_eq!(
+        s.session().unwrap().token.expose_secret(),
+        newer.expose_secret()
+    );
     assert_eq!(s.notice.as_deref(), Some(account::ADOPTED));
     assert!(
         fx.iter()
-            .any(|f| matches!(f, Effect::Follow { token, .. } if *token == newer))
+            .any(|f| matches!(f, Effect::Follow { token, .. } if token.expose_secret() == newer.expose_secret()))
     );
     assert!(!fx.iter().any(|f| matches!(f, Effect::DeleteToken { .. })));
 }
@@ -1807,4 +1822,192 @@ fn our_own_run_arriving_live_before_its_answer_is_one_row() {
     assert_eq!(s.history.entries.len(), 4);
     assert_eq!(s.history.entries[0].id, 4);
     assert_eq!(s.history.selected, 0);
+}
+
+fn deletes(fx: &[Effect]) -> Vec<i64> {
+    fx.iter()
+        .filter_map(|f| match f {
+            Effect::DeleteEntry { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ids_shown(s: &State) -> Vec<i64> {
+    s.history.entries.iter().map(|e| e.id).collect()
+}
+
+#[test]
+fn d_asks_then_deletes_and_the_row_goes_when_the_server_says_so() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 5, None));
+    s.main.focus = Focus::History;
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.history.selected_entry().unwrap().id, 4);
+    // The question; n and Esc keep the entry and send nothing.
+    for cancel in [ch('n'), key(KeyCode::Esc)] {
+        assert!(update(&mut s, ch('d')).is_empty());
+        assert!(matches!(&s.overlay, Some(Overlay::ConfirmDelete(e)) if e.id == 4));
+        assert!(update(&mut s, cancel).is_empty());
+        assert_eq!(s.overlay, None);
+    }
+    // Enter (or y) deletes: one request, the row stays until the answer.
+    update(&mut s, ch('d'));
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        fx,
+        vec![Effect::DeleteEntry {
+            server: SERVER.into(),
+            token: tok(),
+            id: 4
+        }]
+    );
+    assert_eq!(s.overlay, None);
+    assert_eq!(ids_shown(&s), [5, 4, 3, 2, 1]);
+    update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 4,
+            result: Ok(true),
+        },
+    );
+    assert_eq!(ids_shown(&s), [5, 3, 2, 1]);
+    assert_eq!(s.history.selected_entry().unwrap().id, 3, "the next row");
+    assert_eq!(s.notice.as_deref(), Some("Entry 4 deleted."));
+    // y works too; a 404 (deleted elsewhere meanwhile) removes the row as well.
+    update(&mut s, ch('d'));
+    assert_eq!(deletes(&update(&mut s, ch('y'))), [3]);
+    update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 3,
+            result: Ok(false),
+        },
+    );
+    assert_eq!(ids_shown(&s), [5, 2, 1]);
+    assert!(s.notice.as_deref().unwrap().contains("already deleted"));
+}
+
+#[test]
+fn d_in_the_detail_view_asks_and_a_failed_delete_keeps_the_row() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    s.main.focus = Focus::History;
+    update(&mut s, key(KeyCode::Enter));
+    assert!(matches!(s.overlay, Some(Overlay::Detail(_))));
+    update(&mut s, ch('d'));
+    assert!(matches!(&s.overlay, Some(Overlay::ConfirmDelete(e)) if e.id == 3));
+    assert_eq!(deletes(&update(&mut s, key(KeyCode::Enter))), [3]);
+    update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 3,
+            result: Err(Failure::new(
+                FailureKind::Refused,
+                "Too many writes for this account; try again in 1 second.",
+            )),
+        },
+    );
+    assert_eq!(ids_shown(&s), [3, 2, 1]);
+    assert!(s.last_error.as_deref().unwrap().contains("Too many writes"));
+    // A refused token ends the session, as anywhere.
+    update(&mut s, ch('d'));
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 3,
+            result: Err(auth()),
+        },
+    );
+    let _ = nothing_newer(&mut s, fx);
+    assert_eq!(s.screen, Screen::Login);
+}
+
+#[test]
+fn a_row_not_yet_on_the_server_or_an_empty_list_has_nothing_to_delete() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 0, None));
+    s.main.focus = Focus::History;
+    assert!(update(&mut s, ch('d')).is_empty());
+    assert_eq!(s.overlay, None);
+    assert!(s.notice.as_deref().unwrap().contains("No entry"));
+    s.main.focus = Focus::Input;
+    type_str(&mut s, "mine");
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "mine".into(),
+            result: Ok("enim".into()),
+            at: stamps(),
+        },
+    );
+    s.main.focus = Focus::History;
+    assert!(update(&mut s, ch('d')).is_empty());
+    assert_eq!(s.overlay, None);
+    assert!(s.notice.as_deref().unwrap().contains("not saved"));
+}
+
+#[test]
+fn a_live_delete_removes_rows_keeps_the_selection_and_closes_their_detail() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 10, None));
+    live_open(&mut s);
+    s.main.focus = Focus::History;
+    for _ in 0..5 {
+        update(&mut s, key(KeyCode::Down));
+    }
+    s.history.offset.set(3);
+    assert_eq!(s.history.selected_entry().unwrap().id, 5);
+    let stream = s.live.stream;
+    let gone = |ids: Vec<i64>, up_to| Msg::LiveDeleted {
+        stream,
+        gone: strop_common::DeleteEvent { ids, up_to },
+    };
+    // Rows above the selection go: the same entry stays selected and on screen.
+    assert!(update(&mut s, gone(vec![9, 8], None)).is_empty());
+    assert_eq!(ids_shown(&s), [10, 7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(s.history.selected_entry().unwrap().id, 5);
+    assert_eq!(s.history.offset.get(), 1);
+    // Unknown ids change nothing; an older stream's event is ignored.
+    update(&mut s, gone(vec![99], None));
+    update(
+        &mut s,
+        Msg::LiveDeleted {
+            stream: stream - 1,
+            gone: strop_common::DeleteEvent {
+                ids: vec![10],
+                up_to: None,
+            },
+        },
+    );
+    assert_eq!(s.history.entries.len(), 8);
+    // The entry open in the detail view is deleted elsewhere: the view closes.
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, gone(vec![5], None));
+    assert_eq!(s.overlay, None);
+    assert!(s.notice.as_deref().unwrap().contains("Entry 5 was deleted"));
+    assert_eq!(s.history.selected_entry().unwrap().id, 4);
+    // All history deleted (up to 7): only what came after stays.
+    update(&mut s, gone(vec![], Some(7)));
+    assert_eq!(ids_shown(&s), [10]);
+    assert_eq!(s.history.selected, 0);
+}
+
+#[test]
+fn a_stream_reopened_after_a_drop_reloads_the_first_page() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    // The first open reloads nothing.
+    assert!(history_loads(&live_open(&mut s)).is_empty());
+    live_dropped(&mut s, unreachable());
+    // Deletions made while it was away are not replayed: the page is read again.
+    let fx = live_open(&mut s);
+    assert_eq!(history_loads(&fx).len(), 1, "{fx:?}");
+    answer_history(&mut s, None, page(1, 2, None));
+    assert_eq!(ids_shown(&s), [2, 1]);
+    // Only once per drop.
+    assert!(history_loads(&live_open(&mut s)).is_empty());
 }

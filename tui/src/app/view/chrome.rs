@@ -120,6 +120,7 @@ fn hints(s: &State, theme: &Theme, room: usize) -> Vec<Span<'static>> {
             (Context::History, Action::OpenDetail, "detail"),
             (Context::History, Action::Rerun, "re-run"),
             (Context::History, Action::CopyOutput, "copy"),
+            (Context::History, Action::Delete, "delete"),
         ],
         (true, Focus::Search) => &[
             (Context::Search, Action::FocusHistory, "list"),
@@ -216,6 +217,46 @@ pub fn confirm_quit(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
     ];
     let block = Block::bordered()
         .title(" Quit ")
+        .border_style(theme.border(true));
+    frame.render_widget(
+        Paragraph::new(text).block(block).wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+pub fn confirm_delete(
+    frame: &mut Frame,
+    area: Rect,
+    entry: &strop_common::HistoryEntry,
+    theme: &Theme,
+) {
+    let rect = centered(area, 60, 8);
+    frame.render_widget(Clear, rect);
+    let room = usize::from(rect.width.saturating_sub(4));
+    let what = super::text::one_line(&format!("{}: {}", entry.function, entry.input), room);
+    let text = vec![
+        Line::from(format!("Delete entry {}?", entry.id)),
+        Line::styled(what, theme.dim()),
+        Line::styled(
+            "It is deleted on the server, for every client.",
+            theme.dim(),
+        ),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled(
+                keys_for(Context::ConfirmDelete, Action::Confirm),
+                theme.heading(),
+            ),
+            Span::raw(" delete   "),
+            Span::styled(
+                keys_for(Context::ConfirmDelete, Action::Cancel),
+                theme.heading(),
+            ),
+            Span::raw(" keep"),
+        ]),
+    ];
+    let block = Block::bordered()
+        .title(" Delete ")
         .border_style(theme.border(true));
     frame.render_widget(
         Paragraph::new(text).block(block).wrap(Wrap { trim: false }),

@@ -8,13 +8,13 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use super::chrome::field;
 use super::{Theme, centered, spinner};
 use crate::app::keymap::{Action, Context, first_key};
-use crate::app::state::{Keyring, LoginField, LoginMode, State};
+use crate::app::state::{CredentialsMode, Keyring, LoginField, State};
 
 pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: bool) {
     let f = &s.login;
     let (title, verb, other) = match f.mode {
-        LoginMode::Login => (" strop · log in ", "log in", "register instead"),
-        LoginMode::Register => (" strop · register ", "register", "log in instead"),
+        CredentialsMode::Login => (" strop · log in ", "log in", "register instead"),
+        CredentialsMode::Register => (" strop · register ", "register", "log in instead"),
     };
     let rect = centered(area, 72, 15);
     let block = Block::bordered()
@@ -98,7 +98,7 @@ fn fields(
         typing,
         theme,
     );
-    if f.mode == LoginMode::Register {
+    if f.mode == CredentialsMode::Register {
         field(
             frame,
             confirm,

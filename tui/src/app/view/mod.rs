@@ -186,6 +186,7 @@ pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
         Some(Overlay::ConfirmLogout) => chrome::confirm_logout(frame, body, s, theme),
         Some(Overlay::Sessions(v)) => sessions::draw(frame, body, v, &s.clock, theme),
         Some(Overlay::ConfirmQuit) => chrome::confirm_quit(frame, body, s, theme),
+        Some(Overlay::ConfirmDelete(entry)) => chrome::confirm_delete(frame, body, entry, theme),
         None => {}
     }
 }

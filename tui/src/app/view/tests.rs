@@ -73,7 +73,7 @@ fn main_state() -> State {
     s.screen = Screen::Main(Session {
         server: SERVER.into(),
         user: "alice".into(),
-        token: Secret::new("t"),
+        token: SecretString::from("t"),
         source: TokenSource::Keyring,
     });
     s.server = SERVER.into();
@@ -153,7 +153,7 @@ fn login_session_expired() {
 #[test]
 fn register_busy() {
     let mut s = login_state();
-    s.login.mode = LoginMode::Register;
+    s.login.mode = CredentialsMode::Register;
     s.login.confirm = Input::new("hunter2".into());
     s.login.busy = true;
     s.start(Activity::Register);
@@ -291,6 +291,14 @@ fn confirm_logout_overlay() {
     let mut s = main_state();
     s.overlay = Some(Overlay::ConfirmLogout);
     snap!("confirm_logout", s);
+}
+
+#[test]
+fn confirm_delete_overlay() {
+    let mut s = main_state();
+    let entry = s.history.entries[0].clone();
+    s.overlay = Some(Overlay::ConfirmDelete(entry));
+    snap!("confirm_delete", s);
 }
 
 #[test]
