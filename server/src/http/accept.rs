@@ -37,6 +37,7 @@ use crate::http::error::ApiError;
 use crate::http::parse_errors::JsonParseErrors;
 use crate::http::request_id::{self, RequestId};
 use crate::http::route::{self, Route};
+use crate::http::routes::Router;
 use crate::limits::HeldMemory;
 use crate::ops::metrics;
 
@@ -99,11 +100,11 @@ impl ConnectionLimits {
     }
 }
 
-/// Serves `filter` on `listener` until `shutdown` resolves, then closes the
+/// Serves `router` on `listener` until `shutdown` resolves, then closes the
 /// listener and waits (up to `grace`) for open connections to finish their
 /// in-flight requests. Idle keep-alive connections are closed at once.
 pub async fn run<F, R>(
-    filter: F,
+    router: Router<F>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
     grace: Duration,
@@ -113,6 +114,8 @@ pub async fn run<F, R>(
     F::Future: Send,
     R: Reply + Send,
 {
+    // One warp service per route, shared by every connection.
+    let services = Arc::new(router.map(|filter| warp::service(filter.clone())));
     let closing = CancellationToken::new();
     let tasks = TaskTracker::new();
     let normal = Arc::new(Semaphore::new(limits.max_connections));
@@ -146,12 +149,12 @@ pub async fn run<F, R>(
             Place::Overflow(slot) => slot.evicted(),
             Place::Normal { .. } => CancellationToken::new(),
         };
-        let warp_service = warp::service(filter.clone());
+        let services = services.clone();
         let budget = streams.clone();
         let state = conn.clone();
         let service = service_fn(move |req| {
             handle(
-                warp_service.clone(),
+                &services,
                 req,
                 peer,
                 over_cap,
@@ -334,17 +337,20 @@ async fn watch<C>(
     }
 }
 
-/// One request: its id and span, the checks warp cannot make, the filter
-/// tree, the id on the answer, and the request metrics. The request stays
+/// One request: its id and span, the checks warp cannot make, its route's
+/// filter, the id on the answer, and the request metrics. The request stays
 /// open on its connection until its answer's body is done.
 fn handle<S, B>(
-    mut warp_service: S,
+    services: &Router<S>,
     mut req: Request<Incoming>,
     peer: SocketAddr,
     over_cap: bool,
     conn: Arc<ConnState>,
     budget: Arc<Budget>,
-) -> impl std::future::Future<Output = Result<Response<GuardedBody<B>>, Infallible>> + Send + 'static
+) -> impl std::future::Future<Output = Result<Response<GuardedBody<B>>, Infallible>>
++ Send
++ 'static
++ use<S, B>
 where
     S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone,
     S::Future: Send + 'static,
@@ -352,7 +358,12 @@ where
 {
     let id = RequestId::for_request(req.headers());
     let span = tracing::info_span!("request", request_id = id.as_str());
+    // The path is parsed here once: for the metrics label, admission over
+    // the cap, and which route's filter answers.
     let route = Route::of_path(req.uri().path());
+    let mut warp_service = services
+        .get(Route::dispatch(route, req.uri().path()))
+        .clone();
     let (mut guard, others) = conn.begin();
     // Every stream beyond a connection's first is counted like a connection,
     // in the server's budget and in its address's.

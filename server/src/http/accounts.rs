@@ -23,7 +23,7 @@ use crate::db;
 use crate::http::auth::User;
 use crate::http::error::{ApiError, respond};
 use crate::http::filters::{
-    at, at_with_param, client, json_body, json_headers, method_of, on, user, with_state,
+    at_with_param, client, json_body, json_headers, method_of, on, user, with_state,
 };
 use crate::http::query;
 use crate::http::route::Route;
@@ -36,18 +36,15 @@ pub const EXPORT_PAGE_BYTES: i64 = 256 * 1024;
 /// Pages encoded ahead of the client: a slow reader holds this much at most.
 const EXPORT_AHEAD: usize = 1;
 
-/// The routes of this module, one filter.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    sessions(state.clone())
-        .or(session(state.clone()))
-        .unify()
-        .or(password(state.clone()))
-        .unify()
-        .or(account(state.clone()))
-        .unify()
-        .or(export(state))
-        .unify()
-        .boxed()
+/// The filter of one of this module's routes (others: none matches).
+pub fn route(route: Route, state: AppState) -> BoxedFilter<(Response,)> {
+    match route {
+        Route::Sessions => sessions(state),
+        Route::Session => session(state),
+        Route::Password => password(state),
+        Route::Account => account(state),
+        _ => export(state),
+    }
 }
 
 /// The raw query string, empty when there is none.
@@ -70,8 +67,7 @@ pub fn user_agent() -> BoxedFilter<(Option<String>,)> {
 }
 
 fn sessions(state: AppState) -> BoxedFilter<(Response,)> {
-    at(Route::Sessions.path())
-        .and(method_of(Route::Sessions))
+    method_of(Route::Sessions)
         .and(user(&state))
         .and(raw_query())
         .and(with_state(state))

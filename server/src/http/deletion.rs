@@ -20,9 +20,12 @@ use crate::http::query;
 use crate::http::route::Route;
 use crate::live::notify;
 
-/// The routes of this module, one filter.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    entry(state.clone()).or(all(state)).unify().boxed()
+/// The filter of one of this module's routes (others: none matches).
+pub fn route(route: Route, state: AppState) -> BoxedFilter<(Response,)> {
+    match route {
+        Route::HistoryEntry => entry(state),
+        _ => all(state),
+    }
 }
 
 fn entry(state: AppState) -> BoxedFilter<(Response,)> {

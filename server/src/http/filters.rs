@@ -20,18 +20,6 @@ use crate::http::auth::{self, User};
 use crate::http::error::ApiError;
 use crate::http::route::Route;
 
-/// Exactly this path (no trailing segments).
-pub fn at(path: &'static str) -> BoxedFilter<()> {
-    path.trim_start_matches('/')
-        .split('/')
-        .filter(|segment| !segment.is_empty())
-        .fold(warp::any().boxed(), |f, segment| {
-            f.and(warp::path(segment)).boxed()
-        })
-        .and(warp::path::end())
-        .boxed()
-}
-
 /// A template path whose last segment is a parameter (`/sessions/{id}`):
 /// the parameter's text. A path that [`Route::of_path`] gives to another
 /// route (`/history/export` is not `/history/{id}`) is not this one, so
@@ -84,14 +72,10 @@ pub fn method_of(route: Route) -> BoxedFilter<(Method,)> {
         .boxed()
 }
 
-/// The route's path (a template's `{id}` as a path parameter elsewhere),
-/// then one of its methods.
+/// One of the route's methods; the path was matched by the dispatch
+/// ([`crate::http::routes::Router`]), so it is not looked at again.
 pub fn on(route: Route) -> BoxedFilter<()> {
-    at(route.path())
-        .and(method_of(route))
-        .map(|_| ())
-        .untuple_one()
-        .boxed()
+    method_of(route).map(|_| ()).untuple_one().boxed()
 }
 
 /// Content-Type, Content-Encoding and Content-Length checks, done before any

@@ -125,6 +125,28 @@ impl Route {
     pub fn of_path(path: &str) -> Option<Route> {
         Route::ALL.into_iter().find(|r| matches(r.path(), path))
     }
+
+    /// The route a request is dispatched to, `of` being [`Route::of_path`]'s
+    /// answer for its path (computed once per request, in the accept loop).
+    /// It differs from `of` only where warp's path matching, which the
+    /// routes' filters kept, does: one trailing slash is tolerated
+    /// (`/whoami/`, not `/whoami//`).
+    pub fn dispatch(of: Option<Route>, path: &str) -> Option<Route> {
+        if of.is_some() {
+            return of;
+        }
+        let trimmed = path.strip_suffix('/')?;
+        // "//" is not the root: warp's root wants nothing after its "/".
+        if trimmed.is_empty() || trimmed == "/" {
+            return None;
+        }
+        Route::of_path(trimmed)
+    }
+
+    /// Index in [`Route::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// One session by its id.
@@ -177,6 +199,33 @@ mod tests {
         assert_eq!(Route::of_path("/nope"), None);
         assert_eq!(label_of(Route::of_path("/nope")), "other");
         assert_eq!(label_of(Some(Route::Events)), "/events");
+    }
+
+    #[test]
+    fn dispatch_follows_warps_path_matching() {
+        let d = |p: &str| Route::dispatch(Route::of_path(p), p);
+        assert_eq!(d("/"), Some(Route::Root));
+        assert_eq!(d("//"), None);
+        assert_eq!(d("/whoami/"), Some(Route::Whoami));
+        assert_eq!(d("/whoami//"), None);
+        assert_eq!(d("//whoami"), None);
+        assert_eq!(d("/history/export/"), Some(Route::HistoryExport));
+        assert_eq!(d("/sessions/7/"), Some(Route::Session));
+        assert_eq!(d("/%72everse"), None, "segments are not decoded");
+        assert_eq!(d("/sessions//"), None);
+        assert_eq!(d("/piglatin/"), Some(Route::Piglatin));
+        for nope in [
+            "/nope",
+            "/reverse/extra",
+            "/get-history/x",
+            "/REVERSE",
+            "/%FF",
+        ] {
+            assert_eq!(d(nope), None, "{nope}");
+        }
+        for (i, route) in Route::ALL.into_iter().enumerate() {
+            assert_eq!(route.index(), i);
+        }
     }
 
     #[test]

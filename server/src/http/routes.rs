@@ -1,8 +1,7 @@
-//! The filter tree: path first, then method, then headers, token and body.
-//!
-//! Each route matches its path before anything else, so for any request at
-//! most one route gets past the path: its rejection (405, 401, 415, ...) is
-//! the only one besides warp's "not found" from the others, and the rejection
+//! The routes' filters: the accept loop dispatches a request on its path,
+//! parsed once into a [`Route`] ([`Router`]); the route's filter checks the
+//! method, then headers, token and body. Only that one route's filter runs,
+//! so its rejection (405, 401, 415, ...) is the only one, and the rejection
 //! handler can tell them apart. Handler errors never become rejections at
 //! all: [`respond`] turns them into responses on the spot.
 
@@ -21,7 +20,7 @@ use crate::http::accept::Refused;
 use crate::http::auth::Writer;
 use crate::http::error::{self, respond};
 use crate::http::filters::{
-    client, history_query, json_body, json_headers, method_of, on, user, with_state, writer,
+    client, history_query, json_body, json_headers, on, user, with_state, writer,
 };
 use crate::http::handlers;
 use crate::http::openapi;
@@ -29,63 +28,110 @@ use crate::http::route::Route;
 use crate::live::events;
 use crate::ops::metrics;
 
+/// Every route's filter, by [`Route`]: the accept loop parses a request's
+/// path once and runs that one route's filter (no chain of `or`s, each
+/// trying the path again); a path that is no route gets the 404 filter.
+pub struct Router<F> {
+    /// In [`Route::ALL`] order.
+    routes: Vec<F>,
+    unrouted: F,
+}
+
+impl<F> Router<F> {
+    /// The filter (or service) answering `route`.
+    pub fn get(&self, route: Option<Route>) -> &F {
+        route.map_or(&self.unrouted, |r| &self.routes[r.index()])
+    }
+
+    pub fn map<G>(&self, f: impl Fn(&F) -> G) -> Router<G> {
+        Router {
+            routes: self.routes.iter().map(&f).collect(),
+            unrouted: f(&self.unrouted),
+        }
+    }
+}
+
 /// The whole application: every route (`/metrics` too when
 /// `with_metrics`), every failure as SPEC JSON, and one log line per request.
 pub fn build(
     state: AppState,
     with_metrics: bool,
-) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
-    let s = state;
-    let metrics_route = if with_metrics {
-        metrics_text(s.clone())
-    } else {
-        warp::any()
-            .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
-            .boxed()
-    };
-    let api = root()
-        .or(register(s.clone()))
-        .unify()
-        .or(authenticate(s.clone()))
-        .unify()
-        .or(strop(s.clone()))
-        .unify()
-        .or(history(s.clone()))
-        .unify()
-        .or(events(s.clone()))
-        .unify()
-        .or(logout(s.clone()))
-        .unify()
-        .or(whoami(s.clone()))
-        .unify()
-        .or(crate::http::accounts::routes(s.clone()))
-        .unify()
-        .or(crate::http::deletion::routes(s.clone()))
-        .unify()
-        .or(healthz())
-        .unify()
-        .or(readyz(s))
-        .unify()
-        .or(openapi_json())
-        .unify()
-        .or(metrics_route)
-        .unify();
-    refused()
-        .and(api)
-        .recover(error::handle_rejection)
-        .unify()
-        .with(warp::log::custom(log_request))
+) -> Router<impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static>
+{
+    router(
+        Route::ALL
+            .into_iter()
+            .map(|route| match route {
+                Route::Metrics if !with_metrics => not_found(),
+                route => route_filter(route, &state),
+            })
+            .collect(),
+    )
 }
 
 /// Only `GET /metrics`, for a listener of its own.
 pub fn metrics_only(
     state: AppState,
-) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
-    refused()
-        .and(metrics_text(state))
-        .recover(error::handle_rejection)
-        .unify()
-        .with(warp::log::custom(log_request))
+) -> Router<impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static>
+{
+    router(
+        Route::ALL
+            .into_iter()
+            .map(|route| match route {
+                Route::Metrics => metrics_text(state.clone()),
+                _ => not_found(),
+            })
+            .collect(),
+    )
+}
+
+/// Each route's filter (in [`Route::ALL`] order; and the 404's) with what every answer goes through:
+/// the connection layer's refusal first, failures as JSON, the access log.
+fn router(
+    filters: Vec<BoxedFilter<(Response,)>>,
+) -> Router<impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static>
+{
+    let finish = |route: BoxedFilter<(Response,)>| {
+        refused()
+            .and(route)
+            .recover(error::handle_rejection)
+            .unify()
+            .with(warp::log::custom(log_request))
+    };
+    Router {
+        routes: filters.into_iter().map(finish).collect(),
+        unrouted: finish(not_found()),
+    }
+}
+
+fn route_filter(route: Route, s: &AppState) -> BoxedFilter<(Response,)> {
+    match route {
+        Route::Root => root(),
+        Route::Register => register(s.clone()),
+        Route::Authenticate => authenticate(s.clone()),
+        Route::Reverse => strop(s.clone(), Function::Reverse),
+        Route::Piglatin => strop(s.clone(), Function::Piglatin),
+        Route::History => history(s.clone()),
+        Route::Events => events(s.clone()),
+        Route::Logout => logout(s.clone()),
+        Route::Whoami => whoami(s.clone()),
+        Route::Healthz => healthz(),
+        Route::Readyz => readyz(s.clone()),
+        Route::OpenApi => openapi_json(),
+        Route::Metrics => metrics_text(s.clone()),
+        Route::Sessions
+        | Route::Session
+        | Route::Password
+        | Route::Account
+        | Route::HistoryExport => crate::http::accounts::route(route, s.clone()),
+        Route::HistoryEntry | Route::HistoryAll => crate::http::deletion::route(route, s.clone()),
+    }
+}
+
+fn not_found() -> BoxedFilter<(Response,)> {
+    warp::any()
+        .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
+        .boxed()
 }
 
 /// Fails with what the connection layer refused (see `http_server`), if anything.
@@ -154,13 +200,10 @@ fn authenticate(state: AppState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// `/reverse` and `/piglatin`: one route, the operation named by the path.
-fn strop(state: AppState) -> BoxedFilter<(Response,)> {
-    // The two routes share their method and everything after it.
-    warp::path::param::<Function>()
-        .and(warp::path::end())
-        .and(method_of(Route::Reverse))
-        .map(|function, _| function)
+/// `/reverse` and `/piglatin`: one filter, the operation named by the route.
+fn strop(state: AppState, function: Function) -> BoxedFilter<(Response,)> {
+    on(Route::Reverse)
+        .map(move || function)
         .and(json_headers())
         .and(writer(&state))
         .and(settled(crate::http::idempotency::key()))

@@ -5,6 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{Args, Subcommand};
 use futures::StreamExt;
+use secrecy::SecretString;
 use strop_common::api::{HistoryEntry, SessionInfo};
 
 use super::input;
@@ -154,6 +155,7 @@ pub(super) async fn password(authed: &Authed, args: PasswordChangeArgs) -> Resul
         }
         (current, new)
     };
+    let (current, new) = (SecretString::from(current), SecretString::from(new));
     let message = authed
         .call(authed.client.change_password(&current, &new))
         .await?;

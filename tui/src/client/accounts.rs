@@ -71,10 +71,14 @@ impl Client {
     }
 
     /// `PUT /password`: every other session is revoked by the server.
-    pub async fn change_password(&self, current: &str, new: &str) -> Result<String, ClientError> {
+    pub async fn change_password(
+        &self,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> Result<String, ClientError> {
         let body = PasswordChange {
-            current_password: current.to_string(),
-            new_password: new.to_string(),
+            current_password: current.expose_secret().to_string(),
+            new_password: new.expose_secret().to_string(),
         };
         let reply: MessageResponse = self
             .execute(self.request(Method::PUT, paths::PASSWORD).json(&body))
