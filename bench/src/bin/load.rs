@@ -4,7 +4,12 @@
 //! with rows in the database afterwards (wrk abandons in-flight requests).
 //!
 //!     load URL --connections 32 --duration 10 [--method POST] [--body JSON]
-//!          [--header 'Name: value']...
+//!          [--header 'Name: value']... [--tokens FILE [--per-request]]
+//!
+//! With `--tokens` (one token a line) each request carries one of them as its
+//! `Authorization`: connection i always sends token i (mod their number), or
+//! with `--per-request` each request picks one at random, so a run writes as
+//! many users side by side.
 //!
 //! Prints one JSON object: requests, ok (2xx), non_2xx, errors, rps, p50_ms,
 //! p99_ms.
@@ -26,6 +31,8 @@ struct Args {
     headers: Vec<(String, String)>,
     connections: usize,
     duration: Duration,
+    tokens: Vec<String>,
+    per_request: bool,
 }
 
 #[derive(Default)]
@@ -47,6 +54,8 @@ fn parse_args() -> Result<Args, String> {
         headers: Vec::new(),
         connections: 32,
         duration: Duration::from_secs(10),
+        tokens: Vec::new(),
+        per_request: false,
     };
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or(format!("{a} needs a value"));
@@ -66,6 +75,15 @@ fn parse_args() -> Result<Args, String> {
                 args.headers
                     .push((name.trim().to_owned(), v.trim().to_owned()));
             }
+            "--tokens" => {
+                let path = value()?;
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+                args.tokens = text.lines().map(str::to_owned).collect();
+                if args.tokens.is_empty() {
+                    return Err(format!("{path} holds no token"));
+                }
+            }
+            "--per-request" => args.per_request = true,
             _ if url.is_none() => url = Some(a),
             _ => return Err(format!("unexpected argument {a}")),
         }
@@ -93,9 +111,18 @@ async fn connect(host: &str) -> std::io::Result<http1::SendRequest<Full<Bytes>>>
     Ok(sender)
 }
 
-async fn one_connection(args: &Args, deadline: Instant) -> Tally {
+/// xorshift64: the per-request token pick, no quality needed beyond spread.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+async fn one_connection(args: &Args, index: usize, deadline: Instant) -> Tally {
     let mut tally = Tally::default();
     let mut sender = None;
+    let mut random = 0x9E37_79B9_7F4A_7C15_u64 ^ (index as u64 + 1);
     while Instant::now() < deadline {
         let s = match sender.as_mut() {
             Some(s) => s,
@@ -117,6 +144,14 @@ async fn one_connection(args: &Args, deadline: Instant) -> Tally {
         }
         for (name, value) in &args.headers {
             req = req.header(name, value);
+        }
+        if !args.tokens.is_empty() {
+            let i = if args.per_request {
+                (next_random(&mut random) % args.tokens.len() as u64) as usize
+            } else {
+                index % args.tokens.len()
+            };
+            req = req.header(hyper::header::AUTHORIZATION, &args.tokens[i]);
         }
         let req = req.body(Full::new(args.body.clone())).expect("request");
         let started = Instant::now();
@@ -168,9 +203,9 @@ async fn main() {
     let started = Instant::now();
     let deadline = started + args.duration;
     let tasks: Vec<_> = (0..args.connections)
-        .map(|_| {
+        .map(|index| {
             let args = args.clone();
-            tokio::spawn(async move { one_connection(&args, deadline).await })
+            tokio::spawn(async move { one_connection(&args, index, deadline).await })
         })
         .collect();
     let mut all = Tally::default();

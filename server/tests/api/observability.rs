@@ -254,6 +254,39 @@ async fn metrics_count_exactly_the_requests_made() {
         .unwrap();
     assert_eq!(stream.status(), 200);
     drop(stream);
+    // Entry deletes are labelled by the template, whatever the id; the
+    // export path answers DELETE under its own label.
+    for id in [991, 992] {
+        let res = http
+            .delete(server.url(&format!("/history/{id}")))
+            .header("authorization", &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+    }
+    let res = http
+        .delete(server.url("/history/export"))
+        .header("authorization", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    // prometheus-parse cannot read a label value holding `}` (the text
+    // format allows it, and Prometheus reads it): this one line is read raw.
+    let raw = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        raw.lines()
+            .any(|l| l == r#"strop_http_requests_total{route="/history/{id}",status="404"} 2"#),
+        "{raw}"
+    );
     let after = scrape(&http, server.url("/metrics")).await;
     let requests = "strop_http_requests_total";
     assert_eq!(
@@ -268,14 +301,22 @@ async fn metrics_count_exactly_the_requests_made() {
         counter(&after, requests, &missing) - counter(&before, requests, &missing),
         3.0
     );
-    // The first scrape is counted by the second.
+    assert_eq!(
+        counter(
+            &after,
+            requests,
+            &[("route", "/history/export"), ("status", "405")]
+        ),
+        1.0
+    );
+    // The earlier two scrapes (the first, the raw one) are counted by this one.
     assert_eq!(
         counter(
             &after,
             requests,
             &[("route", "/metrics"), ("status", "200")]
         ),
-        1.0
+        2.0
     );
     let latency = after
         .samples

@@ -13,7 +13,7 @@ use unicode_width::UnicodeWidthStr;
 use super::text::display;
 use super::{Theme, history, spinner};
 use crate::app::keymap::{Action, Context, keys_for};
-use crate::app::state::{Focus, INPUT_MAX_LINES, Outcome, State};
+use crate::app::state::{Focus, INPUT_MAX_LINES, Outcome, Output, State};
 
 /// From this width on, the history sits beside the input and output.
 const WIDE: u16 = 140;
@@ -198,47 +198,9 @@ fn output_box(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
     } else {
         match &s.main.output {
             Some(Outcome::Done(out)) => {
-                block = block.title(
-                    Line::styled(format!(" {} ", out.function), theme.dim()).right_aligned(),
-                );
-                // Wrapped, scrolled to `output_scroll`; only the lines up to
-                // the bottom of the view are built.
-                let rows = area.height.saturating_sub(2) as usize;
-                let width = area.width.saturating_sub(2).max(1) as usize;
-                let lines: Vec<&str> = out
-                    .output
-                    .split('\n')
-                    .map(|l| l.char_indices().nth(4096).map_or(l, |(i, _)| &l[..i]))
-                    .collect();
-                let total: usize = lines
-                    .iter()
-                    .map(|l| super::wrapped_lines(&display(l), width))
-                    .sum();
-                let max = total.saturating_sub(rows).min(u16::MAX as usize) as u16;
-                s.main.output_max.set(max);
-                scroll = s.main.output_scroll.min(max);
-                let mut shown = 0;
-                let mut head = Vec::new();
-                for l in lines {
-                    if shown > scroll as usize + rows {
-                        break;
-                    }
-                    let l = display(l);
-                    shown += super::wrapped_lines(&l, width);
-                    head.push(Line::from(l));
-                }
-                // Say there is more, and where (issue 17: 4 of 7 lines showed, silently).
-                let below = scroll < max;
-                let marker = match (scroll > 0, below) {
-                    (true, true) => Some(" ↑↓ more "),
-                    (false, true) => Some(" ↓ more "),
-                    (true, false) => Some(" ↑ more "),
-                    _ => None,
-                };
-                if let Some(m) = marker {
-                    block = block.title_bottom(Line::styled(m, theme.accent()).right_aligned());
-                }
-                Text::from(head)
+                let (text, top) = done_output(s, out, area, theme, &mut block);
+                scroll = top;
+                text
             }
             Some(Outcome::Failed { message, .. }) => {
                 Line::styled(message.clone(), theme.error()).into()
@@ -260,4 +222,57 @@ fn output_box(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
             .scroll((scroll, 0)),
         area,
     );
+}
+
+/// A finished run's answer, wrapped and scrolled to `output_scroll` (only the
+/// lines up to the bottom of the view are built), with a "more" marker on the
+/// block; returns the text and the scroll it was drawn at.
+fn done_output<'a>(
+    s: &State,
+    out: &'a Output,
+    area: Rect,
+    theme: &Theme,
+    block: &mut Block<'a>,
+) -> (Text<'a>, u16) {
+    *block = std::mem::take(block)
+        .title(Line::styled(format!(" {} ", out.function), theme.dim()).right_aligned());
+    // Wrapped, scrolled to `output_scroll`; only the lines up to
+    // the bottom of the view are built.
+    let rows = area.height.saturating_sub(2) as usize;
+    let width = area.width.saturating_sub(2).max(1) as usize;
+    let lines: Vec<&str> = out
+        .output
+        .split('\n')
+        .map(|l| l.char_indices().nth(4096).map_or(l, |(i, _)| &l[..i]))
+        .collect();
+    let total: usize = lines
+        .iter()
+        .map(|l| super::wrapped_lines(&display(l), width))
+        .sum();
+    let max = total.saturating_sub(rows).min(u16::MAX as usize) as u16;
+    s.main.output_max.set(max);
+    let scroll = s.main.output_scroll.min(max);
+    let mut shown = 0;
+    let mut head = Vec::new();
+    for l in lines {
+        if shown > scroll as usize + rows {
+            break;
+        }
+        let l = display(l);
+        shown += super::wrapped_lines(&l, width);
+        head.push(Line::from(l));
+    }
+    // Say there is more, and where (issue 17: 4 of 7 lines showed, silently).
+    let below = scroll < max;
+    let marker = match (scroll > 0, below) {
+        (true, true) => Some(" ↑↓ more "),
+        (false, true) => Some(" ↓ more "),
+        (true, false) => Some(" ↑ more "),
+        _ => None,
+    };
+    if let Some(m) = marker {
+        *block =
+            std::mem::take(block).title_bottom(Line::styled(m, theme.accent()).right_aligned());
+    }
+    (Text::from(head), scroll)
 }
