@@ -64,10 +64,11 @@
 //!    `event: delete` goes only to streams open when the delete's notice
 //!    ([`notify::delete_entry`], [`notify::delete_all`], sent in the
 //!    deleting statement) arrives, after the deleted row's own event. A
-//!    client that reconnects (with `Last-Event-ID` or not), or whose stream
-//!    was cut by a `Resync`, may have missed some: on every (re)connect it
-//!    reloads what it shows from `/get-history` (the TUI reloads its first
-//!    page), which has no deleted row. Proven by
+//!    client that reconnects (with `Last-Event-ID` or not) may have missed
+//!    some: on every (re)connect it reloads what it shows from
+//!    `/get-history` (the TUI reloads its first page), which has no deleted
+//!    row. A stream that stays open across a `Resync` or a lag catches up
+//!    entries, not deletions (a known gap, docs/server.md). Proven by
 //!    `deletion::a_stream_held_at_another_server_hears_of_each_delete`.
 
 pub mod events;
