@@ -215,6 +215,9 @@ fn like_pattern(needle: &str) -> String {
 /// appear, so each combination gets its own well-planned cached statement.
 /// [`newest`] runs it; public so its plan can be examined.
 pub fn page_sql(filter: &Filter) -> String {
+    if filter.words.is_empty() {
+        return plain_page_sql(filter);
+    }
     let mut sql = String::from(
         "SELECT id, function, input, output, created_at FROM history WHERE user_id = $1",
     );
@@ -237,6 +240,39 @@ pub fn page_sql(filter: &Filter) -> String {
     n += 1;
     let _ = write!(sql, " ORDER BY id DESC LIMIT ${n}");
     sql
+}
+
+/// A page without search words, as a range of the user's own index:
+/// `(user_id, id)`, or `(user_id, function, id)` with a function. With
+/// `user_id = $1` PostgreSQL treats the user as a constant and may walk the
+/// primary key backwards instead, past every newer row of other users (a
+/// user holding most of the table: 56 ms instead of 0.1 ms); a row
+/// comparison is a range only that index serves, in its order.
+fn plain_page_sql(filter: &Filter) -> String {
+    let mut n = 1;
+    let before = if filter.before.is_some() {
+        n += 1;
+        format!("${n}")
+    } else {
+        i64::MAX.to_string()
+    };
+    let (columns, low, high) = if filter.function.is_some() {
+        n += 1;
+        (
+            "user_id, function, id",
+            format!("$1, ${n}, 0"),
+            format!("$1, ${n}, {before}"),
+        )
+    } else {
+        ("user_id, id", "$1, 0".to_string(), format!("$1, {before}"))
+    };
+    let order = columns.replace(',', " DESC,");
+    n += 1;
+    format!(
+        "SELECT id, function, input, output, created_at FROM history \
+         WHERE ({columns}) > ({low}) AND ({columns}) < ({high}) \
+         ORDER BY {order} DESC LIMIT ${n}"
+    )
 }
 
 /// Wraps a page query (`id, function, input, output, created_at`, ordered
@@ -357,6 +393,12 @@ pub async fn newest_id(
     Ok(client.query_one(&stmt, &[&user_id]).await?.get(0))
 }
 
+/// The user's rows after `$2`, oldest first, as a range of `(user_id, id)`
+/// (see [`plain_page_sql`]: a forward walk of the primary key would pass
+/// every other user's rows).
+const USERS_ROWS_AFTER: &str = "history WHERE (user_id, id) > ($1, $2) \
+     AND (user_id, id) < ($1, 9223372036854775807) ORDER BY user_id, id";
+
 /// Up to `count` of the user's rows with an id above `after`, oldest first,
 /// holding at most about `max_bytes` of input and output (at least one row):
 /// one page of a stream's catch-up; `true` when rows were left out for size.
@@ -368,8 +410,7 @@ pub async fn after(
     max_bytes: i64,
 ) -> Result<(Vec<Record>, bool), tokio_postgres::Error> {
     let sql = within_bytes(
-        "SELECT id, function, input, output, created_at FROM history
-         WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        &format!("SELECT id, function, input, output, created_at FROM {USERS_ROWS_AFTER} LIMIT $3"),
         "ASC",
         4,
     );
@@ -392,16 +433,15 @@ pub async fn export_page(
     bytes: i64,
 ) -> Result<Vec<Record>, tokio_postgres::Error> {
     let stmt = client
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT id, function, input, output, created_at FROM (
                  SELECT id, function, input, output, created_at,
                         sum(octet_length(input) + octet_length(output)) OVER (ORDER BY id)
                           - (octet_length(input) + octet_length(output)) AS before_it
-                 FROM (SELECT * FROM history WHERE user_id = $1 AND id > $2
-                       ORDER BY id LIMIT $3) AS page
+                 FROM (SELECT * FROM {USERS_ROWS_AFTER} LIMIT $3) AS page
              ) AS sized
              WHERE before_it < $4 ORDER BY id",
-        )
+        ))
         .await?;
     let rows = client
         .query(&stmt, &[&user_id, &after, &count, &bytes])

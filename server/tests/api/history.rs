@@ -464,3 +464,66 @@ async fn pages_holding_the_whole_memory_budget_still_answer() {
         assert_eq!(page.await.unwrap(), 200);
     }
 }
+
+#[tokio::test]
+async fn a_page_of_a_user_holding_most_of_the_table_reads_only_their_index() {
+    let app = spawn_app().await;
+    let (big, token) = app.user().await;
+    let (_, other) = app.user().await;
+    run(&app, &token, Function::Piglatin, "the newest of big").await;
+    let db = app.db().await;
+    // 40,000 old rows of one user, then 10,000 newer rows of another.
+    for (name, rows) in [(&big, 40_000), (&app.user().await.0, 10_000)] {
+        db.execute(
+            "INSERT INTO history (user_id, function, input, output)
+             SELECT u.id, 'reverse', 'row ' || g, 'wor' FROM users u, generate_series(1, $2) g
+             WHERE u.username = $1",
+            &[name, &rows],
+        )
+        .await
+        .unwrap();
+    }
+    db.batch_execute("VACUUM ANALYZE history").await.unwrap();
+    let user_id: i64 = db
+        .query_one("SELECT id FROM users WHERE username = $1", &[&big])
+        .await
+        .unwrap()
+        .get(0);
+    for (filter, params) in [
+        (
+            strop_server::db::history::Filter::default(),
+            vec![Box::new(user_id) as Box<dyn tokio_postgres::types::ToSql + Sync>],
+        ),
+        (
+            strop_server::db::history::Filter {
+                function: Some(Function::Piglatin),
+                ..Default::default()
+            },
+            vec![Box::new(user_id) as _, Box::new("piglatin") as _],
+        ),
+    ] {
+        let sql = strop_server::db::history::page_sql(&filter);
+        let mut params = params;
+        params.push(Box::new(51i64));
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            params.iter().map(|p| p.as_ref()).collect();
+        let plan: Vec<String> = db
+            .query(&format!("EXPLAIN {sql}"), &refs)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(!plan.contains("history_pkey"), "{plan}");
+        assert!(plan.contains("Index Cond"), "{plan}");
+    }
+    // And the pages are right.
+    let newest = history(&app, &token, "?limit=3").await;
+    let inputs: Vec<&str> = newest.history.iter().map(|e| e.input.as_str()).collect();
+    assert_eq!(inputs, ["row 39998", "row 39999", "row 40000"]);
+    let pig = history(&app, &token, "?function=piglatin").await;
+    assert_eq!(pig.history.len(), 1);
+    assert_eq!(pig.history[0].input, "the newest of big");
+    assert!(history(&app, &other, "").await.history.is_empty());
+}
