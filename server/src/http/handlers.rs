@@ -300,7 +300,7 @@ pub async fn history(
     state: &AppState,
     user: User,
     query: HistoryQuery,
-) -> Result<HistoryResponse, ApiError> {
+) -> Result<(HistoryResponse, tokio::sync::OwnedSemaphorePermit), ApiError> {
     if let Some(limit) = query.limit
         && !(1..=MAX_HISTORY_LIMIT).contains(&limit)
     {
@@ -345,11 +345,14 @@ pub async fn history(
     // The rows are held within the page byte budget; what did not fit is
     // the next page.
     let page_bytes = i64::try_from(limits.page_bytes).unwrap_or(i64::MAX);
-    // A search waits for one of a few places; a plain page never does.
+    // A search waits for one of a few places; a plain page never does. Its
+    // page share is taken after the place: searches waiting for a place
+    // must not hold the budget that other users' pages need.
     let _searching = match filter.words.is_empty() {
         true => None,
         false => Some(limits.search().await?),
     };
+    let rows_held = limits.answer_memory(limits.page_bytes).await?;
     let (mut rows, cut) = {
         let client = state.pool.get().await?;
         db::history::newest_within(&client, user.id, &filter, wanted + 1, page_bytes).await?
@@ -369,10 +372,13 @@ pub async fn history(
         .into_iter()
         .map(|r| r.into_entry(user.name.clone()))
         .collect();
-    Ok(HistoryResponse {
-        history,
-        next_before,
-    })
+    Ok((
+        HistoryResponse {
+            history,
+            next_before,
+        },
+        rows_held,
+    ))
 }
 
 /// [`history`] as a response whose bytes are held in the memory budget
@@ -386,8 +392,7 @@ pub async fn history_response(
     // The rows hold their page of the budget until the text is written;
     // the text (JSON escaping can make it several times their size) takes
     // its own share as it grows, or the answer is 503.
-    let mut rows_held = limits.answer_memory(limits.page_bytes).await?;
-    let body = history(state, user, query).await?;
+    let (body, mut rows_held) = history(state, user, query).await?;
     // The rows keep what they take; the rest of their share starts the
     // text. Waiting for fresh room here, while every page holds a full
     // share, left 16 pages at once waiting on each other until 503.
