@@ -67,6 +67,16 @@ pub struct SessionsView {
     pub selected: usize,
     pub message: Option<String>,
     pub error: Option<String>,
+    /// `d` or `o` was pressed: the question, answered by the next key.
+    pub asking: Option<Revoke>,
+}
+
+/// Which sessions the sessions overlay's question would log out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoke {
+    One(i64),
+    /// Every session but this one.
+    Others,
 }
 
 /// One history entry shown in full.

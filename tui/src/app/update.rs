@@ -98,6 +98,9 @@ fn contexts(s: &State) -> Vec<Context> {
         (Some(Overlay::Help { .. }), _) => vec![Context::Help, Context::Global],
         (Some(Overlay::Detail(_)), _) => vec![Context::Detail, Context::Global],
         (Some(Overlay::ConfirmLogout), _) => vec![Context::ConfirmLogout, Context::Global],
+        (Some(Overlay::Sessions(v)), _) if v.asking.is_some() => {
+            vec![Context::ConfirmRevoke, Context::Global]
+        }
         (Some(Overlay::Sessions(_)), _) => vec![Context::Sessions, Context::Global],
         (Some(Overlay::ConfirmQuit), _) => vec![Context::ConfirmQuit, Context::Global],
         (Some(Overlay::ConfirmDelete(_)), _) => vec![Context::ConfirmDelete, Context::Global],
@@ -116,7 +119,47 @@ fn contexts(s: &State) -> Vec<Context> {
     }
 }
 
+/// The yes/no question up, if one is.
+fn question(s: &State) -> Option<Context> {
+    match &s.overlay {
+        Some(Overlay::ConfirmQuit) => Some(Context::ConfirmQuit),
+        Some(Overlay::ConfirmDelete(_)) => Some(Context::ConfirmDelete),
+        Some(Overlay::ConfirmLogout) => Some(Context::ConfirmLogout),
+        Some(Overlay::Sessions(v)) if v.asking.is_some() => Some(Context::ConfirmRevoke),
+        _ => None,
+    }
+}
+
+/// What a question's status line says after a key that was no answer.
+pub const NOT_ANSWERED: &str =
+    "Nothing done: that key was no answer, so the question was cancelled";
+
+/// A question takes its answers and nothing else: any other key cancels
+/// it, so only the key pressed right after it opened can say yes (a word
+/// typed into the list, `daily`, must not delete by its `y`).
+fn answer(s: &mut State, ctx: Context, key: KeyEvent, fx: &mut Vec<Effect>) {
+    match keymap::lookup(&[ctx], &key) {
+        Some(a @ (Action::Confirm | Action::Cancel)) => on_action(s, a, fx),
+        // Ctrl+C still quits (under ./run, by its own question).
+        _ if keymap::lookup(&[Context::Global], &key) == Some(Action::Quit) => {
+            on_action(s, Action::Quit, fx)
+        }
+        _ => {
+            on_action(s, Action::Cancel, fx);
+            s.notice = Some(format!(
+                "{NOT_ANSWERED} ({} is yes).",
+                keymap::keys_for(ctx, Action::Confirm)
+            ));
+            // The rest of the word does nothing either.
+            s.stray_typing = matches!(key.code, crossterm::event::KeyCode::Char(_));
+        }
+    }
+}
+
 fn on_key(s: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
+    if let Some(ctx) = question(s) {
+        return answer(s, ctx, key, fx);
+    }
     // Letters typed into the list (meant for the input) are not commands:
     // the first unknown one stops the rest until another kind of key.
     let letter = matches!(key.code, crossterm::event::KeyCode::Char(_))

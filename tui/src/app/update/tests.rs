@@ -906,8 +906,95 @@ fn letters_typed_into_the_list_are_not_commands() {
     assert_eq!(s.overlay, Some(Overlay::ConfirmQuit));
     update(&mut s, ch('y'));
     assert!(!s.quit, "only Enter confirms");
+    // y was no answer: the question is gone, and Enter opens the entry.
+    assert_eq!(s.overlay, None);
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, ch('q'));
     update(&mut s, key(KeyCode::Enter));
     assert!(s.quit);
+}
+
+fn typed(s: &mut State, text: &str) -> Vec<Effect> {
+    text.chars()
+        .flat_map(|c| match c {
+            '\n' => update(s, key(KeyCode::Enter)),
+            c => update(s, ch(c)),
+        })
+        .collect()
+}
+
+/// Tester's finding 1: words typed into the list confirmed the question
+/// their first letter opened (`daily`: d asks, y says yes). A key that is
+/// no answer cancels the question and the status says so.
+#[test]
+fn words_typed_into_the_list_delete_log_out_or_quit_nothing() {
+    for word in [
+        "daily", "Lazy", "Lovely", "quit\n", "do it\n", "qx\n", "Lo\n",
+    ] {
+        let mut s = logged_in();
+        answer_history(&mut s, None, page(1, 3, None));
+        update(&mut s, key(KeyCode::Tab));
+        assert_eq!(s.main.focus, Focus::History);
+        let fx = typed(&mut s, word);
+        assert!(
+            !fx.iter().any(|f| matches!(
+                f,
+                Effect::DeleteEntry { .. } | Effect::Logout { .. } | Effect::Quit
+            )),
+            "{word:?}: {fx:?}"
+        );
+        assert!(!s.quit, "{word:?}");
+        assert!(s.session().is_some(), "{word:?}");
+        assert!(
+            !matches!(
+                s.overlay,
+                Some(Overlay::ConfirmDelete(_) | Overlay::ConfirmLogout | Overlay::ConfirmQuit)
+            ),
+            "{word:?}: {:?}",
+            s.overlay
+        );
+        assert_eq!(s.history.entries.len(), 3);
+    }
+    // The status says why nothing happened.
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, ch('d'));
+    update(&mut s, ch('a'));
+    assert_eq!(s.overlay, None);
+    assert!(s.notice.as_deref().unwrap().starts_with(NOT_ANSWERED));
+    // The answer right after the question still works.
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, ch('d'));
+    assert_eq!(deletes(&update(&mut s, ch('y'))), [2]);
+}
+
+/// The sessions overlay's d and o: a stray word cannot log sessions out.
+#[test]
+fn words_typed_into_the_sessions_overlay_log_nothing_out() {
+    let mut s = logged_in();
+    update(&mut s, key(KeyCode::F(7)));
+    let row = |id, current| strop_common::SessionInfo {
+        created: "2021-04-10T19:00:53.123Z".into(),
+        current,
+        expires: "2021-05-10T19:00:53.123Z".into(),
+        id,
+        last_used: "2021-04-10T19:59:00.000Z".into(),
+        user_agent: None,
+    };
+    update(
+        &mut s,
+        Msg::SessionsLoaded(Ok(strop_common::SessionsResponse {
+            sessions: vec![row(3, false), row(7, true)],
+        })),
+    );
+    let fx = typed(&mut s, "done, okay yes\n");
+    assert!(
+        !fx.iter()
+            .any(|f| matches!(f, Effect::RevokeSessions { .. })),
+        "{fx:?}"
+    );
+    assert!(matches!(&s.overlay, Some(Overlay::Sessions(v)) if v.asking.is_none()));
 }
 
 /// Under `./run` the server stops with strop: Ctrl+C asks first, and a
@@ -1612,12 +1699,15 @@ fn sessions_overlay_lists_and_revokes_but_not_this_session() {
     assert!(update(&mut s, key(KeyCode::Char('d'))).is_empty());
     assert!(matches!(&s.overlay, Some(Overlay::Sessions(v)) if v.error.is_some()));
     update(&mut s, key(KeyCode::Up));
-    let fx = update(&mut s, key(KeyCode::Char('d')));
+    // d and o ask; y (or Enter) right after is the only yes.
+    assert!(update(&mut s, key(KeyCode::Char('d'))).is_empty());
+    let fx = update(&mut s, key(KeyCode::Char('y')));
     assert!(
         matches!(&fx[..], [Effect::RevokeSessions { id: Some(3), .. }]),
         "{fx:?}"
     );
-    let fx = update(&mut s, key(KeyCode::Char('o')));
+    assert!(update(&mut s, key(KeyCode::Char('o'))).is_empty());
+    let fx = update(&mut s, key(KeyCode::Enter));
     assert!(
         matches!(&fx[..], [Effect::RevokeSessions { id: None, .. }]),
         "{fx:?}"

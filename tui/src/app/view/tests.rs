@@ -450,9 +450,15 @@ fn sessions_overlay() {
             selected: 0,
             message: Some("1 other session revoked.".into()),
             error: None,
+            asking: None,
         },
     ));
     snap!("sessions_overlay", s);
+    // o asks first, in the overlay.
+    if let Some(crate::app::state::Overlay::Sessions(v)) = &mut s.overlay {
+        v.asking = Some(crate::app::state::Revoke::Others);
+    }
+    snap!("sessions_overlay_asking", s);
 }
 
 /// Issue 17, 9: a 7-line answer in a 4-line pane says there is more, and
