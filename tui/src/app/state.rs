@@ -445,6 +445,9 @@ pub struct State {
     /// A letter the list does not know came in: the person is typing into
     /// the wrong pane, so letters do nothing until another key comes.
     pub stray_typing: bool,
+    /// The detail view the delete question was asked from: a no goes back
+    /// to it.
+    pub delete_from: Option<Detail>,
     pub quit: bool,
 }
 
@@ -479,6 +482,7 @@ impl State {
             adopting: None,
             stops_server: false,
             stray_typing: false,
+            delete_from: None,
             quit: false,
         }
     }

@@ -225,6 +225,7 @@ fn on_overlay_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         return sessions::on_action(s, action, fx);
     }
     match action {
+        Close | Cancel if matches!(s.overlay, Some(Overlay::ConfirmDelete(_))) => deletion::kept(s),
         Close | Cancel => s.overlay = None,
         Confirm if s.overlay == Some(Overlay::ConfirmQuit) => {
             s.quit = true;

@@ -1978,6 +1978,38 @@ fn d_asks_then_deletes_and_the_row_goes_when_the_server_says_so() {
     assert!(s.notice.as_deref().unwrap().contains("already deleted"));
 }
 
+/// Tester's finding 2: `d` in the detail view, then no (n, Esc, or a key
+/// that is no answer), goes back to the detail view, not to the list.
+#[test]
+fn no_to_the_delete_question_goes_back_to_the_detail_view() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    s.main.focus = Focus::History;
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, key(KeyCode::PageDown));
+    for no in [ch('n'), key(KeyCode::Esc), ch('x')] {
+        update(&mut s, ch('d'));
+        assert!(matches!(&s.overlay, Some(Overlay::ConfirmDelete(e)) if e.id == 2));
+        assert!(update(&mut s, no).is_empty());
+        assert!(
+            matches!(&s.overlay, Some(Overlay::Detail(d)) if d.entry.id == 2 && d.scroll == 10),
+            "{:?}",
+            s.overlay
+        );
+    }
+    // From the list, no goes back to the list.
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('d'));
+    update(&mut s, ch('n'));
+    assert_eq!(s.overlay, None);
+    // A yes from the detail view closes both.
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, ch('d'));
+    assert_eq!(deletes(&update(&mut s, ch('y'))), [2]);
+    assert_eq!(s.overlay, None);
+}
+
 #[test]
 fn d_in_the_detail_view_asks_and_a_failed_delete_keeps_the_row() {
     let mut s = logged_in();
