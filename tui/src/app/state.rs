@@ -431,6 +431,8 @@ pub struct State {
     pub last_error: Option<String>,
     /// The last thing worth telling that is not an error.
     pub notice: Option<String>,
+    /// Ticks since `notice` last changed: it goes after `NOTICE_TICKS`.
+    pub notice_age: u32,
     pub login: LoginForm,
     pub main: MainPane,
     pub history: History,
@@ -472,6 +474,7 @@ impl State {
             activities: Vec::new(),
             last_error: None,
             notice: None,
+            notice_age: 0,
             login: LoginForm::default(),
             main: MainPane::default(),
             history: History {
@@ -497,6 +500,11 @@ impl State {
 
     pub fn busy(&self) -> bool {
         !self.activities.is_empty()
+    }
+
+    /// The runtime's tick is needed: the spinner turns, or a notice ages.
+    pub fn ticking(&self) -> bool {
+        self.busy() || self.notice.is_some()
     }
 
     pub fn start(&mut self, a: Activity) {

@@ -28,8 +28,34 @@ pub use super::message::{Effect, Failure, FailureKind, Msg};
 pub use super::start::{Start, init};
 pub use live::FRESH_FOR;
 
+/// Ticks (of the runtime's 100 ms) a notice stays: 5 s.
+pub const NOTICE_TICKS: u32 = 50;
+
+/// How the notice for letters typed into the list starts.
+pub const STRAY_NOTICE: &str = "The list has focus: letters are its commands.";
+
 /// Applies one message.
 pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
+    let notice = s.notice.clone();
+    let (focus, main) = (s.main.focus, s.screen.is_main());
+    let fx = apply(s, msg);
+    if s.notice != notice {
+        s.notice_age = 0;
+    } else if s.screen.is_main() != main {
+        // A notice is about the screen it was said on.
+        s.notice = None;
+    }
+    if s.main.focus != focus
+        && s.notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with(STRAY_NOTICE))
+    {
+        s.notice = None;
+    }
+    fx
+}
+
+fn apply(s: &mut State, msg: Msg) -> Vec<Effect> {
     let mut fx = Vec::new();
     match msg {
         Msg::Key(key) => {
@@ -47,6 +73,12 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Tick => {
             if s.busy() {
                 s.spinner = s.spinner.wrapping_add(1);
+            }
+            if s.notice.is_some() {
+                s.notice_age += 1;
+                if s.notice_age >= NOTICE_TICKS {
+                    s.notice = None;
+                }
             }
         }
         Msg::ServerChecked { input, result } => server::checked(s, input, result, &mut fx),
@@ -179,7 +211,7 @@ fn on_key(s: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         None if letter && in_list => {
             s.stray_typing = true;
             s.notice = Some(format!(
-                "The list has focus: letters are its commands. {} goes back to typing.",
+                "{STRAY_NOTICE} {} goes back to typing.",
                 keymap::first_key(Context::History, Action::FocusInput)
             ));
         }

@@ -2133,3 +2133,74 @@ fn a_stream_reopened_after_a_drop_reloads_the_first_page() {
     // Only once per drop.
     assert!(history_loads(&live_open(&mut s)).is_empty());
 }
+
+/// Tester's finding 3: "Entry 52 deleted." stayed for ten minutes, across
+/// search, F7 and the login screen. A notice goes after `NOTICE_TICKS`
+/// ticks, or with the screen it was said on.
+#[test]
+fn a_notice_goes_after_a_few_seconds_or_with_its_screen() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 3,
+            result: Ok(true),
+        },
+    );
+    assert_eq!(s.notice.as_deref(), Some("Entry 3 deleted."));
+    assert!(s.ticking(), "the runtime ticks while a notice shows");
+    for _ in 1..NOTICE_TICKS {
+        update(&mut s, Msg::Tick);
+    }
+    assert_eq!(s.notice.as_deref(), Some("Entry 3 deleted."));
+    // A new notice starts its own time.
+    update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 2,
+            result: Ok(true),
+        },
+    );
+    update(&mut s, Msg::Tick);
+    assert_eq!(s.notice.as_deref(), Some("Entry 2 deleted."));
+    for _ in 1..NOTICE_TICKS {
+        update(&mut s, Msg::Tick);
+    }
+    assert_eq!(s.notice, None);
+    assert!(!s.ticking());
+
+    // Leaving the main screen takes its notice along.
+    update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 1,
+            result: Ok(true),
+        },
+    );
+    let g = s.history.generation;
+    let fx = update(
+        &mut s,
+        Msg::HistoryLoaded {
+            generation: g,
+            before: None,
+            result: Err(auth()),
+        },
+    );
+    nothing_newer(&mut s, fx);
+    assert_eq!(s.screen, Screen::Login);
+    assert_ne!(s.notice.as_deref(), Some("Entry 1 deleted."));
+}
+
+/// Tester's finding 3: after a stray letter in the list, Esc went back to
+/// the input but the status still said the list had focus.
+#[test]
+fn the_stray_letter_notice_goes_when_the_focus_moves() {
+    let mut s = logged_in();
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, ch('z'));
+    assert!(s.notice.as_deref().unwrap().starts_with(STRAY_NOTICE));
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.main.focus, Focus::Input);
+    assert_eq!(s.notice, None);
+}
