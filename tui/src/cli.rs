@@ -691,9 +691,24 @@ async fn follow_history(
         top.history.last().map(|e| e.id)
     };
     // 0: no entries yet, so every entry the stream has is new.
-    follow::follow(&authed.client, newest.unwrap_or(0), &filter, &format)
-        .await
-        .map_err(|e| authed.refusal(e))
+    // A keyring token refused mid-stream may have been replaced by a
+    // login of the same user here: follow on with that one.
+    let keyring = match (authed.source, &authed.user) {
+        (TokenSource::Keyring, Some(user)) => Some(follow::Keyring {
+            server: authed.client.server().to_string(),
+            user: user.clone(),
+        }),
+        _ => None,
+    };
+    follow::follow(
+        &authed.client,
+        keyring.as_ref(),
+        newest.unwrap_or(0),
+        &filter,
+        &format,
+    )
+    .await
+    .map_err(|e| authed.refusal(e))
 }
 
 /// A client carrying a token, and where that token came from (to word a
@@ -701,6 +716,8 @@ async fn follow_history(
 struct Authed {
     client: Client,
     source: TokenSource,
+    /// Whose keyring token it is (a refused one may have a successor).
+    user: Option<String>,
 }
 
 impl Authed {
@@ -733,6 +750,7 @@ async fn authed(launch: &Launch, client: &Client) -> Result<Authed, CliError> {
         Some((token, source)) => Ok(Authed {
             client: client.with_token(Some(token)),
             source,
+            user,
         }),
         // No token: first make sure "not logged in" is the whole story, so a
         // server that is down reads as down (exit 4), not as a login to fix.
