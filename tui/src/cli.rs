@@ -32,6 +32,9 @@ pub use errors::{CliError, ParseFailure, exit};
 /// `strop --version`: the build's `STROP_VERSION` if set, else the crate's.
 pub use strop_common::VERSION;
 
+/// `strop` alone, with no terminal to draw on.
+pub const NO_TERMINAL: &str = "strop needs a terminal for the interactive client; use a subcommand (strop --help) in scripts.";
+
 const AFTER_HELP: &str = "\
 Without a command, strop opens the interactive terminal client.
 
