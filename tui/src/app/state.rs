@@ -338,6 +338,9 @@ pub struct History {
     /// Why the last page request failed: shown in the pane until a page
     /// arrives (the list would otherwise say "Loading" forever).
     pub error: Option<String>,
+    /// The server refused the search itself (too many words, too long):
+    /// the list is empty rather than showing rows the search does not match.
+    pub refused: bool,
     /// Ids that arrived live a moment ago, drawn marked as new.
     pub fresh: Vec<i64>,
 }

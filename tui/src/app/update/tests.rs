@@ -2204,3 +2204,37 @@ fn the_stray_letter_notice_goes_when_the_focus_moves() {
     assert_eq!(s.main.focus, Focus::Input);
     assert_eq!(s.notice, None);
 }
+
+/// Tester's finding 7: a search the server refuses (more than 8 words)
+/// left the unfiltered list showing under it; now no rows, and the sentence.
+#[test]
+fn a_refused_search_shows_no_rows_and_the_sentence() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 5, None));
+    update(&mut s, ctrl('f'));
+    let fx = type_str(&mut s, "a b c d e f g h i");
+    let Some(Effect::Debounce { ticket, .. }) = fx.last() else {
+        panic!("{fx:?}")
+    };
+    let fx = update(&mut s, Msg::SearchDue(*ticket));
+    assert_eq!(history_loads(&fx).len(), 1);
+    let generation = s.history.generation;
+    let sentence = "A search can have at most 8 words.";
+    update(
+        &mut s,
+        Msg::HistoryLoaded {
+            generation,
+            before: None,
+            result: Err(Failure::new(FailureKind::Refused, sentence)),
+        },
+    );
+    assert!(s.history.entries.is_empty(), "{:?}", s.history.entries);
+    assert_eq!(s.history.error.as_deref(), Some(sentence));
+    assert!(s.history.refused);
+    assert_eq!(s.last_error.as_deref(), Some(sentence));
+    // A search it takes brings rows back.
+    update(&mut s, key(KeyCode::Esc));
+    answer_history(&mut s, None, page(1, 5, None));
+    assert_eq!(s.history.entries.len(), 5);
+    assert!(!s.history.refused);
+}

@@ -539,3 +539,20 @@ fn a_long_warning_is_shown_whole() {
         "{text}"
     );
 }
+
+/// Tester's finding 7: a refused search shows the server's sentence where
+/// the rows would be, not "loads by itself once the server answers".
+#[test]
+fn a_refused_search_says_why_in_the_list() {
+    let mut s = main_state();
+    s.history.entries.clear();
+    s.history.applied_query = "a b c d e f g h i".into();
+    s.history.error = Some("A search can have at most 8 words.".into());
+    s.history.refused = true;
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(
+        text.contains("A search can have at most 8 words."),
+        "{text}"
+    );
+    assert!(!text.contains("loads by itself"), "{text}");
+}
