@@ -386,9 +386,17 @@ pub async fn history_response(
     // The rows hold their page of the budget until the text is written;
     // the text (JSON escaping can make it several times their size) takes
     // its own share as it grows, or the answer is 503.
-    let rows_held = limits.answer_memory(limits.page_bytes).await?;
+    let mut rows_held = limits.answer_memory(limits.page_bytes).await?;
     let body = history(state, user, query).await?;
-    let text_held = limits.answer_memory(0).await?;
+    // The rows keep what they take; the rest of their share starts the
+    // text. Waiting for fresh room here, while every page holds a full
+    // share, left 16 pages at once waiting on each other until 503.
+    let rows_bytes = body.history.iter().map(held_bytes).sum::<usize>().max(1);
+    let spare = rows_held.num_permits().saturating_sub(rows_bytes);
+    let text_held = match rows_held.split(spare).filter(|_| spare > 0) {
+        Some(held) => held,
+        None => limits.answer_memory(0).await?,
+    };
     // Off the async workers: a large answer takes a while to write.
     let writer = limits.clone();
     let written = tokio::task::spawn_blocking(move || {
@@ -409,6 +417,16 @@ pub async fn history_response(
     res.extensions_mut()
         .insert(crate::limits::HeldMemory::new(held));
     Ok(res)
+}
+
+/// The bytes one entry of an answer holds: its strings' buffers and the
+/// struct itself.
+fn held_bytes(e: &strop_common::HistoryEntry) -> usize {
+    std::mem::size_of::<strop_common::HistoryEntry>()
+        + [&e.input, &e.output, &e.time, &e.timestamp, &e.user]
+            .iter()
+            .map(|s| s.capacity())
+            .sum::<usize>()
 }
 
 #[utoipa::path(post, path = "/logout", tag = "auth", security(("token" = [])),

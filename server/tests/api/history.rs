@@ -415,3 +415,52 @@ async fn searches_take_at_most_a_quarter_of_the_pool() {
         assert_eq!(search.await.unwrap(), 200);
     }
 }
+
+#[tokio::test]
+async fn pages_holding_the_whole_memory_budget_still_answer() {
+    // Two page shares fill the budget: two pages reading at once hold all
+    // of it. Each must write its text from its own share, not wait for
+    // room the other holds (they waited on each other until 503).
+    let page_bytes = 1 << 20;
+    let app = crate::support::spawn_with(strop_server::ServeOptions {
+        page_bytes,
+        stream_memory: 2 * page_bytes,
+        ..crate::support::lenient()
+    })
+    .await;
+    let (_, token) = app.user().await;
+    run(&app, &token, Function::Reverse, "one entry").await;
+    let mut locker = app.db().await;
+    let lock = locker.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE history IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let pages: Vec<_> = (0..4)
+        .map(|_| {
+            let http = app.http.clone();
+            let url = app.url("/get-history");
+            let token = token.clone();
+            tokio::spawn(async move {
+                http.get(url)
+                    .header("authorization", token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    // Two pages hold their share and wait on the table; two wait for room.
+    let db = app.db().await;
+    for _ in 0..100 {
+        if crate::support::waiting_on_lock(&db, "history").await >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(crate::support::waiting_on_lock(&db, "history").await, 2);
+    lock.rollback().await.unwrap();
+    for page in pages {
+        assert_eq!(page.await.unwrap(), 200);
+    }
+}
