@@ -32,6 +32,9 @@ pub use errors::{CliError, ParseFailure, exit};
 /// `strop --version`: the build's `STROP_VERSION` if set, else the crate's.
 pub use strop_common::VERSION;
 
+/// `strop` alone, with no terminal to draw on.
+pub const NO_TERMINAL: &str = "strop needs a terminal for the interactive client; use a subcommand (strop --help) in scripts.";
+
 const AFTER_HELP: &str = "\
 Without a command, strop opens the interactive terminal client.
 
@@ -691,9 +694,24 @@ async fn follow_history(
         top.history.last().map(|e| e.id)
     };
     // 0: no entries yet, so every entry the stream has is new.
-    follow::follow(&authed.client, newest.unwrap_or(0), &filter, &format)
-        .await
-        .map_err(|e| authed.refusal(e))
+    // A keyring token refused mid-stream may have been replaced by a
+    // login of the same user here: follow on with that one.
+    let keyring = match (authed.source, &authed.user) {
+        (TokenSource::Keyring, Some(user)) => Some(follow::Keyring {
+            server: authed.client.server().to_string(),
+            user: user.clone(),
+        }),
+        _ => None,
+    };
+    follow::follow(
+        &authed.client,
+        keyring.as_ref(),
+        newest.unwrap_or(0),
+        &filter,
+        &format,
+    )
+    .await
+    .map_err(|e| authed.refusal(e))
 }
 
 /// A client carrying a token, and where that token came from (to word a
@@ -701,6 +719,8 @@ async fn follow_history(
 struct Authed {
     client: Client,
     source: TokenSource,
+    /// Whose keyring token it is (a refused one may have a successor).
+    user: Option<String>,
 }
 
 impl Authed {
@@ -733,6 +753,7 @@ async fn authed(launch: &Launch, client: &Client) -> Result<Authed, CliError> {
         Some((token, source)) => Ok(Authed {
             client: client.with_token(Some(token)),
             source,
+            user,
         }),
         // No token: first make sure "not logged in" is the whole story, so a
         // server that is down reads as down (exit 4), not as a login to fix.

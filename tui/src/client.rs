@@ -69,9 +69,16 @@ pub enum ClientError {
     #[error("Cannot reach the server at {server}: {reason}. Is strop-server running?")]
     Unreachable { server: String, reason: String },
     #[error(
-        "The server at {server} did not answer within {seconds} seconds; it may be overloaded."
+        "The server at {server} did not answer {}; it may be overloaded.",
+        waited(*seconds, *tries)
     )]
-    Timeout { server: String, seconds: u64 },
+    Timeout {
+        server: String,
+        /// Each try's deadline.
+        seconds: u64,
+        /// Tries that timed out (a lost answer is asked again once).
+        tries: u32,
+    },
     /// The server answered with its JSON error shape.
     #[error("{}", api_sentence(*code, message))]
     Api {
@@ -461,12 +468,24 @@ impl Client {
             return ClientError::Timeout {
                 server: self.base.clone(),
                 seconds: seconds.as_secs(),
+                tries: 1,
             };
         }
         ClientError::Unreachable {
             server: self.base.clone(),
             reason: chain_reason(e),
         }
+    }
+}
+
+/// How long a timed-out request waited, as the sentence says it.
+fn waited(seconds: u64, tries: u32) -> String {
+    match tries {
+        0 | 1 => format!("within {seconds} seconds"),
+        n => format!(
+            "within {seconds} seconds, {n} times ({} seconds in all)",
+            seconds * u64::from(n)
+        ),
     }
 }
 

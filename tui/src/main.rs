@@ -33,6 +33,12 @@ fn main() -> ExitCode {
                 ExitCode::from(e.exit_code())
             }
         },
+        None if !std::io::IsTerminal::is_terminal(&std::io::stdin())
+            || !std::io::IsTerminal::is_terminal(&std::io::stdout()) =>
+        {
+            eprintln!("strop: {}", cli::NO_TERMINAL);
+            ExitCode::from(exit::USAGE)
+        }
         None => {
             // The one start-up path: the same Launch the commands use.
             let launch = Launch::new(cli.server.clone(), cli.user.clone());

@@ -1045,7 +1045,7 @@ fn a_silent_live_stream_is_noticed_and_reopened() {
 }
 
 /// F7 lists the user's sessions (this one marked, no token shown) and `o`
-/// logs every other one out: the other token is refused at once.
+/// asks, then `y` logs every other one out: the other token is refused at once.
 #[test]
 fn the_sessions_screen_logs_the_other_sessions_out() {
     let server = TestServer::shared();
@@ -1064,6 +1064,8 @@ fn the_sessions_screen_logs_the_other_sessions_out() {
     s.wait_for_text("← this session", WAIT);
     assert!(!s.contents().contains(&other), "no token on screen");
     s.send_keys("o");
+    s.wait_for_text("Log out every session but this one", WAIT);
+    s.send_keys("y");
     s.wait_for_text("1 other session revoked.", WAIT);
     let mut whoami = support::strop_command(client.config.path(), url);
     whoami.args(["whoami"]).env("STROP_TOKEN", &other);

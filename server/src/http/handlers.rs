@@ -320,13 +320,13 @@ pub async fn history(
     if let Some(q) = query.q.as_deref() {
         if q.len() > limits.max_search_bytes {
             return Err(ApiError::invalid(format!(
-                "q must be at most {} bytes.",
+                "A search can be at most {} bytes long.",
                 limits.max_search_bytes
             )));
         }
         if q.split_whitespace().count() > limits.max_search_words {
             return Err(ApiError::invalid(format!(
-                "q must have at most {} words.",
+                "A search can have at most {} words.",
                 limits.max_search_words
             )));
         }

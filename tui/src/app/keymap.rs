@@ -26,6 +26,8 @@ pub enum Context {
     Sessions,
     ConfirmQuit,
     ConfirmDelete,
+    /// The sessions overlay asks before logging sessions out.
+    ConfirmRevoke,
 }
 
 impl Context {
@@ -45,6 +47,7 @@ impl Context {
             Context::Sessions => "Your sessions",
             Context::ConfirmQuit => "Quit question",
             Context::ConfirmDelete => "Delete question",
+            Context::ConfirmRevoke => "Sessions: log-out question",
         }
     }
 }
@@ -489,13 +492,13 @@ pub static KEYMAP: &[Binding] = &[
         C::Sessions,
         &[c('d'), k(KeyCode::Delete)],
         A::RevokeSelected,
-        "Log out the selected session (on every server)",
+        "Log out the selected session, on every server (asks first)",
     ),
     b(
         C::Sessions,
         &[c('o')],
         A::RevokeOthers,
-        "Log out every session but this one",
+        "Log out every session but this one (asks first)",
     ),
     b(
         C::Sessions,
@@ -625,6 +628,18 @@ pub static KEYMAP: &[Binding] = &[
         &[c('n'), k(KeyCode::Esc)],
         A::Cancel,
         "No, stay",
+    ),
+    b(
+        C::ConfirmRevoke,
+        &[c('y'), k(KeyCode::Enter)],
+        A::Confirm,
+        "Yes, log it out",
+    ),
+    b(
+        C::ConfirmRevoke,
+        &[c('n'), k(KeyCode::Esc)],
+        A::Cancel,
+        "No, keep it",
     ),
 ];
 

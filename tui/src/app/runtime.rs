@@ -122,7 +122,7 @@ pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
                 None => break,
             },
             Some(msg) = rx.recv() => Some(msg),
-            _ = tick.tick(), if state.busy() => Some(Msg::Tick),
+            _ = tick.tick(), if state.ticking() => Some(Msg::Tick),
             _ = aging.tick(), if state.relative_times => None,
             // SIGTERM/SIGHUP: leave the normal way, so the terminal is restored.
             () = &mut stop => break,

@@ -67,6 +67,16 @@ pub struct SessionsView {
     pub selected: usize,
     pub message: Option<String>,
     pub error: Option<String>,
+    /// `d` or `o` was pressed: the question, answered by the next key.
+    pub asking: Option<Revoke>,
+}
+
+/// Which sessions the sessions overlay's question would log out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoke {
+    One(i64),
+    /// Every session but this one.
+    Others,
 }
 
 /// One history entry shown in full.
@@ -328,6 +338,9 @@ pub struct History {
     /// Why the last page request failed: shown in the pane until a page
     /// arrives (the list would otherwise say "Loading" forever).
     pub error: Option<String>,
+    /// The server refused the search itself (too many words, too long):
+    /// the list is empty rather than showing rows the search does not match.
+    pub refused: bool,
     /// Ids that arrived live a moment ago, drawn marked as new.
     pub fresh: Vec<i64>,
 }
@@ -421,6 +434,8 @@ pub struct State {
     pub last_error: Option<String>,
     /// The last thing worth telling that is not an error.
     pub notice: Option<String>,
+    /// Ticks since `notice` last changed: it goes after `NOTICE_TICKS`.
+    pub notice_age: u32,
     pub login: LoginForm,
     pub main: MainPane,
     pub history: History,
@@ -435,6 +450,9 @@ pub struct State {
     /// A letter the list does not know came in: the person is typing into
     /// the wrong pane, so letters do nothing until another key comes.
     pub stray_typing: bool,
+    /// The detail view the delete question was asked from: a no goes back
+    /// to it.
+    pub delete_from: Option<Detail>,
     pub quit: bool,
 }
 
@@ -459,6 +477,7 @@ impl State {
             activities: Vec::new(),
             last_error: None,
             notice: None,
+            notice_age: 0,
             login: LoginForm::default(),
             main: MainPane::default(),
             history: History {
@@ -469,6 +488,7 @@ impl State {
             adopting: None,
             stops_server: false,
             stray_typing: false,
+            delete_from: None,
             quit: false,
         }
     }
@@ -483,6 +503,11 @@ impl State {
 
     pub fn busy(&self) -> bool {
         !self.activities.is_empty()
+    }
+
+    /// The runtime's tick is needed: the spinner turns, or a notice ages.
+    pub fn ticking(&self) -> bool {
+        self.busy() || self.notice.is_some()
     }
 
     pub fn start(&mut self, a: Activity) {

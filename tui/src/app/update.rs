@@ -28,8 +28,34 @@ pub use super::message::{Effect, Failure, FailureKind, Msg};
 pub use super::start::{Start, init};
 pub use live::FRESH_FOR;
 
+/// Ticks (of the runtime's 100 ms) a notice stays: 5 s.
+pub const NOTICE_TICKS: u32 = 50;
+
+/// How the notice for letters typed into the list starts.
+pub const STRAY_NOTICE: &str = "The list has focus: letters are its commands.";
+
 /// Applies one message.
 pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
+    let notice = s.notice.clone();
+    let (focus, main) = (s.main.focus, s.screen.is_main());
+    let fx = apply(s, msg);
+    if s.notice != notice {
+        s.notice_age = 0;
+    } else if s.screen.is_main() != main {
+        // A notice is about the screen it was said on.
+        s.notice = None;
+    }
+    if s.main.focus != focus
+        && s.notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with(STRAY_NOTICE))
+    {
+        s.notice = None;
+    }
+    fx
+}
+
+fn apply(s: &mut State, msg: Msg) -> Vec<Effect> {
     let mut fx = Vec::new();
     match msg {
         Msg::Key(key) => {
@@ -47,6 +73,12 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Tick => {
             if s.busy() {
                 s.spinner = s.spinner.wrapping_add(1);
+            }
+            if s.notice.is_some() {
+                s.notice_age += 1;
+                if s.notice_age >= NOTICE_TICKS {
+                    s.notice = None;
+                }
             }
         }
         Msg::ServerChecked { input, result } => server::checked(s, input, result, &mut fx),
@@ -98,6 +130,9 @@ fn contexts(s: &State) -> Vec<Context> {
         (Some(Overlay::Help { .. }), _) => vec![Context::Help, Context::Global],
         (Some(Overlay::Detail(_)), _) => vec![Context::Detail, Context::Global],
         (Some(Overlay::ConfirmLogout), _) => vec![Context::ConfirmLogout, Context::Global],
+        (Some(Overlay::Sessions(v)), _) if v.asking.is_some() => {
+            vec![Context::ConfirmRevoke, Context::Global]
+        }
         (Some(Overlay::Sessions(_)), _) => vec![Context::Sessions, Context::Global],
         (Some(Overlay::ConfirmQuit), _) => vec![Context::ConfirmQuit, Context::Global],
         (Some(Overlay::ConfirmDelete(_)), _) => vec![Context::ConfirmDelete, Context::Global],
@@ -116,7 +151,47 @@ fn contexts(s: &State) -> Vec<Context> {
     }
 }
 
+/// The yes/no question up, if one is.
+fn question(s: &State) -> Option<Context> {
+    match &s.overlay {
+        Some(Overlay::ConfirmQuit) => Some(Context::ConfirmQuit),
+        Some(Overlay::ConfirmDelete(_)) => Some(Context::ConfirmDelete),
+        Some(Overlay::ConfirmLogout) => Some(Context::ConfirmLogout),
+        Some(Overlay::Sessions(v)) if v.asking.is_some() => Some(Context::ConfirmRevoke),
+        _ => None,
+    }
+}
+
+/// What a question's status line says after a key that was no answer.
+pub const NOT_ANSWERED: &str =
+    "Nothing done: that key was no answer, so the question was cancelled";
+
+/// A question takes its answers and nothing else: any other key cancels
+/// it, so only the key pressed right after it opened can say yes (a word
+/// typed into the list, `daily`, must not delete by its `y`).
+fn answer(s: &mut State, ctx: Context, key: KeyEvent, fx: &mut Vec<Effect>) {
+    match keymap::lookup(&[ctx], &key) {
+        Some(a @ (Action::Confirm | Action::Cancel)) => on_action(s, a, fx),
+        // Ctrl+C still quits (under ./run, by its own question).
+        _ if keymap::lookup(&[Context::Global], &key) == Some(Action::Quit) => {
+            on_action(s, Action::Quit, fx)
+        }
+        _ => {
+            on_action(s, Action::Cancel, fx);
+            s.notice = Some(format!(
+                "{NOT_ANSWERED} ({} is yes).",
+                keymap::keys_for(ctx, Action::Confirm)
+            ));
+            // The rest of the word does nothing either.
+            s.stray_typing = matches!(key.code, crossterm::event::KeyCode::Char(_));
+        }
+    }
+}
+
 fn on_key(s: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
+    if let Some(ctx) = question(s) {
+        return answer(s, ctx, key, fx);
+    }
     // Letters typed into the list (meant for the input) are not commands:
     // the first unknown one stops the rest until another kind of key.
     let letter = matches!(key.code, crossterm::event::KeyCode::Char(_))
@@ -136,7 +211,7 @@ fn on_key(s: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         None if letter && in_list => {
             s.stray_typing = true;
             s.notice = Some(format!(
-                "The list has focus: letters are its commands. {} goes back to typing.",
+                "{STRAY_NOTICE} {} goes back to typing.",
                 keymap::first_key(Context::History, Action::FocusInput)
             ));
         }
@@ -182,6 +257,7 @@ fn on_overlay_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         return sessions::on_action(s, action, fx);
     }
     match action {
+        Close | Cancel if matches!(s.overlay, Some(Overlay::ConfirmDelete(_))) => deletion::kept(s),
         Close | Cancel => s.overlay = None,
         Confirm if s.overlay == Some(Overlay::ConfirmQuit) => {
             s.quit = true;

@@ -45,7 +45,11 @@ pub(super) async fn run(
     // anything else (the login, the server) stops here.
     let mut missing = Vec::new();
     let mut deleted = 0;
-    for id in args.ids {
+    // `delete 5 5` is one delete: the second would find 5 gone.
+    let mut ids = args.ids;
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(*id));
+    for id in ids {
         match authed.client.delete_entry(id).await {
             Ok(done) => {
                 deleted += 1;

@@ -4,12 +4,15 @@
 //! A dropped stream is reopened with `Last-Event-ID` (the last id seen), so
 //! nothing is missed across a reconnect or a server restart; attempts back
 //! off from [`FIRST_RETRY`] to [`MAX_RETRY`]. A server that stays away for
-//! [`GIVE_UP`] ends the command with its sentence (exit 4); a revoked or
-//! expired token ends it at once (exit 3).
+//! [`GIVE_UP`] ends the command with its sentence (exit 4). A refused
+//! keyring token is looked up again: when a login of the same user on this
+//! machine replaced it, the stream goes on with the new one (one line on
+//! stderr); otherwise a revoked or expired token ends it at once (exit 3).
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use secrecy::SecretString;
 use strop_common::api::{Function, HistoryEntry};
 
 use super::CliError;
@@ -70,26 +73,51 @@ impl Format {
     }
 }
 
+/// Where the token came from when it is a keyring one: where to look
+/// for its successor.
+pub(super) struct Keyring {
+    pub server: String,
+    pub user: String,
+}
+
+/// The token now in the keyring for `k`, when it is not `refused`.
+async fn successor(k: Option<&Keyring>, refused: Option<&SecretString>) -> Option<SecretString> {
+    let (k, refused) = (k?, refused?.clone());
+    let (server, user) = (k.server.clone(), k.user.clone());
+    tokio::task::spawn_blocking(move || {
+        let store = crate::token_store::TokenStore::open().ok()?;
+        crate::session::newer_token(&store, &server, &user, &refused)
+            .ok()
+            .flatten()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 /// Follows the stream after entry `after`, printing what `filter` keeps,
 /// until Ctrl+C (Ok), a closed stdout (Ok), or a failure.
 pub(super) async fn follow(
     client: &Client,
+    keyring: Option<&Keyring>,
     after: i64,
     filter: &Filter,
     format: &Format,
 ) -> Result<(), CliError> {
     tokio::select! {
-        result = run(client, after, filter, format) => result,
+        result = run(client, keyring, after, filter, format) => result,
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }
 
 async fn run(
     client: &Client,
+    keyring: Option<&Keyring>,
     after: i64,
     filter: &Filter,
     format: &Format,
 ) -> Result<(), CliError> {
+    let mut client = client.clone();
     let mut last = after;
     let mut retry = FIRST_RETRY;
     // Since when the server has not answered; `None` while it does.
@@ -103,6 +131,7 @@ async fn run(
                 let mut stream = std::pin::pin!(stream);
                 // Until the stream ends or errs (silence too: the client's
                 // read timeout ends a stream that misses its heartbeats).
+                let mut ended = None;
                 while let Some(item) = stream.next().await {
                     match item {
                         Ok(LiveEvent::Entry(entry)) => {
@@ -113,10 +142,21 @@ async fn run(
                         }
                         // Lines already printed stay printed: --follow only adds.
                         Ok(LiveEvent::Deleted(_)) => {}
-                        Ok(LiveEvent::Ended(why)) => return Err(why.into()),
+                        Ok(LiveEvent::Ended(why)) => {
+                            ended = Some(why);
+                            break;
+                        }
                         Err(_) => break,
                     }
                 }
+                if let Some(why) = ended {
+                    client = renewed(&client, keyring, why).await?;
+                    continue;
+                }
+            }
+            Err(e) if e.is_auth_failure() => {
+                client = renewed(&client, keyring, e).await?;
+                continue;
             }
             Err(e) if gone(&e) => {
                 // From the start of the first failed attempt: a stalled
@@ -130,6 +170,27 @@ async fn run(
         }
         tokio::time::sleep(retry).await;
         retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+/// The server refused the token (`why`): the client with its successor
+/// from the keyring, said on stderr, or `why` when there is none.
+async fn renewed(
+    client: &Client,
+    keyring: Option<&Keyring>,
+    why: ClientError,
+) -> Result<Client, CliError> {
+    if !why.is_auth_failure() {
+        return Err(why.into());
+    }
+    match successor(keyring, client.token()).await {
+        Some(newer) => {
+            eprintln!(
+                "strop: this token was replaced by a newer login on this machine; following on with that one."
+            );
+            Ok(client.with_token(Some(newer)))
+        }
+        None => Err(why.into()),
     }
 }
 

@@ -45,7 +45,19 @@ impl Client {
             )
         };
         match attempt().await {
-            Err(e) if worth_retrying(&e) => attempt().await,
+            Err(e) if worth_retrying(&e) => match attempt().await {
+                // Say the whole wait: both tries timed out.
+                Err(ClientError::Timeout {
+                    server,
+                    seconds,
+                    tries,
+                }) if matches!(e, ClientError::Timeout { .. }) => Err(ClientError::Timeout {
+                    server,
+                    seconds,
+                    tries: tries + 1,
+                }),
+                answer => answer,
+            },
             answer => answer,
         }
     }

@@ -167,6 +167,33 @@ async fn something_else_answering_is_unexpected_not_a_dump() {
     assert_sentence(&e);
 }
 
+/// Tester's finding 6: a run against a hung server waits 10 s, asks again
+/// with the same key, waits 10 s more; the sentence says so (it said 10).
+#[tokio::test]
+async fn a_hung_server_s_sentence_counts_the_retry() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let e = Client::new(&url)
+        .unwrap()
+        .run(Function::Reverse, "x")
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    drop(listener);
+    assert!(matches!(e, ClientError::Timeout { tries: 2, .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("did not answer within 10 seconds, 2 times (20 seconds in all)"),
+        "{e}"
+    );
+    assert!(
+        took >= Duration::from_secs(20),
+        "the sentence is true: {took:?}"
+    );
+    assert_sentence(&e);
+}
+
 #[tokio::test]
 async fn a_server_that_never_answers_times_out() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -49,6 +49,12 @@ fn delete_by_id_removes_those_entries_and_reports_ids_that_are_not_yours() {
     );
     assert!(ids(&ctx).is_empty());
     assert_eq!(ids(&other), [theirs], "another user's entry stays");
+    // Tester's finding 6: an id given twice is deleted once, no complaint.
+    ok(&ctx.run(&["reverse", "twice"]));
+    let d = ids(&ctx)[0];
+    let out = ok(&ctx.run(&["history", "delete", &d.to_string(), &d.to_string()]));
+    assert_eq!(out, format!("Entry {d} deleted.\n"));
+    assert!(ids(&ctx).is_empty());
     // Usage: no id, a bad id, ids with --all.
     fails(&ctx.run(&["history", "delete"]), 2);
     fails(&ctx.run(&["history", "delete", "x"]), 2);

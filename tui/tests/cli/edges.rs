@@ -7,6 +7,19 @@ use std::process::Command;
 use crate::support::{TestServer, config_dir, free_port, run_with_stdin, strop_command};
 use crate::{Ctx, fails, ok, stderr};
 
+/// Tester's finding 6: `strop` alone with no terminal said "No such device
+/// or address (os error 6)"; it says what to do instead, exit 2.
+#[test]
+fn strop_alone_without_a_terminal_says_to_use_a_subcommand() {
+    let config = config_dir();
+    let cmd = strop_command(config.path(), TestServer::shared().url());
+    let line = fails(&run_with_stdin(cmd, None), 2);
+    assert_eq!(
+        line,
+        "strop: strop needs a terminal for the interactive client; use a subcommand (strop --help) in scripts."
+    );
+}
+
 #[test]
 fn an_unreachable_server_is_exit_4_even_without_a_login() {
     let config = config_dir();

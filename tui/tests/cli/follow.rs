@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use strop_common::api::{HistoryEntry, StropRequest};
 
 use crate::support::{TestServer, config_dir, free_port, strop_command, unique_user};
-use crate::{Ctx, ok};
+use crate::{Ctx, PASSWORD, ok};
 
 /// How late a live entry may be printed (issue 8). Measured at a few tens
 /// of ms on a 2-core machine under load 6; the delay is printed.
@@ -153,6 +153,17 @@ impl Follower {
     }
 }
 
+impl Follower {
+    /// Stops it; its stderr.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut err = String::new();
+        let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
+        err
+    }
+}
+
 impl Drop for Follower {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -254,6 +265,48 @@ fn follow_applies_filters_prints_plain_rows_and_stops_when_the_token_is_revoked(
         err.contains("expired or was revoked") || err.contains("log in"),
         "{err}"
     );
+}
+
+/// Tester's finding 5: a second `strop login` of the same user on this
+/// machine revokes the token `--follow` was using; `--follow` finds the new
+/// one in the keyring, says so in one line, and keeps printing.
+#[test]
+fn follow_carries_on_with_the_token_of_a_newer_login_here() {
+    let ctx = Ctx::new("follow-relogin");
+    ctx.register_and_login();
+    let before = ctx.stored_token().unwrap();
+    let server = TestServer::shared().url().to_string();
+    let follower = Follower::start(&ctx, &server, &["--json"], &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&ctx.run(&["reverse", "first"]));
+    assert_eq!(
+        follower.entry(Duration::from_secs(5), "first").input,
+        "first"
+    );
+    ok(&ctx.run_with(
+        &["login", &ctx.user, "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+        &[],
+    ));
+    assert_ne!(ctx.stored_token().unwrap(), before, "a new token");
+    // Time for the server to end the old token's stream.
+    std::thread::sleep(Duration::from_secs(1));
+    // The old token is refused from now on; the stream goes on regardless.
+    ok(&ctx.run(&["reverse", "after the new login"]));
+    assert_eq!(
+        follower
+            .entry(Duration::from_secs(10), "after the new login")
+            .input,
+        "after the new login"
+    );
+    ok(&ctx.run(&["reverse", "and another"]));
+    assert_eq!(
+        follower.entry(Duration::from_secs(5), "and another").input,
+        "and another"
+    );
+    let err = follower.stop();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("newer login"), "{err}");
 }
 
 /// One `POST /reverse` as another client would make it; returns at its 200.

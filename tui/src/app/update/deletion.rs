@@ -12,7 +12,13 @@ use crate::app::state::*;
 /// (a negative id) has nothing to delete yet.
 pub(super) fn ask(s: &mut State, entry: Option<HistoryEntry>) {
     match entry {
-        Some(entry) if entry.id > 0 => s.overlay = Some(Overlay::ConfirmDelete(entry)),
+        Some(entry) if entry.id > 0 => {
+            s.delete_from = match s.overlay.take() {
+                Some(Overlay::Detail(d)) => Some(d),
+                _ => None,
+            };
+            s.overlay = Some(Overlay::ConfirmDelete(entry));
+        }
         Some(_) => {
             s.notice =
                 Some("This entry is not saved on the server yet; try again in a moment.".into())
@@ -24,6 +30,7 @@ pub(super) fn ask(s: &mut State, entry: Option<HistoryEntry>) {
 /// The question was answered yes.
 pub(super) fn confirmed(s: &mut State, entry: &HistoryEntry, fx: &mut Vec<Effect>) {
     s.overlay = None;
+    s.delete_from = None;
     let Some(session) = s.session() else {
         return;
     };
@@ -36,6 +43,11 @@ pub(super) fn confirmed(s: &mut State, entry: &HistoryEntry, fx: &mut Vec<Effect
         token,
         id: entry.id,
     });
+}
+
+/// The question was answered no: back where it was asked.
+pub(super) fn kept(s: &mut State) {
+    s.overlay = s.delete_from.take().map(Overlay::Detail);
 }
 
 /// The server answered the delete of `id`.
@@ -80,6 +92,7 @@ pub(super) fn heard(s: &mut State, gone: &DeleteEvent) {
         && gone.covers(id)
     {
         s.overlay = None;
+        s.delete_from = None;
         s.notice = Some(format!(
             "Entry {id} was deleted (by this or another client)."
         ));

@@ -93,6 +93,7 @@ pub(super) fn loaded(
     match result {
         Ok(page) => {
             s.history.error = None;
+            s.history.refused = false;
             note_online(s, fx);
             // Unfiltered, the newest row is where a reopened stream resumes.
             if s.history.filter.is_none() && s.history.applied_query.is_empty() {
@@ -105,6 +106,19 @@ pub(super) fn loaded(
         Err(f) if f.kind == FailureKind::Auth => account::session_expired(s, fx),
         Err(f) => {
             note_failure(s, &f, fx);
+            // A refused search: no rows, rather than the rows of no search.
+            let refused = f.kind == FailureKind::Refused
+                && before.is_none()
+                && !s.history.applied_query.is_empty();
+            if refused {
+                let h = &mut s.history;
+                h.entries.clear();
+                h.fresh.clear();
+                h.selected = 0;
+                h.offset.set(0);
+                h.next_before = None;
+            }
+            s.history.refused = refused;
             s.history.error = Some(f.message);
         }
     }

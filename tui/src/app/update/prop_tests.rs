@@ -4,7 +4,8 @@
 //! the same text; the status bar says what the last connection event
 //! implies; the focused pane is drawn as focused; a deleted entry (live
 //! event or answered delete) is never listed, and the selection stays in
-//! the list.
+//! the list; a question (delete, log out) is only confirmed by the key
+//! pressed right after it opened.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use proptest::prelude::*;
@@ -50,10 +51,11 @@ fn step() -> impl Strategy<Value = Step> {
         Just(KeyCode::F(3)),
         Just(KeyCode::F(5)),
         Just(KeyCode::F(6)),
+        Just(KeyCode::F(7)),
         Just(KeyCode::Backspace),
         // Letters the list knows and some it does not.
         prop::sample::select(vec![
-            'r', 'q', 'y', 'n', 'j', 'k', 'f', 'i', '/', 'a', ' ', 's', 'd'
+            'r', 'q', 'y', 'n', 'j', 'k', 'f', 'i', '/', 'a', ' ', 's', 'd', 'L', 'o'
         ])
         .prop_map(KeyCode::Char),
     ];
@@ -179,7 +181,11 @@ proptest! {
         let (mut w, mut h) = (80u16, 24u16);
         let mut in_flight: Vec<(Function, String)> = Vec::new();
         let mut deleting: Vec<i64> = Vec::new();
+        // Keys since the open question opened (`None`: no question).
+        let mut keys_asked: Option<u32> = None;
         for st in steps {
+            let asking = question(&s).is_some();
+            let first_key = keys_asked == Some(0);
             let mut gone: Option<strop_common::DeleteEvent> = None;
             let was_main = s.screen.is_main();
             let mut expect = None;
@@ -249,6 +255,18 @@ proptest! {
                     }
                     update(&mut s, Msg::EntryDeleted { id, result })
                 }
+            };
+            // A question is only confirmed by the key pressed right after
+            // it opened (a word typed into the list never confirms).
+            let yes = fx.iter().any(|f| matches!(f, Effect::DeleteEntry { .. } | Effect::Logout { .. } | Effect::RevokeSessions { .. }));
+            if yes {
+                prop_assert!(matches!(st, Step::Key(..)) && first_key, "{st:?} confirmed, first key: {first_key}");
+            }
+            keys_asked = match (question(&s).is_some(), asking) {
+                (false, _) => None,
+                (true, false) => Some(0),
+                (true, true) if matches!(st, Step::Key(..)) => keys_asked.map(|k| k + 1),
+                (true, true) => keys_asked,
             };
             if s.quit {
                 break;

@@ -30,6 +30,14 @@ fn view(s: &mut State) -> Option<&mut SessionsView> {
 pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     let Some(v) = view(s) else { return };
     let len = v.list.as_ref().map_or(0, Vec::len);
+    if let Some(asked) = v.asking.take() {
+        // The question: only its yes logs anything out.
+        if action == Action::Confirm {
+            v.error = None;
+            revoke(s, asked, fx);
+        }
+        return;
+    }
     match action {
         Action::Close | Action::Cancel => s.overlay = None,
         Action::Up => v.selected = v.selected.saturating_sub(1),
@@ -47,19 +55,18 @@ pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
                 v.error = Some("That is this session; log out with Ctrl+O instead.".into());
                 return;
             }
-            let id = Some(row.id);
-            v.error = None;
-            revoke(s, id, fx);
+            v.asking = Some(Revoke::One(row.id));
         }
-        Action::RevokeOthers => {
-            v.error = None;
-            revoke(s, None, fx);
-        }
+        Action::RevokeOthers => v.asking = Some(Revoke::Others),
         _ => {}
     }
 }
 
-fn revoke(s: &State, id: Option<i64>, fx: &mut Vec<Effect>) {
+fn revoke(s: &State, asked: Revoke, fx: &mut Vec<Effect>) {
+    let id = match asked {
+        Revoke::One(id) => Some(id),
+        Revoke::Others => None,
+    };
     if let Some(session) = s.session() {
         fx.push(Effect::RevokeSessions {
             server: session.server.clone(),

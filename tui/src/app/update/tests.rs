@@ -906,8 +906,95 @@ fn letters_typed_into_the_list_are_not_commands() {
     assert_eq!(s.overlay, Some(Overlay::ConfirmQuit));
     update(&mut s, ch('y'));
     assert!(!s.quit, "only Enter confirms");
+    // y was no answer: the question is gone, and Enter opens the entry.
+    assert_eq!(s.overlay, None);
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, ch('q'));
     update(&mut s, key(KeyCode::Enter));
     assert!(s.quit);
+}
+
+fn typed(s: &mut State, text: &str) -> Vec<Effect> {
+    text.chars()
+        .flat_map(|c| match c {
+            '\n' => update(s, key(KeyCode::Enter)),
+            c => update(s, ch(c)),
+        })
+        .collect()
+}
+
+/// Tester's finding 1: words typed into the list confirmed the question
+/// their first letter opened (`daily`: d asks, y says yes). A key that is
+/// no answer cancels the question and the status says so.
+#[test]
+fn words_typed_into_the_list_delete_log_out_or_quit_nothing() {
+    for word in [
+        "daily", "Lazy", "Lovely", "quit\n", "do it\n", "qx\n", "Lo\n",
+    ] {
+        let mut s = logged_in();
+        answer_history(&mut s, None, page(1, 3, None));
+        update(&mut s, key(KeyCode::Tab));
+        assert_eq!(s.main.focus, Focus::History);
+        let fx = typed(&mut s, word);
+        assert!(
+            !fx.iter().any(|f| matches!(
+                f,
+                Effect::DeleteEntry { .. } | Effect::Logout { .. } | Effect::Quit
+            )),
+            "{word:?}: {fx:?}"
+        );
+        assert!(!s.quit, "{word:?}");
+        assert!(s.session().is_some(), "{word:?}");
+        assert!(
+            !matches!(
+                s.overlay,
+                Some(Overlay::ConfirmDelete(_) | Overlay::ConfirmLogout | Overlay::ConfirmQuit)
+            ),
+            "{word:?}: {:?}",
+            s.overlay
+        );
+        assert_eq!(s.history.entries.len(), 3);
+    }
+    // The status says why nothing happened.
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, ch('d'));
+    update(&mut s, ch('a'));
+    assert_eq!(s.overlay, None);
+    assert!(s.notice.as_deref().unwrap().starts_with(NOT_ANSWERED));
+    // The answer right after the question still works.
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, ch('d'));
+    assert_eq!(deletes(&update(&mut s, ch('y'))), [2]);
+}
+
+/// The sessions overlay's d and o: a stray word cannot log sessions out.
+#[test]
+fn words_typed_into_the_sessions_overlay_log_nothing_out() {
+    let mut s = logged_in();
+    update(&mut s, key(KeyCode::F(7)));
+    let row = |id, current| strop_common::SessionInfo {
+        created: "2021-04-10T19:00:53.123Z".into(),
+        current,
+        expires: "2021-05-10T19:00:53.123Z".into(),
+        id,
+        last_used: "2021-04-10T19:59:00.000Z".into(),
+        user_agent: None,
+    };
+    update(
+        &mut s,
+        Msg::SessionsLoaded(Ok(strop_common::SessionsResponse {
+            sessions: vec![row(3, false), row(7, true)],
+        })),
+    );
+    let fx = typed(&mut s, "done, okay yes\n");
+    assert!(
+        !fx.iter()
+            .any(|f| matches!(f, Effect::RevokeSessions { .. })),
+        "{fx:?}"
+    );
+    assert!(matches!(&s.overlay, Some(Overlay::Sessions(v)) if v.asking.is_none()));
 }
 
 /// Under `./run` the server stops with strop: Ctrl+C asks first, and a
@@ -1612,12 +1699,15 @@ fn sessions_overlay_lists_and_revokes_but_not_this_session() {
     assert!(update(&mut s, key(KeyCode::Char('d'))).is_empty());
     assert!(matches!(&s.overlay, Some(Overlay::Sessions(v)) if v.error.is_some()));
     update(&mut s, key(KeyCode::Up));
-    let fx = update(&mut s, key(KeyCode::Char('d')));
+    // d and o ask; y (or Enter) right after is the only yes.
+    assert!(update(&mut s, key(KeyCode::Char('d'))).is_empty());
+    let fx = update(&mut s, key(KeyCode::Char('y')));
     assert!(
         matches!(&fx[..], [Effect::RevokeSessions { id: Some(3), .. }]),
         "{fx:?}"
     );
-    let fx = update(&mut s, key(KeyCode::Char('o')));
+    assert!(update(&mut s, key(KeyCode::Char('o'))).is_empty());
+    let fx = update(&mut s, key(KeyCode::Enter));
     assert!(
         matches!(&fx[..], [Effect::RevokeSessions { id: None, .. }]),
         "{fx:?}"
@@ -1888,6 +1978,38 @@ fn d_asks_then_deletes_and_the_row_goes_when_the_server_says_so() {
     assert!(s.notice.as_deref().unwrap().contains("already deleted"));
 }
 
+/// Tester's finding 2: `d` in the detail view, then no (n, Esc, or a key
+/// that is no answer), goes back to the detail view, not to the list.
+#[test]
+fn no_to_the_delete_question_goes_back_to_the_detail_view() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    s.main.focus = Focus::History;
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, key(KeyCode::PageDown));
+    for no in [ch('n'), key(KeyCode::Esc), ch('x')] {
+        update(&mut s, ch('d'));
+        assert!(matches!(&s.overlay, Some(Overlay::ConfirmDelete(e)) if e.id == 2));
+        assert!(update(&mut s, no).is_empty());
+        assert!(
+            matches!(&s.overlay, Some(Overlay::Detail(d)) if d.entry.id == 2 && d.scroll == 10),
+            "{:?}",
+            s.overlay
+        );
+    }
+    // From the list, no goes back to the list.
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('d'));
+    update(&mut s, ch('n'));
+    assert_eq!(s.overlay, None);
+    // A yes from the detail view closes both.
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, ch('d'));
+    assert_eq!(deletes(&update(&mut s, ch('y'))), [2]);
+    assert_eq!(s.overlay, None);
+}
+
 #[test]
 fn d_in_the_detail_view_asks_and_a_failed_delete_keeps_the_row() {
     let mut s = logged_in();
@@ -2010,4 +2132,109 @@ fn a_stream_reopened_after_a_drop_reloads_the_first_page() {
     assert_eq!(ids_shown(&s), [2, 1]);
     // Only once per drop.
     assert!(history_loads(&live_open(&mut s)).is_empty());
+}
+
+/// Tester's finding 3: "Entry 52 deleted." stayed for ten minutes, across
+/// search, F7 and the login screen. A notice goes after `NOTICE_TICKS`
+/// ticks, or with the screen it was said on.
+#[test]
+fn a_notice_goes_after_a_few_seconds_or_with_its_screen() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 3,
+            result: Ok(true),
+        },
+    );
+    assert_eq!(s.notice.as_deref(), Some("Entry 3 deleted."));
+    assert!(s.ticking(), "the runtime ticks while a notice shows");
+    for _ in 1..NOTICE_TICKS {
+        update(&mut s, Msg::Tick);
+    }
+    assert_eq!(s.notice.as_deref(), Some("Entry 3 deleted."));
+    // A new notice starts its own time.
+    update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 2,
+            result: Ok(true),
+        },
+    );
+    update(&mut s, Msg::Tick);
+    assert_eq!(s.notice.as_deref(), Some("Entry 2 deleted."));
+    for _ in 1..NOTICE_TICKS {
+        update(&mut s, Msg::Tick);
+    }
+    assert_eq!(s.notice, None);
+    assert!(!s.ticking());
+
+    // Leaving the main screen takes its notice along.
+    update(
+        &mut s,
+        Msg::EntryDeleted {
+            id: 1,
+            result: Ok(true),
+        },
+    );
+    let g = s.history.generation;
+    let fx = update(
+        &mut s,
+        Msg::HistoryLoaded {
+            generation: g,
+            before: None,
+            result: Err(auth()),
+        },
+    );
+    nothing_newer(&mut s, fx);
+    assert_eq!(s.screen, Screen::Login);
+    assert_ne!(s.notice.as_deref(), Some("Entry 1 deleted."));
+}
+
+/// Tester's finding 3: after a stray letter in the list, Esc went back to
+/// the input but the status still said the list had focus.
+#[test]
+fn the_stray_letter_notice_goes_when_the_focus_moves() {
+    let mut s = logged_in();
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, ch('z'));
+    assert!(s.notice.as_deref().unwrap().starts_with(STRAY_NOTICE));
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.main.focus, Focus::Input);
+    assert_eq!(s.notice, None);
+}
+
+/// Tester's finding 7: a search the server refuses (more than 8 words)
+/// left the unfiltered list showing under it; now no rows, and the sentence.
+#[test]
+fn a_refused_search_shows_no_rows_and_the_sentence() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 5, None));
+    update(&mut s, ctrl('f'));
+    let fx = type_str(&mut s, "a b c d e f g h i");
+    let Some(Effect::Debounce { ticket, .. }) = fx.last() else {
+        panic!("{fx:?}")
+    };
+    let fx = update(&mut s, Msg::SearchDue(*ticket));
+    assert_eq!(history_loads(&fx).len(), 1);
+    let generation = s.history.generation;
+    let sentence = "A search can have at most 8 words.";
+    update(
+        &mut s,
+        Msg::HistoryLoaded {
+            generation,
+            before: None,
+            result: Err(Failure::new(FailureKind::Refused, sentence)),
+        },
+    );
+    assert!(s.history.entries.is_empty(), "{:?}", s.history.entries);
+    assert_eq!(s.history.error.as_deref(), Some(sentence));
+    assert!(s.history.refused);
+    assert_eq!(s.last_error.as_deref(), Some(sentence));
+    // A search it takes brings rows back.
+    update(&mut s, key(KeyCode::Esc));
+    answer_history(&mut s, None, page(1, 5, None));
+    assert_eq!(s.history.entries.len(), 5);
+    assert!(!s.history.refused);
 }

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::{Theme, centered, spinner};
 use crate::app::keymap::{Action, Context, keys_for};
-use crate::app::state::{Conn, Focus, State};
+use crate::app::state::{Conn, Focus, Overlay, State};
 
 /// Server, user, connection, then what we wait for or the last notice
 /// (errors get their own lines above, see `view::draw`).
@@ -111,6 +111,14 @@ fn focus_name(s: &State) -> Option<&'static str> {
 fn hints(s: &State, theme: &Theme, room: usize) -> Vec<Span<'static>> {
     use crate::app::keymap::first_key;
     let pairs: &[(Context, Action, &str)] = match (s.screen.is_main(), s.main.focus) {
+        // An overlay's own keys, not those of the pane under it.
+        _ if matches!(s.overlay, Some(Overlay::Detail(_))) => &[
+            (Context::Detail, Action::Rerun, "re-run"),
+            (Context::Detail, Action::CopyOutput, "copy"),
+            (Context::Detail, Action::Delete, "delete"),
+            (Context::Detail, Action::Close, "close"),
+        ],
+        _ if s.overlay.is_some() => &[],
         (true, Focus::Input) => &[
             (Context::Input, Action::Submit, "run"),
             (Context::Main, Action::SwitchFunction, "switch"),

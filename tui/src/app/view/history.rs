@@ -177,7 +177,12 @@ fn draw_table(frame: &mut Frame, area: Rect, s: &State, focused: bool, theme: &T
 /// Why the list is empty, as a sentence.
 fn empty_message(s: &State, theme: &Theme) -> (String, Style) {
     let h = &s.history;
-    if let Some(e) = &h.error {
+    if let Some(e) = h.error.as_ref().filter(|_| h.refused) {
+        (
+            format!("{e} Change the search to see entries."),
+            theme.error(),
+        )
+    } else if let Some(e) = &h.error {
         (
             format!(
                 "The history could not be loaded: {e} It loads by itself once the server answers."

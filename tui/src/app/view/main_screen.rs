@@ -30,7 +30,14 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
         output_box(frame, output, s, theme);
         history::draw(frame, right, s, theme, typing);
     } else {
-        let mut out_pref = if area.height >= 34 { 6 } else { 3 };
+        // Output lines (borders included) as the height allows: 4 lines at
+        // 80x24, 6 at 120x35, and the list still shows 10 rows at 80x24.
+        let mut out_pref = match area.height {
+            34.. => 8,
+            22.. => 6,
+            16.. => 4,
+            _ => 3,
+        };
         // A failure gets the lines its sentence needs (up to a few).
         if s.main.running == 0
             && let Some(Outcome::Failed { message, .. }) = &s.main.output

@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::{Theme, centered};
-use crate::app::keymap::{Action, Context, first_key};
-use crate::app::state::SessionsView;
+use crate::app::keymap::{Action, Context, first_key, keys_for};
+use crate::app::state::{Revoke, SessionsView};
 use crate::local_time::Clock;
 
 pub fn draw(frame: &mut Frame, area: Rect, v: &SessionsView, clock: &Clock, theme: &Theme) {
@@ -59,7 +59,13 @@ pub fn draw(frame: &mut Frame, area: Rect, v: &SessionsView, clock: &Clock, them
     }
     frame.render_widget(Paragraph::new(lines), list);
 
-    let msg = if let Some(e) = &v.error {
+    let msg = if let Some(asked) = v.asking {
+        let what = match asked {
+            Revoke::One(id) => format!("Log out session {id}, on every server?"),
+            Revoke::Others => "Log out every session but this one, on every server?".into(),
+        };
+        Line::styled(what, theme.heading())
+    } else if let Some(e) = &v.error {
         Line::styled(e.clone(), theme.error())
     } else if let Some(m) = &v.message {
         Line::styled(m.clone(), theme.ok())
@@ -71,6 +77,25 @@ pub fn draw(frame: &mut Frame, area: Rect, v: &SessionsView, clock: &Clock, them
     };
     frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), message);
 
+    if v.asking.is_some() {
+        let spans = vec![
+            Span::styled(
+                keys_for(Context::ConfirmRevoke, Action::Confirm),
+                theme.heading(),
+            ),
+            Span::raw(" log out   "),
+            Span::styled(
+                keys_for(Context::ConfirmRevoke, Action::Cancel),
+                theme.heading(),
+            ),
+            Span::raw(" (or any other key) keep"),
+        ];
+        frame.render_widget(
+            Paragraph::new(Line::from(spans)).wrap(Wrap { trim: true }),
+            hints,
+        );
+        return;
+    }
     let hint = |action, what: &str| {
         vec![
             Span::styled(first_key(Context::Sessions, action), theme.heading()),

@@ -363,7 +363,7 @@ fn thirty_columns_shorten_titles_without_overlap() {
         .collect();
     assert!(rows[0].starts_with("┌▸ Input "), "{}", rows[0]);
     assert!(rows[0].contains(" piglatin "), "{}", rows[0]);
-    assert!(rows[6].starts_with("┌ History "), "{}", rows[6]);
+    assert!(rows[9].starts_with("┌ History "), "{}", rows[9]);
     snap!("main_30_columns", s, 30, 24);
 }
 
@@ -450,9 +450,15 @@ fn sessions_overlay() {
             selected: 0,
             message: Some("1 other session revoked.".into()),
             error: None,
+            asking: None,
         },
     ));
     snap!("sessions_overlay", s);
+    // o asks first, in the overlay.
+    if let Some(crate::app::state::Overlay::Sessions(v)) = &mut s.overlay {
+        v.asking = Some(crate::app::state::Revoke::Others);
+    }
+    snap!("sessions_overlay_asking", s);
 }
 
 /// Issue 17, 9: a 7-line answer in a 4-line pane says there is more, and
@@ -472,7 +478,12 @@ fn a_long_output_says_more_and_scrolls() {
     }));
     let text = format!("{}", render(&s, 80, 24).backend());
     assert!(text.contains("line 1"), "{text}");
+    // Tester's finding 4: four lines of output at 80x24 (it was one), six
+    // at 120x35 (it was four), and the list keeps ten rows.
+    assert!(text.contains("line 4"), "{text}");
+    assert!(!text.contains("line 5"), "{text}");
     assert!(!text.contains("line 7"), "{text}");
+    assert!(s.areas.rows.get().height >= 10, "{:?}", s.areas.rows.get());
     assert!(text.contains("↓ more"), "{text}");
     let key = |code| Msg::Key(KeyEvent::new(code, KeyModifiers::NONE));
     update(&mut s, key(KeyCode::F(6)));
@@ -483,6 +494,9 @@ fn a_long_output_says_more_and_scrolls() {
     assert!(!text.contains("line 1 "), "{text}");
     assert!(text.contains("↑ more"), "{text}");
     assert!(text.contains("▸ Output"), "{text}");
+    update(&mut s, key(KeyCode::Home));
+    let wide = format!("{}", render(&s, 120, 35).backend());
+    assert!(wide.contains("line 6"), "{wide}");
 }
 
 /// Issue 17: relative times in the list (F4 switches), absolute by default.
@@ -524,4 +538,21 @@ fn a_long_warning_is_shown_whole() {
         text.contains("function); that key takes its default."),
         "{text}"
     );
+}
+
+/// Tester's finding 7: a refused search shows the server's sentence where
+/// the rows would be, not "loads by itself once the server answers".
+#[test]
+fn a_refused_search_says_why_in_the_list() {
+    let mut s = main_state();
+    s.history.entries.clear();
+    s.history.applied_query = "a b c d e f g h i".into();
+    s.history.error = Some("A search can have at most 8 words.".into());
+    s.history.refused = true;
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(
+        text.contains("A search can have at most 8 words."),
+        "{text}"
+    );
+    assert!(!text.contains("loads by itself"), "{text}");
 }
