@@ -26,6 +26,11 @@ pub enum Refusal {
 
 /// How long an answer waits for room in the memory budget before it is 503.
 const MEMORY_WAIT: Duration = Duration::from_secs(5);
+/// How long a stream (events, an export) may wait on a client that reads
+/// nothing, or on room in the memory budget, before it is given up.
+pub const SLOW_READER: Duration = Duration::from_secs(10);
+/// The budget's part one user's runs in flight may hold: one in this many.
+const RUN_SHARES: usize = 16;
 /// What one event or row is counted as beyond its input and output.
 pub const ROW_OVERHEAD: usize = 256;
 
@@ -36,6 +41,12 @@ pub struct Limits {
     pub max_search_words: usize,
     pub streams_per_user: usize,
     open_streams: Arc<Mutex<HashMap<i64, usize>>>,
+    /// Exports running per user: as many as streams, counted apart.
+    open_exports: Arc<Mutex<HashMap<i64, usize>>>,
+    /// Bytes of runs in flight per user, a share of the budget: one user's
+    /// burst of large runs waits behind itself, not in front of everyone.
+    run_shares: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>>,
+    run_share_bytes: usize,
     /// Bytes every answer and stream event waiting to be sent holds.
     memory: Arc<Semaphore>,
     memory_bytes: usize,
@@ -62,6 +73,9 @@ impl Limits {
             max_search_words: o.max_search_words,
             streams_per_user: o.streams_per_user,
             open_streams: Arc::default(),
+            open_exports: Arc::default(),
+            run_shares: Arc::default(),
+            run_share_bytes: (memory_bytes / RUN_SHARES).max(1),
             memory: Arc::new(Semaphore::new(memory_bytes)),
             memory_bytes,
             writes: RateLimiter::keyed(writes),
@@ -100,6 +114,22 @@ impl Limits {
         })
     }
 
+    /// `held` grown or shrunk to `bytes` (at most the whole budget); growing
+    /// waits as [`Self::answer_memory`] does.
+    pub async fn resize(
+        &self,
+        held: &mut OwnedSemaphorePermit,
+        bytes: usize,
+    ) -> Result<(), Refusal> {
+        let bytes = bytes.clamp(1, self.memory_bytes);
+        match bytes.checked_sub(held.num_permits()) {
+            None => drop(held.split(held.num_permits() - bytes)),
+            Some(0) => {}
+            Some(more) => held.merge(self.answer_memory(more).await?),
+        }
+        Ok(())
+    }
+
     /// Serialises `value` as JSON within the memory budget: starts from
     /// `held` and takes more as the text grows, without waiting; `None`
     /// when the budget has no more room.
@@ -128,19 +158,66 @@ impl Limits {
 
     /// One more open stream for `user_id`, or 429.
     pub fn open_stream(&self, user_id: i64) -> Result<StreamGuard, Refusal> {
-        let mut open = self.open_streams.lock().expect("open streams poisoned");
+        let what = "open event streams for this user (close one first)";
+        self.open(&self.open_streams, user_id, "streams", what)
+    }
+
+    /// One more running export for `user_id`, or 429.
+    pub fn open_export(&self, user_id: i64) -> Result<StreamGuard, Refusal> {
+        let what = "exports running for this user (let one finish first)";
+        self.open(&self.open_exports, user_id, "exports", what)
+    }
+
+    fn open(
+        &self,
+        counts: &Arc<Mutex<HashMap<i64, usize>>>,
+        user_id: i64,
+        metric: &'static str,
+        what: &'static str,
+    ) -> Result<StreamGuard, Refusal> {
+        let mut open = counts.lock().expect("open streams poisoned");
         let n = open.entry(user_id).or_insert(0);
         if *n >= self.streams_per_user {
-            crate::ops::metrics::record_rate_limited("streams");
+            crate::ops::metrics::record_rate_limited(metric);
             return Err(Refusal::RateLimited {
                 retry_after_secs: 5,
-                what: "open event streams for this user (close one first)",
+                what,
             });
         }
         *n += 1;
         Ok(StreamGuard {
-            open: self.open_streams.clone(),
+            open: counts.clone(),
             user_id,
+        })
+    }
+
+    /// Room for a run of `user_id` holding `bytes` within the user's share
+    /// (at most the whole share), waiting as [`Self::answer_memory`] does.
+    /// Taken before the run's place in the shared budget.
+    pub async fn run_share(&self, user_id: i64, bytes: usize) -> Result<RunShare, Refusal> {
+        let share = {
+            let mut shares = self.run_shares.lock().expect("run shares poisoned");
+            let fresh = || Arc::new(Semaphore::new(self.run_share_bytes));
+            shares.entry(user_id).or_insert_with(fresh).clone()
+        };
+        let n = u32::try_from(bytes.clamp(1, self.run_share_bytes)).unwrap_or(u32::MAX);
+        let permit = tokio::time::timeout(MEMORY_WAIT, share.acquire_many_owned(n))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                tracing::info!(bytes, "the user's share of the memory budget stayed full");
+                crate::ops::metrics::record_rate_limited("run_bytes");
+                Refusal::RateLimited {
+                    retry_after_secs: 1,
+                    what: "large runs at once for this account (each holds server memory until answered)",
+                }
+            })?;
+        Ok(RunShare {
+            permit: Some(permit),
+            shares: self.run_shares.clone(),
+            user_id,
+            whole: self.run_share_bytes,
         })
     }
 
@@ -230,6 +307,29 @@ impl Drop for StreamGuard {
     }
 }
 
+/// A run's place in its user's share; the user's entry goes with the last.
+#[derive(Debug)]
+pub struct RunShare {
+    permit: Option<OwnedSemaphorePermit>,
+    shares: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>>,
+    user_id: i64,
+    whole: usize,
+}
+
+impl Drop for RunShare {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        let mut shares = self.shares.lock().expect("run shares poisoned");
+        // Only the map holds it, and nothing is taken: no one waits on it.
+        let unused = shares
+            .get(&self.user_id)
+            .is_some_and(|s| Arc::strong_count(s) == 1 && s.available_permits() == self.whole);
+        if unused {
+            shares.remove(&self.user_id);
+        }
+    }
+}
+
 /// Budget held by a response until its body is done: the accept loop moves
 /// it from the response's extensions into the body.
 #[derive(Clone, Debug)]
@@ -265,6 +365,38 @@ mod tests {
         assert!(l.open_stream(2).is_ok());
         drop(a);
         assert!(l.open_stream(1).is_ok());
+    }
+
+    #[tokio::test]
+    async fn one_users_runs_wait_within_its_share_and_others_go_on() {
+        let l = limits(|o| o.stream_memory = 16 * 1000);
+        // A share is 1,000 bytes: a larger run takes all of it.
+        let a = l.run_share(1, 5000).await.unwrap();
+        let waiting = l.run_share(1, 10);
+        tokio::pin!(waiting);
+        let blocked = tokio::time::timeout(Duration::from_millis(20), waiting.as_mut()).await;
+        assert!(blocked.is_err(), "a second run went past a full share");
+        // Another user is not behind it.
+        let b = tokio::time::timeout(Duration::from_millis(20), l.run_share(2, 10))
+            .await
+            .expect("another user waited")
+            .unwrap();
+        drop(a);
+        let c = tokio::time::timeout(Duration::from_millis(20), waiting)
+            .await
+            .expect("the share came back")
+            .unwrap();
+        drop((b, c));
+        assert!(l.run_shares.lock().unwrap().is_empty(), "shares kept");
+    }
+
+    #[test]
+    fn exports_are_capped_per_user_apart_from_streams() {
+        let l = limits(|o| o.streams_per_user = 2);
+        let _exports = [l.open_export(1).unwrap(), l.open_export(1).unwrap()];
+        assert!(matches!(l.open_export(1), Err(Refusal::RateLimited { .. })));
+        assert!(l.open_export(2).is_ok());
+        assert!(l.open_stream(1).is_ok(), "exports counted as streams");
     }
 
     #[test]

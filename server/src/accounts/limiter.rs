@@ -6,7 +6,9 @@
 //! An attempt reserves one unit of each bucket before any password hashing
 //! (so concurrent guesses cannot overrun a budget) and gives back the units
 //! that did not apply once its outcome is known: a success returns its
-//! failure units, a failure its success unit.
+//! failure units, a failure its success unit. An attempt that finds a bucket
+//! empty while other attempts still hold units of it waits (a few seconds at
+//! most) for them to settle: parallel correct logins are not failures.
 //!
 //! Limits live in this process: behind a load balancer each replica limits
 //! on its own. The client address is the socket peer unless a trusted proxy
@@ -18,6 +20,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use warp::http::{HeaderMap, HeaderName};
 
@@ -37,10 +41,26 @@ pub struct LoginLimits {
     pub successes: LoginLimit,
 }
 
-/// Buckets by key; a bucket is its level at a time.
+/// Buckets by key: a bucket is its level at a time and the units that
+/// attempts hold of it, not yet settled.
 struct Buckets<K> {
     limit: LoginLimit,
-    levels: Mutex<HashMap<K, (f64, Instant)>>,
+    levels: Mutex<HashMap<K, Level>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    level: f64,
+    at: Instant,
+    held: u32,
+}
+
+/// Why a bucket had no unit now.
+enum Shortfall {
+    /// Attempts hold units that may come back; else one refills after this.
+    Held(Duration),
+    /// Refills after this.
+    Empty(Duration),
 }
 
 impl<K: Hash + Eq + Clone> Buckets<K> {
@@ -55,35 +75,49 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         f64::from(self.limit.burst.get())
     }
 
-    fn refilled(&self, (level, at): (f64, Instant), now: Instant) -> f64 {
+    fn refilled(&self, b: Level, now: Instant) -> f64 {
         let period = self.limit.period.as_secs_f64().max(1e-9);
-        (level + now.duration_since(at).as_secs_f64() / period).min(self.burst())
+        (b.level + now.duration_since(b.at).as_secs_f64() / period).min(self.burst())
     }
 
-    /// Takes one unit for `key`, or says how long until one is there.
-    fn take(&self, key: &K) -> Result<(), Duration> {
+    /// Takes one unit for `key`, held until settled or given back.
+    fn take(&self, key: &K) -> Result<(), Shortfall> {
         let now = Instant::now();
         let mut levels = self.levels.lock().expect("limiter poisoned");
         if levels.len() > PRUNE_ABOVE {
-            levels.retain(|_, b| self.refilled(*b, now) < self.burst());
+            levels.retain(|_, b| b.held > 0 || self.refilled(*b, now) < self.burst());
         }
+        let held = levels.get(key).map_or(0, |b| b.held);
         let level = levels
             .get(key)
             .map_or(self.burst(), |b| self.refilled(*b, now));
         if level < 1.0 {
-            let wait = (1.0 - level) * self.limit.period.as_secs_f64();
-            return Err(Duration::from_secs_f64(wait));
+            let wait = Duration::from_secs_f64((1.0 - level) * self.limit.period.as_secs_f64());
+            return Err(match held {
+                0 => Shortfall::Empty(wait),
+                _ => Shortfall::Held(wait),
+            });
         }
-        levels.insert(key.clone(), (level - 1.0, now));
+        let b = Level {
+            level: level - 1.0,
+            at: now,
+            held: held + 1,
+        };
+        levels.insert(key.clone(), b);
         Ok(())
     }
 
-    /// Gives back a unit taken for `key`.
-    fn give_back(&self, key: &K) {
+    /// A held unit for `key` ends: returned to the bucket, or spent.
+    fn settle(&self, key: &K, returned: bool) {
         let now = Instant::now();
         let mut levels = self.levels.lock().expect("limiter poisoned");
         if let Some(b) = levels.get_mut(key) {
-            *b = ((self.refilled(*b, now) + 1.0).min(self.burst()), now);
+            let level = self.refilled(*b, now) + if returned { 1.0 } else { 0.0 };
+            *b = Level {
+                level: level.min(self.burst()),
+                at: now,
+                held: b.held.saturating_sub(1),
+            };
         }
     }
 }
@@ -121,7 +155,12 @@ pub struct LoginLimiter {
     by_address: Buckets<IpAddr>,
     successes: Buckets<IpAddr>,
     trusted_proxy_header: Option<HeaderName>,
+    /// Woken whenever an attempt settles, for attempts waiting on held units.
+    settled: Notify,
 }
+
+/// How long an attempt waits for other attempts' held units to settle.
+const SETTLE_WAIT: Duration = Duration::from_secs(5);
 
 /// One attempt's reservation; [`Attempt::succeeded`] or
 /// [`Attempt::failed`] settles it (dropped unsettled, it counts as both).
@@ -130,18 +169,34 @@ pub struct Attempt<'a> {
     limiter: &'a LoginLimiter,
     username: String,
     address: IpAddr,
+    /// Whether the attempt was a success, once known.
+    outcome: Option<bool>,
 }
 
 impl Attempt<'_> {
     /// Not a failure: the failure units go back.
-    pub fn succeeded(self) {
-        self.limiter.by_username.give_back(&self.username);
-        self.limiter.by_address.give_back(&self.address);
+    pub fn succeeded(mut self) {
+        self.outcome = Some(true);
     }
 
     /// Not a success: the success unit goes back.
-    pub fn failed(self) {
-        self.limiter.successes.give_back(&self.address);
+    pub fn failed(mut self) {
+        self.outcome = Some(false);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let l = self.limiter;
+        let (success, failure) = match self.outcome {
+            Some(true) => (false, true),
+            Some(false) => (true, false),
+            None => (false, false),
+        };
+        l.by_username.settle(&self.username, failure);
+        l.by_address.settle(&self.address, failure);
+        l.successes.settle(&self.address, success);
+        l.settled.notify_waiters();
     }
 }
 
@@ -152,6 +207,7 @@ impl LoginLimiter {
             by_address: Buckets::new(limits.per_address),
             successes: Buckets::new(limits.successes),
             trusted_proxy_header,
+            settled: Notify::new(),
         }
     }
 
@@ -167,34 +223,70 @@ impl LoginLimiter {
     }
 
     /// Reserves one attempt for `username` (its canonical form) from
-    /// `address`, or says which budget is spent and for how long.
-    pub fn attempt(&self, address: IpAddr, username: &str) -> Result<Attempt<'_>, Refusal> {
+    /// `address`, or says which budget is spent and for how long. A budget
+    /// held by attempts still running is waited for, up to [`SETTLE_WAIT`].
+    pub async fn attempt(&self, address: IpAddr, username: &str) -> Result<Attempt<'_>, Refusal> {
+        let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+        loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            match self.try_attempt(address, username) {
+                Ok(attempt) => return Ok(attempt),
+                Err((Shortfall::Held(wait), which)) => {
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
+                        return Err(refuse(which, wait));
+                    }
+                    // Until one settles, or a unit refills.
+                    let _ = tokio::time::timeout_at(deadline.min(now + wait), settled).await;
+                }
+                Err((Shortfall::Empty(wait), which)) => return Err(refuse(which, wait)),
+            }
+        }
+    }
+
+    fn try_attempt(
+        &self,
+        address: IpAddr,
+        username: &str,
+    ) -> Result<Attempt<'_>, (Shortfall, Budget)> {
         let username = username.to_owned();
         self.by_username
             .take(&username)
-            .map_err(|wait| refuse("username", "failed attempts for this username", wait))?;
-        if let Err(wait) = self.by_address.take(&address) {
-            self.by_username.give_back(&username);
-            return Err(refuse("address", "failed attempts from this address", wait));
+            .map_err(|s| (s, Budget::Username))?;
+        if let Err(s) = self.by_address.take(&address) {
+            self.by_username.settle(&username, true);
+            return Err((s, Budget::Address));
         }
-        if let Err(wait) = self.successes.take(&address) {
-            self.by_username.give_back(&username);
-            self.by_address.give_back(&address);
-            return Err(refuse(
-                "successes",
-                "logins and registrations from this address",
-                wait,
-            ));
+        if let Err(s) = self.successes.take(&address) {
+            self.by_username.settle(&username, true);
+            self.by_address.settle(&address, true);
+            return Err((s, Budget::Successes));
         }
         Ok(Attempt {
             limiter: self,
             username,
             address,
+            outcome: None,
         })
     }
 }
 
-fn refuse(by: &'static str, what: &'static str, wait: Duration) -> Refusal {
+/// The budget an attempt found spent.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    Username,
+    Address,
+    Successes,
+}
+
+fn refuse(budget: Budget, wait: Duration) -> Refusal {
+    let (by, what) = match budget {
+        Budget::Username => ("username", "failed attempts for this username"),
+        Budget::Address => ("address", "failed attempts from this address"),
+        Budget::Successes => ("successes", "logins and registrations from this address"),
+    };
     metrics::record_rate_limited(by);
     tracing::info!(
         by,
@@ -234,13 +326,13 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[test]
-    fn failures_spend_the_username_budget_then_429_in_whole_seconds() {
+    #[tokio::test]
+    async fn failures_spend_the_username_budget_then_429_in_whole_seconds() {
         let l = limiter(3, 100, 100);
         for _ in 0..3 {
-            l.attempt(ip("10.0.0.1"), "alice").unwrap().failed();
+            l.attempt(ip("10.0.0.1"), "alice").await.unwrap().failed();
         }
-        match l.attempt(ip("10.0.0.2"), "alice") {
+        match l.attempt(ip("10.0.0.2"), "alice").await {
             Err(Refusal::RateLimited {
                 retry_after_secs,
                 what,
@@ -252,37 +344,70 @@ mod tests {
             Ok(_) => panic!("a fourth failure went through"),
         }
         // Other keys have their own buckets.
-        l.attempt(ip("10.0.0.1"), "bob").unwrap().failed();
+        l.attempt(ip("10.0.0.1"), "bob").await.unwrap().failed();
     }
 
-    #[test]
-    fn successes_are_not_failures_but_have_a_ceiling() {
+    #[tokio::test]
+    async fn successes_are_not_failures_but_have_a_ceiling() {
         let l = limiter(2, 2, 5);
         for i in 0..5 {
             l.attempt(ip("10.0.0.1"), &format!("u{i}"))
+                .await
                 .unwrap()
                 .succeeded();
         }
-        match l.attempt(ip("10.0.0.1"), "u9") {
+        match l.attempt(ip("10.0.0.1"), "u9").await {
             Err(Refusal::RateLimited { what, .. }) => assert!(what.contains("address")),
             _ => panic!("the success ceiling did not hold"),
         }
         // Another address is untouched, and one user's successes never lock it.
         for _ in 0..4 {
-            l.attempt(ip("10.0.0.2"), "u0").unwrap().succeeded();
+            l.attempt(ip("10.0.0.2"), "u0").await.unwrap().succeeded();
         }
     }
 
-    #[test]
-    fn an_address_runs_out_of_failures_across_usernames() {
+    #[tokio::test]
+    async fn an_address_runs_out_of_failures_across_usernames() {
         let l = limiter(100, 3, 100);
         for i in 0..3 {
             l.attempt(ip("10.0.0.1"), &format!("n{i}"))
+                .await
                 .unwrap()
                 .failed();
         }
-        assert!(l.attempt(ip("10.0.0.1"), "n9").is_err());
-        assert!(l.attempt(ip("10.0.0.2"), "n9").is_ok());
+        assert!(l.attempt(ip("10.0.0.1"), "n9").await.is_err());
+        assert!(l.attempt(ip("10.0.0.2"), "n9").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn parallel_correct_logins_wait_for_each_other_instead_of_429() {
+        // Two failure units per username: a third attempt while two run.
+        let l = limiter(2, 100, 100);
+        let a = l.attempt(ip("10.0.0.1"), "alice").await.unwrap();
+        let b = l.attempt(ip("10.0.0.1"), "alice").await.unwrap();
+        let third = l.attempt(ip("10.0.0.1"), "alice");
+        tokio::pin!(third);
+        let pending = tokio::time::timeout(Duration::from_millis(50), third.as_mut()).await;
+        assert!(pending.is_err(), "the third attempt did not wait");
+        a.succeeded();
+        let c = tokio::time::timeout(Duration::from_secs(1), third)
+            .await
+            .expect("a success gave its unit back")
+            .expect("not refused");
+        c.succeeded();
+        // Failures still spend the budget: with both units failed, a new
+        // attempt is refused at once.
+        b.failed();
+        let d = l.attempt(ip("10.0.0.1"), "alice").await.unwrap();
+        d.failed();
+        assert!(matches!(
+            tokio::time::timeout(
+                Duration::from_millis(500),
+                l.attempt(ip("10.0.0.1"), "alice")
+            )
+            .await,
+            Ok(Err(Refusal::RateLimited { .. }))
+        ));
     }
 
     #[test]

@@ -126,6 +126,13 @@ pub struct NewEntry {
     pub output: String,
 }
 
+impl NewEntry {
+    /// The bytes of text the row carries.
+    pub fn bytes(&self) -> usize {
+        self.input.len() + self.output.len()
+    }
+}
+
 /// What the database gave a committed row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Saved {

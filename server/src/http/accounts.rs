@@ -4,6 +4,8 @@
 //! server refuses a revoked token from its next request.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -11,7 +13,7 @@ use strop_common::{
     AccountDeletion, ErrorBody, MAX_PASSWORD_BYTES, MessageResponse, PasswordChange, SessionInfo,
     SessionsResponse,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use warp::filters::BoxedFilter;
 use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE, USER_AGENT};
 use warp::http::{HeaderMap, HeaderValue, Method};
@@ -27,6 +29,7 @@ use crate::http::filters::{
 };
 use crate::http::query;
 use crate::http::route::Route;
+use crate::limits::{SLOW_READER, StreamGuard};
 use crate::live::notify;
 
 /// Rows per export page, and about how many bytes of text one may hold:
@@ -130,7 +133,12 @@ fn export(state: AppState) -> BoxedFilter<(Response,)> {
     on(Route::HistoryExport)
         .and(user(&state))
         .and(with_state(state))
-        .map(|user: User, state: AppState| export_stream(state, user))
+        .map(
+            |user: User, state: AppState| match state.limits.open_export(user.id) {
+                Ok(open) => export_stream(state, user, open),
+                Err(refusal) => ApiError::from(refusal).into_response(),
+            },
+        )
         .boxed()
 }
 
@@ -176,14 +184,9 @@ pub async fn revoke_session(
     user: User,
     id: &str,
 ) -> Result<MessageResponse, ApiError> {
-    let no_such = || ApiError::NoSuch(format!("You have no session {id}."));
+    let id = query::path_id("session", id)?;
     // Any id that is not one of ours is a 404, like another user's.
-    let Ok(id) = id.parse::<i64>() else {
-        return Err(ApiError::invalid(format!(
-            "The session id in the path must be a whole number, not \"{}\".",
-            id.chars().take(40).collect::<String>()
-        )));
-    };
+    let no_such = || ApiError::NoSuch(format!("You have no session {id}."));
     let client = state.pool.get().await?;
     if notify::revoke_session(&client, user.id, id).await? {
         Ok(MessageResponse {
@@ -239,7 +242,7 @@ async fn check_password(
     from: IpAddr,
     password: String,
 ) -> Result<String, ApiError> {
-    let attempt = state.login_limiter.attempt(from, &user.name)?;
+    let attempt = state.login_limiter.attempt(from, &user.name).await?;
     let stored = {
         let client = state.pool.get().await?;
         db::users::password_hash(&client, user.id).await?
@@ -350,52 +353,30 @@ struct ExportFailed(String);
                 line cuts the response short (no final chunk), so a truncated export is \
                 never mistaken for a whole one."),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 429, description = "As many exports of this user are running as they may \
+            (STROP_STREAMS_PER_USER); Retry-After says when to try again", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
-fn export_stream(state: AppState, user: User) -> Response {
-    let (tx, mut rx) = mpsc::channel::<Result<Bytes, ExportFailed>>(EXPORT_AHEAD);
-    tokio::spawn(async move {
-        let mut after = 0;
-        loop {
-            let page = async {
-                let client = state.pool.get().await.map_err(|e| e.to_string())?;
-                db::history::export_page(
-                    &client,
-                    user.id,
-                    after,
-                    EXPORT_PAGE_ROWS,
-                    EXPORT_PAGE_BYTES,
-                )
-                .await
-                .map_err(|e| e.to_string())
-            };
-            let rows = match page.await {
-                Ok(rows) => rows,
-                Err(e) => {
-                    tracing::warn!(error = %e, "export cut short");
-                    let _ = tx.send(Err(ExportFailed(e))).await;
-                    return;
-                }
-            };
-            let Some(last) = rows.last() else { return };
-            after = last.id;
-            let mut chunk = Vec::new();
-            for row in rows {
-                let entry = row.into_entry(user.name.clone());
-                if serde_json::to_writer(&mut chunk, &entry).is_err() {
-                    let _ = tx
-                        .send(Err(ExportFailed("an entry could not be encoded".into())))
-                        .await;
-                    return;
-                }
-                chunk.push(b'\n');
+fn export_stream(state: AppState, user: User, open: StreamGuard) -> Response {
+    let (tx, mut rx) = mpsc::channel::<ExportChunk>(EXPORT_AHEAD);
+    let whole = Arc::new(AtomicBool::new(false));
+    tokio::spawn(export_pages(state, user, tx, whole.clone(), open));
+    // A chunk's memory is held until the body asks for the next one: by
+    // then hyper has taken it on its way to the socket.
+    let mut sent: Option<OwnedSemaphorePermit> = None;
+    let body = futures_util::stream::poll_fn(move |cx| {
+        drop(sent.take());
+        rx.poll_recv(cx).map(|chunk| match chunk {
+            Some(Ok((bytes, held))) => {
+                drop(sent.replace(held));
+                Some(Ok(bytes))
             }
-            if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
-                // The client went away.
-                return;
-            }
-        }
+            Some(Err(failed)) => Some(Err(failed)),
+            None if whole.load(Ordering::Acquire) => None,
+            // Given up without a word: still no final chunk.
+            None => Some(Err(ExportFailed("the export was given up".into()))),
+        })
     });
-    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let mut res = warp::reply::stream(body).into_response();
     let headers = res.headers_mut();
     headers.insert(
@@ -404,4 +385,84 @@ fn export_stream(state: AppState, user: User) -> Response {
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+/// One encoded page and its share of the memory budget, or why the export ended.
+type ExportChunk = Result<(Bytes, OwnedSemaphorePermit), ExportFailed>;
+
+/// Reads and encodes page after page, each within the memory budget, and
+/// hands them to the body; gives up on a client that reads nothing for
+/// [`SLOW_READER`], and on a budget that stays full as long.
+async fn export_pages(
+    state: AppState,
+    user: User,
+    tx: mpsc::Sender<ExportChunk>,
+    whole: Arc<AtomicBool>,
+    _open: StreamGuard,
+) {
+    let limits = state.limits.clone();
+    let mut after = 0;
+    loop {
+        let page = async {
+            let mut held = limits
+                .memory(2 * EXPORT_PAGE_BYTES as usize, SLOW_READER)
+                .await
+                .ok_or("the memory budget stayed full")?;
+            let client = state.pool.get().await.map_err(|e| e.to_string())?;
+            let rows = db::history::export_page(
+                &client,
+                user.id,
+                after,
+                EXPORT_PAGE_ROWS,
+                EXPORT_PAGE_BYTES,
+            )
+            .await
+            .map_err(|e| crate::ops::logging::Chain(&e).to_string())?;
+            drop(client);
+            let Some(last) = rows.last().map(|r| r.id) else {
+                return Ok(None);
+            };
+            let chunk = export_chunk(rows, &user)?;
+            limits
+                .resize(&mut held, chunk.len())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(Some((last, Bytes::from(chunk), held)))
+        };
+        let chunk = match page.await {
+            Ok(Some((last, chunk, held))) => {
+                after = last;
+                Ok((chunk, held))
+            }
+            Ok(None) => {
+                whole.store(true, Ordering::Release);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "export cut short");
+                Err(ExportFailed(e))
+            }
+        };
+        let failed = chunk.is_err();
+        match tokio::time::timeout(SLOW_READER, tx.send(chunk)).await {
+            Ok(Ok(())) if !failed => {}
+            Ok(_) => return,
+            Err(_) => {
+                tracing::info!(user = %user.name, "the client read nothing of its export; cut short");
+                return;
+            }
+        }
+    }
+}
+
+/// A page of rows as NDJSON lines.
+fn export_chunk(rows: Vec<db::history::Record>, user: &User) -> Result<Vec<u8>, String> {
+    let mut chunk = Vec::new();
+    for row in rows {
+        let entry = row.into_entry(user.name.clone());
+        serde_json::to_writer(&mut chunk, &entry)
+            .map_err(|_| "an entry could not be encoded".to_string())?;
+        chunk.push(b'\n');
+    }
+    Ok(chunk)
 }

@@ -70,12 +70,7 @@ pub async fn delete_entry(
     user: User,
     id: &str,
 ) -> Result<HistoryDeleted, ApiError> {
-    let Ok(id) = id.parse::<i64>() else {
-        return Err(ApiError::invalid(format!(
-            "The entry id in the path must be a whole number, not \"{}\".",
-            id.chars().take(40).collect::<String>()
-        )));
-    };
+    let id = crate::http::query::path_id("entry", id)?;
     state.limits.write(user.id)?;
     let client = state.pool.get().await?;
     if notify::delete_entry(&client, user.id, id).await? {

@@ -39,7 +39,8 @@ pub fn at_with_param(route: Route) -> BoxedFilter<(String,)> {
         .and(warp::path::full())
         .and_then(
             move |param: String, full: warp::path::FullPath| async move {
-                if Route::of_path(full.as_str()) == Some(route) {
+                let path = full.as_str();
+                if Route::dispatch(Route::of_path(path), path) == Some(route) {
                     Ok(param)
                 } else {
                     Err(warp::reject::not_found())

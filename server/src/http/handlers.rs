@@ -5,6 +5,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use tokio::sync::OwnedSemaphorePermit;
+use warp::Reply;
+
 use strop_common::{
     Credentials, ErrorBody, Function, HISTORY_CAP, HistoryQuery, HistoryResponse,
     MAX_HISTORY_LIMIT, MAX_PASSWORD_BYTES, MessageResponse, StatusResponse, StropRequest,
@@ -59,7 +62,7 @@ pub async fn register(
     key: Option<String>,
 ) -> Result<MessageResponse, ApiError> {
     let Credentials { username, password } = validate_credentials(body)?;
-    let attempt = state.login_limiter.attempt(client, &username)?;
+    let attempt = state.login_limiter.attempt(client, &username).await?;
     let answer = MessageResponse {
         // The seed's spelling, kept for its clients.
         message: format!("User \"{username}\" registered succesfully."),
@@ -142,7 +145,7 @@ pub async fn authenticate(
 ) -> Result<TokenResponse, ApiError> {
     let Credentials { username, password } = validate_credentials(body)?;
     // Before anything that costs a password hash or a query.
-    let attempt = state.login_limiter.attempt(client, &username)?;
+    let attempt = state.login_limiter.attempt(client, &username).await?;
     let stored = {
         let client = state.pool.get().await?;
         db::users::find(&client, &username).await?
@@ -207,7 +210,8 @@ pub async fn authenticate(
         (status = 200, description = "The input reversed by grapheme clusters", body = StropResponse),
         (status = 400, description = "Missing or non-string input", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many writes for this account; Retry-After says when \
+        (status = 429, description = "Too many writes for this account, or too many large runs of it at once (each \
+            holds server memory until answered); Retry-After says when \
             to try again", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
@@ -217,7 +221,7 @@ pub async fn run_strop(
     function: Function,
     body: StropRequest,
     key: Option<String>,
-) -> Result<StropResponse, ApiError> {
+) -> Result<(StropResponse, OwnedSemaphorePermit), ApiError> {
     let refused = match state.limits.write(writer.user_id()) {
         Err(refusal) => Some(ApiError::from(refusal)),
         // PostgreSQL text cannot hold NUL, so such input could not be recorded.
@@ -231,10 +235,19 @@ pub async fn run_strop(
         writer.confirm(state).await?;
         return Err(refused);
     }
+    // The run's texts are held in the memory budget until its answer is
+    // sent: a burst of large runs waits for room (or is 503) instead of
+    // growing the process, first within its user's share, so that it waits
+    // behind itself and not in front of other users.
+    let estimate = run_bytes(body.input.len(), 4 * body.input.len());
+    let _share = state.limits.run_share(writer.user_id(), estimate).await?;
+    let mut held = state.limits.answer_memory(estimate).await?;
     let output = match function {
         Function::Reverse => strops::reverse(&body.input),
         Function::Piglatin => strops::piglatin(&body.input),
     };
+    let needed = run_bytes(body.input.len(), output.len());
+    state.limits.resize(&mut held, needed).await?;
     let entry = db::history::NewEntry {
         user_id: writer.user_id(),
         function,
@@ -257,7 +270,7 @@ pub async fn run_strop(
         };
         writer.used(state);
         tracing::debug!(id = saved.id, "history row committed");
-        return Ok(StropResponse { output });
+        return Ok((StropResponse { output }, held));
     };
     // The keyed transaction is the user's own: its token checked first.
     let user = writer.confirm(state).await?;
@@ -276,11 +289,14 @@ pub async fn run_strop(
             if let Err(e) = crate::live::notify::announce_history(&client, &[saved.id]).await {
                 tracing::warn!(error = %e, "could not announce a new history row");
             }
-            Ok(answer)
+            Ok((answer, held))
         }
         db::idempotency::Outcome::Seen {
             same: true, answer, ..
-        } => serde_json::from_str(&answer).map_err(ApiError::internal),
+        } => Ok((
+            serde_json::from_str(&answer).map_err(ApiError::internal)?,
+            held,
+        )),
         db::idempotency::Outcome::Seen { same: false, .. } => Err(ApiError::IdempotencyMismatch),
         db::idempotency::Outcome::InFlight => Err(ApiError::IdempotencyInFlight),
     }
@@ -422,6 +438,28 @@ pub async fn history_response(
     res.extensions_mut()
         .insert(crate::limits::HeldMemory::new(held));
     Ok(res)
+}
+
+/// The bytes a run holds until answered: the input as read and as sent to
+/// PostgreSQL; the output as answered, as the row's copy, as sent, and as
+/// JSON text (escaping can take 6 bytes per byte).
+fn run_bytes(input: usize, output: usize) -> usize {
+    crate::limits::ROW_OVERHEAD + 2 * input + 9 * output
+}
+
+/// A body answered as JSON, the memory it holds released once it is sent.
+pub fn held_answer<T: serde::Serialize>(
+    result: Result<(T, OwnedSemaphorePermit), ApiError>,
+) -> warp::reply::Response {
+    match result {
+        Ok((body, held)) => {
+            let mut res = warp::reply::json(&body).into_response();
+            res.extensions_mut()
+                .insert(crate::limits::HeldMemory::new(held));
+            res
+        }
+        Err(err) => err.into_response(),
+    }
 }
 
 /// The bytes one entry of an answer holds: its strings' buffers and the

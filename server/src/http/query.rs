@@ -75,18 +75,33 @@ fn limit(value: &str) -> Result<u32, ApiError> {
         })
 }
 
+/// An id as written in a path or query: digits only (no sign, no space),
+/// from 1. `i64`'s own parser would take `+3`.
+fn id_number(value: &str) -> Option<i64> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse::<i64>().ok().filter(|n| *n >= 1)
+}
+
+/// The id of a path's last segment (`what`: "entry", "session").
+pub fn path_id(what: &str, value: &str) -> Result<i64, ApiError> {
+    id_number(value).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "The {what} id in the path must be a whole number from 1, not \"{}\".",
+            shown(value)
+        ))
+    })
+}
+
 /// An entry id: a whole number from 1.
 pub fn entry_id(name: &str, value: &str) -> Result<i64, ApiError> {
-    value
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| {
-            ApiError::invalid(format!(
-                "The query parameter {name} takes an entry id (a whole number from 1), not \"{}\".",
-                shown(value)
-            ))
-        })
+    id_number(value).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "The query parameter {name} takes an entry id (a whole number from 1), not \"{}\".",
+            shown(value)
+        ))
+    })
 }
 
 fn function(value: &str) -> Result<Function, ApiError> {

@@ -220,7 +220,7 @@ fn strop(state: AppState, function: Function) -> BoxedFilter<(Response,)> {
                         return Err(key.err().or(body.err()).expect("one failed"));
                     }
                 };
-                Ok::<_, Rejection>(respond(
+                Ok::<_, Rejection>(handlers::held_answer(
                     handlers::run_strop(&state, writer, function, body, key).await,
                 ))
             },

@@ -33,7 +33,7 @@ use crate::db;
 use crate::db::history::OwnedEntry;
 use crate::http::auth::{self, User};
 use crate::http::error::ApiError;
-use crate::limits::StreamGuard;
+use crate::limits::{SLOW_READER, StreamGuard};
 use crate::live::listener::{HistoryNotice, TokenNotice};
 
 /// A comment line this often keeps proxies from timing the stream out and
@@ -41,8 +41,6 @@ use crate::live::listener::{HistoryNotice, TokenNotice};
 pub const HEARTBEAT: Duration = strop_common::EVENTS_HEARTBEAT;
 /// Events waiting for one client. Small: whatever is missed is re-read.
 const BUFFER: usize = 16;
-/// How long a full buffer may stay full before the subscriber is dropped.
-const SLOW_READER: Duration = Duration::from_secs(10);
 /// Rows per catch-up query at most (the page byte budget usually ends it first).
 const PAGE: i64 = 200;
 /// How long a row may wait for the announcement of the row before it.

@@ -25,6 +25,10 @@ pub use crate::db::history::{NewEntry, Saved};
 /// Most rows in one batch. Keeps the `pg_notify` payload (the batch's ids,
 /// at most 20 bytes each with the comma) under PostgreSQL's 8000-byte limit.
 pub const MAX_BATCH: usize = 256;
+/// Most bytes of text in one batch (a larger row goes alone): a batch of
+/// large rows must commit well within the statement timeout, or every
+/// other user's row in it fails with it.
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
 /// Batches committing at once, each on its own pooled connection.
 pub const BATCHES_IN_FLIGHT: usize = 2;
 
@@ -147,7 +151,7 @@ async fn batch_loop(
                     Err(_) => break,
                 }
             }
-            let batch = take_batch(&mut held, &busy, |j| j.entry.user_id);
+            let batch = take_batch(&mut held, &busy, |j| (j.entry.user_id, j.entry.bytes()));
             if batch.is_empty() {
                 break;
             }
@@ -208,16 +212,30 @@ impl Drop for Slot {
 }
 
 /// The next batch from `held` (oldest first): every row whose user has no
-/// batch in flight here, up to [`MAX_BATCH`]. A user's rows wait while one
+/// batch in flight here, up to [`MAX_BATCH`] rows and [`MAX_BATCH_BYTES`]
+/// (`user_and_bytes` tells a job's). A user's rows wait while one
 /// of their batches commits, because the user's lock (migration V3) would
 /// hold the new batch, and every other user's rows in it, until that commit
 /// ends; waiting here lets the next batch gather them all at once instead.
 /// Rows stay in queue order, so a user's rows keep their order.
-fn take_batch<J>(held: &mut VecDeque<J>, busy: &HashSet<i64>, user: impl Fn(&J) -> i64) -> Vec<J> {
+fn take_batch<J>(
+    held: &mut VecDeque<J>,
+    busy: &HashSet<i64>,
+    user_and_bytes: impl Fn(&J) -> (i64, usize),
+) -> Vec<J> {
     let mut batch = Vec::new();
+    let mut bytes = 0;
+    let mut full = false;
     let mut rest = VecDeque::new();
     for job in held.drain(..) {
-        if batch.len() < MAX_BATCH && !busy.contains(&user(&job)) {
+        let (user, size) = user_and_bytes(&job);
+        // Once full, nothing more: a later row must not pass an earlier
+        // row of its user.
+        full = full
+            || batch.len() == MAX_BATCH
+            || (!batch.is_empty() && bytes + size > MAX_BATCH_BYTES);
+        if !full && !busy.contains(&user) {
+            bytes += size;
             batch.push(job);
         } else {
             rest.push_back(job);
@@ -310,7 +328,7 @@ mod tests {
         // (user, sequence number within the queue)
         let mut held: VecDeque<(i64, u32)> = [(1, 0), (2, 1), (1, 2), (3, 3), (2, 4)].into();
         let busy = HashSet::from([2]);
-        let batch = take_batch(&mut held, &busy, |j| j.0);
+        let batch = take_batch(&mut held, &busy, |j| (j.0, 1));
         assert_eq!(batch, vec![(1, 0), (1, 2), (3, 3)]);
         assert_eq!(held, VecDeque::from([(2, 1), (2, 4)]));
     }
@@ -320,7 +338,7 @@ mod tests {
         let mut held: VecDeque<(i64, u32)> = (0..MAX_BATCH as u32 + 3)
             .map(|n| (i64::from(n % 2), n))
             .collect();
-        let batch = take_batch(&mut held, &HashSet::new(), |j| j.0);
+        let batch = take_batch(&mut held, &HashSet::new(), |j| (j.0, 1));
         assert_eq!(batch.len(), MAX_BATCH);
         assert!(batch.iter().enumerate().all(|(i, j)| j.1 == i as u32));
         let left: Vec<u32> = held.iter().map(|j| j.1).collect();
@@ -331,9 +349,32 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_ends_at_its_byte_cap_and_a_larger_row_goes_alone() {
+        let half = MAX_BATCH_BYTES / 2;
+        // (user, bytes)
+        let mut held: VecDeque<(i64, usize)> = [
+            (1, half),
+            (2, half),
+            (3, 1),
+            (1, MAX_BATCH_BYTES * 3),
+            (4, 1),
+        ]
+        .into();
+        let one = |j: &(i64, usize)| *j;
+        let batch = take_batch(&mut held, &HashSet::new(), one);
+        assert_eq!(batch, vec![(1, half), (2, half)]);
+        // Full: the small row behind waits too, keeping the queue's order.
+        let batch = take_batch(&mut held, &HashSet::new(), one);
+        assert_eq!(batch, vec![(3, 1)]);
+        let batch = take_batch(&mut held, &HashSet::new(), one);
+        assert_eq!(batch, vec![(1, MAX_BATCH_BYTES * 3)]);
+        assert_eq!(held, VecDeque::from([(4, 1)]));
+    }
+
+    #[test]
     fn nothing_is_taken_while_every_queued_user_is_committing() {
         let mut held: VecDeque<(i64, u32)> = [(7, 0), (7, 1)].into();
-        let batch = take_batch(&mut held, &HashSet::from([7]), |j| j.0);
+        let batch = take_batch(&mut held, &HashSet::from([7]), |j| (j.0, 1));
         assert!(batch.is_empty());
         assert_eq!(held.len(), 2);
     }

@@ -117,17 +117,24 @@ async fn a_bad_id_is_400_and_a_revoked_token_401() {
     let app = spawn_app().await;
     let (_, token) = app.user().await;
     let id = run(&app, &token, "x").await;
-    for bad in ["abc", "1.5", "99999999999999999999"] {
+    let signed = format!("+{id}");
+    for bad in ["abc", "1.5", "99999999999999999999", &signed, "-1", "0"] {
         let res = delete(&app, &entry_path(bad), Some(&token)).await;
         let body = assert_error(res, 400, ErrorCode::InvalidRequest).await;
         assert!(body.message.contains("whole number"), "{body:?}");
     }
+    assert_eq!(ids(&app, &token).await, [id], "a refused id deleted a row");
     assert_error(
         delete(&app, &entry_path(id), None).await,
         401,
         ErrorCode::MissingToken,
     )
     .await;
+    // One trailing slash is the same path, as on every route.
+    let res = delete(&app, &format!("{}/", entry_path(id)), Some(&token)).await;
+    assert_eq!(res.status(), 200);
+    assert!(ids(&app, &token).await.is_empty());
+    let id = run(&app, &token, "y").await;
     let res = app.post(paths::LOGOUT, &json!({}), Some(&token)).await;
     assert_eq!(res.status(), 200);
     assert_error(

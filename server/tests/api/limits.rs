@@ -232,3 +232,42 @@ async fn without_a_trusted_header_the_socket_peer_counts() {
     }
     assert_eq!(statuses, [401, 401, 401, 401, 429]);
 }
+
+#[tokio::test]
+async fn parallel_correct_logins_of_one_user_are_never_429() {
+    // The default budget: five failures per username. Twelve correct logins
+    // at once (an integration suite's workers) each hold one of those five
+    // units while hashing; the others wait for them instead of being refused.
+    let app = spawn_with(ServeOptions {
+        trusted_proxy_header: Some(HeaderName::from_static("x-forwarded-for")),
+        ..ServeOptions::default()
+    })
+    .await;
+    let from = "10.0.0.1";
+    let res = attempt(&app, paths::REGISTER, "suite", "right-pw", from).await;
+    assert_eq!(res.status(), 200);
+    let logins = (0..12).map(|_| attempt(&app, paths::AUTHENTICATE, "suite", "right-pw", from));
+    let statuses: Vec<u16> = futures_util::future::join_all(logins)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    // Wrong passwords still meet the budget, in parallel too.
+    let guesses = (0..12).map(|_| attempt(&app, paths::AUTHENTICATE, "suite", "guess", from));
+    let statuses: Vec<u16> = futures_util::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        7,
+        "{statuses:?}"
+    );
+}
