@@ -85,6 +85,10 @@ pub fn parse_token(payload: &str) -> Option<TokenNotice> {
 /// This one need not be durable (notifications are not WAL-logged anyway),
 /// so it commits without waiting for a flush and holds that lock briefly.
 pub async fn announce_history(client: &Client, ids: &[i64]) -> Result<(), tokio_postgres::Error> {
+    // A batch whose every row was refused committed nothing to tell.
+    if ids.is_empty() {
+        return Ok(());
+    }
     let stmt = client
         .prepare_cached("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)")
         .await?;

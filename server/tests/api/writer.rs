@@ -289,6 +289,60 @@ async fn every_committed_row_is_announced_once_on_strop_history() {
     assert_eq!(announced, stored.into_iter().collect::<Vec<_>>());
 }
 
+#[tokio::test]
+async fn a_batch_whose_rows_were_all_refused_announces_nothing() {
+    use futures_util::StreamExt;
+    use tokio_postgres::AsyncMessage;
+
+    let pg = fresh_database().await;
+    db::migrations::migrate(&pg).await.unwrap();
+    let pool = db::pool::create(pg.clone(), 4, std::time::Duration::from_secs(30)).unwrap();
+    let setup = connect(&pg).await;
+    let user: i64 = setup
+        .query_one(
+            "INSERT INTO users (username, password_hash) VALUES ('ann', 'x') RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let (listener, mut conn) = pg.connect(tokio_postgres::NoTls).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message {
+                let _ = tx.send(n.payload().to_string());
+            }
+        }
+    });
+    listener
+        .batch_execute(&format!("LISTEN {HISTORY_CHANNEL}"))
+        .await
+        .unwrap();
+    let (writer, drain) = HistoryWriter::start(pool, 8);
+    let entry = |input: &str| NewEntry {
+        user_id: user,
+        function: Function::Reverse,
+        input: input.into(),
+        output: input.chars().rev().collect(),
+    };
+    // A token no one has: the insert refuses the row, nothing is committed.
+    let refused = writer.record_checked(entry("refused"), Some([7; 32])).await;
+    assert!(refused.is_err(), "{refused:?}");
+    let saved = writer.record(entry("kept")).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the kept row is announced")
+        .unwrap();
+    assert_eq!(
+        first,
+        saved.id.to_string(),
+        "an announcement before the kept row's"
+    );
+    drain.finish().await;
+}
+
 /// A user's rows commit in id order whichever process writes them: while
 /// another writer (a second replica, here a bare connection) holds an
 /// uncommitted row of the user, the server's write for that user waits and
