@@ -31,7 +31,8 @@ use warp::http::{Request, Response, Version};
 use warp::{Filter, Reply};
 
 use crate::http::conn::{
-    AddressGuard, ConnState, GuardedBody, Overflow, OverflowGuard, PerAddress, Timeouts,
+    AddressGuard, ConnState, GuardedBody, Open, OpenGuard, Overflow, OverflowGuard, PerAddress,
+    Timeouts,
 };
 use crate::http::error::ApiError;
 use crate::http::parse_errors::JsonParseErrors;
@@ -125,6 +126,8 @@ pub async fn run<F, R>(
         budget: normal.clone(),
         per_address: per_address.clone(),
         cap: limits.per_address,
+        open: Arc::default(),
+        freeing: Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS)),
     });
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -141,36 +144,43 @@ pub async fn run<F, R>(
             () = &mut shutdown => break,
         };
         let conn = ConnState::new();
-        let Some(place) = Place::take(&streams, &overflow, &conn, peer) else {
-            continue;
+        let place = match Place::take(&streams, &overflow, &conn, peer) {
+            Taken::Now(place) => Ok(place),
+            Taken::Freeing(waiting) => Err(waiting),
+            Taken::Closed => continue,
         };
-        let over_cap = matches!(place, Place::Overflow(_));
-        let evicted = match &place {
-            Place::Overflow(slot) => slot.evicted(),
-            Place::Normal { .. } => CancellationToken::new(),
-        };
-        let services = services.clone();
-        let budget = streams.clone();
-        let state = conn.clone();
-        let service = service_fn(move |req| {
-            handle(
-                &services,
-                req,
-                peer,
-                over_cap,
-                state.clone(),
-                budget.clone(),
-            )
+        let (services, budget, overflow) = (services.clone(), streams.clone(), overflow.clone());
+        let closing = closing.clone();
+        tasks.spawn(async move {
+            let place = match place {
+                Ok(place) => place,
+                Err(waiting) => {
+                    let freed = Place::freed(&budget, &overflow, &conn, peer).await;
+                    drop(waiting);
+                    match freed {
+                        Some(place) => place,
+                        None => return,
+                    }
+                }
+            };
+            let over_cap = matches!(place, Place::Overflow(_));
+            let evicted = match &place {
+                Place::Overflow(slot) => slot.evicted(),
+                Place::Normal { open, .. } => open.evicted(),
+            };
+            let state = conn.clone();
+            let service = service_fn(move |req| {
+                handle(
+                    &services,
+                    req,
+                    peer,
+                    over_cap,
+                    state.clone(),
+                    budget.clone(),
+                )
+            });
+            serve(stream, service, place, conn, limits, closing, evicted).await;
         });
-        tasks.spawn(serve(
-            stream,
-            service,
-            place,
-            conn,
-            limits,
-            closing.clone(),
-            evicted,
-        ));
     }
     drop(listener);
     tracing::info!("shutting down; letting in-flight requests finish");
@@ -237,6 +247,24 @@ struct Budget {
     budget: Arc<Semaphore>,
     per_address: Arc<PerAddress>,
     cap: usize,
+    /// The connections in normal places.
+    open: Arc<Open>,
+    /// New connections waiting for the place an idle one is freeing.
+    freeing: Arc<Semaphore>,
+}
+
+/// How long a new connection waits for the place of the idle connection
+/// it closed, before it takes an overflow place instead.
+const FREEING_WAIT: Duration = Duration::from_secs(1);
+
+/// What [`Place::take`] found.
+enum Taken {
+    Now(Place),
+    /// At the cap: an idle connection is closing for this one, which waits
+    /// for its place ([`Place::freed`]) holding one of the waiting places.
+    Freeing(OwnedSemaphorePermit),
+    /// No place: the connection is closed at once.
+    Closed,
 }
 
 /// Where a connection is counted.
@@ -244,14 +272,56 @@ enum Place {
     Normal {
         _permit: OwnedSemaphorePermit,
         _address: AddressGuard,
+        open: OpenGuard,
     },
     Overflow(OverflowGuard),
 }
 
 impl Place {
-    /// A normal place if the server and the peer's address have room, else
-    /// an overflow place; `None`: the connection is closed at once.
+    /// A normal place if the server and the peer's address have room; at
+    /// the server's cap, the place of an idle connection closed for it;
+    /// else an overflow place.
     fn take(
+        normal: &Budget,
+        overflow: &Arc<Overflow>,
+        conn: &Arc<ConnState>,
+        peer: SocketAddr,
+    ) -> Taken {
+        if normal.budget.available_permits() == 0
+            && normal.per_address.count(peer.ip()) < normal.cap
+            && let Ok(waiting) = normal.freeing.clone().try_acquire_owned()
+            && normal.open.close_idlest()
+        {
+            return Taken::Freeing(waiting);
+        }
+        match Place::now(normal, overflow, conn, peer) {
+            Some(place) => Taken::Now(place),
+            None => Taken::Closed,
+        }
+    }
+
+    /// The place an idle connection freed (the budget is fair: it goes to
+    /// the longest waiter), else an overflow place.
+    async fn freed(
+        normal: &Budget,
+        overflow: &Arc<Overflow>,
+        conn: &Arc<ConnState>,
+        peer: SocketAddr,
+    ) -> Option<Place> {
+        let permit = tokio::time::timeout(FREEING_WAIT, normal.budget.clone().acquire_owned());
+        if let Ok(Ok(permit)) = permit.await
+            && let Some(address) = normal.per_address.admit(peer.ip(), normal.cap)
+        {
+            return Some(Place::Normal {
+                _permit: permit,
+                _address: address,
+                open: normal.open.register(peer.ip(), conn),
+            });
+        }
+        Place::now(normal, overflow, conn, peer)
+    }
+
+    fn now(
         normal: &Budget,
         overflow: &Arc<Overflow>,
         conn: &Arc<ConnState>,
@@ -266,6 +336,7 @@ impl Place {
             (Ok(permit), Some(address)) => Some(Place::Normal {
                 _permit: permit,
                 _address: address,
+                open: normal.open.register(peer.ip(), conn),
             }),
             (Ok(_), None) => overflow.admit(conn).map(Place::Overflow),
             (Err(_), _) => {

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -66,6 +66,13 @@ impl ConnState {
             },
             others,
         )
+    }
+
+    /// Since when the connection has been waiting for its next request;
+    /// `None` while a request is open or before the first.
+    fn idle_since(&self) -> Option<Instant> {
+        let since = *self.idle_since.lock().expect("idle_since poisoned");
+        (self.served() && self.active.load(Ordering::Acquire) == 0).then_some(since)
     }
 
     /// When the connection must close if nothing changes; `None` while a
@@ -156,6 +163,12 @@ pub struct PerAddress {
 }
 
 impl PerAddress {
+    /// The connections `ip` has now.
+    pub fn count(&self, ip: IpAddr) -> usize {
+        let counts = self.counts.lock().expect("per-address counts poisoned");
+        counts.get(&ip).copied().unwrap_or(0)
+    }
+
     /// One more connection from `ip`, unless it has `cap` already.
     pub fn admit(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<AddressGuard> {
         let mut counts = self.counts.lock().expect("per-address counts poisoned");
@@ -190,6 +203,87 @@ impl Drop for AddressGuard {
                 counts.remove(&self.ip);
             }
         }
+    }
+}
+
+/// The connections holding normal places. At the server's cap a new
+/// connection closes the keep-alive connection idle the longest, of the
+/// address holding the most (as nginx reuses keep-alive connections when it
+/// runs out): idle connections kept alive from a few addresses cannot lock
+/// everyone else out until their idle timeout.
+#[derive(Debug, Default)]
+pub struct Open {
+    next: AtomicU64,
+    conns: Mutex<HashMap<u64, Registered>>,
+}
+
+#[derive(Debug)]
+struct Registered {
+    ip: IpAddr,
+    conn: Arc<ConnState>,
+    evict: CancellationToken,
+}
+
+impl Open {
+    pub fn register(self: &Arc<Self>, ip: IpAddr, conn: &Arc<ConnState>) -> OpenGuard {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let evict = CancellationToken::new();
+        let entry = Registered {
+            ip,
+            conn: conn.clone(),
+            evict: evict.clone(),
+        };
+        let mut conns = self.conns.lock().expect("open connections poisoned");
+        conns.insert(id, entry);
+        OpenGuard {
+            open: self.clone(),
+            id,
+            evict,
+        }
+    }
+
+    /// Closes the idlest connection of the address holding the most;
+    /// whether there was one to close.
+    pub fn close_idlest(&self) -> bool {
+        let conns = self.conns.lock().expect("open connections poisoned");
+        let mut per_ip: HashMap<IpAddr, usize> = HashMap::new();
+        for r in conns.values() {
+            *per_ip.entry(r.ip).or_default() += 1;
+        }
+        let idlest = conns
+            .values()
+            .filter(|r| !r.evict.is_cancelled())
+            .filter_map(|r| Some((per_ip[&r.ip], std::cmp::Reverse(r.conn.idle_since()?), r)))
+            .max_by_key(|(n, since, _)| (*n, *since));
+        match idlest {
+            Some((_, _, r)) => {
+                tracing::info!(ip = %r.ip, "at the connection cap: closing an idle keep-alive connection for a new one");
+                r.evict.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A normal place's entry in [`Open`]; its token is cancelled to close it.
+#[derive(Debug)]
+pub struct OpenGuard {
+    open: Arc<Open>,
+    id: u64,
+    evict: CancellationToken,
+}
+
+impl OpenGuard {
+    pub fn evicted(&self) -> CancellationToken {
+        self.evict.clone()
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        let mut conns = self.open.conns.lock().expect("open connections poisoned");
+        conns.remove(&self.id);
     }
 }
 
@@ -280,6 +374,42 @@ mod tests {
         drop(b);
         let d = c.deadline(&T).unwrap();
         assert!(d > Instant::now() + T.idle - Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_the_idlest_connection_of_the_busiest_address_goes() {
+        let open = Arc::new(Open::default());
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let idle = |c: &Arc<ConnState>| drop(c.begin().0);
+        let quiet = ConnState::new(); // no request yet: not idle, the first-request deadline applies
+        let older = ConnState::new();
+        idle(&older);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let newer = ConnState::new();
+        idle(&newer);
+        let busy = ConnState::new();
+        let (_request, _) = busy.begin();
+        let lone = ConnState::new();
+        idle(&lone);
+        let guards = [
+            open.register(a, &quiet),
+            open.register(a, &newer),
+            open.register(a, &older),
+            open.register(a, &busy),
+            open.register(b, &lone),
+        ];
+        assert!(open.close_idlest());
+        let closed: Vec<bool> = guards.iter().map(|g| g.evicted().is_cancelled()).collect();
+        assert_eq!(closed, [false, false, true, false, false]);
+        assert!(open.close_idlest());
+        assert!(guards[1].evicted().is_cancelled());
+        // Then the other address's; never a connection in a request or
+        // before its first.
+        assert!(open.close_idlest());
+        assert!(guards[4].evicted().is_cancelled());
+        assert!(!open.close_idlest());
+        drop(guards);
+        assert!(open.conns.lock().unwrap().is_empty());
     }
 
     #[test]

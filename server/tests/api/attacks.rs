@@ -1,8 +1,8 @@
 //! The ways outside probes took the server down, each replayed
 //! against the real executable on loopback: connections that send nothing,
 //! one token holding every stream, stream catch-up over large entries,
-//! large /get-history answers, large runs from many connections, and exports
-//! that read nothing. During and after each, `/healthz` and an
+//! large /get-history answers, large runs from many connections, exports
+//! that read nothing, and kept-alive connections filling the cap. During and after each, `/healthz` and an
 //! authenticated request from another address answer within a second, and
 //! the process's peak memory stays under the bound docs/server.md states.
 
@@ -577,4 +577,71 @@ async fn export_lines(server: &ServerProcess, token: &str) -> usize {
     assert_eq!(res.status(), 200);
     let text = res.text().await.expect("the whole export");
     text.lines().count()
+}
+
+/// A kept-alive connection from `from` that has made one request.
+async fn kept_alive(target: SocketAddr, from: IpAddr) -> Option<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let mut s = socket.connect(target).await.ok()?;
+    refresh(&mut s).await.then_some(s)
+}
+
+/// One `/healthz` on `s`, its answer read; whether it came.
+async fn refresh(s: &mut TcpStream) -> bool {
+    let sent = s
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await;
+    sent.is_ok() && matches!(read, Ok(Ok(n)) if n > 0)
+}
+
+#[tokio::test]
+async fn connections_kept_alive_from_a_few_addresses_lock_no_one_out() {
+    raise_open_files();
+    // Three addresses at their cap fill the server's.
+    let settings = [
+        ("STROP_MAX_CONNECTIONS", "48"),
+        ("STROP_MAX_CONNECTIONS_PER_ADDRESS", "16"),
+    ];
+    let server = start(&settings).await;
+    let token = token(&server, "alice").await;
+    let target = addr(&server);
+    let mut held = Vec::new();
+    for last in [66, 67, 68] {
+        for _ in 0..16 {
+            let from = IpAddr::V4(Ipv4Addr::new(127, 0, 0, last));
+            held.extend(kept_alive(target, from).await);
+        }
+    }
+    assert_eq!(held.len(), 48, "the attack did not fill the cap");
+    // They keep themselves alive, well within the idle timeout, and reopen
+    // what is closed.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let attack = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                for (i, s) in held.iter_mut().enumerate() {
+                    if !refresh(s).await {
+                        let from = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 66 + (i / 16) as u8));
+                        if let Some(again) = kept_alive(target, from).await {
+                            *s = again;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(6) {
+        assert_answers(&server, &token, "during kept-alive connections").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    stop.cancel();
+    attack.await.unwrap();
+    assert_within_bound(&server, bound_mib(64, 48), "kept-alive connections");
+    server.terminate().await;
 }
