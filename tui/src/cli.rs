@@ -354,7 +354,8 @@ async fn remote(cli: Cli, command: RemoteCommand) -> Result<(), CliError> {
         }) => account::import(&authed(&launch, &client).await?, &file).await,
         RemoteCommand::History(args) => history(&launch, &client, &choices, args).await,
         RemoteCommand::Sessions(args) => {
-            account::sessions(&authed(&launch, &client).await?, args).await
+            let clock = Clock::new(&choices.zone);
+            account::sessions(&authed(&launch, &client).await?, args, &clock).await
         }
         RemoteCommand::Password(args) => {
             account::password(&authed(&launch, &client).await?, args).await

@@ -558,6 +558,13 @@ pub static KEYMAP: &[Binding] = &[
         A::PageDown,
         "Scroll a page down",
     ),
+    b(C::Detail, &[k(KeyCode::Home), c('g')], A::Top, "First line"),
+    b(
+        C::Detail,
+        &[k(KeyCode::End), c('G')],
+        A::Bottom,
+        "Last line",
+    ),
     b(C::Detail, &[c('r')], A::Rerun, "Re-run this entry"),
     b(C::Detail, &[c('y')], A::CopyOutput, "Copy the output"),
     b(C::Detail, &[c('Y')], A::CopyInput, "Copy the input"),

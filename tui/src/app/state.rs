@@ -144,6 +144,9 @@ pub struct Live {
     /// A stream dropped since the last open: deletions made meanwhile are
     /// not replayed, so the next open reloads the first page.
     pub missed: bool,
+    /// The server refused the stream with 429 (the user's streams are all
+    /// open elsewhere): the history shows without live updates meanwhile.
+    pub capped: bool,
 }
 
 /// Whether tokens can be kept in the OS keyring.

@@ -302,6 +302,8 @@ fn scroll(at: u16, action: Action) -> u16 {
         Action::PageUp => at.saturating_sub(PAGE_ROWS as u16),
         Action::PageDown => at.saturating_add(PAGE_ROWS as u16),
         Action::Top => 0,
+        // Clamped by the caller to what there is to scroll.
+        Action::Bottom => u16::MAX,
         _ => at,
     }
 }

@@ -37,6 +37,9 @@ pub enum CliError {
     ServerNotTold { forgotten: bool, cause: ClientError },
     #[error("The token in STROP_TOKEN was refused: it has expired or was revoked.")]
     EnvTokenRefused,
+    /// A keyring token was refused and its entry is gone meanwhile.
+    #[error("{}", crate::session::LOGGED_OUT_ELSEWHERE)]
+    LoggedOutElsewhere,
     /// The command line was fine for clap but not for us.
     #[error("{0}")]
     Usage(String),
@@ -81,7 +84,9 @@ impl CliError {
                 ) => exit::AUTH,
                 _ => exit::FAILURE,
             },
-            CliError::NotLoggedIn { .. } | CliError::EnvTokenRefused => exit::AUTH,
+            CliError::NotLoggedIn { .. }
+            | CliError::EnvTokenRefused
+            | CliError::LoggedOutElsewhere => exit::AUTH,
             CliError::Usage(_) => exit::USAGE,
             CliError::Store(_) | CliError::Settings(_) | CliError::Other(_) => exit::FAILURE,
         }
@@ -178,6 +183,7 @@ mod tests {
                 status: code.status(),
                 code,
                 message: String::new(),
+                retry_after: None,
             })
         };
         assert_eq!(api(ErrorCode::InvalidCredentials).exit_code(), exit::AUTH);
