@@ -89,6 +89,13 @@ pub enum ClientError {
         /// try again).
         retry_after: Option<u64>,
     },
+    /// `https://` to a server that answered in plain HTTP (strop-server
+    /// itself speaks no TLS; a proxy in front of it does).
+    #[error(
+        "The server at {server} answered in plain HTTP, not HTTPS; the address likely \
+         should start with http:// ({plain})."
+    )]
+    PlainHttp { server: String, plain: String },
     /// Something answered, but not the way strop-server does.
     #[error("The server at {server} gave an unexpected answer ({detail}); is it a strop server?")]
     Unexpected { server: String, detail: String },
@@ -495,9 +502,17 @@ impl Client {
                 tries: 1,
             };
         }
+        let reason = chain_reason(e);
+        // rustls read "HTTP/1.1 400" where a TLS record should be.
+        if self.base.starts_with("https://") && reason.contains("InvalidContentType") {
+            return ClientError::PlainHttp {
+                server: self.base.clone(),
+                plain: self.base.replacen("https://", "http://", 1),
+            };
+        }
         ClientError::Unreachable {
             server: self.base.clone(),
-            reason: chain_reason(e),
+            reason,
         }
     }
 }

@@ -75,7 +75,10 @@ impl CliError {
             CliError::Client(e) if e.is_unreachable() => exit::UNREACHABLE,
             CliError::ServerNotTold { cause, .. } if cause.is_unreachable() => exit::UNREACHABLE,
             CliError::ServerNotTold { .. } => exit::FAILURE,
-            CliError::Client(ClientError::InvalidServer { .. }) => exit::USAGE,
+            // The address is wrong (a bad value), not the server.
+            CliError::Client(ClientError::InvalidServer { .. } | ClientError::PlainHttp { .. }) => {
+                exit::USAGE
+            }
             CliError::Client(e) => match e.code() {
                 Some(
                     ErrorCode::InvalidCredentials
