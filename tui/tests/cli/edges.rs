@@ -175,6 +175,31 @@ fn the_man_page_renders_with_man() {
     ] {
         assert!(text.contains(word), "the rendered page has {word}: {text}");
     }
+    // New-user test: the synopsis named no values ("[--tz]"), no STROP_*
+    // variable was listed, and the editing keys were missing.
+    let synopsis: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("SYNOPSIS"))
+        .take_while(|l| !l.starts_with("DESCRIPTION"))
+        .collect();
+    for word in ["--tz ZONE", "--server URL", "--user USER", "--theme THEME"] {
+        assert!(
+            synopsis.contains(word),
+            "the synopsis has {word}: {synopsis}"
+        );
+    }
+    for (name, _) in strop_tui::cli::ENVIRONMENT {
+        assert!(text.contains(name), "the page lists {name}: {text}");
+    }
+    for word in [
+        "ENVIRONMENT",
+        "STROP_USER",
+        "STROP_TOKEN",
+        "Editing text",
+        "Ctrl+W, Alt+Backspace",
+    ] {
+        assert!(text.contains(word), "the rendered page has {word}: {text}");
+    }
     // The --help epilogue keeps its layout: one settings key per line.
     assert!(
         text.lines()

@@ -39,7 +39,7 @@ pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
     }
     out.push(Line::from(""));
     out.push(Line::styled(
-        "Other keys type into the focused field (←/→, Home/End, Ctrl+W, Ctrl+U edit).",
+        "Other keys type into the focused field.",
         theme.dim(),
     ));
     out
