@@ -238,6 +238,9 @@ pub struct Areas {
     pub search: Cell<Rect>,
     /// The history rows, header excluded.
     pub rows: Cell<Rect>,
+    /// How far the help can scroll as last drawn (its lines wrap with the
+    /// width); `None` before the first drawing.
+    pub help_max: Cell<Option<u16>>,
 }
 
 /// Which part of the main screen gets typed keys.
