@@ -225,19 +225,36 @@ pub enum Stored {
 }
 
 /// The server refused `refused`: what the keyring now holds for (server,
-/// user). Blocking: the keyring.
+/// user). Blocking: the keyring, and up to 0.6 s while it still holds
+/// `refused`.
 pub fn newer_token(
     store: &TokenStore,
     server: &str,
     user: &str,
     refused: &SecretString,
 ) -> Result<Stored, StoreError> {
-    Ok(match store.get(server, user)? {
-        Some(t) if same_secret(&t, refused) => Stored::Same,
-        Some(t) => Stored::Newer(t),
-        None => Stored::Nothing,
-    })
+    let read = || -> Result<Stored, StoreError> {
+        Ok(match store.get(server, user)? {
+            Some(t) if same_secret(&t, refused) => Stored::Same,
+            Some(t) => Stored::Newer(t),
+            None => Stored::Nothing,
+        })
+    };
+    // A log-out here revokes on the server first and forgets the keyring
+    // entry right after: a refusal can arrive in between, so give it a moment.
+    for _ in 0..SETTLE_TRIES {
+        match read()? {
+            Stored::Same => std::thread::sleep(SETTLE_PAUSE),
+            other => return Ok(other),
+        }
+    }
+    read()
 }
+
+/// How often and how long [`newer_token`] waits for a log-out elsewhere to
+/// reach the keyring (at most 0.6 s, only for a refused token).
+const SETTLE_TRIES: u32 = 3;
+const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Said when a refused token's keyring entry is gone: another strop on this
 /// machine logged out or deleted the account (the server's 401 does not say
