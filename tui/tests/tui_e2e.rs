@@ -1211,6 +1211,31 @@ fn a_cli_login_while_the_tui_is_open_keeps_the_tui_working() {
     support::forget_token(&url, &user);
 }
 
+/// New-user test: `strop logout` in another terminal while the TUI is open
+/// said "Your session expired or was revoked"; the keyring entry is gone,
+/// so the login form says another strop here logged out.
+#[test]
+fn a_cli_logout_while_the_tui_is_open_says_so() {
+    let server = TestServer::shared();
+    let url = server.url().to_string();
+    let (client, user) = Client::logged_in(&url, "cli-out");
+    wait_keyring_token(&url, &user);
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("● live", WAIT);
+    let mut logout = support::strop_command(client.config.path(), &url);
+    logout.args(["logout"]);
+    let out = support::run_with_stdin(logout, None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.wait_for_text("logged out by another strop", WAIT);
+    assert!(!s.contents().contains("expired"), "{}", s.contents());
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+}
+
 /// Issue 17, 5: one set of session rules. The same scenario — log in while
 /// this machine's keyring holds the user's earlier token — through the CLI
 /// and through the TUI's form ends the same on the server: the earlier

@@ -298,3 +298,14 @@ fn a_broken_settings_file_is_left_alone_and_login_still_works() {
     ok(&ctx.run(&["-u", &ctx.user, "logout"]));
     assert_eq!(ctx.stored_token(), None);
 }
+
+/// New-user test: `--tz +25:00` was taken (jiff allows offsets to 25:59);
+/// it is refused with the accepted range, as a usage error.
+#[test]
+fn an_offset_past_23_59_is_refused() {
+    let config = config_dir();
+    let mut cmd = strop_command(config.path(), "http://unused.invalid");
+    cmd.args(["--tz", "+25:00", "history"]);
+    let line = fails(&run_with_stdin(cmd, None), 2);
+    assert!(line.contains("-23:59 to +23:59"), "{line}");
+}
