@@ -625,3 +625,27 @@ fn a_long_notice_in_a_narrow_status_bar_ends_after_a_word() {
     );
     assert!(!text.contains("You logg\u{20}"), "{text}");
 }
+
+/// New-user test at 40x10: a refused search's sentence lost its rows to the
+/// output and was cut mid-word; it shows whole, or ends after a word, marked.
+#[test]
+fn a_refused_search_at_40x10_ends_after_a_word() {
+    let mut s = main_state();
+    s.main.focus = Focus::Search;
+    s.history.entries.clear();
+    s.history.search = Input::new("a b c d e f g h i".into());
+    s.history.applied_query = "a b c d e f g h i".into();
+    s.history.error = Some("A search can have at most 8 words.".into());
+    s.history.refused = true;
+    snap!("main_search_refused_40x10", s, 40, 10);
+    let text = format!("{}", render(&s, 40, 10).backend());
+    assert!(
+        text.contains("│Change the search to see entries."),
+        "{text}"
+    );
+    // 30 columns and one row fewer: it ends after a word, marked.
+    let text = format!("{}", render(&s, 30, 9).backend());
+    assert!(text.contains("│A search can have at most 8"), "{text}");
+    assert!(text.contains("…"), "{text}");
+    assert!(!text.contains("see entries"), "{text}");
+}
