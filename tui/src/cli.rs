@@ -354,7 +354,8 @@ async fn remote(cli: Cli, command: RemoteCommand) -> Result<(), CliError> {
         }) => account::import(&authed(&launch, &client).await?, &file).await,
         RemoteCommand::History(args) => history(&launch, &client, &choices, args).await,
         RemoteCommand::Sessions(args) => {
-            account::sessions(&authed(&launch, &client).await?, args).await
+            let clock = Clock::new(&choices.zone);
+            account::sessions(&authed(&launch, &client).await?, args, &clock).await
         }
         RemoteCommand::Password(args) => {
             account::password(&authed(&launch, &client).await?, args).await
@@ -378,7 +379,8 @@ fn man() -> Result<(), CliError> {
     let sections = (|| {
         man.render_title(&mut page)?;
         man.render_name_section(&mut page)?;
-        man.render_synopsis_section(&mut page)?;
+        // clap_mangen's synopsis drops value names ("[--tz]"): ours keeps them.
+        page.extend_from_slice(synopsis_roff(&Cli::command()).as_bytes());
         man.render_description_section(&mut page)?;
         man.render_options_section(&mut page)?;
         // Every subcommand on this page (issue 17: the page named
@@ -386,6 +388,7 @@ fn man() -> Result<(), CliError> {
         page.extend_from_slice(subcommands_roff(&Cli::command()).as_bytes());
         // The TUI's keys, from the table the help overlay shows.
         page.extend_from_slice(keys_roff().as_bytes());
+        page.extend_from_slice(environment_roff().as_bytes());
         // The --help epilogue is laid out by hand (aligned lists, an example
         // file): keep its lines as they are instead of letting roff refill them.
         page.extend_from_slice(b".SH DETAILS\n.nf\n");
@@ -401,6 +404,71 @@ fn man() -> Result<(), CliError> {
 /// or quote read as a request.
 fn roff_text(text: &str) -> String {
     format!("\\&{}", text.replace('\\', "\\e").replace('-', "\\-"))
+}
+
+/// `.SH SYNOPSIS`: `strop [--server URL] [-u|--user USER] … [COMMAND]`.
+fn synopsis_roff(cli: &clap::Command) -> String {
+    let mut out = String::from(".SH SYNOPSIS\n\\fBstrop\\fR");
+    for arg in cli.get_arguments().filter(|a| !a.is_hide_set()) {
+        let Some(long) = arg.get_long() else { continue };
+        let mut names = String::new();
+        if let Some(short) = arg.get_short() {
+            names.push_str(&format!("\\fB\\-{short}\\fR|"));
+        }
+        names.push_str(&format!("\\fB\\-\\-{long}\\fR"));
+        let value = match arg.get_value_names() {
+            Some([name, ..]) if arg.get_action().takes_values() => format!(" \\fI{name}\\fR"),
+            _ => String::new(),
+        };
+        out.push_str(&format!(" [{names}{value}]"));
+    }
+    out.push_str(" [\\fICOMMAND\\fR]\n");
+    out
+}
+
+/// The environment variables strop reads, for the man page.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("STROP_SERVER", "The server, as --server (which wins)."),
+    (
+        "STROP_USER",
+        "The user to act as, as -u/--user (which wins).",
+    ),
+    (
+        crate::session::TOKEN_ENV,
+        "A token to use instead of the keyring's (strop login --print-token prints one).",
+    ),
+    (
+        crate::token_store::BACKEND_ENV,
+        "kernel or secret-service: the keyring to keep tokens in (default: the Secret \
+         Service when the session bus offers one, else the kernel keyring).",
+    ),
+    (
+        crate::settings::CONFIG_DIR_ENV,
+        "The directory of settings.toml (default: the platform config directory, \
+         ~/.config/strop on Linux).",
+    ),
+    (
+        crate::app::runtime::OWNS_SERVER_ENV,
+        "Set by ./run: its server stops when strop ends, so quitting asks first.",
+    ),
+    ("TZ", "The local time zone (--tz local), else the system's."),
+    (
+        "NO_COLOR",
+        "Any value but empty: the no-color theme unless settings.toml names one.",
+    ),
+];
+
+/// `.SH ENVIRONMENT`: [`ENVIRONMENT`].
+fn environment_roff() -> String {
+    let mut out = String::from(".SH ENVIRONMENT\n");
+    for (name, what) in ENVIRONMENT {
+        out.push_str(&format!(
+            ".TP\n\\fB{}\\fR\n{}\n",
+            roff_text(name),
+            roff_text(what)
+        ));
+    }
+    out
 }
 
 /// `.SH COMMANDS`: each subcommand with its usage, what it does and its

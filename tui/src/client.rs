@@ -85,7 +85,17 @@ pub enum ClientError {
         status: u16,
         code: ErrorCode,
         message: String,
+        /// The answer's `Retry-After` seconds (a 429 or 503 says when to
+        /// try again).
+        retry_after: Option<u64>,
     },
+    /// `https://` to a server that answered in plain HTTP (strop-server
+    /// itself speaks no TLS; a proxy in front of it does).
+    #[error(
+        "The server at {server} answered in plain HTTP, not HTTPS; the address likely \
+         should start with http:// ({plain})."
+    )]
+    PlainHttp { server: String, plain: String },
     /// Something answered, but not the way strop-server does.
     #[error("The server at {server} gave an unexpected answer ({detail}); is it a strop server?")]
     Unexpected { server: String, detail: String },
@@ -114,6 +124,23 @@ fn api_sentence(code: ErrorCode, message: &str) -> String {
 }
 
 impl ClientError {
+    /// How long the server asked us to wait before trying again, for a 429
+    /// or 503 that said so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Api {
+                retry_after: Some(secs),
+                ..
+            } => Some(Duration::from_secs(*secs)),
+            _ => None,
+        }
+    }
+
+    /// True for a 429: the server is fine but wants this caller to wait.
+    pub fn is_rate_limited(&self) -> bool {
+        self.code() == Some(ErrorCode::RateLimited)
+    }
+
     /// True when the token is missing, unknown, revoked or expired: the
     /// caller should send the person back to the login form.
     pub fn is_auth_failure(&self) -> bool {
@@ -353,6 +380,7 @@ impl Client {
                     status: body.error.status(),
                     code: body.error,
                     message: body.message,
+                    retry_after: None,
                 })),
                 Err(_) => bad("error"),
             }),
@@ -395,6 +423,7 @@ impl Client {
     ) -> Result<T, ClientError> {
         let response = request.send().await.map_err(|e| self.transport(&e))?;
         let status = response.status();
+        let wait = retry_after(&response);
         let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|_| {
@@ -404,7 +433,7 @@ impl Client {
                 ))
             });
         }
-        Err(self.refusal(status, &bytes))
+        Err(self.refusal(status, wait, &bytes))
     }
 
     /// A non-2xx answer: the server's error JSON, or what else came.
@@ -422,19 +451,21 @@ impl Client {
         if status.is_success() {
             return Ok(response);
         }
+        let wait = retry_after(&response);
         let bytes = response
             .bytes()
             .await
             .map_err(|e| self.stream_transport(&e))?;
-        Err(self.refusal(status, &bytes))
+        Err(self.refusal(status, wait, &bytes))
     }
 
-    fn refusal(&self, status: StatusCode, bytes: &[u8]) -> ClientError {
+    fn refusal(&self, status: StatusCode, retry_after: Option<u64>, bytes: &[u8]) -> ClientError {
         match serde_json::from_slice::<ErrorBody>(bytes) {
             Ok(body) => ClientError::Api {
                 status: status.as_u16(),
                 code: body.error,
                 message: body.message,
+                retry_after,
             },
             Err(_) => self.unexpected(describe_status(status)),
         }
@@ -471,11 +502,31 @@ impl Client {
                 tries: 1,
             };
         }
+        let reason = chain_reason(e);
+        // rustls read "HTTP/1.1 400" where a TLS record should be.
+        if self.base.starts_with("https://") && reason.contains("InvalidContentType") {
+            return ClientError::PlainHttp {
+                server: self.base.clone(),
+                plain: self.base.replacen("https://", "http://", 1),
+            };
+        }
         ClientError::Unreachable {
             server: self.base.clone(),
-            reason: chain_reason(e),
+            reason,
         }
     }
+}
+
+/// An answer's `Retry-After`, in whole seconds (the server sends no dates).
+fn retry_after(response: &reqwest::Response) -> Option<u64> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// How long a timed-out request waited, as the sentence says it.
@@ -562,6 +613,7 @@ mod tests {
             status: code_status(code),
             code,
             message: message.into(),
+            retry_after: None,
         };
         fn code_status(code: ErrorCode) -> u16 {
             code.status()

@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod client;
 pub mod local_time;
+pub mod run_input;
 pub mod session;
 pub mod settings;
 pub mod token_store;

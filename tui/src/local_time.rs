@@ -32,7 +32,8 @@ pub enum Zone {
 /// Why a `--tz` / `tz` value was refused: one phrase naming the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "\"{0}\" is not a time zone: use local, UTC, an offset like +05:30, or a name like Asia/Tokyo"
+    "\"{0}\" is not a time zone: use local, UTC, an offset from -23:59 to +23:59 like +05:30, \
+     or a name like Asia/Tokyo"
 )]
 pub struct BadZone(pub String);
 
@@ -62,7 +63,8 @@ impl FromStr for Zone {
     }
 }
 
-/// `HH:MM`, `HHMM` or `HH` after the sign, hours up to 25.
+/// `HH:MM`, `HHMM` or `HH` after the sign, up to 23:59 (what a person means
+/// by an offset; jiff alone would take up to 25:59).
 fn parse_offset(rest: &str) -> Option<i32> {
     let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
     let (h, m) = match rest.split_once(':') {
@@ -74,7 +76,7 @@ fn parse_offset(rest: &str) -> Option<i32> {
         return None;
     }
     let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
-    (h <= 25 && m < 60).then_some(h * 3600 + m * 60)
+    (h <= 23 && m < 60).then_some(h * 3600 + m * 60)
 }
 
 impl fmt::Display for Zone {
@@ -112,12 +114,35 @@ impl Zone {
 #[derive(Debug, Clone)]
 pub struct Clock {
     tz: TimeZone,
+    /// The zone as a person reads it: "Asia/Tokyo", "UTC", "+05:30".
+    label: String,
 }
 
 impl Clock {
     pub fn new(zone: &Zone) -> Clock {
-        Clock {
-            tz: zone.time_zone(),
+        let tz = zone.time_zone();
+        let label = match zone {
+            // The zone `local` turned out to be (TZ, else the system's).
+            Zone::Local => tz.iana_name().unwrap_or("local").to_string(),
+            other => other.to_string(),
+        };
+        Clock { tz, label }
+    }
+
+    /// The zone times are shown in, for a header that names it.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// [`Clock::show`] to the minute, without the offset (a table whose
+    /// header names the zone): `2026-11-30 21:05`.
+    pub fn minute(&self, timestamp: &str) -> String {
+        match timestamp.parse::<Timestamp>() {
+            Ok(ts) => ts
+                .to_zoned_datetime(self.tz.clone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string(),
+            Err(_) => timestamp.to_string(),
         }
     }
 
@@ -202,9 +227,19 @@ mod tests {
             assert_eq!(zone.to_string().parse::<Zone>(), Ok(zone), "{text}");
         }
         assert_eq!(Zone::Fixed(-(5 * 3600 + 30 * 60)).to_string(), "-05:30");
-        for bad in ["", "+5:30", "+05:60", "+99:00", "Mars/Olympus", "9"] {
+        for bad in [
+            "",
+            "+5:30",
+            "+05:60",
+            "+99:00",
+            "+25:00",
+            "-24:00",
+            "Mars/Olympus",
+            "9",
+        ] {
             let err = bad.parse::<Zone>().unwrap_err().to_string();
             assert!(err.contains("local, UTC"), "{bad}: {err}");
+            assert!(err.contains("-23:59 to +23:59"), "{bad}: {err}");
         }
     }
 

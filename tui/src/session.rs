@@ -211,18 +211,56 @@ pub async fn revoke_replaced(client: &crate::client::Client, replaced: Option<Se
     }
 }
 
-/// The server refused `refused`: the token now stored for (server, user),
-/// when another login on this machine replaced it. Blocking: the keyring.
+/// What the keyring holds for (server, user) after the server refused a
+/// token: what tells a login or log-out elsewhere on this machine from a
+/// revocation or expiry that only the server knows of.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// Another login here replaced the refused token: carry on with this one.
+    Newer(SecretString),
+    /// The refused token itself: revoked elsewhere or expired.
+    Same,
+    /// No token: another strop here logged out (or deleted the account).
+    Nothing,
+}
+
+/// The server refused `refused`: what the keyring now holds for (server,
+/// user). Blocking: the keyring, and up to 0.6 s while it still holds
+/// `refused`.
 pub fn newer_token(
     store: &TokenStore,
     server: &str,
     user: &str,
     refused: &SecretString,
-) -> Result<Option<SecretString>, StoreError> {
-    Ok(store
-        .get(server, user)?
-        .filter(|t| !same_secret(t, refused)))
+) -> Result<Stored, StoreError> {
+    let read = || -> Result<Stored, StoreError> {
+        Ok(match store.get(server, user)? {
+            Some(t) if same_secret(&t, refused) => Stored::Same,
+            Some(t) => Stored::Newer(t),
+            None => Stored::Nothing,
+        })
+    };
+    // A log-out here revokes on the server first and forgets the keyring
+    // entry right after: a refusal can arrive in between, so give it a moment.
+    for _ in 0..SETTLE_TRIES {
+        match read()? {
+            Stored::Same => std::thread::sleep(SETTLE_PAUSE),
+            other => return Ok(other),
+        }
+    }
+    read()
 }
+
+/// How often and how long [`newer_token`] waits for a log-out elsewhere to
+/// reach the keyring (at most 0.6 s, only for a refused token).
+const SETTLE_TRIES: u32 = 3;
+const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Said when a refused token's keyring entry is gone: another strop on this
+/// machine logged out or deleted the account (the server's 401 does not say
+/// which, so neither is claimed).
+pub const LOGGED_OUT_ELSEWHERE: &str = "You were logged out by another strop on this machine \
+     (a log-out or the account's deletion there); please log in again.";
 
 /// A logout, whatever the server answered: the token is gone from here.
 pub fn forget_token(store: &TokenStore, server: &str, user: &str) -> Result<(), StoreError> {

@@ -252,6 +252,11 @@ fn an_empty_input_is_refused_like_the_tui_does() {
     }
     let line = fails(&ctx.run_with(&["reverse", "-"], Some("\n"), &[]), 2);
     assert!(line.contains("the input is empty"), "{line}");
+    // New-user test: stdin over the API's body limit was sent and came back
+    // as the server's 413; it is refused here with the TUI's sentence.
+    let big = "x".repeat(strop_common::MAX_BODY_BYTES as usize + 10);
+    let line = fails(&ctx.run_with(&["reverse", "-"], Some(&big), &[]), 2);
+    assert!(line.contains("the server takes at most 64 KiB"), "{line}");
     let json: HistoryResponse =
         serde_json::from_str(&ok(&ctx.run(&["history", "--json"]))).unwrap();
     assert!(json.history.is_empty(), "{:?}", json.history);

@@ -1211,6 +1211,71 @@ fn a_cli_login_while_the_tui_is_open_keeps_the_tui_working() {
     support::forget_token(&url, &user);
 }
 
+/// New-user test: with the user's four live streams open elsewhere, the
+/// server refuses a fifth with 429 and the TUI showed nothing; it says why
+/// nothing is live, and goes live by itself once a stream is free.
+#[test]
+fn a_fifth_live_view_says_the_stream_cap_and_goes_live_later() {
+    let server = TestServer::shared();
+    let url = server.url().to_string();
+    let (client, user) = Client::logged_in(&url, "cap");
+    let token = wait_keyring_token(&url, &user);
+    let addr = url.trim_start_matches("http://").to_string();
+    let mut held: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                c,
+                "GET /events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+            )
+            .unwrap();
+            let mut head = [0u8; 12];
+            c.read_exact(&mut head).unwrap();
+            assert!(head.ends_with(b"200"), "{}", String::from_utf8_lossy(&head));
+            c
+        })
+        .collect();
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("Too many live views", WAIT);
+    assert!(!s.contents().contains("● live"), "{}", s.contents());
+    drop(held.pop());
+    // The next ask comes after the server's Retry-After (5 s) or the next.
+    s.wait_for_text("● live", Duration::from_secs(20));
+    assert!(
+        !s.contents().contains("Too many live views"),
+        "{}",
+        s.contents()
+    );
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+    support::forget_token(&url, &user);
+}
+
+/// New-user test: `strop logout` in another terminal while the TUI is open
+/// said "Your session expired or was revoked"; the keyring entry is gone,
+/// so the login form says another strop here logged out.
+#[test]
+fn a_cli_logout_while_the_tui_is_open_says_so() {
+    let server = TestServer::shared();
+    let url = server.url().to_string();
+    let (client, user) = Client::logged_in(&url, "cli-out");
+    wait_keyring_token(&url, &user);
+    let mut s = client.spawn_with(&[], &[], 24, 80);
+    s.wait_for_text("● live", WAIT);
+    let mut logout = support::strop_command(client.config.path(), &url);
+    logout.args(["logout"]);
+    let out = support::run_with_stdin(logout, None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.wait_for_text("logged out by another strop", WAIT);
+    assert!(!s.contents().contains("expired"), "{}", s.contents());
+    s.send_keys(keys::CTRL_C);
+    s.wait_exit();
+}
+
 /// Issue 17, 5: one set of session rules. The same scenario — log in while
 /// this machine's keyring holds the user's earlier token — through the CLI
 /// and through the TUI's form ends the same on the server: the earlier

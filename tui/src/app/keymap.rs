@@ -28,6 +28,11 @@ pub enum Context {
     ConfirmDelete,
     /// The sessions overlay asks before logging sessions out.
     ConfirmRevoke,
+    /// Any text field (input, search, forms): the editing keys tui-input
+    /// handles. Listed for the help and the man page only: never looked
+    /// up, so they cannot shadow a binding (a test checks each one edits
+    /// and is not taken by another context first).
+    Editing,
 }
 
 impl Context {
@@ -48,6 +53,7 @@ impl Context {
             Context::ConfirmQuit => "Quit question",
             Context::ConfirmDelete => "Delete question",
             Context::ConfirmRevoke => "Sessions: log-out question",
+            Context::Editing => "Editing text (input, search, forms)",
         }
     }
 }
@@ -107,6 +113,8 @@ pub enum Action {
     RevokeOthers,
     /// Delete the selected (or shown) history entry, after a question.
     Delete,
+    /// What tui-input does with the key in the focused field (`Editing`).
+    Edit,
 }
 
 /// A key as the table spells it. Shift is folded into the character.
@@ -181,10 +189,17 @@ impl Key {
             KeyCode::PageDown => "PgDn".into(),
             KeyCode::Home => "Home".into(),
             KeyCode::End => "End".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
             other => format!("{other:?}"),
         };
         if self.mods.contains(KeyModifiers::CONTROL) {
-            format!("Ctrl+{}", base.to_uppercase())
+            // Ctrl+W, but Ctrl+Delete.
+            let base = match self.code {
+                KeyCode::Char(_) => base.to_uppercase(),
+                _ => base,
+            };
+            format!("Ctrl+{base}")
         } else if self.mods.contains(KeyModifiers::ALT) {
             format!("Alt+{base}")
         } else if self.mods.contains(KeyModifiers::SHIFT) {
@@ -558,6 +573,13 @@ pub static KEYMAP: &[Binding] = &[
         A::PageDown,
         "Scroll a page down",
     ),
+    b(C::Detail, &[k(KeyCode::Home), c('g')], A::Top, "First line"),
+    b(
+        C::Detail,
+        &[k(KeyCode::End), c('G')],
+        A::Bottom,
+        "Last line",
+    ),
     b(C::Detail, &[c('r')], A::Rerun, "Re-run this entry"),
     b(C::Detail, &[c('y')], A::CopyOutput, "Copy the output"),
     b(C::Detail, &[c('Y')], A::CopyInput, "Copy the input"),
@@ -641,6 +663,64 @@ pub static KEYMAP: &[Binding] = &[
         A::Cancel,
         "No, keep it",
     ),
+    b(
+        C::Editing,
+        &[k(KeyCode::Left), k(KeyCode::Right)],
+        A::Edit,
+        "Move one character",
+    ),
+    b(
+        C::Editing,
+        &[
+            with(KeyCode::Left, KeyModifiers::CONTROL),
+            with(KeyCode::Right, KeyModifiers::CONTROL),
+        ],
+        A::Edit,
+        "Move one word",
+    ),
+    b(
+        C::Editing,
+        &[k(KeyCode::Home), ctrl('a')],
+        A::Edit,
+        "To the start",
+    ),
+    b(
+        C::Editing,
+        &[k(KeyCode::End), ctrl('e')],
+        A::Edit,
+        "To the end",
+    ),
+    b(
+        C::Editing,
+        &[k(KeyCode::Backspace), ctrl('h')],
+        A::Edit,
+        "Delete the character before the cursor",
+    ),
+    b(
+        C::Editing,
+        &[k(KeyCode::Delete)],
+        A::Edit,
+        "Delete the character at the cursor",
+    ),
+    b(
+        C::Editing,
+        &[ctrl('w'), with(KeyCode::Backspace, KeyModifiers::ALT)],
+        A::Edit,
+        "Delete the word before the cursor",
+    ),
+    b(
+        C::Editing,
+        &[with(KeyCode::Delete, KeyModifiers::CONTROL)],
+        A::Edit,
+        "Delete the word after the cursor",
+    ),
+    b(
+        C::Editing,
+        &[ctrl('k')],
+        A::Edit,
+        "Delete to the end of the line",
+    ),
+    b(C::Editing, &[ctrl('u')], A::Edit, "Delete the whole line"),
 ];
 
 /// The action bound to `key`, trying `contexts` in order.
@@ -732,9 +812,46 @@ mod tests {
         }
     }
 
+    /// The editing rows are documentation of what tui-input does: each key
+    /// must edit, and no context of a text field may take it first.
+    #[test]
+    fn every_editing_key_edits_and_is_not_taken_by_a_binding() {
+        use tui_input::backend::crossterm::to_input_request;
+        let fields: [&[Context]; 4] = [
+            &[Context::Input, Context::Main, Context::Global],
+            &[Context::Search, Context::Main, Context::Global],
+            &[Context::Login, Context::Global],
+            &[Context::Server, Context::Global],
+        ];
+        let editing: Vec<&Binding> = KEYMAP
+            .iter()
+            .filter(|b| b.context == Context::Editing)
+            .collect();
+        assert!(editing.len() >= 8);
+        for b in editing {
+            assert_eq!(b.action, Action::Edit);
+            for key in b.keys {
+                let event = crossterm::event::Event::Key(ev(key.code, key.mods));
+                assert!(to_input_request(&event).is_some(), "{key:?} does not edit");
+                for contexts in fields {
+                    let KeyEvent {
+                        code, modifiers, ..
+                    } = ev(key.code, key.mods);
+                    let taken = lookup(contexts, &ev(code, modifiers));
+                    assert_eq!(taken, None, "{key:?} is taken in {contexts:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn labels_read_like_the_keyboard() {
         assert_eq!(keys_for(Context::Main, Action::SwitchFunction), "F2/Ctrl+T");
         assert_eq!(keys_for(Context::Global, Action::Quit), "Ctrl+C/Ctrl+Q");
+        let word_after = KEYMAP
+            .iter()
+            .find(|b| b.help == "Delete the word after the cursor")
+            .unwrap();
+        assert_eq!(key_list(word_after), "Ctrl+Delete");
     }
 }

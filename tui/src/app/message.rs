@@ -16,6 +16,8 @@ use crate::session::{CredentialsMode, Granted};
 pub struct Failure {
     pub message: String,
     pub kind: FailureKind,
+    /// A 429: the server asks this caller to wait this long (Retry-After).
+    pub wait: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,7 @@ impl Failure {
         Failure {
             message: message.into(),
             kind,
+            wait: None,
         }
     }
 }
@@ -73,7 +76,7 @@ pub enum Msg {
     /// What the keyring holds now for a session whose token was refused.
     NewerToken {
         refused: SecretString,
-        found: Result<Option<SecretString>, String>,
+        found: Result<crate::session::Stored, String>,
     },
     TokenDeleted(Result<(), String>),
     SettingsSaved(Result<(), String>),

@@ -421,7 +421,8 @@ impl Runner {
                 found: match store {
                     Some(st) => crate::session::newer_token(st, &server, &user, &refused)
                         .map_err(|e| e.to_string()),
-                    None => Ok(None),
+                    // No keyring to ask: nothing more is known.
+                    None => Ok(crate::session::Stored::Same),
                 },
                 refused,
             }),
@@ -599,5 +600,11 @@ pub(super) fn failure(e: &ClientError) -> Failure {
     } else {
         FailureKind::Refused
     };
-    Failure::new(kind, e.to_string())
+    Failure {
+        // The server's own wait, else a cautious one: a 429 is no outage.
+        wait: e
+            .is_rate_limited()
+            .then(|| e.retry_after().unwrap_or(std::time::Duration::from_secs(5))),
+        ..Failure::new(kind, e.to_string())
+    }
 }

@@ -144,6 +144,9 @@ pub struct Live {
     /// A stream dropped since the last open: deletions made meanwhile are
     /// not replayed, so the next open reloads the first page.
     pub missed: bool,
+    /// The server refused the stream with 429 (the user's streams are all
+    /// open elsewhere): the history shows without live updates meanwhile.
+    pub capped: bool,
 }
 
 /// Whether tokens can be kept in the OS keyring.
@@ -235,6 +238,9 @@ pub struct Areas {
     pub search: Cell<Rect>,
     /// The history rows, header excluded.
     pub rows: Cell<Rect>,
+    /// How far the help can scroll as last drawn (its lines wrap with the
+    /// width); `None` before the first drawing.
+    pub help_max: Cell<Option<u16>>,
 }
 
 /// Which part of the main screen gets typed keys.

@@ -26,7 +26,8 @@ use super::state::*;
 
 pub use super::message::{Effect, Failure, FailureKind, Msg};
 pub use super::start::{Start, init};
-pub use live::FRESH_FOR;
+pub use account::ADOPTED;
+pub use live::{FRESH_FOR, LIVE_CAPPED};
 
 /// Ticks (of the runtime's 100 ms) a notice stays: 5 s.
 pub const NOTICE_TICKS: u32 = 50;
@@ -290,7 +291,10 @@ const PAGE_ROWS: usize = 10;
 fn scroll_overlay(s: &mut State, action: Action) {
     match &mut s.overlay {
         Some(Overlay::Detail(d)) => d.scroll = scroll(d.scroll, action).min(d.max_scroll.get()),
-        Some(Overlay::Help { scroll: sc }) => *sc = scroll(*sc, action).min(help_len()),
+        Some(Overlay::Help { scroll: sc }) => {
+            let max = s.areas.help_max.get().unwrap_or_else(help_len);
+            *sc = scroll(*sc, action).min(max);
+        }
         _ => {}
     }
 }
@@ -302,6 +306,8 @@ fn scroll(at: u16, action: Action) -> u16 {
         Action::PageUp => at.saturating_sub(PAGE_ROWS as u16),
         Action::PageDown => at.saturating_add(PAGE_ROWS as u16),
         Action::Top => 0,
+        // Clamped by the caller to what there is to scroll.
+        Action::Bottom => u16::MAX,
         _ => at,
     }
 }

@@ -10,6 +10,8 @@ use strop_common::api::{HistoryEntry, SessionInfo};
 
 use super::input;
 use super::{Authed, CliError, JsonFlag, print_json, print_line, write_out};
+use crate::local_time::Clock;
+use crate::settings::Settings;
 use crate::token_store::TokenStore;
 
 #[derive(Debug, Args)]
@@ -62,14 +64,18 @@ pub enum AccountAction {
     },
 }
 
-pub(super) async fn sessions(authed: &Authed, args: SessionsArgs) -> Result<(), CliError> {
+pub(super) async fn sessions(
+    authed: &Authed,
+    args: SessionsArgs,
+    clock: &Clock,
+) -> Result<(), CliError> {
     match args.action {
         None => {
             let list = authed.call(authed.client.sessions()).await?;
             if args.json.json {
                 return print_json(&list);
             }
-            print_line(&table(&list.sessions))
+            print_line(&table(&list.sessions, clock))
         }
         Some(SessionsAction::Revoke { others: true, .. }) => {
             let message = authed.call(authed.client.revoke_other_sessions()).await?;
@@ -85,9 +91,10 @@ pub(super) async fn sessions(authed: &Authed, args: SessionsArgs) -> Result<(), 
     }
 }
 
-/// The sessions as aligned columns, this one marked with `*`.
-fn table(sessions: &[SessionInfo]) -> String {
-    let minute = |t: &str| t.get(..16).unwrap_or(t).replace('T', " ");
+/// The sessions as aligned columns, this one marked with `*`; times in
+/// `clock`'s zone, which the header names.
+fn table(sessions: &[SessionInfo], clock: &Clock) -> String {
+    let minute = |t: &str| clock.minute(t);
     let rows: Vec<[String; 5]> = sessions
         .iter()
         .map(|s| {
@@ -100,8 +107,9 @@ fn table(sessions: &[SessionInfo]) -> String {
             ]
         })
         .collect();
-    let head = ["ID", "CREATED (UTC)", "LAST USED", "EXPIRES", "CLIENT"];
-    let mut widths = head.map(str::len);
+    let created = format!("CREATED ({})", clock.label());
+    let head = ["ID", created.as_str(), "LAST USED", "EXPIRES", "CLIENT"];
+    let mut widths = head.map(|h| h.chars().count());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -203,7 +211,13 @@ pub(super) async fn account(
     // Every token of the account is gone: forget this one too.
     let (server, name) = (server.to_string(), user.clone());
     let _ = tokio::task::spawn_blocking(move || {
-        TokenStore::open().and_then(|store| store.delete(&server, &name))
+        let _ = TokenStore::open().and_then(|store| store.delete(&server, &name));
+        // The next start must not offer a user that no longer exists.
+        Settings::update(|s| {
+            if s.last_user_for(&server) == Some(name.as_str()) {
+                s.last_user = None;
+            }
+        })
     })
     .await;
     print_line(&message)
@@ -303,9 +317,17 @@ mod tests {
             last_used: "2026-12-03T09:10:00.000Z".into(),
             user_agent: Some("strop/0.1.0".into()),
         };
-        let t = table(&[s(3, false), s(4, true)]);
+        let utc = Clock::new(&crate::local_time::Zone::Utc);
+        let t = table(&[s(3, false), s(4, true)], &utc);
         assert!(t.contains("4 *"), "{t}");
         assert!(t.contains("2026-12-03 09:10"), "{t}");
         assert!(t.lines().next().unwrap().starts_with("ID"));
+        assert!(t.contains("CREATED (UTC)"), "{t}");
+        // New-user test: --tz +09:00 showed UTC times under a UTC header;
+        // the times and the header follow the zone in use.
+        let tokyo = Clock::new(&"+09:00".parse().unwrap());
+        let t = table(&[s(4, true)], &tokyo);
+        assert!(t.contains("CREATED (+09:00)"), "{t}");
+        assert!(t.contains("2026-12-03 18:10"), "{t}");
     }
 }

@@ -37,6 +37,9 @@ pub enum CliError {
     ServerNotTold { forgotten: bool, cause: ClientError },
     #[error("The token in STROP_TOKEN was refused: it has expired or was revoked.")]
     EnvTokenRefused,
+    /// A keyring token was refused and its entry is gone meanwhile.
+    #[error("{}", crate::session::LOGGED_OUT_ELSEWHERE)]
+    LoggedOutElsewhere,
     /// The command line was fine for clap but not for us.
     #[error("{0}")]
     Usage(String),
@@ -72,7 +75,10 @@ impl CliError {
             CliError::Client(e) if e.is_unreachable() => exit::UNREACHABLE,
             CliError::ServerNotTold { cause, .. } if cause.is_unreachable() => exit::UNREACHABLE,
             CliError::ServerNotTold { .. } => exit::FAILURE,
-            CliError::Client(ClientError::InvalidServer { .. }) => exit::USAGE,
+            // The address is wrong (a bad value), not the server.
+            CliError::Client(ClientError::InvalidServer { .. } | ClientError::PlainHttp { .. }) => {
+                exit::USAGE
+            }
             CliError::Client(e) => match e.code() {
                 Some(
                     ErrorCode::InvalidCredentials
@@ -81,7 +87,9 @@ impl CliError {
                 ) => exit::AUTH,
                 _ => exit::FAILURE,
             },
-            CliError::NotLoggedIn { .. } | CliError::EnvTokenRefused => exit::AUTH,
+            CliError::NotLoggedIn { .. }
+            | CliError::EnvTokenRefused
+            | CliError::LoggedOutElsewhere => exit::AUTH,
             CliError::Usage(_) => exit::USAGE,
             CliError::Store(_) | CliError::Settings(_) | CliError::Other(_) => exit::FAILURE,
         }
@@ -178,6 +186,7 @@ mod tests {
                 status: code.status(),
                 code,
                 message: String::new(),
+                retry_after: None,
             })
         };
         assert_eq!(api(ErrorCode::InvalidCredentials).exit_code(), exit::AUTH);

@@ -7,7 +7,10 @@
 //! [`GIVE_UP`] ends the command with its sentence (exit 4). A refused
 //! keyring token is looked up again: when a login of the same user on this
 //! machine replaced it, the stream goes on with the new one (one line on
-//! stderr); otherwise a revoked or expired token ends it at once (exit 3).
+//! stderr); otherwise a revoked or expired token ends it at once (exit 3),
+//! saying so when another strop here logged out (the keyring entry is gone).
+//! A 429 (the user's streams are all open elsewhere) is waited out as its
+//! Retry-After says, with one line on stderr.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +22,7 @@ use super::CliError;
 use super::history_table::{self, Layout};
 use crate::client::{Client, ClientError, LiveEvent};
 use crate::local_time::Clock;
+use crate::session::Stored;
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const MAX_RETRY: Duration = Duration::from_secs(5);
@@ -80,19 +84,21 @@ pub(super) struct Keyring {
     pub user: String,
 }
 
-/// The token now in the keyring for `k`, when it is not `refused`.
-async fn successor(k: Option<&Keyring>, refused: Option<&SecretString>) -> Option<SecretString> {
-    let (k, refused) = (k?, refused?.clone());
+/// What the keyring now holds for `k` against `refused` (`Same` when there
+/// is no keyring token or no keyring to ask: nothing more is known).
+async fn successor(k: Option<&Keyring>, refused: Option<&SecretString>) -> Stored {
+    let (Some(k), Some(refused)) = (k, refused.cloned()) else {
+        return Stored::Same;
+    };
     let (server, user) = (k.server.clone(), k.user.clone());
     tokio::task::spawn_blocking(move || {
         let store = crate::token_store::TokenStore::open().ok()?;
-        crate::session::newer_token(&store, &server, &user, &refused)
-            .ok()
-            .flatten()
+        crate::session::newer_token(&store, &server, &user, &refused).ok()
     })
     .await
     .ok()
     .flatten()
+    .unwrap_or(Stored::Same)
 }
 
 /// Follows the stream after entry `after`, printing what `filter` keeps,
@@ -122,33 +128,18 @@ async fn run(
     let mut retry = FIRST_RETRY;
     // Since when the server has not answered; `None` while it does.
     let mut away_since: Option<Instant> = None;
+    let mut capped = false;
     loop {
         let attempt = Instant::now();
         match client.events(Some(last)).await {
             Ok(stream) => {
                 away_since = None;
+                capped = false;
                 retry = FIRST_RETRY;
-                let mut stream = std::pin::pin!(stream);
-                // Until the stream ends or errs (silence too: the client's
-                // read timeout ends a stream that misses its heartbeats).
-                let mut ended = None;
-                while let Some(item) = stream.next().await {
-                    match item {
-                        Ok(LiveEvent::Entry(entry)) => {
-                            last = last.max(entry.id);
-                            if filter.matches(&entry) && !super::write_out(&format.line(&entry)?)? {
-                                return Ok(());
-                            }
-                        }
-                        // Lines already printed stay printed: --follow only adds.
-                        Ok(LiveEvent::Deleted(_)) => {}
-                        Ok(LiveEvent::Ended(why)) => {
-                            ended = Some(why);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
+                let ended = match print_stream(stream, &mut last, filter, format).await? {
+                    Drained::StdoutClosed => return Ok(()),
+                    Drained::Ended(why) => why,
+                };
                 if let Some(why) = ended {
                     client = renewed(&client, keyring, why).await?;
                     continue;
@@ -156,6 +147,16 @@ async fn run(
             }
             Err(e) if e.is_auth_failure() => {
                 client = renewed(&client, keyring, e).await?;
+                continue;
+            }
+            Err(e) if e.is_rate_limited() => {
+                // The per-user stream cap: others of this user's windows hold
+                // them all. Wait as told (said once per wait), then try again.
+                if !capped {
+                    eprintln!("strop: {LIVE_CAPPED}");
+                }
+                capped = true;
+                tokio::time::sleep(e.retry_after().unwrap_or(MAX_RETRY)).await;
                 continue;
             }
             Err(e) if gone(&e) => {
@@ -173,6 +174,40 @@ async fn run(
     }
 }
 
+/// How reading one opened stream ended.
+enum Drained {
+    /// Nobody reads our output any more: done.
+    StdoutClosed,
+    /// The server ended it with an error event, or it dropped (`None`).
+    Ended(Option<ClientError>),
+}
+
+/// Prints what `filter` keeps of `stream` until it ends or errs (silence
+/// too: the client's read timeout ends a stream that misses its heartbeats).
+async fn print_stream(
+    stream: impl futures::Stream<Item = Result<LiveEvent, ClientError>>,
+    last: &mut i64,
+    filter: &Filter,
+    format: &Format,
+) -> Result<Drained, CliError> {
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(LiveEvent::Entry(entry)) => {
+                *last = (*last).max(entry.id);
+                if filter.matches(&entry) && !super::write_out(&format.line(&entry)?)? {
+                    return Ok(Drained::StdoutClosed);
+                }
+            }
+            // Lines already printed stay printed: --follow only adds.
+            Ok(LiveEvent::Deleted(_)) => {}
+            Ok(LiveEvent::Ended(why)) => return Ok(Drained::Ended(Some(why))),
+            Err(_) => break,
+        }
+    }
+    Ok(Drained::Ended(None))
+}
+
 /// The server refused the token (`why`): the client with its successor
 /// from the keyring, said on stderr, or `why` when there is none.
 async fn renewed(
@@ -184,15 +219,21 @@ async fn renewed(
         return Err(why.into());
     }
     match successor(keyring, client.token()).await {
-        Some(newer) => {
+        Stored::Newer(newer) => {
             eprintln!(
                 "strop: this token was replaced by a newer login on this machine; following on with that one."
             );
             Ok(client.with_token(Some(newer)))
         }
-        None => Err(why.into()),
+        Stored::Nothing => Err(CliError::LoggedOutElsewhere),
+        Stored::Same => Err(why.into()),
     }
 }
+
+/// Said when the server refuses a stream with 429 (too many open for this
+/// user); the stream is asked for again after the answer's Retry-After.
+pub const LIVE_CAPPED: &str = "Too many live views are open for this user; \
+     waiting for one to close (trying again every few seconds).";
 
 /// A failure worth waiting out: the server is down, slow, or restarting
 /// behind a proxy (502/503/504).

@@ -8,8 +8,13 @@ use crate::local_time::Clock;
 
 const GAP: &str = "  ";
 const HEADERS: [&str; 4] = ["TIME", "FUNCTION", "INPUT", "OUTPUT"];
-/// Narrowest the input column gets when fitting a terminal.
-const MIN_INPUT: usize = 12;
+/// Narrowest the input and output columns get when fitting a terminal.
+const MIN_TEXT: usize = 12;
+/// Below that, on a narrow terminal: "ab…" still says where text was cut.
+const MIN_NARROW: usize = 3;
+/// `2021-04-10 19:59`: the time without seconds and offset, when the full
+/// one leaves too little room (the header then names the zone).
+const SHORT_TIME: usize = 16;
 
 /// Where the history goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,37 +53,56 @@ pub(super) fn render(
                 "No history yet.\n".into()
             }
         }
-        Layout::Table { width } => table(&rows.collect::<Vec<_>>(), width),
+        Layout::Table { width } => table(&rows.collect::<Vec<_>>(), width, clock),
     }
 }
 
-fn table(rows: &[[String; 4]], width: usize) -> String {
-    let widest = |col: usize| {
+/// Aligned columns no wider than `width` (a terminal wraps a longer line
+/// into the next row): the input and output cut with "…" first, then the
+/// time shortened to the minute, and as a last resort each line cut.
+fn table(rows: &[[String; 4]], width: usize, clock: &Clock) -> String {
+    let widest = |rows: &[[String; 4]], col: usize| {
         rows.iter()
             .map(|r| r[col].width())
             .chain([HEADERS[col].width()])
             .max()
             .unwrap_or(0)
     };
-    let (time_w, function_w) = (widest(0), widest(1));
+    let function_w = widest(rows, 1);
+    let fixed = |time_w: usize| time_w + function_w + 3 * GAP.len();
+    let mut header = HEADERS.map(str::to_string);
+    let mut rows = rows.to_vec();
+    if width < fixed(widest(&rows, 0)) + 2 * MIN_TEXT {
+        for row in &mut rows {
+            let short: String = row[0].chars().take(SHORT_TIME).collect();
+            row[0] = short;
+        }
+        header[0] = format!("TIME ({})", clock.label());
+    }
+    let time_w = widest(&rows, 0).max(header[0].width());
     // Split what the fixed columns leave between input and output.
-    let room = width.saturating_sub(time_w + function_w + 3 * GAP.len());
-    let input_w = widest(2).min((room / 2).max(MIN_INPUT));
-    let output_w = room.saturating_sub(input_w + GAP.len()).max(MIN_INPUT);
+    let room = width.saturating_sub(fixed(time_w));
+    let least = if room >= 2 * MIN_TEXT {
+        MIN_TEXT
+    } else {
+        MIN_NARROW
+    };
+    let input_w = widest(&rows, 2).min((room / 2).max(least));
+    let output_w = room.saturating_sub(input_w).max(least);
 
     let mut out = String::new();
-    let header = HEADERS.map(str::to_string);
-    for row in std::iter::once(&header).chain(rows) {
-        out.push_str(&pad(&row[0], time_w));
-        out.push_str(GAP);
-        out.push_str(&pad(&row[1], function_w));
-        out.push_str(GAP);
-        out.push_str(&pad(&fit(&row[2], input_w), input_w));
-        out.push_str(GAP);
-        out.push_str(&fit(&row[3], output_w));
-        // Keep no trailing spaces when the output cell is empty.
-        let trimmed = out.trim_end_matches(' ').len();
-        out.truncate(trimmed);
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        line.push_str(&pad(&row[0], time_w));
+        line.push_str(GAP);
+        line.push_str(&pad(&row[1], function_w));
+        line.push_str(GAP);
+        line.push_str(&pad(&fit(&row[2], input_w), input_w));
+        line.push_str(GAP);
+        line.push_str(&fit(&row[3], output_w));
+        // No trailing spaces when the output cell is empty; never wider
+        // than the terminal.
+        out.push_str(&fit(line.trim_end_matches(' '), width));
         out.push('\n');
     }
     out
@@ -182,6 +206,42 @@ mod tests {
         }
         assert!(table.contains("a\\nb"));
         assert!(table.contains('…'));
+    }
+
+    /// New-user test: under ~64 columns every row wrapped. At 40 and 30
+    /// columns each line fits, cut cells end in "…", and the header names
+    /// the zone of the shortened times.
+    #[test]
+    fn narrow_terminals_get_rows_that_fit() {
+        let entries = [
+            entry(
+                1,
+                Function::Reverse,
+                "The quick brown fox",
+                "xof nworb kciuq ehT",
+            ),
+            entry(2, Function::Piglatin, "abc", "abcay"),
+        ];
+        for width in [64, 50, 40, 30] {
+            let table = render(&entries, Layout::Table { width }, &utc(), false);
+            let lines: Vec<&str> = table.lines().collect();
+            assert_eq!(lines.len(), 3, "{table}");
+            for line in &lines {
+                assert!(
+                    line.width() <= width,
+                    "{width}: {line:?} is {} wide",
+                    line.width()
+                );
+            }
+            assert!(lines[1].contains('…'), "{width}: {table}");
+        }
+        let table = render(&entries, Layout::Table { width: 50 }, &utc(), false);
+        assert!(table.starts_with("TIME (UTC)"), "{table}");
+        assert!(table.contains("2021-04-10 19:59  reverse"), "{table}");
+        assert!(
+            table.contains("The quic"),
+            "the input keeps what fits: {table}"
+        );
     }
 
     #[test]

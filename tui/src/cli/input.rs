@@ -87,12 +87,14 @@ pub(super) fn text(words: Vec<String>) -> Result<String, CliError> {
     not_empty(words.join(" "))
 }
 
-/// The empty-input rule the TUI follows too (`client::EMPTY_INPUT`).
+/// The rules the TUI follows too (`run_input::refusal`): not empty
+/// (`client::EMPTY_INPUT`), and within the server's body limit, so an
+/// oversized stdin is refused here rather than sent.
 fn not_empty(text: String) -> Result<String, CliError> {
-    if text.trim().is_empty() {
-        return Err(CliError::Usage(crate::client::EMPTY_INPUT.into()));
+    match crate::run_input::refusal(&text) {
+        Some(why) => Err(CliError::Usage(why)),
+        None => Ok(text),
     }
-    Ok(text)
 }
 
 /// `echo text |` adds a newline nobody meant as input; drop exactly one.

@@ -155,6 +155,12 @@ fn account_delete_needs_the_username_and_password_and_frees_the_name() {
     ));
     assert!(out.contains("deleted"), "{out}");
     assert_eq!(ctx.stored_token(), None, "the keyring entry is gone");
+    // The next start must not offer the deleted user.
+    let settings = std::fs::read_to_string(ctx.config.path().join("settings.toml")).unwrap();
+    assert!(
+        !settings.contains(&format!("last_user = \"{}\"", ctx.user)),
+        "{settings}"
+    );
     // The name can be registered again.
     ok(&ctx.run_with(
         &["register", &ctx.user, "--password-stdin"],

@@ -205,3 +205,16 @@ async fn a_server_that_never_answers_times_out() {
     assert!(e.is_unreachable());
     assert_sentence(&e);
 }
+
+/// New-user test: `https://` in front of a plain-http strop-server gave a
+/// TLS library's words; the sentence names the likely cause and the fix.
+#[tokio::test]
+async fn https_to_a_plain_http_server_names_the_likely_cause() {
+    let plain = TestServer::shared().url();
+    let https = plain.replacen("http://", "https://", 1);
+    let e = Client::new(&https).unwrap().health().await.unwrap_err();
+    assert_sentence(&e);
+    let text = e.to_string();
+    assert!(text.contains("plain HTTP"), "{text}");
+    assert!(text.contains(plain), "names the http:// address: {text}");
+}

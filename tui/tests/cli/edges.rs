@@ -175,6 +175,31 @@ fn the_man_page_renders_with_man() {
     ] {
         assert!(text.contains(word), "the rendered page has {word}: {text}");
     }
+    // New-user test: the synopsis named no values ("[--tz]"), no STROP_*
+    // variable was listed, and the editing keys were missing.
+    let synopsis: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("SYNOPSIS"))
+        .take_while(|l| !l.starts_with("DESCRIPTION"))
+        .collect();
+    for word in ["--tz ZONE", "--server URL", "--user USER", "--theme THEME"] {
+        assert!(
+            synopsis.contains(word),
+            "the synopsis has {word}: {synopsis}"
+        );
+    }
+    for (name, _) in strop_tui::cli::ENVIRONMENT {
+        assert!(text.contains(name), "the page lists {name}: {text}");
+    }
+    for word in [
+        "ENVIRONMENT",
+        "STROP_USER",
+        "STROP_TOKEN",
+        "Editing text",
+        "Ctrl+W, Alt+Backspace",
+    ] {
+        assert!(text.contains(word), "the rendered page has {word}: {text}");
+    }
     // The --help epilogue keeps its layout: one settings key per line.
     assert!(
         text.lines()
@@ -272,4 +297,15 @@ fn a_broken_settings_file_is_left_alone_and_login_still_works() {
     // Ctx's drop cannot find the user in these settings: log out here.
     ok(&ctx.run(&["-u", &ctx.user, "logout"]));
     assert_eq!(ctx.stored_token(), None);
+}
+
+/// New-user test: `--tz +25:00` was taken (jiff allows offsets to 25:59);
+/// it is refused with the accepted range, as a usage error.
+#[test]
+fn an_offset_past_23_59_is_refused() {
+    let config = config_dir();
+    let mut cmd = strop_command(config.path(), "http://unused.invalid");
+    cmd.args(["--tz", "+25:00", "history"]);
+    let line = fails(&run_with_stdin(cmd, None), 2);
+    assert!(line.contains("-23:59 to +23:59"), "{line}");
 }

@@ -8,7 +8,7 @@ use tui_input::Input;
 
 use super::{Effect, Failure, FailureKind, Msg, history, note_failure, note_online};
 use crate::app::state::*;
-use crate::session::same_secret;
+use crate::session::{LOGGED_OUT_ELSEWHERE, Stored, same_secret};
 
 /// First probe delay while offline; it doubles up to [`PROBE_MAX`].
 const PROBE_FIRST: Duration = Duration::from_millis(250);
@@ -183,7 +183,7 @@ pub(super) fn session_expired(s: &mut State, fx: &mut Vec<Effect>) {
 fn newer_token(
     s: &mut State,
     refused: SecretString,
-    found: Result<Option<SecretString>, String>,
+    found: Result<Stored, String>,
     fx: &mut Vec<Effect>,
 ) {
     if !s
@@ -194,11 +194,15 @@ fn newer_token(
         return;
     }
     match (found, s.session().cloned()) {
-        (Ok(Some(token)), Some(session)) => {
+        (Ok(Stored::Newer(token)), Some(session)) => {
             s.start(Activity::VerifySession);
             fx.push(Effect::VerifySession {
                 session: Session { token, ..session },
             });
+        }
+        (Ok(Stored::Nothing), _) => {
+            s.adopting = None;
+            session_over_because(s, LOGGED_OUT_ELSEWHERE, fx);
         }
         _ => {
             s.adopting = None;
@@ -231,6 +235,11 @@ pub const ADOPTED: &str =
 
 /// The session is over: drop the token (and its keyring entry) and ask to log in.
 fn session_over(s: &mut State, fx: &mut Vec<Effect>) {
+    session_over_because(s, SESSION_EXPIRED, fx);
+}
+
+/// [`session_over`], saying `why` on the login form.
+fn session_over_because(s: &mut State, why: &str, fx: &mut Vec<Effect>) {
     note_online(s, fx);
     let session = std::mem::replace(&mut s.screen, Screen::Login);
     let user = match &session {
@@ -250,7 +259,7 @@ fn session_over(s: &mut State, fx: &mut Vec<Effect>) {
         s.login.focus = LoginField::Password;
     }
     s.overlay = None;
-    s.login.error = Some(SESSION_EXPIRED.into());
+    s.login.error = Some(why.into());
     s.last_error = None;
     clear_session_view(s, fx);
 }

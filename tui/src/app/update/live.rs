@@ -13,6 +13,13 @@ use crate::app::state::*;
 /// How long an arrived entry stays marked new.
 pub const FRESH_FOR: Duration = Duration::from_secs(5);
 
+/// Said while the server refuses the stream with 429.
+pub const LIVE_CAPPED: &str = "Too many live views are open for this user; showing the \
+     history without live updates until one closes.";
+
+/// The longest pause between two asks while the stream cap refuses us.
+const CAPPED_MAX_WAIT: Duration = Duration::from_secs(30);
+
 /// Opens (or reopens after `after`) the stream for the current session.
 pub(super) fn follow(s: &mut State, after: Duration, fx: &mut Vec<Effect>) {
     let Some(session) = s.session() else {
@@ -43,6 +50,9 @@ pub(super) fn opened(s: &mut State, stream: u64, fx: &mut Vec<Effect>) {
     }
     s.live.open = true;
     s.live.failures = 0;
+    if std::mem::take(&mut s.live.capped) && s.last_error.as_deref() == Some(LIVE_CAPPED) {
+        s.last_error = None;
+    }
     super::note_online(s, fx);
     // Deletions made while no stream was open are not replayed: what is
     // shown is read again (live/mod.rs, guarantee 4).
@@ -62,6 +72,18 @@ pub(super) fn dropped(s: &mut State, stream: u64, f: Failure, fx: &mut Vec<Effec
     }
     s.live.open = false;
     s.live.missed = true;
+    if let Some(wait) = f.wait {
+        // The per-user stream cap (429): the server is fine; say why nothing
+        // is live and ask again as told, slower each time.
+        super::note_online(s, fx);
+        s.live.capped = true;
+        s.last_error = Some(LIVE_CAPPED.into());
+        let wait = wait
+            .saturating_mul(s.live.failures.min(5) + 1)
+            .min(CAPPED_MAX_WAIT);
+        s.live.failures += 1;
+        return follow(s, wait, fx);
+    }
     if f.kind == FailureKind::Unreachable {
         account::reconnecting(s, fx);
     }

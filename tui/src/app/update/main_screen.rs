@@ -3,7 +3,7 @@
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
-use strop_common::{Function, HistoryEntry, MAX_BODY_BYTES, StropRequest};
+use strop_common::{Function, HistoryEntry};
 use tui_input::{Input, InputRequest};
 
 use super::{Effect, Failure, FailureKind, account, history, note_failure, note_online};
@@ -216,43 +216,6 @@ fn recall(s: &mut State, step: isize) {
     }
 }
 
-/// Why `input` cannot be sent, in a person's terms; `None` when it can.
-pub fn refusal(input: &str) -> Option<String> {
-    if input.trim().is_empty() {
-        return Some(crate::client::EMPTY_INPUT.into());
-    }
-    let body = serde_json::to_vec(&StropRequest {
-        input: input.to_string(),
-    })
-    .map_or(usize::MAX, |b| b.len());
-    let limit = MAX_BODY_BYTES as usize;
-    (body > limit).then(|| {
-        let chars = input.chars().count();
-        let over = body - limit;
-        format!(
-            "Nothing ran: the input is {} characters ({} bytes as sent); the server takes at \
-             most {} KiB. Shorten it by at least {} bytes.",
-            group(chars),
-            group(body),
-            limit / 1024,
-            group(over)
-        )
-    })
-}
-
-/// 70000 -> "70,000".
-fn group(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 /// Said when Enter comes again for a text that is still running.
 pub const ALREADY_RUNNING: &str = "Already running this input; its answer is on the way.";
 
@@ -263,7 +226,7 @@ pub(super) fn run_current(s: &mut State, fx: &mut Vec<Effect>) {
     let (server, token) = (session.server.clone(), session.token.clone());
     let function = s.main.function;
     let input = s.main.input.value().to_string();
-    if let Some(why) = refusal(&input) {
+    if let Some(why) = crate::run_input::refusal(&input) {
         s.main.output = Some(Outcome::Failed {
             function,
             input,
@@ -415,29 +378,3 @@ pub(super) fn on_mouse(s: &mut State, ev: MouseEvent, fx: &mut Vec<Effect>) {
 
 /// Lines one wheel notch scrolls the detail view.
 const WHEEL_LINES: usize = 3;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refusal_says_why_in_plain_terms() {
-        assert!(refusal("  \n").unwrap().contains("empty"));
-        assert_eq!(refusal("hello"), None);
-        let long = "x".repeat(70_000);
-        let why = refusal(&long).unwrap();
-        assert!(why.contains("70,000 characters"), "{why}");
-        assert!(why.contains("64 KiB"), "{why}");
-        assert!(!why.to_lowercase().contains("payload"), "{why}");
-        // Right at the edge: what fits in the body is sent.
-        let fits = "x".repeat(MAX_BODY_BYTES as usize - r#"{"input":""}"#.len());
-        assert_eq!(refusal(&fits), None);
-    }
-
-    #[test]
-    fn group_puts_commas_in_thousands() {
-        assert_eq!(group(7), "7");
-        assert_eq!(group(70_000), "70,000");
-        assert_eq!(group(1_234_567), "1,234,567");
-    }
-}

@@ -5,6 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::*;
 use std::time::Duration;
 
+use crate::session::Stored;
 use strop_common::{Function, HistoryEntry, HistoryQuery, HistoryResponse};
 
 const SERVER: &str = "http://127.0.0.1:5000";
@@ -143,6 +144,44 @@ fn unreachable() -> Failure {
         FailureKind::Unreachable,
         "Cannot reach the server at http://127.0.0.1:5000: connection refused. Is strop-server running?",
     )
+}
+
+/// New-user test: a fifth live view of one user is refused with 429 (the
+/// per-user stream cap). The status says why nothing is live, the stream is
+/// asked for again after Retry-After (longer each time), and the sentence
+/// goes once a stream opens.
+#[test]
+fn a_stream_refused_by_the_per_user_cap_says_so_and_retries_with_back_off() {
+    let mut s = logged_in();
+    let capped = || Failure {
+        wait: Some(Duration::from_secs(5)),
+        ..Failure::new(FailureKind::Refused, "Too many open event streams.")
+    };
+    let mut waits = Vec::new();
+    for _ in 0..2 {
+        let stream = s.live.stream;
+        let fx = update(
+            &mut s,
+            Msg::LiveDropped {
+                stream,
+                failure: capped(),
+            },
+        );
+        let Some(Effect::Follow { after, .. }) =
+            fx.iter().find(|f| matches!(f, Effect::Follow { .. }))
+        else {
+            panic!("no retry: {fx:?}")
+        };
+        waits.push(*after);
+    }
+    assert_eq!(s.last_error.as_deref(), Some(live::LIVE_CAPPED));
+    assert_eq!(s.conn, Conn::Online, "a 429 is no outage");
+    assert_eq!(waits[0], Duration::from_secs(5));
+    assert!(waits[1] > waits[0], "{waits:?}");
+    let stream = s.live.stream;
+    update(&mut s, Msg::LiveOpened { stream });
+    assert_eq!(s.last_error, None);
+    assert!(s.live.open);
 }
 
 fn auth() -> Failure {
@@ -1131,6 +1170,31 @@ fn quit_keys() {
     assert!(s.quit);
 }
 
+/// New-user test: Home and End did nothing in the detail view; they go to
+/// its first and last line, as in the output pane (g and G too).
+#[test]
+fn home_and_end_go_to_the_ends_of_the_detail_view() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 1, None));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Enter));
+    if let Some(Overlay::Detail(d)) = &s.overlay {
+        d.max_scroll.set(7);
+    }
+    let at = |s: &State| match &s.overlay {
+        Some(Overlay::Detail(d)) => d.scroll,
+        other => panic!("{other:?}"),
+    };
+    update(&mut s, key(KeyCode::End));
+    assert_eq!(at(&s), 7);
+    update(&mut s, key(KeyCode::Home));
+    assert_eq!(at(&s), 0);
+    update(&mut s, ch('G'));
+    assert_eq!(at(&s), 7);
+    update(&mut s, ch('g'));
+    assert_eq!(at(&s), 0);
+}
+
 #[test]
 fn key_releases_are_ignored() {
     let mut s = logged_in();
@@ -1813,9 +1877,42 @@ fn nothing_newer(s: &mut State, fx: Vec<Effect>) -> Vec<Effect> {
         s,
         Msg::NewerToken {
             refused: tok(),
-            found: Ok(None),
+            found: Ok(Stored::Same),
         },
     )
+}
+
+/// New-user test: a log-out (or account deletion) by another strop here
+/// emptied the keyring entry; the login form says so instead of "expired".
+#[test]
+fn a_token_whose_keyring_entry_is_gone_says_logged_out_elsewhere() {
+    let mut s = logged_in();
+    let fx = update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "x".into(),
+            result: Err(auth()),
+            at: stamps(),
+        },
+    );
+    assert!(
+        fx.iter()
+            .any(|f| matches!(f, Effect::FindNewerToken { .. }))
+    );
+    update(
+        &mut s,
+        Msg::NewerToken {
+            refused: tok(),
+            found: Ok(Stored::Nothing),
+        },
+    );
+    assert!(matches!(s.screen, Screen::Login));
+    assert_eq!(
+        s.login.error.as_deref(),
+        Some(crate::session::LOGGED_OUT_ELSEWHERE)
+    );
+    assert_eq!(s.login.username.value(), "alice");
 }
 
 /// Issue 17, 5: a CLI login on this machine revoked the TUI's token; the
@@ -1856,7 +1953,7 @@ fn a_token_replaced_by_another_login_here_is_adopted() {
         &mut s,
         Msg::NewerToken {
             refused: tok(),
-            found: Ok(Some(newer.clone())),
+            found: Ok(Stored::Newer(newer.clone())),
         },
     );
     let Some(Effect::VerifySession { session }) = fx.first() else {

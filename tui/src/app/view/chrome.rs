@@ -35,11 +35,13 @@ pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
     // server give way on a narrow terminal (issue 17: "● liv" at 40x10).
     let focus = focus_name(s);
     let room = left.width as usize;
+    // A notice too long for the bar has a line of its own above it.
+    let notice = s.notice.as_ref().filter(|_| !notice_above(s, area.width));
     // What we wait for or the last notice is worth more than the names.
     let tail = s
         .waiting_for()
         .map(|w| w.chars().count() + 2)
-        .or_else(|| s.notice.as_ref().map(|n| n.chars().count()))
+        .or_else(|| notice.map(|n| n.chars().count()))
         .unwrap_or(0);
     let fixed = 1 + conn.chars().count() + 3 + focus.map_or(0, |f| f.chars().count() + 3) + tail;
     let with_user = fixed + user.chars().count() + 3;
@@ -64,7 +66,7 @@ pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
             format!("{} {waiting}", spinner(s)),
             theme.accent(),
         ));
-    } else if let Some(notice) = &s.notice {
+    } else if let Some(notice) = notice {
         spans.push(Span::raw(notice.clone()));
     } else {
         let used: usize = spans.iter().map(|x| x.width()).sum();
@@ -75,6 +77,22 @@ pub fn status_bar(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
         Paragraph::new(Span::styled(help, theme.selected(true))),
         right,
     );
+}
+
+/// Whether the notice is drawn on its own line above the status bar: it
+/// does not fit beside the connection and the focus even once the server
+/// and user names give way (a sentence is never cut there).
+pub fn notice_above(s: &State, width: u16) -> bool {
+    let Some(notice) = &s.notice else {
+        return false;
+    };
+    if s.waiting_for().is_some() {
+        return false;
+    }
+    let help = keys_for(Context::Global, Action::Help).chars().count() + 7;
+    let conn = conn_label(s, &Theme::default()).0.chars().count();
+    let focus = focus_name(s).map_or(0, |f| f.chars().count() + 3);
+    1 + conn + 3 + focus + notice.chars().count() + help > width as usize
 }
 
 /// The connection as the status bar says it: one word per state.

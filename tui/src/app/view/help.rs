@@ -8,11 +8,16 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use super::Theme;
 use crate::app::keymap::{Context, KEYMAP};
 
-/// Every binding, one line each, under its context's title.
-pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
+/// Every binding under its context's title, for a box `width` columns wide
+/// inside: one line each where it fits; otherwise the description wraps at
+/// word boundaries under its own column (or, very narrow, under the keys),
+/// never cut mid-word.
+pub fn lines(theme: &Theme, width: usize) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let mut seen: Vec<Context> = Vec::new();
     let key_w = crate::app::keymap::HELP_KEY_W;
+    // Descriptions narrower than this read badly beside the keys.
+    let beside = width.saturating_sub(2 + key_w) >= 16;
     for bd in KEYMAP {
         if seen.contains(&bd.context) {
             continue;
@@ -21,33 +26,53 @@ pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
         if !out.is_empty() {
             out.push(Line::from(""));
         }
-        out.push(Line::styled(bd.context.title(), theme.accent()));
+        for part in super::wrap_words(bd.context.title(), width) {
+            out.push(Line::styled(part, theme.accent()));
+        }
         for b in KEYMAP.iter().filter(|b| b.context == bd.context) {
             let keys = key_list(b);
-            // A long key list gets a line of its own: never run into the text.
-            let keys = if keys.chars().count() >= key_w {
-                out.push(Line::styled(format!("  {keys}"), theme.heading()));
-                String::new()
+            // A long key list (or a narrow box) puts the keys on a line of
+            // their own: never run into the text.
+            let (keys, indent) = if keys.chars().count() >= key_w || !beside {
+                for part in super::wrap_words(&keys, width.saturating_sub(2)) {
+                    out.push(Line::styled(format!("  {part}"), theme.heading()));
+                }
+                (String::new(), if beside { 2 + key_w } else { 4 })
             } else {
-                keys
+                (keys, 2 + key_w)
             };
-            out.push(Line::from(vec![
-                Span::styled(format!("  {keys:<key_w$}"), theme.heading()),
-                Span::raw(b.help),
-            ]));
+            let room = width.saturating_sub(indent).max(1);
+            for (i, part) in super::wrap_words(b.help, room).into_iter().enumerate() {
+                let head = if i == 0 && indent == 2 + key_w {
+                    format!("  {keys:<key_w$}")
+                } else {
+                    " ".repeat(indent)
+                };
+                out.push(Line::from(vec![
+                    Span::styled(head, theme.heading()),
+                    Span::raw(part),
+                ]));
+            }
         }
     }
     out.push(Line::from(""));
-    out.push(Line::styled(
-        "Other keys type into the focused field (←/→, Home/End, Ctrl+W, Ctrl+U edit).",
-        theme.dim(),
-    ));
+    out.extend(
+        super::wrap_words("Other keys type into the focused field.", width.max(1))
+            .into_iter()
+            .map(|l| Line::styled(l, theme.dim())),
+    );
     out
 }
 
 pub use crate::app::keymap::key_list;
 
-pub fn draw(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    scroll: u16,
+    help_max: &std::cell::Cell<Option<u16>>,
+    theme: &Theme,
+) {
     // Narrow terminals get the full width: the descriptions are long.
     let margin = if area.width >= 100 {
         area.width / 10
@@ -61,20 +86,26 @@ pub fn draw(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
         height: area.height,
     };
     frame.render_widget(Clear, rect);
-    let text = lines(theme);
+    let text = lines(theme, rect.width.saturating_sub(2) as usize);
     let visible = rect.height.saturating_sub(2) as usize;
     let max = text.len().saturating_sub(visible) as u16;
+    // Scrolling stops where this drawing ends (the lines depend on the width).
+    help_max.set(Some(max));
     let scroll = scroll.min(max);
     let more = if scroll < max { " ↓ more " } else { "" };
+    // The longest hint that fits the bottom border.
+    let room = rect.width.saturating_sub(2) as usize;
+    let hint = [
+        format!("{more} ↑/↓ scroll · Esc close "),
+        format!("{more} Esc close "),
+        " Esc close ".to_string(),
+    ]
+    .into_iter()
+    .find(|h| h.chars().count() <= room)
+    .unwrap_or_default();
     let block = Block::bordered()
         .title(Span::styled(" Keys ", theme.accent()))
-        .title_bottom(
-            Line::from(vec![
-                Span::styled(more, theme.dim()),
-                Span::styled(" ↑/↓ scroll · Esc close ", theme.dim()),
-            ])
-            .right_aligned(),
-        )
+        .title_bottom(Line::from(Span::styled(hint, theme.dim())).right_aligned())
         .border_style(theme.border(true));
     frame.render_widget(Paragraph::new(text).block(block).scroll((scroll, 0)), rect);
 }

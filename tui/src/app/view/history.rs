@@ -114,6 +114,8 @@ fn draw_table(frame: &mut Frame, area: Rect, s: &State, focused: bool, theme: &T
     });
     if h.entries.is_empty() {
         let (msg, style) = empty_message(s, theme);
+        // As much as the rows hold, ending after a word with "…" (40x10).
+        let msg = super::clip_words(&msg, area.width as usize, area.height as usize);
         frame.render_widget(
             Paragraph::new(Span::styled(msg, style)).wrap(Wrap { trim: true }),
             area,

@@ -47,9 +47,18 @@ pub fn draw(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: boo
             out_pref = out_pref.max(lines + 2);
         }
         let rest = area.height - input_h;
-        // The focused pane keeps its title row, however small the screen.
-        let history_focused = matches!(s.main.focus, Focus::History | Focus::Search);
-        let out_h = out_pref.min(rest.saturating_sub(if history_focused { 2 } else { 0 }));
+        // The focused pane keeps its title row, however small the screen;
+        // a search keeps its box and at least one row of results (40x10),
+        // before an output too short to show a line.
+        let keep = match s.main.focus {
+            Focus::Search => 4,
+            Focus::History => 2,
+            _ => 0,
+        };
+        let mut out_h = out_pref.min(rest.saturating_sub(keep));
+        if out_h < 3 && keep == 4 {
+            out_h = 0;
+        }
         let [input, output, hist] = Layout::vertical([
             Constraint::Length(input_h),
             Constraint::Length(out_h),

@@ -145,31 +145,69 @@ pub fn focus_mark(focused: bool) -> &'static str {
     if focused { "▸" } else { "" }
 }
 
+/// Lines the main screen needs before an error may take more: the input
+/// (3) and the history with its search box and one row (4).
+const MAIN_LEAST: usize = 7;
+
+/// The last error, then a notice too long for the status bar: lines of
+/// their own above it, wrapped, so the whole sentence is readable even at 80
+/// columns. Each with its style and height.
+fn lines_above(s: &State, theme: &Theme, area: Rect) -> Vec<(String, Style, u16)> {
+    // As many lines as the wrapped sentence takes (issue 17: the settings
+    // warning was cut mid-list), up to a third of the screen, and never so
+    // many that the main screen loses its input and a history row (40x10);
+    // a longer one ends after a whole word with "…".
+    let most = (area.height as usize / 3)
+        .min((area.height as usize).saturating_sub(1 + MAIN_LEAST))
+        .max(1);
+    let width = area.width.max(1) as usize;
+    // The error, then a notice too long for the status bar, each wrapped.
+    let mut above: Vec<(String, Style)> = Vec::new();
+    if let Some(e) = &s.last_error {
+        above.push((format!(" {e}"), theme.error()));
+    }
+    if chrome::notice_above(s, area.width)
+        && let Some(n) = &s.notice
+    {
+        above.push((format!(" {n}"), Style::new()));
+    }
+    let mut left = most;
+    above
+        .into_iter()
+        .filter_map(|(text, style)| {
+            let lines = wrapped_lines(&text, width).min(left);
+            if lines == 0 {
+                return None;
+            }
+            left -= lines;
+            Some((clip_words(&text, width, lines), style, lines as u16))
+        })
+        .collect()
+}
+
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
-    // The last error gets lines of its own above the status bar, wrapped, so
-    // the whole sentence is readable even at 80 columns.
     let area = frame.area();
-    // As many lines as the wrapped sentence takes (issue 17: the settings
-    // warning was cut mid-list), up to a third of the screen.
-    let err_h = s.last_error.as_ref().map_or(0, |e| {
-        let lines = wrapped_lines(&format!(" {e}"), area.width.max(1) as usize);
-        lines.clamp(1, (area.height as usize / 3).max(1)) as u16
-    });
+    let above = lines_above(s, theme, area);
+    let err_h = above.iter().map(|(_, _, h)| h).sum();
     let [body, error, status] = Layout::vertical([
         Constraint::Min(1),
         Constraint::Length(err_h),
         Constraint::Length(1),
     ])
     .areas(area);
-    if let Some(e) = &s.last_error {
+    let mut y = error.y;
+    for (text, style, h) in above {
+        let rect = Rect {
+            y,
+            height: h,
+            ..error
+        };
+        y += h;
         frame.render_widget(
-            ratatui::widgets::Paragraph::new(ratatui::text::Span::styled(
-                format!(" {e}"),
-                theme.error(),
-            ))
-            .wrap(ratatui::widgets::Wrap { trim: false }),
-            error,
+            ratatui::widgets::Paragraph::new(ratatui::text::Span::styled(text, style))
+                .wrap(ratatui::widgets::Wrap { trim: false }),
+            rect,
         );
     }
     let typing = s.overlay.is_none();
@@ -181,7 +219,9 @@ pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
     }
     chrome::status_bar(frame, status, s, theme);
     match &s.overlay {
-        Some(Overlay::Help { scroll }) => help::draw(frame, body, *scroll, theme),
+        Some(Overlay::Help { scroll }) => {
+            help::draw(frame, body, *scroll, &s.areas.help_max, theme)
+        }
         Some(Overlay::Detail(d)) => detail::draw(frame, body, d, &s.clock, theme),
         Some(Overlay::ConfirmLogout) => chrome::confirm_logout(frame, body, s, theme),
         Some(Overlay::Sessions(v)) => sessions::draw(frame, body, v, &s.clock, theme),
@@ -217,6 +257,64 @@ pub fn wrapped_lines(text: &str, width: usize) -> usize {
         }
     }
     lines
+}
+
+/// `text` broken into lines of at most `width` columns at spaces (a word
+/// longer than a line is split).
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    use unicode_width::UnicodeWidthStr;
+    let width = width.max(1);
+    let mut lines = vec![String::new()];
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let line = lines.last_mut().expect("one line at least");
+        if line.is_empty() && word.width() <= width {
+            line.push_str(word);
+        } else if !line.is_empty() && line.width() + 1 + word.width() <= width {
+            line.push(' ');
+            line.push_str(word);
+        } else {
+            let mut rest = word;
+            if !line.is_empty() {
+                lines.push(String::new());
+            }
+            while rest.width() > width {
+                let cut = rest
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .take_while(|i| rest[..*i].width() <= width)
+                    .last()
+                    .filter(|i| *i > 0)
+                    .unwrap_or(rest.len());
+                lines.last_mut().expect("a line").push_str(&rest[..cut]);
+                lines.push(String::new());
+                rest = &rest[cut..];
+            }
+            lines.last_mut().expect("a line").push_str(rest);
+        }
+    }
+    lines
+}
+
+/// `text` in at most `lines` lines of `width` columns: whole when it fits,
+/// else cut after the last word that fits, marked with "…".
+pub fn clip_words(text: &str, width: usize, lines: usize) -> String {
+    if wrap_words(text, width).len() <= lines {
+        return text.to_string();
+    }
+    let words: Vec<&str> = text.split(' ').collect();
+    for n in (1..words.len()).rev() {
+        let cut = format!(
+            "{}…",
+            words[..n].join(" ").trim_end_matches([',', ';', ':'])
+        );
+        if wrap_words(&cut, width).len() <= lines {
+            return cut;
+        }
+    }
+    // Not even one word: its start, marked.
+    let mut first: String = text.chars().take(width.saturating_sub(1)).collect();
+    first.push('…');
+    first
 }
 
 /// A box of at most `w` x `h` in the middle of `area`.

@@ -272,7 +272,7 @@ fn help_overlay() {
 
 #[test]
 fn help_lists_every_binding() {
-    let text: Vec<String> = help::lines(&Theme::new(Palette::NoColor))
+    let text: Vec<String> = help::lines(&Theme::new(Palette::NoColor), 200)
         .iter()
         .map(|l| l.to_string())
         .collect();
@@ -555,4 +555,97 @@ fn a_refused_search_says_why_in_the_list() {
         "{text}"
     );
     assert!(!text.contains("loads by itself"), "{text}");
+}
+
+/// New-user test at 40x10 and 30 columns: the help wraps its sentences at
+/// words (nothing cut mid-word), its bottom hint fits the border.
+#[test]
+fn narrow_help_wraps_at_words() {
+    let mut s = main_state();
+    s.overlay = Some(Overlay::Help { scroll: 0 });
+    snap!("help_40x10", s, 40, 10);
+    snap!("help_30x10", s, 30, 10);
+    let text = format!("{}", render(&s, 40, 10).backend());
+    assert!(!text.contains("Connect to this se"), "{text}");
+    // Every description is there whole, however narrow.
+    for width in [40usize, 28] {
+        let lines: Vec<String> = help::lines(&Theme::new(Palette::NoColor), width)
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        let joined = lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+        for bd in crate::app::keymap::KEYMAP {
+            assert!(joined.contains(bd.help), "{width}: {:?}", bd.help);
+        }
+        for l in &lines {
+            assert!(
+                unicode_width::UnicodeWidthStr::width(l.as_str()) <= width,
+                "{width}: {l:?}"
+            );
+        }
+    }
+}
+
+/// New-user test at 40x10: searching kept no history row on screen (the
+/// output took the lines); the search box and rows win over the output.
+#[test]
+fn searching_at_40x10_keeps_a_history_row() {
+    let mut s = main_state();
+    s.main.focus = Focus::Search;
+    s.history.search = Input::new("is".into());
+    s.history.applied_query = "is".into();
+    snap!("main_search_40x10", s, 40, 10);
+    let text = format!("{}", render(&s, 40, 10).backend());
+    assert!(text.contains("│piglatin This is"), "{text}");
+    // With a long error above the status bar too: the error is cut after
+    // a word and marked, and a row stays.
+    s.last_error = Some(crate::app::update::LIVE_CAPPED.into());
+    snap!("main_search_40x10_error", s, 40, 10);
+    let text = format!("{}", render(&s, 40, 10).backend());
+    assert!(text.contains("│piglatin This is"), "{text}");
+    assert!(text.contains("live…"), "{text}");
+    assert!(!text.contains("until one closes"), "{text}");
+}
+
+/// New-user test at 40 columns: a notice longer than the status bar's room
+/// ended mid-word ("You logg"); it gets lines of its own above the bar.
+#[test]
+fn a_long_notice_in_a_narrow_status_bar_ends_after_a_word() {
+    let mut s = main_state();
+    s.notice = Some(crate::app::update::ADOPTED.into());
+    snap!("main_notice_40x10", s, 40, 10);
+    let text = format!("{}", render(&s, 40, 10).backend());
+    assert!(
+        text.contains(" You logged in again elsewhere on this"),
+        "{text}"
+    );
+    assert!(
+        text.contains("machine; this window now uses that"),
+        "{text}"
+    );
+    assert!(!text.contains("You logg\u{20}"), "{text}");
+}
+
+/// New-user test at 40x10: a refused search's sentence lost its rows to the
+/// output and was cut mid-word; it shows whole, or ends after a word, marked.
+#[test]
+fn a_refused_search_at_40x10_ends_after_a_word() {
+    let mut s = main_state();
+    s.main.focus = Focus::Search;
+    s.history.entries.clear();
+    s.history.search = Input::new("a b c d e f g h i".into());
+    s.history.applied_query = "a b c d e f g h i".into();
+    s.history.error = Some("A search can have at most 8 words.".into());
+    s.history.refused = true;
+    snap!("main_search_refused_40x10", s, 40, 10);
+    let text = format!("{}", render(&s, 40, 10).backend());
+    assert!(
+        text.contains("│Change the search to see entries."),
+        "{text}"
+    );
+    // 30 columns and one row fewer: it ends after a word, marked.
+    let text = format!("{}", render(&s, 30, 9).backend());
+    assert!(text.contains("│A search can have at most 8"), "{text}");
+    assert!(text.contains("…"), "{text}");
+    assert!(!text.contains("see entries"), "{text}");
 }
