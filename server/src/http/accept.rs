@@ -119,16 +119,8 @@ pub async fn run<F, R>(
     let services = Arc::new(router.map(|filter| warp::service(filter.clone())));
     let closing = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let normal = Arc::new(Semaphore::new(limits.max_connections));
-    let per_address = Arc::new(PerAddress::default());
     let overflow = Overflow::new(OVERFLOW_CONNECTIONS);
-    let streams = Arc::new(Budget {
-        budget: normal.clone(),
-        per_address: per_address.clone(),
-        cap: limits.per_address,
-        open: Arc::default(),
-        freeing: Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS)),
-    });
+    let streams = Arc::new(Budget::new(&limits));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -155,19 +147,14 @@ pub async fn run<F, R>(
             let place = match place {
                 Ok(place) => place,
                 Err(waiting) => {
-                    let freed = Place::freed(&budget, &overflow, &conn, peer).await;
-                    drop(waiting);
-                    match freed {
+                    match Place::freed(&budget, &overflow, &conn, peer, waiting).await {
                         Some(place) => place,
                         None => return,
                     }
                 }
             };
             let over_cap = matches!(place, Place::Overflow(_));
-            let evicted = match &place {
-                Place::Overflow(slot) => slot.evicted(),
-                Place::Normal { open, .. } => open.evicted(),
-            };
+            let evicted = place.evicted();
             let state = conn.clone();
             let service = service_fn(move |req| {
                 handle(
@@ -253,6 +240,18 @@ struct Budget {
     freeing: Arc<Semaphore>,
 }
 
+impl Budget {
+    fn new(limits: &ConnectionLimits) -> Self {
+        Budget {
+            budget: Arc::new(Semaphore::new(limits.max_connections)),
+            per_address: Arc::default(),
+            cap: limits.per_address,
+            open: Arc::default(),
+            freeing: Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS)),
+        }
+    }
+}
+
 /// How long a new connection waits for the place of the idle connection
 /// it closed, before it takes an overflow place instead.
 const FREEING_WAIT: Duration = Duration::from_secs(1);
@@ -307,6 +306,7 @@ impl Place {
         overflow: &Arc<Overflow>,
         conn: &Arc<ConnState>,
         peer: SocketAddr,
+        _waiting: OwnedSemaphorePermit,
     ) -> Option<Place> {
         let permit = tokio::time::timeout(FREEING_WAIT, normal.budget.clone().acquire_owned());
         if let Ok(Ok(permit)) = permit.await
@@ -319,6 +319,14 @@ impl Place {
             });
         }
         Place::now(normal, overflow, conn, peer)
+    }
+
+    /// Cancelled when the connection must close for another's sake.
+    fn evicted(&self) -> CancellationToken {
+        match self {
+            Place::Overflow(slot) => slot.evicted(),
+            Place::Normal { open, .. } => open.evicted(),
+        }
     }
 
     fn now(

@@ -274,29 +274,38 @@ pub async fn run_strop(
     };
     // The keyed transaction is the user's own: its token checked first.
     let user = writer.confirm(state).await?;
-    // A keyed row commits with its key, in a transaction of its own (not
-    // the group commit): the key's lock must be held until that commit.
-    let answer = StropResponse { output };
+    let answer = record_keyed(state, &user, &key, entry, StropResponse { output }).await?;
+    Ok((answer, held))
+}
+
+/// Records a run under its Idempotency-Key: the first time, its row and
+/// the answer commit with the key, in a transaction of its own (not the
+/// group commit: the key's lock must be held until that commit); again with
+/// the same body, the first answer.
+async fn record_keyed(
+    state: &AppState,
+    user: &User,
+    key: &str,
+    entry: db::history::NewEntry,
+    answer: StropResponse,
+) -> Result<StropResponse, ApiError> {
     let text = serde_json::to_string(&answer).map_err(ApiError::internal)?;
-    let request_hash = idempotency::request_hash(&[function.as_str(), &entry.input]);
+    let request_hash = idempotency::request_hash(&[entry.function.as_str(), &entry.input]);
     let scope = idempotency::user_scope(user.id);
     let mut client = state.pool.get().await?;
-    match db::idempotency::record_history(&mut client, &scope, &key, &request_hash, &entry, &text)
+    match db::idempotency::record_history(&mut client, &scope, key, &request_hash, &entry, &text)
         .await?
     {
         db::idempotency::Outcome::Done(saved) => {
             tracing::debug!(id = saved.id, "history row committed with its key");
             if let Err(e) = crate::live::notify::announce_history(&client, &[saved.id]).await {
-                tracing::warn!(error = %e, "could not announce a new history row");
+                tracing::warn!(error = %crate::ops::logging::Chain(&e), "could not announce a new history row");
             }
-            Ok((answer, held))
+            Ok(answer)
         }
         db::idempotency::Outcome::Seen {
             same: true, answer, ..
-        } => Ok((
-            serde_json::from_str(&answer).map_err(ApiError::internal)?,
-            held,
-        )),
+        } => serde_json::from_str(&answer).map_err(ApiError::internal),
         db::idempotency::Outcome::Seen { same: false, .. } => Err(ApiError::IdempotencyMismatch),
         db::idempotency::Outcome::InFlight => Err(ApiError::IdempotencyInFlight),
     }
@@ -317,45 +326,8 @@ pub async fn history(
     user: User,
     query: HistoryQuery,
 ) -> Result<(HistoryResponse, tokio::sync::OwnedSemaphorePermit), ApiError> {
-    if let Some(limit) = query.limit
-        && !(1..=MAX_HISTORY_LIMIT).contains(&limit)
-    {
-        return Err(ApiError::invalid(format!(
-            "limit must be between 1 and {MAX_HISTORY_LIMIT}."
-        )));
-    }
-    if let Some(before) = query.before
-        && before < 1
-    {
-        return Err(ApiError::invalid("before must be a positive entry id."));
-    }
-    if query.q.as_deref().is_some_and(|q| q.contains('\0')) {
-        return Err(ApiError::invalid("q must not contain NUL characters."));
-    }
+    let filter = history_filter(&state.limits, &query)?;
     let limits = &state.limits;
-    if let Some(q) = query.q.as_deref() {
-        if q.len() > limits.max_search_bytes {
-            return Err(ApiError::invalid(format!(
-                "A search can be at most {} bytes long.",
-                limits.max_search_bytes
-            )));
-        }
-        if q.split_whitespace().count() > limits.max_search_words {
-            return Err(ApiError::invalid(format!(
-                "A search can have at most {} words.",
-                limits.max_search_words
-            )));
-        }
-    }
-    let filter = db::history::Filter {
-        before: query.before,
-        function: query.function,
-        words: query
-            .q
-            .as_deref()
-            .map(db::history::Filter::words_of)
-            .unwrap_or_default(),
-    };
     let wanted = i64::from(query.limit.unwrap_or(HISTORY_CAP));
     // One extra row tells whether older matches exist.
     // The rows are held within the page byte budget; what did not fit is
@@ -395,6 +367,51 @@ pub async fn history(
         },
         rows_held,
     ))
+}
+
+/// The page's filter from the query, or 400 for a value out of range.
+fn history_filter(
+    limits: &crate::limits::Limits,
+    query: &HistoryQuery,
+) -> Result<db::history::Filter, ApiError> {
+    if let Some(limit) = query.limit
+        && !(1..=MAX_HISTORY_LIMIT).contains(&limit)
+    {
+        return Err(ApiError::invalid(format!(
+            "limit must be between 1 and {MAX_HISTORY_LIMIT}."
+        )));
+    }
+    if let Some(before) = query.before
+        && before < 1
+    {
+        return Err(ApiError::invalid("before must be a positive entry id."));
+    }
+    if query.q.as_deref().is_some_and(|q| q.contains('\0')) {
+        return Err(ApiError::invalid("q must not contain NUL characters."));
+    }
+    if let Some(q) = query.q.as_deref() {
+        if q.len() > limits.max_search_bytes {
+            return Err(ApiError::invalid(format!(
+                "A search can be at most {} bytes long.",
+                limits.max_search_bytes
+            )));
+        }
+        if q.split_whitespace().count() > limits.max_search_words {
+            return Err(ApiError::invalid(format!(
+                "A search can have at most {} words.",
+                limits.max_search_words
+            )));
+        }
+    }
+    Ok(db::history::Filter {
+        before: query.before,
+        function: query.function,
+        words: query
+            .q
+            .as_deref()
+            .map(db::history::Filter::words_of)
+            .unwrap_or_default(),
+    })
 }
 
 /// [`history`] as a response whose bytes are held in the memory budget

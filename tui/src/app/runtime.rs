@@ -505,14 +505,7 @@ impl Runner {
             Effect::DeleteEntry { server, token, id } => self.http(
                 &server,
                 Some(&token),
-                move |c| async move {
-                    match c.delete_entry(id).await {
-                        Ok(_) => Ok(true),
-                        // Gone already (deleted elsewhere): the row goes all the same.
-                        Err(e) if e.code() == Some(strop_common::ErrorCode::NotFound) => Ok(false),
-                        Err(e) => Err(e),
-                    }
-                },
+                move |c| delete_if_there(c, id),
                 move |result| Msg::EntryDeleted { id, result },
             ),
             Effect::RevokeSessions { server, token, id } => self.http(
@@ -606,5 +599,15 @@ pub(super) fn failure(e: &ClientError) -> Failure {
             .is_rate_limited()
             .then(|| e.retry_after().unwrap_or(std::time::Duration::from_secs(5))),
         ..Failure::new(kind, e.to_string())
+    }
+}
+
+/// Deletes entry `id`; `false` if it was gone already (deleted elsewhere:
+/// the row goes all the same).
+async fn delete_if_there(c: Client, id: i64) -> Result<bool, ClientError> {
+    match c.delete_entry(id).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some(strop_common::ErrorCode::NotFound) => Ok(false),
+        Err(e) => Err(e),
     }
 }

@@ -32,6 +32,30 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, clock: &Clock, theme: &Th
     frame.render_widget(block, rect);
     let [body, hints] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
 
+    let text = entry_text(e, clock, theme);
+    // Clamp the scroll here, where the wrapped height is known.
+    let width = body.width.max(1) as usize;
+    let total: usize = text
+        .lines
+        .iter()
+        .map(|l| l.width().div_ceil(width).max(1))
+        .sum();
+    let max = total
+        .saturating_sub(body.height as usize)
+        .min(u16::MAX as usize) as u16;
+    d.max_scroll.set(max);
+    let scroll = d.scroll.min(max);
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        body,
+    );
+    frame.render_widget(hint_line(scroll < max, theme), hints);
+}
+
+/// The entry's function and time, then its input and output line by line.
+fn entry_text(e: &strop_common::HistoryEntry, clock: &Clock, theme: &Theme) -> Text<'static> {
     let mut text = Text::default();
     text.push_line(Line::from(vec![
         Span::styled(e.function.as_str(), theme.heading()),
@@ -53,42 +77,26 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, clock: &Clock, theme: &Th
     for line in e.output.split('\n') {
         text.push_line(Line::from(display(line.trim_end_matches('\r'))));
     }
-    // Clamp the scroll here, where the wrapped height is known.
-    let width = body.width.max(1) as usize;
-    let total: usize = text
-        .lines
-        .iter()
-        .map(|l| l.width().div_ceil(width).max(1))
-        .sum();
-    let max = total
-        .saturating_sub(body.height as usize)
-        .min(u16::MAX as usize) as u16;
-    d.max_scroll.set(max);
-    let scroll = d.scroll.min(max);
-    frame.render_widget(
-        Paragraph::new(text)
-            .wrap(Wrap { trim: false })
-            .scroll((scroll, 0)),
-        body,
-    );
-    let more = if scroll < max { "more below · " } else { "" };
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled(more, theme.dim()),
-            Span::styled(keys_for(Context::Detail, Action::Down), theme.heading()),
-            Span::raw(" scroll  "),
-            Span::styled(keys_for(Context::Detail, Action::Rerun), theme.heading()),
-            Span::raw(" re-run  "),
-            Span::styled(
-                keys_for(Context::Detail, Action::CopyOutput),
-                theme.heading(),
-            ),
-            Span::raw(" copy  "),
-            Span::styled(keys_for(Context::Detail, Action::Delete), theme.heading()),
-            Span::raw(" delete  "),
-            Span::styled(keys_for(Context::Detail, Action::Close), theme.heading()),
-            Span::raw(" close"),
-        ])),
-        hints,
-    );
+    text
+}
+
+/// The view's keys, after a mark when there is more below.
+fn hint_line(more_below: bool, theme: &Theme) -> Paragraph<'static> {
+    let more = if more_below { "more below · " } else { "" };
+    Paragraph::new(Line::from(vec![
+        Span::styled(more, theme.dim()),
+        Span::styled(keys_for(Context::Detail, Action::Down), theme.heading()),
+        Span::raw(" scroll  "),
+        Span::styled(keys_for(Context::Detail, Action::Rerun), theme.heading()),
+        Span::raw(" re-run  "),
+        Span::styled(
+            keys_for(Context::Detail, Action::CopyOutput),
+            theme.heading(),
+        ),
+        Span::raw(" copy  "),
+        Span::styled(keys_for(Context::Detail, Action::Delete), theme.heading()),
+        Span::raw(" delete  "),
+        Span::styled(keys_for(Context::Detail, Action::Close), theme.heading()),
+        Span::raw(" close"),
+    ]))
 }

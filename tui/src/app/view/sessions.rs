@@ -26,6 +26,14 @@ pub fn draw(frame: &mut Frame, area: Rect, v: &SessionsView, clock: &Clock, them
     ])
     .areas(inner);
 
+    frame.render_widget(Paragraph::new(rows(v, list, clock, theme)), list);
+    let msg = message_line(v, theme);
+    frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), message);
+    draw_hints(frame, hints, v, theme);
+}
+
+/// The table of sessions, the selected row kept in view.
+fn rows(v: &SessionsView, list: Rect, clock: &Clock, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     match &v.list {
         None => lines.push(Line::styled("Loading…", theme.dim())),
@@ -57,9 +65,12 @@ pub fn draw(frame: &mut Frame, area: Rect, v: &SessionsView, clock: &Clock, them
             }
         }
     }
-    frame.render_widget(Paragraph::new(lines), list);
+    lines
+}
 
-    let msg = if let Some(asked) = v.asking {
+/// The question asked, else the last error or message, else what revoking does.
+fn message_line(v: &SessionsView, theme: &Theme) -> Line<'static> {
+    if let Some(asked) = v.asking {
         let what = match asked {
             Revoke::One(id) => format!("Log out session {id}, on every server?"),
             Revoke::Others => "Log out every session but this one, on every server?".into(),
@@ -74,9 +85,11 @@ pub fn draw(frame: &mut Frame, area: Rect, v: &SessionsView, clock: &Clock, them
             "Logging a session out works on every server at once.",
             theme.dim(),
         )
-    };
-    frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), message);
+    }
+}
 
+/// The keys of the question, or of the screen.
+fn draw_hints(frame: &mut Frame, hints: Rect, v: &SessionsView, theme: &Theme) {
     if v.asking.is_some() {
         let spans = vec![
             Span::styled(
