@@ -107,29 +107,9 @@ async fn main() {
         bin.display()
     );
 
-    let pg = fresh_database().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let base = format!("http://{addr}");
-    let mut server = Command::new(&bin)
-        .env("DATABASE_URL", key_value(&pg))
-        .env("STROP_ADDR", &addr)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start strop-server");
+    let (_pg, mut server, addr, base) = start_server(&bin).await;
     let pid = server.id().unwrap();
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let idle_token = user(&http, &base, "idle").await;
     let writer_token = user(&http, &base, "writer").await;
     // Warm the pool and the statement caches the way the run will.
@@ -157,63 +137,12 @@ async fn main() {
     );
 
     // One client reading 1 KiB per 100 ms, one that never reads.
-    let mut slow = open_stream(&addr, &writer_token).await;
+    let slow = open_stream(&addr, &writer_token).await;
     let _never = open_stream(&addr, &writer_token).await;
-    let slow_bytes = Arc::new(AtomicUsize::new(0));
-    let slow_ended = Arc::new(AtomicBool::new(false));
-    let slow_task = {
-        let (bytes, ended) = (slow_bytes.clone(), slow_ended.clone());
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; SLOW_BYTES];
-            loop {
-                match slow.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        bytes.fetch_add(n, Ordering::Relaxed);
-                        if buf[..n].ends_with(b"0\r\n\r\n") {
-                            break;
-                        }
-                    }
-                }
-                tokio::time::sleep(SLOW_EVERY).await;
-            }
-            ended.store(true, Ordering::Relaxed);
-        })
-    };
+    let (slow_task, slow_bytes, slow_ended) = read_slowly(slow);
 
-    let input = "x".repeat(INPUT_BYTES);
-    let next = Arc::new(AtomicUsize::new(0));
     let write_started = Instant::now();
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|_| {
-            let (http, base, token, input, next) = (
-                http.clone(),
-                base.clone(),
-                writer_token.clone(),
-                input.clone(),
-                next.clone(),
-            );
-            tokio::spawn(async move {
-                while next.fetch_add(1, Ordering::Relaxed) < writes {
-                    post(
-                        &http,
-                        format!("{base}/reverse"),
-                        json!({"input": &input}),
-                        Some(&token),
-                    )
-                    .await;
-                }
-            })
-        })
-        .collect();
-    let mut peak = 0;
-    let mut samples = Vec::new();
-    while writers.iter().any(|w| !w.is_finished()) {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = rss_kib(pid);
-        peak = peak.max(now);
-        samples.push(now);
-    }
+    let (peak, samples) = write_and_sample(&http, &base, &writer_token, writes, pid).await;
     let write_time = write_started.elapsed();
     let after_writes = rss_kib(pid);
     println!(
@@ -248,4 +177,117 @@ async fn main() {
     drop(idle);
     let _ = server.start_kill();
     let _ = server.wait().await;
+}
+
+/// A fresh database and a release strop-server on a free port: the
+/// database, the process, its address and base URL.
+async fn start_server(
+    bin: &std::path::Path,
+) -> (
+    tokio_postgres::Config,
+    tokio::process::Child,
+    String,
+    String,
+) {
+    let pg = fresh_database().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let base = format!("http://{addr}");
+    let server = Command::new(bin)
+        .env("DATABASE_URL", key_value(&pg))
+        .env("STROP_ADDR", &addr)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start strop-server");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (pg, server, addr, base)
+}
+
+/// Reads `slow` 1 KiB per 100 ms in a task: the task, the bytes read, and
+/// whether the server ended the stream.
+fn read_slowly(
+    mut slow: TcpStream,
+) -> (
+    tokio::task::JoinHandle<()>,
+    Arc<AtomicUsize>,
+    Arc<AtomicBool>,
+) {
+    let slow_bytes = Arc::new(AtomicUsize::new(0));
+    let slow_ended = Arc::new(AtomicBool::new(false));
+    let slow_task = {
+        let (bytes, ended) = (slow_bytes.clone(), slow_ended.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; SLOW_BYTES];
+            loop {
+                match slow.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        bytes.fetch_add(n, Ordering::Relaxed);
+                        if buf[..n].ends_with(b"0\r\n\r\n") {
+                            break;
+                        }
+                    }
+                }
+                tokio::time::sleep(SLOW_EVERY).await;
+            }
+            ended.store(true, Ordering::Relaxed);
+        })
+    };
+
+    (slow_task, slow_bytes, slow_ended)
+}
+
+/// `writes` entries from `WRITERS` writers at once, RSS sampled every
+/// 250 ms meanwhile: the peak and the samples.
+async fn write_and_sample(
+    http: &reqwest::Client,
+    base: &str,
+    writer_token: &str,
+    writes: usize,
+    pid: u32,
+) -> (u64, Vec<u64>) {
+    let input = "x".repeat(INPUT_BYTES);
+    let next = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let (http, base, token, input, next) = (
+                http.clone(),
+                base.to_string(),
+                writer_token.to_string(),
+                input.clone(),
+                next.clone(),
+            );
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < writes {
+                    post(
+                        &http,
+                        format!("{base}/reverse"),
+                        json!({"input": &input}),
+                        Some(&token),
+                    )
+                    .await;
+                }
+            })
+        })
+        .collect();
+    let mut peak = 0;
+    let mut samples = Vec::new();
+    while writers.iter().any(|w| !w.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = rss_kib(pid);
+        peak = peak.max(now);
+        samples.push(now);
+    }
+    (peak, samples)
 }

@@ -6,6 +6,9 @@
 //! timeouts; the one timing assertion is issue 8's 1 s for a live entry to
 //! reach another TUI.
 #![cfg(target_os = "linux")]
+// A test reads as one scenario; the 80-line rule (clippy.toml) is for the
+// product's code.
+#![allow(clippy::too_many_lines)]
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -323,6 +326,10 @@ fn register(screen: &mut Screen, user: &str, password: &str) {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one user's whole session, step by step"
+)]
 fn register_run_search_detail_then_straight_in_and_log_out() {
     let server = TestServer::shared();
     let url = server.url();
