@@ -31,8 +31,8 @@ use warp::http::{Request, Response, Version};
 use warp::{Filter, Reply};
 
 use crate::http::conn::{
-    AddressGuard, ConnState, GuardedBody, Open, OpenGuard, Overflow, OverflowGuard, PerAddress,
-    Timeouts,
+    AddressGuard, ConnState, GuardedBody, Open, OpenGuard, Overflow, OverflowGuard, Peer,
+    PerAddress, Refused, Timeouts,
 };
 use crate::http::error::ApiError;
 use crate::http::parse_errors::JsonParseErrors;
@@ -53,14 +53,6 @@ pub const METRICS_CONNECTIONS: usize = 16;
 /// How long an idle connection told to close may take to go before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// The socket peer of the connection a request came in on.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
-
-/// A request the connection layer has already refused; the filter tree
-/// answers it (so it is logged and shaped like every other failure).
-#[derive(Debug, Clone)]
-pub struct Refused(pub ApiError);
 /// How long a write may wait for a client that does not read (a stalled
 /// stream) before its connection is closed.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);

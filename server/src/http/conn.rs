@@ -18,6 +18,17 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// The socket peer of the connection a request came in on (a request
+/// extension the accept loop sets).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
+
+/// A request the connection layer has already refused (a request extension
+/// the accept loop sets); the filter tree answers it, so it is logged and
+/// shaped like every other failure.
+#[derive(Debug, Clone)]
+pub struct Refused(pub crate::http::error::ApiError);
+
 /// The time limits of one connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {

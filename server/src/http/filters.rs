@@ -15,8 +15,8 @@ use warp::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use warp::http::{HeaderMap, Method};
 
 use crate::AppState;
-use crate::http::accept::Peer;
 use crate::http::auth::{self, User};
+use crate::http::conn::Peer;
 use crate::http::error::ApiError;
 use crate::http::route::Route;
 

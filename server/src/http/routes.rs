@@ -16,8 +16,8 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use crate::AppState;
-use crate::http::accept::Refused;
 use crate::http::auth::Writer;
+use crate::http::conn::Refused;
 use crate::http::error::{self, respond};
 use crate::http::filters::{
     client, history_query, json_body, json_headers, on, user, with_state, writer,
