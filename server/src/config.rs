@@ -154,6 +154,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub streams_per_user: u32,
 
+    /// Live sessions (tokens) per user: a login beyond it logs out the
+    /// user's oldest session.
+    #[arg(long, env = "STROP_SESSIONS_PER_USER", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub sessions_per_user: u32,
+
     /// Bytes of history rows one stream's catch-up or one /get-history answer
     /// may hold in memory at once (e.g. 4MiB).
     #[arg(long, env = "STROP_PAGE_BYTES", default_value = "4MiB", value_parser = parse_bytes)]
@@ -329,6 +335,8 @@ pub struct ServeOptions {
     pub idle_timeout: Duration,
     pub http2_max_streams: u32,
     pub streams_per_user: usize,
+    /// Live tokens per user; a login beyond it revokes the oldest.
+    pub sessions_per_user: u32,
     /// Bytes of rows a catch-up page or a /get-history answer holds.
     pub page_bytes: usize,
     /// Bytes all streams' waiting events hold together.
@@ -359,6 +367,7 @@ impl Default for ServeOptions {
             idle_timeout: Duration::from_secs(60),
             http2_max_streams: 8,
             streams_per_user: 4,
+            sessions_per_user: 1000,
             page_bytes: 4 << 20,
             stream_memory: 64 << 20,
             statement_timeout: Duration::from_secs(5),
@@ -433,6 +442,7 @@ impl Config {
             idle_timeout: self.idle_timeout,
             http2_max_streams: self.http2_max_streams,
             streams_per_user: self.streams_per_user as usize,
+            sessions_per_user: self.sessions_per_user,
             page_bytes: usize::try_from(self.page_bytes).unwrap_or(usize::MAX),
             stream_memory: usize::try_from(self.stream_memory).unwrap_or(usize::MAX),
             statement_timeout: self.statement_timeout,
@@ -676,6 +686,7 @@ mod tests {
         assert_eq!(o.idle_timeout, d.idle_timeout);
         assert_eq!(o.http2_max_streams, d.http2_max_streams);
         assert_eq!(o.streams_per_user, d.streams_per_user);
+        assert_eq!(o.sessions_per_user, d.sessions_per_user);
         assert_eq!(o.page_bytes, d.page_bytes);
         assert_eq!(o.stream_memory, d.stream_memory);
         assert_eq!(o.statement_timeout, d.statement_timeout);

@@ -43,6 +43,8 @@ pub struct AppState {
     /// Where `/reverse` and `/piglatin` record their rows (group commit).
     pub history: history_writer::HistoryWriter,
     pub token_ttl: Duration,
+    /// Live tokens per user; a login beyond it revokes the oldest.
+    pub sessions_per_user: u32,
     /// Argon2id within its memory budget.
     pub passwords: passwords::Passwords,
     /// A real argon2id hash of nothing in particular, verified against when a
@@ -89,6 +91,7 @@ impl AppState {
             pool,
             history,
             token_ttl: options.token_ttl,
+            sessions_per_user: options.sessions_per_user,
             passwords,
             dummy_hash: dummy_hash.into(),
             tokens: Arc::new(token_cache::TokenCache::new(

@@ -190,6 +190,17 @@ pub async fn authenticate(
         user_agent.as_deref(),
     )
     .await?;
+    // A bounded number of sessions, so that `/sessions` and the table stay
+    // small whatever a client does; the oldest goes, on every server.
+    let dropped =
+        crate::live::notify::revoke_oldest_beyond(&client, user_id, state.sessions_per_user)
+            .await?;
+    if dropped > 0 {
+        tracing::info!(
+            dropped,
+            "a login beyond the sessions per user logged out the oldest"
+        );
+    }
     Ok(TokenResponse { token })
 }
 

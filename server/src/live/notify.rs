@@ -115,6 +115,27 @@ pub async fn revoke_token(
     Ok(!rows.is_empty())
 }
 
+/// Revokes the user's sessions beyond the newest `keep`, notifying every
+/// server of each; how many went.
+pub async fn revoke_oldest_beyond(
+    client: &Client,
+    user_id: i64,
+    keep: u32,
+) -> Result<u64, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "WITH kept AS (SELECT id FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2),
+                  gone AS (DELETE FROM tokens WHERE user_id = $1 AND id NOT IN (SELECT id FROM kept)
+                           RETURNING token_hash)
+             SELECT pg_notify($3, encode(token_hash, 'hex')) FROM gone",
+        )
+        .await?;
+    let rows = client
+        .query(&stmt, &[&user_id, &i64::from(keep), &TOKENS_CHANNEL])
+        .await?;
+    Ok(rows.len() as u64)
+}
+
 /// Revokes the user's session `id` and notifies every server, in one
 /// statement; false when the user has no such session (another user's id
 /// included).

@@ -5,6 +5,8 @@ use serde_json::{Value, json};
 use strop_common::{ErrorCode, SessionsResponse};
 use strop_embedded_pg::testing::fresh_database;
 
+use strop_server::ServeOptions;
+
 use crate::support::{TestApp, assert_error, lenient, spawn_app, spawn_on};
 
 async fn login_as(app: &TestApp, name: &str, agent: &str) -> String {
@@ -158,4 +160,38 @@ async fn log_out_everywhere_else_keeps_only_this_session() {
     let list = sessions(&b, &keeper).await;
     assert_eq!(list.sessions.len(), 1);
     assert!(list.sessions[0].current);
+}
+
+#[tokio::test]
+async fn a_login_beyond_the_sessions_per_user_logs_out_the_oldest_everywhere() {
+    let pg = fresh_database().await;
+    let few = ServeOptions {
+        sessions_per_user: 3,
+        ..lenient()
+    };
+    let a = spawn_on(pg.clone(), few.clone()).await;
+    let b = spawn_on(pg, few).await;
+    let (name, first) = a.user().await;
+    let mut tokens = vec![first];
+    for i in 0..4 {
+        // Both servers know (and cache) each token before the next login.
+        for app in [&a, &b] {
+            assert_eq!(app.get("/whoami", Some(&tokens[i])).await.status(), 200);
+        }
+        tokens.push(login_as(&a, &name, &format!("device {i}")).await);
+    }
+    let newest = tokens.last().unwrap().clone();
+    let list = sessions(&b, &newest).await;
+    assert_eq!(list.sessions.len(), 3, "{list:?}");
+    let agents: Vec<_> = list.sessions.iter().map(|s| s.user_agent.clone()).collect();
+    assert!(agents.contains(&Some("device 3".into())), "{agents:?}");
+    for app in [&a, &b] {
+        for gone in &tokens[..2] {
+            let res = app.get("/whoami", Some(gone)).await;
+            assert_error(res, 401, ErrorCode::InvalidToken).await;
+        }
+        for kept in &tokens[2..] {
+            assert_eq!(app.get("/whoami", Some(kept)).await.status(), 200);
+        }
+    }
 }
