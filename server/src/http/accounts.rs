@@ -171,10 +171,10 @@ pub async fn list_sessions(state: &AppState, user: User) -> Result<SessionsRespo
 }
 
 #[utoipa::path(delete, path = "/sessions/{id}", tag = "accounts", security(("token" = [])),
-    params(("id" = i64, Path, description = "A session id from GET /sessions")),
+    params(("id" = i64, Path, minimum = 1, description = "A session id from GET /sessions: digits only, from 1")),
     responses(
         (status = 200, description = "The session is revoked on every server", body = MessageResponse),
-        (status = 400, description = "The id is not a whole number", body = ErrorBody),
+        (status = 400, description = "The id is not a whole number from 1", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "The caller has no such session (another user's id \
             included)", body = ErrorBody),

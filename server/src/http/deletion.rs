@@ -53,11 +53,11 @@ fn all(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 #[utoipa::path(delete, path = "/history/{id}", tag = "strop", security(("token" = [])),
-    params(("id" = i64, Path, description = "An entry id (`id` of a history entry)")),
+    params(("id" = i64, Path, minimum = 1, description = "An entry id (`id` of a history entry): digits only, from 1")),
     responses(
         (status = 200, description = "The entry is deleted; the caller's open streams on \
             every server get an `event: delete` naming it", body = HistoryDeleted),
-        (status = 400, description = "The id is not a whole number", body = ErrorBody),
+        (status = 400, description = "The id is not a whole number from 1", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "The caller has no such entry (another user's id \
             included)", body = ErrorBody),
