@@ -15,7 +15,7 @@ pub const SEARCH_DEBOUNCE_MS: u64 = 250;
 /// Offered on the server screen when nothing else is known.
 pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
 /// Shown on the login form when a stored or given token is refused.
-pub const SESSION_EXPIRED: &str = "Your session expired or was revoked; please log in again.";
+pub const SESSION_EXPIRED: &str = crate::session::SESSION_ENDED;
 
 pub use crate::local_time::{Clock, Zone};
 pub use crate::session::{CredentialsMode, Granted, Session, TokenSource};

@@ -202,12 +202,14 @@ fn on_key(s: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
     let in_list = s.overlay.is_none()
         && s.screen.is_main()
         && matches!(s.main.focus, Focus::History | Focus::Output);
+    let action = keymap::lookup(&contexts(s), &key);
     if !(letter && in_list) {
         s.stray_typing = false;
-    } else if s.stray_typing {
+    } else if s.stray_typing && action != Some(Action::FocusInput) {
+        // The notice says the way back to typing; that key still works.
         return;
     }
-    match keymap::lookup(&contexts(s), &key) {
+    match action {
         Some(action) => on_action(s, action, fx),
         None if letter && in_list => {
             s.stray_typing = true;

@@ -14,6 +14,7 @@ pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     match action {
         Search => s.main.focus = Focus::Search,
         ClearSearch => {
+            forget_refusal(s);
             s.main.focus = Focus::History;
             if !s.history.search.value().is_empty() {
                 s.history.search.reset();
@@ -46,6 +47,7 @@ pub(super) fn edit_search(s: &mut State, edit: impl FnOnce(&mut Input), fx: &mut
     let before = s.history.search.value().to_string();
     edit(&mut s.history.search);
     if s.history.search.value() != before {
+        forget_refusal(s);
         s.history.search_ticket += 1;
         fx.push(Effect::Debounce {
             ticket: s.history.search_ticket,
@@ -124,8 +126,17 @@ pub(super) fn loaded(
     }
 }
 
+/// A refused search's sentence is about that search: it goes once the
+/// search changes or ends, or the list is loaded again.
+pub(super) fn forget_refusal(s: &mut State) {
+    if s.history.refused && s.last_error.is_some() && s.last_error == s.history.error {
+        s.last_error = None;
+    }
+}
+
 /// The query changed (or a refresh): start over from the newest page.
 pub(super) fn reload(s: &mut State, fx: &mut Vec<Effect>) {
+    forget_refusal(s);
     s.history.generation += 1;
     s.history.loading = false;
     s.history.loaded = false;

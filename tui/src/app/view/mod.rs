@@ -224,7 +224,13 @@ pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
         }
         Some(Overlay::Detail(d)) => detail::draw(frame, body, d, &s.clock, theme),
         Some(Overlay::ConfirmLogout) => chrome::confirm_logout(frame, body, s, theme),
-        Some(Overlay::Sessions(v)) => sessions::draw(frame, body, v, &s.clock, theme),
+        Some(Overlay::Sessions(v)) => {
+            let times = sessions::Times {
+                clock: &s.clock,
+                relative_to: s.now.filter(|_| s.relative_times),
+            };
+            sessions::draw(frame, body, v, &times, theme)
+        }
         Some(Overlay::ConfirmQuit) => chrome::confirm_quit(frame, body, s, theme),
         Some(Overlay::ConfirmDelete(entry)) => chrome::confirm_delete(frame, body, entry, theme),
         None => {}

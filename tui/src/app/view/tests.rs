@@ -461,6 +461,42 @@ fn sessions_overlay() {
     snap!("sessions_overlay_asking", s);
 }
 
+/// New-user finding 5: the sessions list says when each one expires, in
+/// the time style chosen (F4), fitting the width.
+#[test]
+fn sessions_show_when_they_expire() {
+    let mut s = main_state();
+    let row = |id, current| strop_common::SessionInfo {
+        created: "2021-04-10T19:00:53.123Z".into(),
+        current,
+        expires: "2021-05-10T19:00:53.123Z".into(),
+        id,
+        last_used: "2021-04-10T19:59:00.000Z".into(),
+        user_agent: Some("strop/0.1.0".into()),
+    };
+    s.overlay = Some(crate::app::state::Overlay::Sessions(
+        crate::app::state::SessionsView {
+            list: Some(vec![row(3, false), row(7, true)]),
+            selected: 0,
+            message: None,
+            error: None,
+            asking: None,
+        },
+    ));
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(text.contains("EXPIRES"), "{text}");
+    assert!(text.contains("2021-05-10 19:00"), "{text}");
+    assert!(text.contains("← this session"), "{text}");
+    let text = format!("{}", render(&s, 120, 24).backend());
+    assert!(text.contains("2021-05-10 19:00:53 +00:00"), "{text}");
+    let text = format!("{}", render(&s, 40, 12).backend());
+    assert!(text.contains("2021-05-10"), "{text}");
+    s.now = Some("2021-04-10T20:00:00Z".parse().unwrap());
+    s.relative_times = true;
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(text.contains("1m ago") && text.contains("in 4w"), "{text}");
+}
+
 /// Issue 17, 9: a 7-line answer in a 4-line pane says there is more, and
 /// scrolls (F6 focuses the pane, ↓ and End move it).
 #[test]
@@ -516,6 +552,22 @@ fn relative_times_show_as_ago() {
     );
     let text = format!("{}", render(&s, 100, 24).backend());
     assert!(text.contains("5m ago"), "{text}");
+}
+
+/// New-user finding 6: at 60 columns the time column gave way, so F4 did
+/// nothing visible; relative times are short and keep a column.
+#[test]
+fn relative_times_show_at_narrow_widths() {
+    let mut s = main_state();
+    let stamp = s.history.entries[0].timestamp.clone();
+    let entry_time: jiff::Timestamp = stamp.parse().unwrap();
+    s.now = Some(entry_time + jiff::SignedDuration::from_secs(300));
+    s.relative_times = true;
+    for w in [60, 40] {
+        let text = format!("{}", render(&s, w, 24).backend());
+        assert!(text.contains("5m ago"), "{w}: {text}");
+    }
+    snap!("main_relative_60", s, 60, 16);
 }
 
 /// Issue 17, 10: a long warning (the settings file's) is shown whole, not
