@@ -349,6 +349,9 @@ pub struct History {
     pub refused: bool,
     /// Ids that arrived live a moment ago, drawn marked as new.
     pub fresh: Vec<i64>,
+    /// End was pressed with older pages still on the server: each page
+    /// that arrives moves the selection on, down to the oldest entry.
+    pub to_oldest: bool,
 }
 
 impl History {

@@ -42,6 +42,10 @@ pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     }
 }
 
+/// Said while End walks to the oldest entry, page by page.
+pub const TO_OLDEST: &str =
+    "Loading older entries: the selection moves to the oldest as they arrive.";
+
 /// Edits the search box; a change (re)starts the debounce.
 pub(super) fn edit_search(s: &mut State, edit: impl FnOnce(&mut Input), fx: &mut Vec<Effect>) {
     let before = s.history.search.value().to_string();
@@ -68,6 +72,10 @@ pub(super) fn search_due(s: &mut State, ticket: u64, fx: &mut Vec<Effect>) {
 
 pub(super) fn move_selection(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     let h = &mut s.history;
+    h.to_oldest = action == Action::Bottom && h.next_before.is_some();
+    if h.to_oldest {
+        s.notice = Some(TO_OLDEST.into());
+    }
     let last = h.entries.len().saturating_sub(1);
     h.selected = match action {
         Action::Up => h.selected.saturating_sub(1),
@@ -103,6 +111,14 @@ pub(super) fn loaded(
                 s.live.last_id = s.live.last_id.max(newest);
             }
             merge_page(&mut s.history, before, page);
+            let h = &mut s.history;
+            if h.to_oldest {
+                h.selected = h.entries.len().saturating_sub(1);
+                h.to_oldest = h.next_before.is_some();
+                if !h.to_oldest && s.notice.as_deref() == Some(TO_OLDEST) {
+                    s.notice = None;
+                }
+            }
             maybe_prefetch(s, fx);
         }
         Err(f) if f.kind == FailureKind::Auth => account::session_expired(s, fx),
@@ -137,6 +153,7 @@ pub(super) fn forget_refusal(s: &mut State) {
 /// The query changed (or a refresh): start over from the newest page.
 pub(super) fn reload(s: &mut State, fx: &mut Vec<Effect>) {
     forget_refusal(s);
+    s.history.to_oldest = false;
     s.history.generation += 1;
     s.history.loading = false;
     s.history.loaded = false;

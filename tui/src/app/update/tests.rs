@@ -775,6 +775,33 @@ fn a_run_outside_the_filter_is_not_listed() {
     assert!(s.history.entries.is_empty());
 }
 
+/// New-user finding 9: End stopped at the last loaded row, silently; it
+/// goes on to the oldest entry as the older pages arrive, and says so.
+#[test]
+fn end_walks_to_the_oldest_entry_page_by_page() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(201, 300, Some(201)));
+    update(&mut s, key(KeyCode::Tab));
+    let fx = update(&mut s, key(KeyCode::End));
+    assert_eq!(history_loads(&fx)[0].before, Some(201));
+    assert_eq!(s.notice.as_deref(), Some(history::TO_OLDEST));
+    let fx = answer_history(&mut s, Some(201), page(101, 200, Some(101)));
+    assert_eq!(s.history.selected, 199);
+    assert_eq!(history_loads(&fx)[0].before, Some(101));
+    answer_history(&mut s, Some(101), page(1, 100, None));
+    assert_eq!(s.history.selected, 299);
+    assert_eq!(s.history.selected_entry().unwrap().id, 1);
+    assert_eq!(s.notice, None);
+    // Another move stops the walk.
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(201, 300, Some(201)));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::End));
+    update(&mut s, ch('g'));
+    answer_history(&mut s, Some(201), page(101, 200, Some(101)));
+    assert_eq!(s.history.selected, 0);
+}
+
 #[test]
 fn older_pages_load_as_the_selection_nears_the_end() {
     let mut s = logged_in();

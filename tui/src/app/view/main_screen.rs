@@ -163,11 +163,35 @@ fn input_box(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: bo
         .map(|line| Line::from(columns(line, hscroll, width)))
         .collect();
     frame.render_widget(Paragraph::new(Text::from(lines)), inner);
+    let total = value.split('\n').count();
+    more_marker(frame, area, top > 0, top + rows < total, theme);
     if focused && typing {
         let x = (col - hscroll) as u16;
         let y = (cursor_line - top) as u16;
         frame.set_cursor_position((inner.x + x.min(inner.width - 1), inner.y + y));
     }
+}
+
+/// "↑ more" on the input's bottom border when lines are out of sight, as
+/// the output pane says it.
+fn more_marker(frame: &mut Frame, area: Rect, above: bool, below: bool, theme: &Theme) {
+    let marker = match (above, below) {
+        (true, true) => " ↑↓ more ",
+        (false, true) => " ↓ more ",
+        (true, false) => " ↑ more ",
+        (false, false) => return,
+    };
+    let w = marker.chars().count() as u16;
+    if area.height < 2 || area.width < w + 2 {
+        return;
+    }
+    let at = Rect {
+        x: area.x + area.width - 1 - w,
+        y: area.y + area.height - 1,
+        width: w,
+        height: 1,
+    };
+    frame.render_widget(Paragraph::new(Span::styled(marker, theme.accent())), at);
 }
 
 /// The char boundary at or before `at`.

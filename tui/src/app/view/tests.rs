@@ -497,6 +497,61 @@ fn sessions_show_when_they_expire() {
     assert!(text.contains("1m ago") && text.contains("in 4w"), "{text}");
 }
 
+/// New-user finding 9: an 8-line input showed lines 4-8 with no sign of
+/// lines 1-3; its border says "↑ more" as the output's does.
+#[test]
+fn a_tall_input_says_lines_are_above() {
+    let mut s = main_state();
+    let text: Vec<String> = (1..=8).map(|i| format!("line {i}")).collect();
+    s.main.input = Input::new(text.join("\n"));
+    s.main.focus = Focus::Input;
+    let shown = format!("{}", render(&s, 80, 24).backend());
+    assert!(!shown.contains("line 1 "), "{shown}");
+    assert!(shown.contains("line 8"), "{shown}");
+    let input_rows: Vec<&str> = shown
+        .lines()
+        .take_while(|l| !l.contains("Output"))
+        .collect();
+    assert!(input_rows.iter().any(|l| l.contains("↑ more")), "{shown}");
+    // At the top of the text: the rest is below.
+    s.main.input = Input::new(text.join("\n")).with_cursor(0);
+    let shown = format!("{}", render(&s, 80, 24).backend());
+    let input_rows: Vec<&str> = shown
+        .lines()
+        .take_while(|l| !l.contains("Output"))
+        .collect();
+    assert!(input_rows.iter().any(|l| l.contains("↓ more")), "{shown}");
+}
+
+/// New-user finding 9: "↓ scroll" showed with the output at its bottom.
+#[test]
+fn the_output_hint_scrolls_the_way_there_is_more() {
+    use crate::app::update::{Msg, update};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut s = main_state();
+    s.main.output = Some(Outcome::Done(Output {
+        function: Function::Reverse,
+        input: "x".into(),
+        output: (1..=7)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }));
+    let key = |code| Msg::Key(KeyEvent::new(code, KeyModifiers::NONE));
+    update(&mut s, key(KeyCode::F(6)));
+    let status = |s: &State| {
+        // The second frame knows how far the output scrolls.
+        render(s, 80, 24);
+        let t = format!("{}", render(s, 80, 24).backend());
+        t.lines().last().unwrap().to_string()
+    };
+    assert!(status(&s).contains("↓ scroll"), "{}", status(&s));
+    update(&mut s, key(KeyCode::End));
+    let at_end = status(&s);
+    assert!(!at_end.contains("↓ scroll"), "{at_end}");
+    assert!(at_end.contains("↑ scroll"), "{at_end}");
+}
+
 /// Issue 17, 9: a 7-line answer in a 4-line pane says there is more, and
 /// scrolls (F6 focuses the pane, ↓ and End move it).
 #[test]
