@@ -243,7 +243,9 @@ fn output_box(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
                 text
             }
             Some(Outcome::Failed { message, .. }) => {
-                Line::styled(message.clone(), theme.error()).into()
+                let (text, top) = failed_output(s, message, area, theme, &mut block);
+                scroll = top;
+                text
             }
             None => Line::styled(
                 format!(
@@ -262,6 +264,41 @@ fn output_box(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
             .scroll((scroll, 0)),
         area,
     );
+}
+
+/// A failed run's sentence, wrapped at words as measured, so a pane too
+/// short for it says "↓ more" and scrolls (F6) like an answer.
+fn failed_output<'a>(
+    s: &State,
+    message: &str,
+    area: Rect,
+    theme: &Theme,
+    block: &mut Block<'a>,
+) -> (Text<'a>, u16) {
+    let rows = area.height.saturating_sub(2) as usize;
+    let width = area.width.saturating_sub(2).max(1) as usize;
+    let lines = super::wrap_words(message, width);
+    let max = lines.len().saturating_sub(rows).min(u16::MAX as usize) as u16;
+    s.main.output_max.set(max);
+    let scroll = s.main.output_scroll.min(max);
+    mark_more(block, scroll, max, theme);
+    let text = lines
+        .into_iter()
+        .map(|l| Line::styled(l, theme.error()))
+        .collect::<Vec<_>>();
+    (Text::from(text), scroll)
+}
+
+/// "↑ more" / "↓ more" on the output's bottom border.
+fn mark_more(block: &mut Block<'_>, scroll: u16, max: u16, theme: &Theme) {
+    let marker = match (scroll > 0, scroll < max) {
+        (true, true) => " ↑↓ more ",
+        (false, true) => " ↓ more ",
+        (true, false) => " ↑ more ",
+        _ => return,
+    };
+    *block =
+        std::mem::take(block).title_bottom(Line::styled(marker, theme.accent()).right_aligned());
 }
 
 /// A finished run's answer, wrapped and scrolled to `output_scroll` (only the
@@ -303,16 +340,6 @@ fn done_output<'a>(
         head.push(Line::from(l));
     }
     // Say there is more, and where (issue 17: 4 of 7 lines showed, silently).
-    let below = scroll < max;
-    let marker = match (scroll > 0, below) {
-        (true, true) => Some(" ↑↓ more "),
-        (false, true) => Some(" ↓ more "),
-        (true, false) => Some(" ↑ more "),
-        _ => None,
-    };
-    if let Some(m) = marker {
-        *block =
-            std::mem::take(block).title_bottom(Line::styled(m, theme.accent()).right_aligned());
-    }
+    mark_more(block, scroll, max, theme);
     (Text::from(head), scroll)
 }

@@ -756,3 +756,65 @@ fn a_refused_search_at_40x10_ends_after_a_word() {
     assert!(text.contains("…"), "{text}");
     assert!(!text.contains("see entries"), "{text}");
 }
+
+/// Lines drawn between the last box and the status bar: the error and
+/// notice lines.
+fn lines_above_status(text: &str) -> Vec<String> {
+    let rows: Vec<&str> = text.lines().collect();
+    let status = rows.len() - 1;
+    let first = rows[..status]
+        .iter()
+        .rposition(|l| l.trim_start_matches('"').starts_with(['┌', '│', '└']))
+        .map_or(0, |i| i + 1);
+    rows[first..status].iter().map(|l| l.to_string()).collect()
+}
+
+/// New-user finding 10: at 40x10 and 30x12 the settings warning and the
+/// offline sentence were cut mid-sentence without "…" (ratatui wrapped
+/// them elsewhere than they were measured).
+#[test]
+fn narrow_warnings_end_whole_or_with_an_ellipsis() {
+    let mut s = main_state();
+    let sentences = [
+        "/home/someone/.config/strop/settings.toml:3: unknown key \"colour\" (known: tz, \
+         times, mouse, theme, server, last_user, function); that key takes its default.",
+        "Offline: http://127.0.0.1:5000 does not answer; strop checks again every 2 s and \
+         carries on by itself once it is back.",
+    ];
+    for sentence in sentences {
+        s.last_error = Some(sentence.into());
+        for (w, h) in [(40, 10), (30, 12)] {
+            let text = format!("{}", render(&s, w, h).backend());
+            let above = lines_above_status(&text);
+            let last = above.last().expect("a line for the error");
+            let end = last.trim_end_matches('"').trim_end();
+            assert!(end.ends_with('…') || end.ends_with('.'), "{w}x{h}: {text}");
+        }
+    }
+}
+
+/// New-user finding 10: a failed run's sentence taller than the output pane
+/// says "↓ more" and F6 scrolls it to its end.
+#[test]
+fn a_long_output_error_says_more_and_scrolls() {
+    use crate::app::update::{Msg, update};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut s = main_state();
+    s.main.output = Some(Outcome::Failed {
+        function: Function::Reverse,
+        input: "x".into(),
+        message: "The server at http://127.0.0.1:5000 did not answer within 10 s, twice \
+                  (the run was asked again with the same key); it may be overloaded."
+            .into(),
+        offline: false,
+    });
+    let text = format!("{}", render(&s, 30, 12).backend());
+    assert!(text.contains("↓ more"), "{text}");
+    assert!(!text.contains("overloaded."), "{text}");
+    let key = |code| Msg::Key(KeyEvent::new(code, KeyModifiers::NONE));
+    update(&mut s, key(KeyCode::F(6)));
+    update(&mut s, key(KeyCode::End));
+    let text = format!("{}", render(&s, 30, 12).backend());
+    assert!(text.contains("overloaded."), "{text}");
+    assert!(text.contains("↑ more"), "{text}");
+}
