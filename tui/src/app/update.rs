@@ -39,7 +39,12 @@ pub const STRAY_NOTICE: &str = "The list has focus: letters are its commands.";
 pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
     let notice = s.notice.clone();
     let (focus, main) = (s.main.focus, s.screen.is_main());
+    let overlay = s.overlay.is_some();
     let fx = apply(s, msg);
+    if s.overlay.is_some() && !overlay {
+        // Another screen over the list: the list still says why it is empty.
+        history::forget_refusal(s);
+    }
     if s.notice != notice {
         s.notice_age = 0;
     } else if s.screen.is_main() != main {

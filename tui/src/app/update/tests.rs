@@ -2579,6 +2579,12 @@ fn a_refused_search_sentence_goes_with_the_search() {
     assert_eq!(s.last_error, None, "the search changed");
 
     refused(&mut s);
+    update(&mut s, key(KeyCode::F(1)));
+    assert_eq!(s.last_error, None, "another screen (the help)");
+    assert!(s.history.refused, "the list still says why it is empty");
+    update(&mut s, key(KeyCode::F(1)));
+
+    refused(&mut s);
     update(&mut s, key(KeyCode::Enter));
     update(&mut s, key(KeyCode::F(3)));
     assert_eq!(s.last_error, None, "another filter: another search");
