@@ -56,8 +56,9 @@ pub const MAX_USERNAME_CHARS: usize = 64;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// `/events` sends at least this often (a comment line when there is no
 /// entry), so a client hearing nothing for several of these may take the
-/// stream for dead.
-pub const EVENTS_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
+/// stream for dead. Short enough that a hung server shows within 10 s (two
+/// missed), long enough that a slow network does not look like one.
+pub const EVENTS_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `{"message": "..."}`: `/`, `/register` and `/logout` answer with this.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -241,8 +241,9 @@ pub struct HistoryArgs {
     /// Only entries of this function.
     #[arg(long, short = 'f', value_enum, value_name = "FUNCTION")]
     pub function: Option<FunctionArg>,
-    /// Only entries whose input or output contains Q (any case).
-    #[arg(long, short = 's', value_name = "Q")]
+    /// Only entries whose input or output contains Q (any case); `-q`, as
+    /// the API names it, works too.
+    #[arg(long, short = 's', short_alias = 'q', value_name = "Q")]
     pub search: Option<String>,
     /// Only entries older than the entry with this id (paging).
     #[arg(long, value_name = "ID", conflicts_with = "follow")]

@@ -329,6 +329,10 @@ fn history_plain_json_and_filters() {
         serde_json::from_str(&ok(&ctx.run(&["history", "--json", "--search", "string"]))).unwrap();
     let inputs: Vec<&str> = found.history.iter().map(|e| e.input.as_str()).collect();
     assert_eq!(inputs, ["This is my string to reverse", "my STRING"]);
+    // -q, as the API names it, is the same (a new user reached for it).
+    let short: HistoryResponse =
+        serde_json::from_str(&ok(&ctx.run(&["history", "--json", "-q", "string"]))).unwrap();
+    assert_eq!(short.history, found.history);
     let plain = ctx.run(&["history", "--search", "nothing-like-this"]);
     assert_eq!(ok(&plain), "");
     assert_eq!(stderr(&plain), "strop: no history entries match.\n");

@@ -298,6 +298,27 @@ pub fn confirm_delete(
     );
 }
 
+/// The `width` columns of `text` from column `skip`, padded with spaces:
+/// only what shows is laid out, however long a paste made the text (a
+/// format width or a `u16` scroll would overflow past 65,535 columns).
+fn visible(text: &str, skip: usize, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let mut out = String::with_capacity(width);
+    let (mut column, mut shown) = (0, 0);
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if column >= skip && shown + w <= width {
+            out.push(c);
+            shown += w;
+        } else if column >= skip {
+            break;
+        }
+        column += w;
+    }
+    out.extend(std::iter::repeat_n(' ', width - shown));
+    out
+}
+
 /// A one-line text field: `label` then the value (dots when `masked`), with
 /// the terminal cursor in it when it has focus.
 #[allow(clippy::too_many_arguments)]
@@ -338,9 +359,8 @@ pub fn field(
     } else {
         ratatui::style::Style::new().add_modifier(ratatui::style::Modifier::UNDERLINED)
     };
-    let padded = format!("{shown:<width$}", width = width + scroll);
     frame.render_widget(
-        Paragraph::new(Span::styled(padded, style)).scroll((0, scroll as u16)),
+        Paragraph::new(Span::styled(visible(&shown, scroll, width), style)),
         value_area,
     );
     if focused && typing {

@@ -818,3 +818,16 @@ fn a_long_output_error_says_more_and_scrolls() {
     assert!(text.contains("overloaded."), "{text}");
     assert!(text.contains("↑ more"), "{text}");
 }
+
+/// New-user test: 66,000 characters pasted into the search field panicked
+/// ("Formatting argument out of range") and, under `./run`, stopped the
+/// server with the client. The field shows the columns around the cursor.
+#[test]
+fn a_paste_of_any_length_into_a_one_line_field_shows_its_end() {
+    let mut s = main_state();
+    s.main.focus = Focus::Search;
+    let long = format!("{}END", "x".repeat(70_000));
+    s.history.search = Input::new(long);
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(text.contains("xxxEND"), "{text}");
+}
