@@ -459,6 +459,9 @@ pub struct State {
     /// A letter the list does not know came in: the person is typing into
     /// the wrong pane, so letters do nothing until another key comes.
     pub stray_typing: bool,
+    /// Ticks since the last key: a pause tells a key pressed on purpose
+    /// (the notice's `i`) from one more letter of a word typed on.
+    pub keys_idle: u32,
     /// The detail view the delete question was asked from: a no goes back
     /// to it.
     pub delete_from: Option<Detail>,
@@ -497,6 +500,7 @@ impl State {
             adopting: None,
             stops_server: false,
             stray_typing: false,
+            keys_idle: 0,
             delete_from: None,
             quit: false,
         }

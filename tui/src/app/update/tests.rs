@@ -1001,8 +1001,7 @@ fn letters_typed_into_the_list_are_not_commands() {
     update(&mut s, key(KeyCode::Tab));
     assert_eq!(s.main.focus, Focus::History);
     let mut fx = Vec::new();
-    // No `i`: that one is the way back to typing (below).
-    for c in "small screen; quote? run now: rq".chars() {
+    for c in "small screen; quit? run it: rq".chars() {
         fx.extend(update(&mut s, ch(c)));
     }
     assert!(fx.is_empty(), "{fx:?}");
@@ -1029,9 +1028,15 @@ fn letters_typed_into_the_list_are_not_commands() {
     assert!(s.quit);
 }
 
+fn pause(s: &mut State) {
+    for _ in 0..STRAY_PAUSE_TICKS {
+        update(s, Msg::Tick);
+    }
+}
+
 /// New-user finding 1: the notice says "i goes back to typing", so `i`
-/// works even after a stray letter silenced the list, and what follows is
-/// typed into the input.
+/// (pressed after reading it) works even after a stray letter silenced the
+/// list, and what follows is typed into the input.
 #[test]
 fn i_goes_back_to_typing_after_stray_letters() {
     let mut s = logged_in();
@@ -1040,14 +1045,33 @@ fn i_goes_back_to_typing_after_stray_letters() {
     type_str(&mut s, "hello");
     let notice = s.notice.clone().unwrap();
     assert!(notice.ends_with("i goes back to typing."), "{notice}");
+    pause(&mut s);
     update(&mut s, ch('i'));
     assert_eq!(s.main.focus, Focus::Input);
     type_str(&mut s, "abc");
     assert_eq!(s.main.input.value(), "abc");
     // The same from the output pane.
     update(&mut s, key(KeyCode::F(6)));
-    type_str(&mut s, "xi");
+    type_str(&mut s, "x");
+    pause(&mut s);
+    update(&mut s, ch('i'));
     assert_eq!(s.main.focus, Focus::Input);
+}
+
+/// An `i` inside a word typed on into the list stays one more letter: the
+/// rest of the line is not typed into the input, and Enter runs nothing.
+#[test]
+fn an_i_typed_on_in_a_word_does_not_switch_to_the_input() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    update(&mut s, key(KeyCode::Tab));
+    pause(&mut s);
+    let fx = typed(&mut s, "ship it\n");
+    assert!(
+        !fx.iter().any(|f| matches!(f, Effect::Run { .. })),
+        "{fx:?}"
+    );
+    assert_eq!(s.main.input.value(), "");
 }
 
 /// New-user finding 2: `r` in the list keeps the unsent draft as ↑ does:
