@@ -56,6 +56,15 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How long a write may wait for a client that does not read (a stalled
 /// stream) before its connection is closed.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Beyond the request body's deadline, how long a connection with open
+/// requests may go without any answer moving on before it is closed.
+const STALL_MARGIN: Duration = Duration::from_secs(15);
+/// What hyper may buffer of one connection's request: the head (an URL up
+/// to the 64 KiB of a 414 fits) and, over HTTP/2, each stream's and the
+/// connection's unread body (the protocol's own 65,535, not hyper's 1 MiB):
+/// the memory bound counts about this much per connection.
+const HTTP1_MAX_BUF: usize = 80 * 1024;
+const HTTP2_WINDOW: u32 = 65_535;
 
 /// What one listener allows its connections.
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +88,7 @@ impl ConnectionLimits {
             timeouts: Timeouts {
                 first_request: o.first_request_timeout,
                 idle: o.idle_timeout,
+                stalled: o.body_timeout + STALL_MARGIN,
             },
             http2_max_streams: o.http2_max_streams,
         }
@@ -198,6 +208,7 @@ async fn serve<S, B>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(HTTP1_MAX_BUF)
         // One request per connection over the cap, so it frees soon.
         .keep_alive(!over_cap);
     builder
@@ -208,6 +219,9 @@ async fn serve<S, B>(
         } else {
             limits.http2_max_streams
         })
+        .initial_stream_window_size(HTTP2_WINDOW)
+        .initial_connection_window_size(HTTP2_WINDOW)
+        .adaptive_window(false)
         .keep_alive_interval(Some(HTTP2_PING))
         .keep_alive_timeout(HTTP2_PING);
     let mut stream = TimeoutStream::new(stream);
@@ -375,6 +389,9 @@ async fn watch<C>(
                     d
                 }
             })
+            .into_iter()
+            .chain(conn.stall_at(timeouts))
+            .min()
             .unwrap_or_else(|| Instant::now() + timeouts.idle);
         tokio::select! {
             ended = served.as_mut() => {
@@ -389,6 +406,10 @@ async fn watch<C>(
             }
             () = evicted.cancelled() => return,
             () = tokio::time::sleep_until(check) => {
+                if conn.stalled(timeouts) {
+                    tracing::info!(stalled_s = timeouts.stalled.as_secs(), "closing a connection whose answers did not move on (the client lets nothing through)");
+                    return;
+                }
                 let Some(deadline) = conn.deadline(timeouts) else { continue };
                 if told_to_close {
                     // Told to close and still idle: it is not going by itself.

@@ -37,6 +37,11 @@ pub struct Timeouts {
     pub first_request: Duration,
     /// With no request open, between one request's end and the next one.
     pub idle: Duration,
+    /// With a request open, since its start or since hyper last took a
+    /// piece of any answer's body: a client that never lets the answer
+    /// through (an HTTP/2 window left at zero, which never stalls the socket)
+    /// is closed after this. Longer than a slow request body may take.
+    pub stalled: Duration,
 }
 
 /// One connection's requests as the accept loop sees them.
@@ -46,6 +51,8 @@ pub struct ConnState {
     active: AtomicUsize,
     served: AtomicBool,
     idle_since: Mutex<Instant>,
+    /// When a request began or hyper last polled an answer's body.
+    progress: Mutex<Instant>,
 }
 
 impl ConnState {
@@ -56,6 +63,7 @@ impl ConnState {
             active: AtomicUsize::new(0),
             served: AtomicBool::new(false),
             idle_since: Mutex::new(now),
+            progress: Mutex::new(now),
         })
     }
 
@@ -68,6 +76,7 @@ impl ConnState {
     /// were open on the connection (HTTP/2 streams).
     pub fn begin(self: &Arc<Self>) -> (RequestGuard, usize) {
         self.served.store(true, Ordering::Release);
+        self.progressed();
         let others = self.active.fetch_add(1, Ordering::AcqRel);
         (
             RequestGuard {
@@ -86,8 +95,26 @@ impl ConnState {
         (self.served() && self.active.load(Ordering::Acquire) == 0).then_some(since)
     }
 
+    /// An answer's body moved on (or a request began).
+    fn progressed(&self) {
+        *self.progress.lock().expect("progress poisoned") = Instant::now();
+    }
+
+    /// Whether requests are open and none has moved on for `t.stalled`.
+    pub fn stalled(&self, t: &Timeouts) -> bool {
+        self.active.load(Ordering::Acquire) > 0
+            && self.progress.lock().expect("progress poisoned").elapsed() >= t.stalled
+    }
+
+    /// When the open requests count as stalled if nothing moves on; `None`
+    /// with no request open.
+    pub fn stall_at(&self, t: &Timeouts) -> Option<Instant> {
+        (self.active.load(Ordering::Acquire) > 0)
+            .then(|| *self.progress.lock().expect("progress poisoned") + t.stalled)
+    }
+
     /// When the connection must close if nothing changes; `None` while a
-    /// request is open (its own deadlines apply).
+    /// request is open (its own deadlines apply, and [`Self::stall_at`]).
     pub fn deadline(&self, t: &Timeouts) -> Option<Instant> {
         if self.active.load(Ordering::Acquire) > 0 {
             return None;
@@ -155,6 +182,8 @@ impl<B: Body<Data = Bytes> + Unpin> Body for GuardedBody<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        // hyper asks for more only once the client has room for it.
+        self._guard.conn.progressed();
         Pin::new(&mut self.inner).poll_frame(cx)
     }
 
@@ -369,6 +398,7 @@ mod tests {
     const T: Timeouts = Timeouts {
         first_request: Duration::from_secs(10),
         idle: Duration::from_secs(60),
+        stalled: Duration::from_secs(45),
     };
 
     #[tokio::test]
@@ -380,11 +410,30 @@ mod tests {
         let (b, others) = c.begin();
         assert_eq!(others, 1);
         assert_eq!(c.deadline(&T), None);
+        // Open requests: closed only when nothing moves on for `stalled`.
+        let stall = c.stall_at(&T).unwrap();
+        assert!(stall > Instant::now() + T.stalled - Duration::from_secs(1));
+        assert!(!c.stalled(&T));
         drop(a);
         assert_eq!(c.deadline(&T), None);
         drop(b);
+        assert_eq!(c.stall_at(&T), None);
         let d = c.deadline(&T).unwrap();
         assert!(d > Instant::now() + T.idle - Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_whose_answers_do_not_move_is_stalled() {
+        let c = ConnState::new();
+        let (_open, _) = c.begin();
+        tokio::time::advance(T.stalled - Duration::from_secs(1)).await;
+        assert!(!c.stalled(&T));
+        // hyper taking a piece of any answer is progress.
+        c.progressed();
+        tokio::time::advance(T.stalled - Duration::from_secs(1)).await;
+        assert!(!c.stalled(&T));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(c.stalled(&T));
     }
 
     #[tokio::test]

@@ -2,7 +2,8 @@
 //! against the real executable on loopback: connections that send nothing,
 //! one token holding every stream, stream catch-up over large entries,
 //! large /get-history answers, large runs from many connections, exports
-//! that read nothing, and kept-alive connections filling the cap. During and after each, `/healthz` and an
+//! that read nothing, kept-alive connections filling the cap, HTTP/2 answers
+//! a client never lets through, and request heads that never end. During and after each, `/healthz` and an
 //! authenticated request from another address answer within a second, and
 //! the process's peak memory stays under the bound docs/server.md states.
 
@@ -109,10 +110,10 @@ fn peak_mib(pid: u32) -> u64 {
 }
 
 /// docs/server.md's bound with default settings but `stream_memory_mib`:
-/// 96 MiB + STROP_STREAM_MEMORY + (STROP_MAX_CONNECTIONS + 64) × 64 KiB
+/// 96 MiB + STROP_STREAM_MEMORY + (STROP_MAX_CONNECTIONS + 64) × 96 KiB
 /// + STROP_HASH_CONCURRENCY × 9 MiB.
 fn bound_mib(stream_memory_mib: u64, max_connections: u64) -> u64 {
-    96 + stream_memory_mib + (max_connections + 64) * 64 / 1024 + 2 * 9
+    96 + stream_memory_mib + (max_connections + 64) * 96 / 1024 + 2 * 9
 }
 
 fn assert_within_bound(server: &ServerProcess, bound: u64, attack: &str) {
@@ -643,5 +644,52 @@ async fn connections_kept_alive_from_a_few_addresses_lock_no_one_out() {
     stop.cancel();
     attack.await.unwrap();
     assert_within_bound(&server, bound_mib(64, 48), "kept-alive connections");
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn http2_answers_the_client_never_lets_through_are_closed_not_held() {
+    // The stall allowance is the body timeout + 15 s: 16 s here.
+    let server = start(&[("STROP_BODY_TIMEOUT", "1s")]).await;
+    let token = token(&server, "watcher").await;
+    // A stream window of zero, never opened: no answer body can be sent,
+    // and the socket itself never stalls.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .http2_initial_stream_window_size(0)
+        .local_address(ATTACKER)
+        .build()
+        .unwrap();
+    let answers = join_all((0..8).map(|_| h2.get(server.url("/healthz")).send())).await;
+    let started = Instant::now();
+    let mut held: Vec<reqwest::Response> = answers.into_iter().map(Result::unwrap).collect();
+    assert!(held.iter().all(|r| r.status() == 200));
+    let body = tokio::time::timeout(Duration::from_secs(30), held[0].chunk()).await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(body, Ok(Err(_))),
+        "the stalled connection was not closed: {body:?}"
+    );
+    assert!(waited >= Duration::from_secs(15), "closed after {waited:?}");
+    assert_answers(&server, &token, "after the stalled connection").await;
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn a_request_head_is_held_to_80_kib_not_400() {
+    let server = start(&[]).await;
+    let mut s = TcpStream::connect(addr(&server)).await.unwrap();
+    // 100 KB of one header, never finished.
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        .await
+        .unwrap();
+    let _ = s.write_all(&vec![b'a'; 100_000]).await;
+    let mut head = [0u8; 12];
+    let read = tokio::time::timeout(Duration::from_secs(3), s.read_exact(&mut head)).await;
+    assert!(
+        matches!(read, Ok(Ok(_))) && head.starts_with(b"HTTP/1.1 431"),
+        "{read:?} {:?}",
+        String::from_utf8_lossy(&head)
+    );
     server.terminate().await;
 }
