@@ -70,7 +70,8 @@ Completions and manual: `strop completions bash|zsh|fish|elvish|powershell`,
 Exit codes:
   0  success
   1  failure (server or keyring error, taken username, bad input, ...)
-  2  usage error (unknown option, missing argument, bad value)
+  2  usage error (unknown option, missing argument, bad value, or a request
+     too long to send, e.g. a huge --search)
   3  authentication: wrong username or password, not logged in, or the
      session expired or was revoked
   4  the server cannot be reached or did not answer in time; also `logout`

@@ -68,6 +68,11 @@ pub enum ClientError {
     InvalidServer { input: String, reason: String },
     #[error("Cannot reach the server at {server}: {reason}. Is strop-server running?")]
     Unreachable { server: String, reason: String },
+    /// The request could not even be built from what was given (a search
+    /// too long for a URL, a token that is no header value): the input's
+    /// fault, never the server's; nothing was sent.
+    #[error("{}", unsendable(reason))]
+    Unsendable { reason: String },
     #[error(
         "The server at {server} did not answer {}; it may be overloaded.",
         waited(*seconds, *tries)
@@ -101,14 +106,24 @@ pub enum ClientError {
     Unexpected { server: String, detail: String },
 }
 
+/// Why a request could not be sent, as a sentence about the input.
+fn unsendable(reason: &str) -> String {
+    // reqwest: "Parsed Url is not a valid Uri" (longer than a URI can be).
+    if reason.contains("not a valid Uri") {
+        "This request is too long to send (its address would be longer than 64 KB); \
+         shorten the search or the other text in it."
+            .into()
+    } else {
+        format!("This request cannot be sent as given ({reason}); check the values passed.")
+    }
+}
+
 /// Our own wording for the codes a person meets often; the server's
 /// sentence otherwise (it is written for people too).
 fn api_sentence(code: ErrorCode, message: &str) -> String {
     match code {
         ErrorCode::InvalidCredentials => "Wrong username or password.".into(),
-        ErrorCode::InvalidToken => {
-            "Your session has expired or was revoked; please log in again.".into()
-        }
+        ErrorCode::InvalidToken => crate::session::SESSION_ENDED.into(),
         ErrorCode::MissingToken => "You are not logged in; please log in first.".into(),
         ErrorCode::UserExists => "That username is taken.".into(),
         ErrorCode::Unavailable => {
@@ -490,6 +505,11 @@ impl Client {
 
     /// A failed exchange; a timeout names `deadline` (or the connect timeout).
     fn transport_within(&self, e: &reqwest::Error, deadline: Duration) -> ClientError {
+        if e.is_builder() {
+            return ClientError::Unsendable {
+                reason: chain_reason(e),
+            };
+        }
         if e.is_timeout() {
             let seconds = if e.is_connect() {
                 CONNECT_TIMEOUT
@@ -628,10 +648,7 @@ mod tests {
         );
         let expired = api(ErrorCode::InvalidToken, "x");
         assert!(expired.is_auth_failure());
-        assert_eq!(
-            expired.to_string(),
-            "Your session has expired or was revoked; please log in again."
-        );
+        assert_eq!(expired.to_string(), crate::session::SESSION_ENDED);
         assert!(api(ErrorCode::MissingToken, "x").is_auth_failure());
         assert!(!api(ErrorCode::InvalidCredentials, "x").is_auth_failure());
         assert_eq!(

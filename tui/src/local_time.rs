@@ -175,6 +175,22 @@ pub fn ago(timestamp: &str, now: Timestamp) -> Option<String> {
     if secs < 1 {
         return Some("just now".into());
     }
+    Some(format!("{} ago", span(secs)))
+}
+
+/// How long after `now` a future `timestamp` is, in `ago`'s units: "in 5m",
+/// "in 6d"; one already past is "expired". `None` when unreadable.
+pub fn until(timestamp: &str, now: Timestamp) -> Option<String> {
+    let ts: Timestamp = timestamp.parse().ok()?;
+    let secs = (ts.as_millisecond() - now.as_millisecond()).div_euclid(1000);
+    if secs < 1 {
+        return Some("expired".into());
+    }
+    Some(format!("in {}", span(secs)))
+}
+
+/// `secs` (at least 1) in its largest unit: "12s", "5m", "3h", "2d", "6w", "1y".
+fn span(secs: i64) -> String {
     let (n, unit) = match secs {
         s if s < 60 => (s, "s"),
         s if s < 3600 => (s / 60, "m"),
@@ -183,7 +199,7 @@ pub fn ago(timestamp: &str, now: Timestamp) -> Option<String> {
         s if s < 365 * 86_400 => (s / (7 * 86_400), "w"),
         s => (s / (365 * 86_400), "y"),
     };
-    Some(format!("{n}{unit} ago"))
+    format!("{n}{unit}")
 }
 
 #[cfg(test)]
@@ -262,5 +278,16 @@ mod tests {
         assert_eq!(at("2024-12-01T10:00:00Z"), "2y ago");
         assert_eq!(at("2026-12-03T10:00:05Z"), "just now");
         assert_eq!(ago("yesterday", now), None);
+    }
+
+    #[test]
+    fn until_reads_like_ago_forward() {
+        let now: Timestamp = "2026-12-03T10:00:00Z".parse().unwrap();
+        let at = |t: &str| until(t, now).unwrap();
+        assert_eq!(at("2026-12-03T10:05:00Z"), "in 5m");
+        assert_eq!(at("2026-12-10T10:00:00Z"), "in 1w");
+        assert_eq!(at("2026-12-09T10:00:00Z"), "in 6d");
+        assert_eq!(at("2026-12-03T09:00:00Z"), "expired");
+        assert_eq!(until("soon", now), None);
     }
 }

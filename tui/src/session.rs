@@ -256,11 +256,16 @@ pub fn newer_token(
 const SETTLE_TRIES: u32 = 3;
 const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Said when a refused token's keyring entry is gone: another strop on this
-/// machine logged out or deleted the account (the server's 401 does not say
-/// which, so neither is claimed).
-pub const LOGGED_OUT_ELSEWHERE: &str = "You were logged out by another strop on this machine \
-     (a log-out or the account's deletion there); please log in again.";
+/// Said when the server refuses a session's token, whether or not the
+/// keyring still holds it: the 401 does not say why, and a sibling strop
+/// may have removed the entry after a refusal of its own, so the sentence
+/// is true of every cause (the TUI and the CLI say the same).
+pub const SESSION_ENDED: &str = "Your session has ended (it expired, or was logged out \
+     elsewhere, e.g. by 'log out all others'); please log in again.";
+
+/// Said when the token in STROP_TOKEN is refused (TUI and CLI alike).
+pub const ENV_TOKEN_REFUSED: &str =
+    "The token in STROP_TOKEN was refused: it has expired or was revoked.";
 
 /// A logout, whatever the server answered: the token is gone from here.
 pub fn forget_token(store: &TokenStore, server: &str, user: &str) -> Result<(), StoreError> {

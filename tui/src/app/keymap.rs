@@ -422,7 +422,7 @@ pub static KEYMAP: &[Binding] = &[
         C::History,
         &[k(KeyCode::End), c('G')],
         A::Bottom,
-        "Oldest loaded entry",
+        "Oldest entry (older pages load on the way)",
     ),
     b(
         C::History,

@@ -15,7 +15,7 @@ pub const SEARCH_DEBOUNCE_MS: u64 = 250;
 /// Offered on the server screen when nothing else is known.
 pub const DEFAULT_SERVER: &str = strop_common::DEFAULT_SERVER_URL;
 /// Shown on the login form when a stored or given token is refused.
-pub const SESSION_EXPIRED: &str = "Your session expired or was revoked; please log in again.";
+pub const SESSION_EXPIRED: &str = crate::session::SESSION_ENDED;
 
 pub use crate::local_time::{Clock, Zone};
 pub use crate::session::{CredentialsMode, Granted, Session, TokenSource};
@@ -349,6 +349,9 @@ pub struct History {
     pub refused: bool,
     /// Ids that arrived live a moment ago, drawn marked as new.
     pub fresh: Vec<i64>,
+    /// End was pressed with older pages still on the server: each page
+    /// that arrives moves the selection on, down to the oldest entry.
+    pub to_oldest: bool,
 }
 
 impl History {
@@ -456,6 +459,9 @@ pub struct State {
     /// A letter the list does not know came in: the person is typing into
     /// the wrong pane, so letters do nothing until another key comes.
     pub stray_typing: bool,
+    /// Ticks since the last key: a pause tells a key pressed on purpose
+    /// (the notice's `i`) from one more letter of a word typed on.
+    pub keys_idle: u32,
     /// The detail view the delete question was asked from: a no goes back
     /// to it.
     pub delete_from: Option<Detail>,
@@ -494,6 +500,7 @@ impl State {
             adopting: None,
             stops_server: false,
             stray_typing: false,
+            keys_idle: 0,
             delete_from: None,
             quit: false,
         }

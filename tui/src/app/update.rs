@@ -32,6 +32,9 @@ pub use live::{FRESH_FOR, LIVE_CAPPED};
 /// Ticks (of the runtime's 100 ms) a notice stays: 5 s.
 pub const NOTICE_TICKS: u32 = 50;
 
+/// Ticks (of 100 ms) without a key before the notice's `i` counts: 0.3 s.
+pub const STRAY_PAUSE_TICKS: u32 = 3;
+
 /// How the notice for letters typed into the list starts.
 pub const STRAY_NOTICE: &str = "The list has focus: letters are its commands.";
 
@@ -39,7 +42,12 @@ pub const STRAY_NOTICE: &str = "The list has focus: letters are its commands.";
 pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
     let notice = s.notice.clone();
     let (focus, main) = (s.main.focus, s.screen.is_main());
+    let overlay = s.overlay.is_some();
     let fx = apply(s, msg);
+    if s.overlay.is_some() && !overlay {
+        // Another screen over the list: the list still says why it is empty.
+        history::forget_refusal(s);
+    }
     if s.notice != notice {
         s.notice_age = 0;
     } else if s.screen.is_main() != main {
@@ -72,6 +80,7 @@ fn apply(s: &mut State, msg: Msg) -> Vec<Effect> {
             }
         }
         Msg::Tick => {
+            s.keys_idle = s.keys_idle.saturating_add(1);
             if s.busy() {
                 s.spinner = s.spinner.wrapping_add(1);
             }
@@ -202,12 +211,16 @@ fn on_key(s: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
     let in_list = s.overlay.is_none()
         && s.screen.is_main()
         && matches!(s.main.focus, Focus::History | Focus::Output);
+    let action = keymap::lookup(&contexts(s), &key);
+    let paused = std::mem::take(&mut s.keys_idle) >= STRAY_PAUSE_TICKS;
     if !(letter && in_list) {
         s.stray_typing = false;
-    } else if s.stray_typing {
+    } else if s.stray_typing && !(paused && action == Some(Action::FocusInput)) {
+        // The notice says the way back to typing; that key works after a
+        // pause (an `i` inside the word typed on is one more letter).
         return;
     }
-    match keymap::lookup(&contexts(s), &key) {
+    match action {
         Some(action) => on_action(s, action, fx),
         None if letter && in_list => {
             s.stray_typing = true;

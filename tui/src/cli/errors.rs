@@ -35,10 +35,10 @@ pub enum CliError {
     /// error); the keyring entry, if any, is gone all the same.
     #[error("{}", server_not_told(*forgotten, cause))]
     ServerNotTold { forgotten: bool, cause: ClientError },
-    #[error("The token in STROP_TOKEN was refused: it has expired or was revoked.")]
+    #[error("{}", crate::session::ENV_TOKEN_REFUSED)]
     EnvTokenRefused,
     /// A keyring token was refused and its entry is gone meanwhile.
-    #[error("{}", crate::session::LOGGED_OUT_ELSEWHERE)]
+    #[error("{}", crate::session::SESSION_ENDED)]
     LoggedOutElsewhere,
     /// The command line was fine for clap but not for us.
     #[error("{0}")]
@@ -76,9 +76,11 @@ impl CliError {
             CliError::ServerNotTold { cause, .. } if cause.is_unreachable() => exit::UNREACHABLE,
             CliError::ServerNotTold { .. } => exit::FAILURE,
             // The address is wrong (a bad value), not the server.
-            CliError::Client(ClientError::InvalidServer { .. } | ClientError::PlainHttp { .. }) => {
-                exit::USAGE
-            }
+            CliError::Client(
+                ClientError::InvalidServer { .. }
+                | ClientError::PlainHttp { .. }
+                | ClientError::Unsendable { .. },
+            ) => exit::USAGE,
             CliError::Client(e) => match e.code() {
                 Some(
                     ErrorCode::InvalidCredentials

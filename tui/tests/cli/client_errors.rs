@@ -86,10 +86,7 @@ async fn server_refusals_map_to_codes_and_sentences() {
         .unwrap_err();
     assert_eq!(bogus.code(), Some(ErrorCode::InvalidToken));
     assert!(bogus.is_auth_failure());
-    assert_eq!(
-        bogus.to_string(),
-        "Your session has expired or was revoked; please log in again."
-    );
+    assert_eq!(bogus.to_string(), strop_tui::session::SESSION_ENDED);
 
     let token = c.authenticate(&user, &"pw".into()).await.unwrap();
     let bad_query = c

@@ -309,3 +309,25 @@ fn an_offset_past_23_59_is_refused() {
     let line = fails(&run_with_stdin(cmd, None), 2);
     assert!(line.contains("-23:59 to +23:59"), "{line}");
 }
+
+/// New-user finding 8: a 70,000-character search made reqwest refuse the
+/// URL, told as "Cannot reach the server … Is strop-server running?" (exit
+/// 4). Nothing is sent: a sentence about the input, exit 2. A token that
+/// is no header value is the input's fault the same way.
+#[test]
+fn a_request_that_cannot_be_built_blames_the_input_not_the_server() {
+    let config = config_dir();
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let long = "a".repeat(70_000);
+    let mut cmd = strop_command(config.path(), &down);
+    cmd.env("STROP_TOKEN", "t")
+        .args(["history", "--search", &long]);
+    let line = fails(&run_with_stdin(cmd, None), 2);
+    assert!(line.contains("too long to send"), "{line}");
+    assert!(!line.contains("server at"), "{line}");
+
+    let mut cmd = strop_command(config.path(), &down);
+    cmd.env("STROP_TOKEN", "bad\u{7f}token").args(["whoami"]);
+    let line = fails(&run_with_stdin(cmd, None), 2);
+    assert!(line.contains("cannot be sent as given"), "{line}");
+}

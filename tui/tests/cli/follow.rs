@@ -261,8 +261,9 @@ fn follow_applies_filters_prints_plain_rows_and_stops_when_the_token_is_revoked(
     ok(&ctx.run_with(&["logout"], None, &[]));
     let (code, err) = follower.wait(Duration::from_secs(30));
     assert_eq!(code, Some(3), "{err}");
-    // The keyring entry went with the logout: say who ended the session.
-    assert!(err.contains("logged out by another strop"), "{err}");
+    // The keyring entry went with the logout: the TUI's sentence.
+    assert!(err.contains("Your session has ended"), "{err}");
+    assert!(err.contains("'log out all others'"), "{err}");
 }
 
 /// Tester's finding 5: a second `strop login` of the same user on this

@@ -8,7 +8,7 @@ use tui_input::Input;
 
 use super::{Effect, Failure, FailureKind, Msg, history, note_failure, note_online};
 use crate::app::state::*;
-use crate::session::{LOGGED_OUT_ELSEWHERE, Stored, same_secret};
+use crate::session::{ENV_TOKEN_REFUSED, Stored, same_secret};
 
 /// First probe delay while offline; it doubles up to [`PROBE_MAX`].
 const PROBE_FIRST: Duration = Duration::from_millis(250);
@@ -200,10 +200,8 @@ fn newer_token(
                 session: Session { token, ..session },
             });
         }
-        (Ok(Stored::Nothing), _) => {
-            s.adopting = None;
-            session_over_because(s, LOGGED_OUT_ELSEWHERE, fx);
-        }
+        // Nothing newer (or the entry is gone): whichever sibling strop
+        // read the keyring first, all of them say the same.
         _ => {
             s.adopting = None;
             session_over(s, fx);
@@ -235,7 +233,17 @@ pub const ADOPTED: &str =
 
 /// The session is over: drop the token (and its keyring entry) and ask to log in.
 fn session_over(s: &mut State, fx: &mut Vec<Effect>) {
-    session_over_because(s, SESSION_EXPIRED, fx);
+    let env = match &s.screen {
+        Screen::Main(session) => session.source == TokenSource::Env,
+        _ => matches!(s.keyring, Keyring::Overridden),
+    };
+    // The CLI's sentences: one cause, one wording, wherever it is met.
+    let why = if env {
+        ENV_TOKEN_REFUSED
+    } else {
+        SESSION_EXPIRED
+    };
+    session_over_because(s, why, fx);
 }
 
 /// [`session_over`], saying `why` on the login form.
@@ -320,6 +328,7 @@ fn logged_out(s: &mut State, result: Result<(), Failure>, fx: &mut Vec<Effect>) 
 }
 
 fn clear_session_view(s: &mut State, fx: &mut Vec<Effect>) {
+    history::forget_refusal(s);
     s.overlay = None;
     s.live = Live {
         stream: s.live.stream + 1,

@@ -14,6 +14,7 @@ pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     match action {
         Search => s.main.focus = Focus::Search,
         ClearSearch => {
+            forget_refusal(s);
             s.main.focus = Focus::History;
             if !s.history.search.value().is_empty() {
                 s.history.search.reset();
@@ -41,11 +42,16 @@ pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     }
 }
 
+/// Said while End walks to the oldest entry, page by page.
+pub const TO_OLDEST: &str =
+    "Loading older entries: the selection moves to the oldest as they arrive.";
+
 /// Edits the search box; a change (re)starts the debounce.
 pub(super) fn edit_search(s: &mut State, edit: impl FnOnce(&mut Input), fx: &mut Vec<Effect>) {
     let before = s.history.search.value().to_string();
     edit(&mut s.history.search);
     if s.history.search.value() != before {
+        forget_refusal(s);
         s.history.search_ticket += 1;
         fx.push(Effect::Debounce {
             ticket: s.history.search_ticket,
@@ -66,6 +72,10 @@ pub(super) fn search_due(s: &mut State, ticket: u64, fx: &mut Vec<Effect>) {
 
 pub(super) fn move_selection(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
     let h = &mut s.history;
+    h.to_oldest = action == Action::Bottom && h.next_before.is_some();
+    if h.to_oldest {
+        s.notice = Some(TO_OLDEST.into());
+    }
     let last = h.entries.len().saturating_sub(1);
     h.selected = match action {
         Action::Up => h.selected.saturating_sub(1),
@@ -101,6 +111,14 @@ pub(super) fn loaded(
                 s.live.last_id = s.live.last_id.max(newest);
             }
             merge_page(&mut s.history, before, page);
+            let h = &mut s.history;
+            if h.to_oldest {
+                h.selected = h.entries.len().saturating_sub(1);
+                h.to_oldest = h.next_before.is_some();
+                if !h.to_oldest && s.notice.as_deref() == Some(TO_OLDEST) {
+                    s.notice = None;
+                }
+            }
             maybe_prefetch(s, fx);
         }
         Err(f) if f.kind == FailureKind::Auth => account::session_expired(s, fx),
@@ -124,8 +142,18 @@ pub(super) fn loaded(
     }
 }
 
+/// A refused search's sentence is about that search: it goes once the
+/// search changes or ends, or the list is loaded again.
+pub(super) fn forget_refusal(s: &mut State) {
+    if s.history.refused && s.last_error.is_some() && s.last_error == s.history.error {
+        s.last_error = None;
+    }
+}
+
 /// The query changed (or a refresh): start over from the newest page.
 pub(super) fn reload(s: &mut State, fx: &mut Vec<Effect>) {
+    forget_refusal(s);
+    s.history.to_oldest = false;
     s.history.generation += 1;
     s.history.loading = false;
     s.history.loaded = false;

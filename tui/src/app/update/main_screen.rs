@@ -79,8 +79,10 @@ fn act(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         // From the list, `r` only fills the input (Enter runs it): a letter
         // typed into the wrong pane never runs anything.
         Rerun => {
+            let draft = recall_draft(&s.main);
             if let Some(entry) = s.history.selected_entry().cloned() {
                 take_entry(s, &entry, fx);
+                keep_draft(s, draft, &entry.input);
                 s.notice = Some(format!(
                     "The entry is in the input; {} runs it.",
                     crate::app::keymap::first_key(crate::app::keymap::Context::Input, Submit)
@@ -191,6 +193,22 @@ fn earlier_inputs(h: &History) -> impl Iterator<Item = &str> {
         let input = e.input.as_str();
         (last.replace(input) != Some(input)).then_some(input)
     })
+}
+
+/// What ↓ past the newest gives back: the draft of a walk under way, else
+/// the input as it is.
+fn recall_draft(s: &MainPane) -> String {
+    match &s.recall {
+        Some((_, draft)) => draft.clone(),
+        None => s.input.value().to_string(),
+    }
+}
+
+/// An entry taken from the list counts as recalled, as ↑ would: the draft
+/// it replaced comes back with ↓ past the newest.
+fn keep_draft(s: &mut State, draft: String, input: &str) {
+    let at = earlier_inputs(&s.history).position(|i| i == input);
+    s.main.recall = Some((at.unwrap_or(0), draft));
 }
 
 /// Moves `step` inputs back (1, older) or forward (-1, newer). Past the

@@ -18,7 +18,10 @@ pub(super) fn on_action(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         // Back to the log-in form of the server we had, unchanged.
         Action::Back if !s.server.is_empty() => {
             s.server_error = None;
-            s.screen = Screen::Login;
+            // The state shown was the typed server's: check the one kept.
+            s.conn = Conn::Unknown;
+            let error = s.login.error.take();
+            super::account::to_login(s, error, fx);
         }
         _ => {}
     }

@@ -593,6 +593,54 @@ fn esc_on_login_changes_server() {
     assert_eq!(s.server_input.value(), SERVER);
 }
 
+/// New-user finding 3: a typed server that did not answer made the status
+/// say "offline"; back on the form of the server kept (which runs), the
+/// state is that server's: unknown, and checked again.
+#[test]
+fn back_from_an_unreachable_server_checks_the_one_kept() {
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        ..Start::default()
+    });
+    update(&mut s, Msg::KeyringOpened(Ok("kernel keyring".into())));
+    update(
+        &mut s,
+        Msg::ServerChecked {
+            input: SERVER.into(),
+            result: Ok(SERVER.into()),
+        },
+    );
+    assert_eq!(s.conn, Conn::Online);
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ctrl('u'));
+    type_str(&mut s, "http://127.0.0.1:1");
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Msg::ServerChecked {
+            input: "http://127.0.0.1:1".into(),
+            result: Err(unreachable()),
+        },
+    );
+    assert_eq!(s.conn, Conn::Offline);
+    let fx = update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::Login);
+    assert_ne!(s.conn, Conn::Offline);
+    assert!(
+        fx.iter()
+            .any(|f| matches!(f, Effect::CheckServer { server } if server == SERVER)),
+        "{fx:?}"
+    );
+    update(
+        &mut s,
+        Msg::ServerChecked {
+            input: SERVER.into(),
+            result: Ok(SERVER.into()),
+        },
+    );
+    assert_eq!(s.conn, Conn::Online);
+}
+
 #[test]
 fn keyring_and_settings_failures_are_told() {
     let mut s = logged_in();
@@ -725,6 +773,33 @@ fn a_run_outside_the_filter_is_not_listed() {
         },
     );
     assert!(s.history.entries.is_empty());
+}
+
+/// New-user finding 9: End stopped at the last loaded row, silently; it
+/// goes on to the oldest entry as the older pages arrive, and says so.
+#[test]
+fn end_walks_to_the_oldest_entry_page_by_page() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(201, 300, Some(201)));
+    update(&mut s, key(KeyCode::Tab));
+    let fx = update(&mut s, key(KeyCode::End));
+    assert_eq!(history_loads(&fx)[0].before, Some(201));
+    assert_eq!(s.notice.as_deref(), Some(history::TO_OLDEST));
+    let fx = answer_history(&mut s, Some(201), page(101, 200, Some(101)));
+    assert_eq!(s.history.selected, 199);
+    assert_eq!(history_loads(&fx)[0].before, Some(101));
+    answer_history(&mut s, Some(101), page(1, 100, None));
+    assert_eq!(s.history.selected, 299);
+    assert_eq!(s.history.selected_entry().unwrap().id, 1);
+    assert_eq!(s.notice, None);
+    // Another move stops the walk.
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(201, 300, Some(201)));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::End));
+    update(&mut s, ch('g'));
+    answer_history(&mut s, Some(201), page(101, 200, Some(101)));
+    assert_eq!(s.history.selected, 0);
 }
 
 #[test]
@@ -951,6 +1026,78 @@ fn letters_typed_into_the_list_are_not_commands() {
     update(&mut s, ch('q'));
     update(&mut s, key(KeyCode::Enter));
     assert!(s.quit);
+}
+
+fn pause(s: &mut State) {
+    for _ in 0..STRAY_PAUSE_TICKS {
+        update(s, Msg::Tick);
+    }
+}
+
+/// New-user finding 1: the notice says "i goes back to typing", so `i`
+/// (pressed after reading it) works even after a stray letter silenced the
+/// list, and what follows is typed into the input.
+#[test]
+fn i_goes_back_to_typing_after_stray_letters() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    update(&mut s, key(KeyCode::Tab));
+    type_str(&mut s, "hello");
+    let notice = s.notice.clone().unwrap();
+    assert!(notice.ends_with("i goes back to typing."), "{notice}");
+    pause(&mut s);
+    update(&mut s, ch('i'));
+    assert_eq!(s.main.focus, Focus::Input);
+    type_str(&mut s, "abc");
+    assert_eq!(s.main.input.value(), "abc");
+    // The same from the output pane.
+    update(&mut s, key(KeyCode::F(6)));
+    type_str(&mut s, "x");
+    pause(&mut s);
+    update(&mut s, ch('i'));
+    assert_eq!(s.main.focus, Focus::Input);
+}
+
+/// An `i` inside a word typed on into the list stays one more letter: the
+/// rest of the line is not typed into the input, and Enter runs nothing.
+#[test]
+fn an_i_typed_on_in_a_word_does_not_switch_to_the_input() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    update(&mut s, key(KeyCode::Tab));
+    pause(&mut s);
+    let fx = typed(&mut s, "ship it\n");
+    assert!(
+        !fx.iter().any(|f| matches!(f, Effect::Run { .. })),
+        "{fx:?}"
+    );
+    assert_eq!(s.main.input.value(), "");
+}
+
+/// New-user finding 2: `r` in the list keeps the unsent draft as ↑ does:
+/// ↓ past the newest brings it back.
+#[test]
+fn rerun_from_the_list_keeps_the_draft() {
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 3, None));
+    type_str(&mut s, "my draft");
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, ch('r'));
+    assert_eq!(s.main.input.value(), "in 2");
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.main.input.value(), "in 3");
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.main.input.value(), "my draft");
+    // Twice from the list: still the first draft, not the first entry.
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('r'));
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('r'));
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.main.input.value(), "my draft");
 }
 
 fn typed(s: &mut State, text: &str) -> Vec<Effect> {
@@ -1882,8 +2029,94 @@ fn nothing_newer(s: &mut State, fx: Vec<Effect>) -> Vec<Effect> {
     )
 }
 
+/// New-user findings: a log-out, a "log out all others" or an account
+/// deletion elsewhere; sibling strops here race to the keyring, and the one
+/// that finds the token still there and those that find it gone say one
+/// sentence, true of every cause.
+#[test]
+fn siblings_refused_one_token_all_say_the_session_ended() {
+    for found in [Stored::Same, Stored::Nothing] {
+        let mut s = logged_in();
+        update(
+            &mut s,
+            Msg::Ran {
+                function: Function::Reverse,
+                input: "x".into(),
+                result: Err(auth()),
+                at: stamps(),
+            },
+        );
+        update(
+            &mut s,
+            Msg::NewerToken {
+                refused: tok(),
+                found: Ok(found),
+            },
+        );
+        assert_eq!(
+            s.login.error.as_deref(),
+            Some(crate::session::SESSION_ENDED)
+        );
+    }
+    let ended = crate::session::SESSION_ENDED;
+    assert!(ended.contains("log out all others") && ended.contains("expired"));
+}
+
+/// New-user finding 9: a bogus STROP_TOKEN is told as the CLI tells it.
+#[test]
+fn a_refused_env_token_is_named_as_the_cli_names_it() {
+    let env = Session {
+        user: String::new(),
+        source: TokenSource::Env,
+        ..alice()
+    };
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        env_token: Some(tok()),
+        ..Start::default()
+    });
+    update(
+        &mut s,
+        Msg::SessionVerified {
+            session: env.clone(),
+            result: Err(auth()),
+        },
+    );
+    assert_eq!(s.screen, Screen::Login);
+    assert_eq!(
+        s.login.error.as_deref(),
+        Some(crate::session::ENV_TOKEN_REFUSED)
+    );
+    // Refused later, on the main screen: the same.
+    let (mut s, _) = init(Start {
+        server: Some(SERVER.into()),
+        env_token: Some(tok()),
+        ..Start::default()
+    });
+    update(
+        &mut s,
+        Msg::SessionVerified {
+            session: env,
+            result: Ok("bob".into()),
+        },
+    );
+    update(
+        &mut s,
+        Msg::Ran {
+            function: Function::Reverse,
+            input: "x".into(),
+            result: Err(auth()),
+            at: stamps(),
+        },
+    );
+    assert_eq!(
+        s.login.error.as_deref(),
+        Some(crate::session::ENV_TOKEN_REFUSED)
+    );
+}
+
 /// New-user test: a log-out (or account deletion) by another strop here
-/// emptied the keyring entry; the login form says so instead of "expired".
+/// emptied the keyring entry; the login form says the session ended.
 #[test]
 fn a_token_whose_keyring_entry_is_gone_says_logged_out_elsewhere() {
     let mut s = logged_in();
@@ -1910,7 +2143,7 @@ fn a_token_whose_keyring_entry_is_gone_says_logged_out_elsewhere() {
     assert!(matches!(s.screen, Screen::Login));
     assert_eq!(
         s.login.error.as_deref(),
-        Some(crate::session::LOGGED_OUT_ELSEWHERE)
+        Some(crate::session::SESSION_ENDED)
     );
     assert_eq!(s.login.username.value(), "alice");
 }
@@ -2334,4 +2567,55 @@ fn a_refused_search_shows_no_rows_and_the_sentence() {
     answer_history(&mut s, None, page(1, 5, None));
     assert_eq!(s.history.entries.len(), 5);
     assert!(!s.history.refused);
+}
+
+/// New-user finding 4: the refused search's sentence stayed in the status
+/// bar through Esc, a new search and a reload; it is about that search.
+#[test]
+fn a_refused_search_sentence_goes_with_the_search() {
+    let sentence = "A search can have at most 8 words.";
+    let refused = |s: &mut State| {
+        update(s, ctrl('f'));
+        let fx = type_str(s, " a b c d e f g h i");
+        let Some(Effect::Debounce { ticket, .. }) = fx.last() else {
+            panic!("{fx:?}")
+        };
+        update(s, Msg::SearchDue(*ticket));
+        let generation = s.history.generation;
+        update(
+            s,
+            Msg::HistoryLoaded {
+                generation,
+                before: None,
+                result: Err(Failure::new(FailureKind::Refused, sentence)),
+            },
+        );
+        assert_eq!(s.last_error.as_deref(), Some(sentence));
+    };
+    let mut s = logged_in();
+    answer_history(&mut s, None, page(1, 5, None));
+    refused(&mut s);
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.last_error, None, "Esc ends the search");
+
+    refused(&mut s);
+    update(&mut s, key(KeyCode::Backspace));
+    assert_eq!(s.last_error, None, "the search changed");
+
+    refused(&mut s);
+    update(&mut s, key(KeyCode::F(1)));
+    assert_eq!(s.last_error, None, "another screen (the help)");
+    assert!(s.history.refused, "the list still says why it is empty");
+    update(&mut s, key(KeyCode::F(1)));
+
+    refused(&mut s);
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, key(KeyCode::F(3)));
+    assert_eq!(s.last_error, None, "another filter: another search");
+
+    // Another error is not the search's to clear.
+    refused(&mut s);
+    s.last_error = Some("Could not copy the output: no clipboard.".into());
+    update(&mut s, key(KeyCode::Esc));
+    assert!(s.last_error.is_some());
 }

@@ -152,6 +152,14 @@ fn hints(s: &State, theme: &Theme, room: usize) -> Vec<Span<'static>> {
             (Context::Search, Action::FocusHistory, "list"),
             (Context::Search, Action::ClearSearch, "clear"),
         ],
+        // Scroll the way there is more to see, if any.
+        (true, Focus::Output) if s.main.output_max.get() == 0 => {
+            &[(Context::Output, Action::FocusInput, "input")]
+        }
+        (true, Focus::Output) if s.main.output_scroll >= s.main.output_max.get() => &[
+            (Context::Output, Action::Up, "scroll"),
+            (Context::Output, Action::FocusInput, "input"),
+        ],
         (true, Focus::Output) => &[
             (Context::Output, Action::Down, "scroll"),
             (Context::Output, Action::FocusInput, "input"),

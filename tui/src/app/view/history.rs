@@ -18,6 +18,10 @@ const TIME_W: u16 = 26;
 const FUNC_W: u16 = 8;
 /// Below this width the time column gives way to the texts.
 const TIME_MIN_WIDTH: u16 = 70;
+/// A relative time's column ("just now", "12m ago") and the width from
+/// which it is shown.
+const AGO_W: u16 = 8;
+const AGO_MIN_WIDTH: u16 = 36;
 
 /// The title, as long as it fits: where the selection is among the loaded
 /// rows, whether older pages exist, the filter, and a loading spinner.
@@ -122,8 +126,16 @@ fn draw_table(frame: &mut Frame, area: Rect, s: &State, focused: bool, theme: &T
         );
         return;
     }
-    let with_time = area.width >= TIME_MIN_WIDTH;
-    let fixed = FUNC_W + 1 + if with_time { TIME_W + 1 } else { 0 };
+    // Relative times are short ("5m ago"): they keep a column down to
+    // narrow widths, so F4 shows there too.
+    let relative = s.relative_times && s.now.is_some();
+    let (time_w, min_w) = if relative {
+        (AGO_W, AGO_MIN_WIDTH)
+    } else {
+        (TIME_W, TIME_MIN_WIDTH)
+    };
+    let with_time = area.width >= min_w;
+    let fixed = FUNC_W + 1 + if with_time { time_w + 1 } else { 0 };
     // Two text columns share what the time and function leave.
     let text_w = (area.width.saturating_sub(fixed + 1) / 2) as usize;
     let offset = window(h, visible);
@@ -165,7 +177,7 @@ fn draw_table(frame: &mut Frame, area: Rect, s: &State, focused: bool, theme: &T
     ];
     if with_time {
         header.insert(0, "Time");
-        widths.insert(0, Constraint::Length(TIME_W));
+        widths.insert(0, Constraint::Length(time_w));
     }
     let mut table = Table::new(rows, widths).column_spacing(1);
     if header_h > 0 {

@@ -163,11 +163,35 @@ fn input_box(frame: &mut Frame, area: Rect, s: &State, theme: &Theme, typing: bo
         .map(|line| Line::from(columns(line, hscroll, width)))
         .collect();
     frame.render_widget(Paragraph::new(Text::from(lines)), inner);
+    let total = value.split('\n').count();
+    more_marker(frame, area, top > 0, top + rows < total, theme);
     if focused && typing {
         let x = (col - hscroll) as u16;
         let y = (cursor_line - top) as u16;
         frame.set_cursor_position((inner.x + x.min(inner.width - 1), inner.y + y));
     }
+}
+
+/// "↑ more" on the input's bottom border when lines are out of sight, as
+/// the output pane says it.
+fn more_marker(frame: &mut Frame, area: Rect, above: bool, below: bool, theme: &Theme) {
+    let marker = match (above, below) {
+        (true, true) => " ↑↓ more ",
+        (false, true) => " ↓ more ",
+        (true, false) => " ↑ more ",
+        (false, false) => return,
+    };
+    let w = marker.chars().count() as u16;
+    if area.height < 2 || area.width < w + 2 {
+        return;
+    }
+    let at = Rect {
+        x: area.x + area.width - 1 - w,
+        y: area.y + area.height - 1,
+        width: w,
+        height: 1,
+    };
+    frame.render_widget(Paragraph::new(Span::styled(marker, theme.accent())), at);
 }
 
 /// The char boundary at or before `at`.
@@ -219,7 +243,9 @@ fn output_box(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
                 text
             }
             Some(Outcome::Failed { message, .. }) => {
-                Line::styled(message.clone(), theme.error()).into()
+                let (text, top) = failed_output(s, message, area, theme, &mut block);
+                scroll = top;
+                text
             }
             None => Line::styled(
                 format!(
@@ -238,6 +264,41 @@ fn output_box(frame: &mut Frame, area: Rect, s: &State, theme: &Theme) {
             .scroll((scroll, 0)),
         area,
     );
+}
+
+/// A failed run's sentence, wrapped at words as measured, so a pane too
+/// short for it says "↓ more" and scrolls (F6) like an answer.
+fn failed_output<'a>(
+    s: &State,
+    message: &str,
+    area: Rect,
+    theme: &Theme,
+    block: &mut Block<'a>,
+) -> (Text<'a>, u16) {
+    let rows = area.height.saturating_sub(2) as usize;
+    let width = area.width.saturating_sub(2).max(1) as usize;
+    let lines = super::wrap_words(message, width);
+    let max = lines.len().saturating_sub(rows).min(u16::MAX as usize) as u16;
+    s.main.output_max.set(max);
+    let scroll = s.main.output_scroll.min(max);
+    mark_more(block, scroll, max, theme);
+    let text = lines
+        .into_iter()
+        .map(|l| Line::styled(l, theme.error()))
+        .collect::<Vec<_>>();
+    (Text::from(text), scroll)
+}
+
+/// "↑ more" / "↓ more" on the output's bottom border.
+fn mark_more(block: &mut Block<'_>, scroll: u16, max: u16, theme: &Theme) {
+    let marker = match (scroll > 0, scroll < max) {
+        (true, true) => " ↑↓ more ",
+        (false, true) => " ↓ more ",
+        (true, false) => " ↑ more ",
+        _ => return,
+    };
+    *block =
+        std::mem::take(block).title_bottom(Line::styled(marker, theme.accent()).right_aligned());
 }
 
 /// A finished run's answer, wrapped and scrolled to `output_scroll` (only the
@@ -279,16 +340,6 @@ fn done_output<'a>(
         head.push(Line::from(l));
     }
     // Say there is more, and where (issue 17: 4 of 7 lines showed, silently).
-    let below = scroll < max;
-    let marker = match (scroll > 0, below) {
-        (true, true) => Some(" ↑↓ more "),
-        (false, true) => Some(" ↓ more "),
-        (true, false) => Some(" ↑ more "),
-        _ => None,
-    };
-    if let Some(m) = marker {
-        *block =
-            std::mem::take(block).title_bottom(Line::styled(m, theme.accent()).right_aligned());
-    }
+    mark_more(block, scroll, max, theme);
     (Text::from(head), scroll)
 }

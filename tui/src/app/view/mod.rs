@@ -160,22 +160,23 @@ fn lines_above(s: &State, theme: &Theme, area: Rect) -> Vec<(String, Style, u16)
     let most = (area.height as usize / 3)
         .min((area.height as usize).saturating_sub(1 + MAIN_LEAST))
         .max(1);
-    let width = area.width.max(1) as usize;
+    // Each line is indented by one column.
+    let width = area.width.saturating_sub(1).max(1) as usize;
     // The error, then a notice too long for the status bar, each wrapped.
     let mut above: Vec<(String, Style)> = Vec::new();
     if let Some(e) = &s.last_error {
-        above.push((format!(" {e}"), theme.error()));
+        above.push((e.clone(), theme.error()));
     }
     if chrome::notice_above(s, area.width)
         && let Some(n) = &s.notice
     {
-        above.push((format!(" {n}"), Style::new()));
+        above.push((n.clone(), Style::new()));
     }
     let mut left = most;
     above
         .into_iter()
         .filter_map(|(text, style)| {
-            let lines = wrapped_lines(&text, width).min(left);
+            let lines = wrap_words(&text, width).len().min(left);
             if lines == 0 {
                 return None;
             }
@@ -204,11 +205,14 @@ pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
             ..error
         };
         y += h;
-        frame.render_widget(
-            ratatui::widgets::Paragraph::new(ratatui::text::Span::styled(text, style))
-                .wrap(ratatui::widgets::Wrap { trim: false }),
-            rect,
-        );
+        // Drawn as measured: ratatui's own wrapping breaks elsewhere and
+        // lost the "…" at 30 columns.
+        let width = error.width.saturating_sub(1).max(1) as usize;
+        let lines: Vec<ratatui::text::Line> = wrap_words(&text, width)
+            .into_iter()
+            .map(|l| ratatui::text::Line::styled(format!(" {l}"), style))
+            .collect();
+        frame.render_widget(ratatui::widgets::Paragraph::new(lines), rect);
     }
     let typing = s.overlay.is_none();
     match s.screen {
@@ -224,7 +228,13 @@ pub fn draw(frame: &mut Frame, s: &State, theme: &Theme) {
         }
         Some(Overlay::Detail(d)) => detail::draw(frame, body, d, &s.clock, theme),
         Some(Overlay::ConfirmLogout) => chrome::confirm_logout(frame, body, s, theme),
-        Some(Overlay::Sessions(v)) => sessions::draw(frame, body, v, &s.clock, theme),
+        Some(Overlay::Sessions(v)) => {
+            let times = sessions::Times {
+                clock: &s.clock,
+                relative_to: s.now.filter(|_| s.relative_times),
+            };
+            sessions::draw(frame, body, v, &times, theme)
+        }
         Some(Overlay::ConfirmQuit) => chrome::confirm_quit(frame, body, s, theme),
         Some(Overlay::ConfirmDelete(entry)) => chrome::confirm_delete(frame, body, entry, theme),
         None => {}

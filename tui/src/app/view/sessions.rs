@@ -11,11 +11,22 @@ use crate::app::keymap::{Action, Context, first_key, keys_for};
 use crate::app::state::{Revoke, SessionsView};
 use crate::local_time::Clock;
 
-pub fn draw(frame: &mut Frame, area: Rect, v: &SessionsView, clock: &Clock, theme: &Theme) {
+/// How times are shown: the clock's zone, or relative to `now` (F4).
+pub struct Times<'a> {
+    pub clock: &'a Clock,
+    pub relative_to: Option<jiff::Timestamp>,
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, v: &SessionsView, times: &Times, theme: &Theme) {
     let rect = centered(area, 96, 18);
     frame.render_widget(Clear, rect);
+    // Times to the minute carry no offset: the title names the zone.
+    let title = match time_style(times, rect.width.saturating_sub(2)) {
+        When::Minute(c) | When::Date(c) => format!(" Your sessions · times in {} ", c.label()),
+        _ => " Your sessions ".to_string(),
+    };
     let block = Block::bordered()
-        .title(Span::styled(" Your sessions ", theme.accent()))
+        .title(Span::styled(title, theme.accent()))
         .border_style(theme.border(true));
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
@@ -26,21 +37,26 @@ pub fn draw(frame: &mut Frame, area: Rect, v: &SessionsView, clock: &Clock, them
     ])
     .areas(inner);
 
-    frame.render_widget(Paragraph::new(rows(v, list, clock, theme)), list);
+    frame.render_widget(Paragraph::new(rows(v, list, times, theme)), list);
     let msg = message_line(v, theme);
     frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), message);
     draw_hints(frame, hints, v, theme);
 }
 
 /// The table of sessions, the selected row kept in view.
-fn rows(v: &SessionsView, list: Rect, clock: &Clock, theme: &Theme) -> Vec<Line<'static>> {
+fn rows(v: &SessionsView, list: Rect, times: &Times, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     match &v.list {
         None => lines.push(Line::styled("Loading…", theme.dim())),
         Some(rows) if rows.is_empty() => lines.push(Line::from("No sessions.")),
         Some(rows) => {
+            let when = time_style(times, list.width);
+            let w = when.width();
             lines.push(Line::styled(
-                "  ID      LAST USED                   CLIENT",
+                format!(
+                    "  {:<6}  {:<w$}  {:<w$}  CLIENT",
+                    "ID", "LAST USED", "EXPIRES"
+                ),
                 theme.heading(),
             ));
             // Keep the selected row in view in a short window.
@@ -49,10 +65,11 @@ fn rows(v: &SessionsView, list: Rect, clock: &Clock, theme: &Theme) -> Vec<Line<
             for (i, row) in rows.iter().enumerate().skip(first).take(room) {
                 let marker = if row.current { "← this session" } else { "" };
                 let text = format!(
-                    "{} {:<6}  {:<26}  {} {}",
+                    "{} {:<6}  {:<w$}  {:<w$}  {} {}",
                     if i == v.selected { "▸" } else { " " },
                     row.id,
-                    clock.show(&row.last_used),
+                    when.past(&row.last_used),
+                    when.future(&row.expires),
                     row.user_agent.as_deref().unwrap_or("-"),
                     marker
                 );
@@ -66,6 +83,63 @@ fn rows(v: &SessionsView, list: Rect, clock: &Clock, theme: &Theme) -> Vec<Line<
         }
     }
     lines
+}
+
+/// The two time columns' form: whole (with the zone's offset), to the
+/// minute, the date alone as the width shrinks; or relative ("5m ago",
+/// "in 6d") when F4 chose that.
+enum When<'a> {
+    Relative(jiff::Timestamp),
+    Whole(&'a Clock),
+    Minute(&'a Clock),
+    Date(&'a Clock),
+}
+
+fn time_style<'a>(times: &Times<'a>, width: u16) -> When<'a> {
+    match times.relative_to {
+        Some(now) => When::Relative(now),
+        // ID, two times and room for a client of about 28 characters.
+        None if width >= 94 => When::Whole(times.clock),
+        None if width >= 60 => When::Minute(times.clock),
+        None => When::Date(times.clock),
+    }
+}
+
+impl When<'_> {
+    fn width(&self) -> usize {
+        match self {
+            When::Relative(_) => 9,
+            When::Whole(_) => 26,
+            When::Minute(_) => 16,
+            When::Date(_) => 10,
+        }
+    }
+
+    /// Also what a relative time falls back to when unreadable.
+    fn absolute(&self, ts: &str) -> String {
+        match self {
+            When::Whole(c) => c.show(ts),
+            When::Minute(c) => c.minute(ts),
+            When::Date(c) => c.minute(ts).chars().take(10).collect(),
+            When::Relative(_) => ts.to_string(),
+        }
+    }
+
+    fn past(&self, ts: &str) -> String {
+        match self {
+            When::Relative(now) => crate::local_time::ago(ts, *now),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.absolute(ts))
+    }
+
+    fn future(&self, ts: &str) -> String {
+        match self {
+            When::Relative(now) => crate::local_time::until(ts, *now),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.absolute(ts))
+    }
 }
 
 /// The question asked, else the last error or message, else what revoking does.

@@ -461,6 +461,97 @@ fn sessions_overlay() {
     snap!("sessions_overlay_asking", s);
 }
 
+/// New-user finding 5: the sessions list says when each one expires, in
+/// the time style chosen (F4), fitting the width.
+#[test]
+fn sessions_show_when_they_expire() {
+    let mut s = main_state();
+    let row = |id, current| strop_common::SessionInfo {
+        created: "2021-04-10T19:00:53.123Z".into(),
+        current,
+        expires: "2021-05-10T19:00:53.123Z".into(),
+        id,
+        last_used: "2021-04-10T19:59:00.000Z".into(),
+        user_agent: Some("strop/0.1.0".into()),
+    };
+    s.overlay = Some(crate::app::state::Overlay::Sessions(
+        crate::app::state::SessionsView {
+            list: Some(vec![row(3, false), row(7, true)]),
+            selected: 0,
+            message: None,
+            error: None,
+            asking: None,
+        },
+    ));
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(text.contains("EXPIRES"), "{text}");
+    assert!(text.contains("2021-05-10 19:00"), "{text}");
+    assert!(text.contains("← this session"), "{text}");
+    let text = format!("{}", render(&s, 120, 24).backend());
+    assert!(text.contains("2021-05-10 19:00:53 +00:00"), "{text}");
+    let text = format!("{}", render(&s, 40, 12).backend());
+    assert!(text.contains("2021-05-10"), "{text}");
+    s.now = Some("2021-04-10T20:00:00Z".parse().unwrap());
+    s.relative_times = true;
+    let text = format!("{}", render(&s, 80, 24).backend());
+    assert!(text.contains("1m ago") && text.contains("in 4w"), "{text}");
+}
+
+/// New-user finding 9: an 8-line input showed lines 4-8 with no sign of
+/// lines 1-3; its border says "↑ more" as the output's does.
+#[test]
+fn a_tall_input_says_lines_are_above() {
+    let mut s = main_state();
+    let text: Vec<String> = (1..=8).map(|i| format!("line {i}")).collect();
+    s.main.input = Input::new(text.join("\n"));
+    s.main.focus = Focus::Input;
+    let shown = format!("{}", render(&s, 80, 24).backend());
+    assert!(!shown.contains("line 1 "), "{shown}");
+    assert!(shown.contains("line 8"), "{shown}");
+    let input_rows: Vec<&str> = shown
+        .lines()
+        .take_while(|l| !l.contains("Output"))
+        .collect();
+    assert!(input_rows.iter().any(|l| l.contains("↑ more")), "{shown}");
+    // At the top of the text: the rest is below.
+    s.main.input = Input::new(text.join("\n")).with_cursor(0);
+    let shown = format!("{}", render(&s, 80, 24).backend());
+    let input_rows: Vec<&str> = shown
+        .lines()
+        .take_while(|l| !l.contains("Output"))
+        .collect();
+    assert!(input_rows.iter().any(|l| l.contains("↓ more")), "{shown}");
+}
+
+/// New-user finding 9: "↓ scroll" showed with the output at its bottom.
+#[test]
+fn the_output_hint_scrolls_the_way_there_is_more() {
+    use crate::app::update::{Msg, update};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut s = main_state();
+    s.main.output = Some(Outcome::Done(Output {
+        function: Function::Reverse,
+        input: "x".into(),
+        output: (1..=7)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }));
+    let key = |code| Msg::Key(KeyEvent::new(code, KeyModifiers::NONE));
+    update(&mut s, key(KeyCode::F(6)));
+    let status = |s: &State| {
+        // The second frame knows how far the output scrolls.
+        render(s, 80, 24);
+        let t = format!("{}", render(s, 80, 24).backend());
+        t.lines().last().unwrap().to_string()
+    };
+    assert!(status(&s).contains("↓ scroll"), "{}", status(&s));
+    update(&mut s, key(KeyCode::End));
+    let at_end = status(&s);
+    assert!(!at_end.contains("↓ scroll"), "{at_end}");
+    assert!(at_end.contains("↑ scroll"), "{at_end}");
+}
+
 /// Issue 17, 9: a 7-line answer in a 4-line pane says there is more, and
 /// scrolls (F6 focuses the pane, ↓ and End move it).
 #[test]
@@ -516,6 +607,22 @@ fn relative_times_show_as_ago() {
     );
     let text = format!("{}", render(&s, 100, 24).backend());
     assert!(text.contains("5m ago"), "{text}");
+}
+
+/// New-user finding 6: at 60 columns the time column gave way, so F4 did
+/// nothing visible; relative times are short and keep a column.
+#[test]
+fn relative_times_show_at_narrow_widths() {
+    let mut s = main_state();
+    let stamp = s.history.entries[0].timestamp.clone();
+    let entry_time: jiff::Timestamp = stamp.parse().unwrap();
+    s.now = Some(entry_time + jiff::SignedDuration::from_secs(300));
+    s.relative_times = true;
+    for w in [60, 40] {
+        let text = format!("{}", render(&s, w, 24).backend());
+        assert!(text.contains("5m ago"), "{w}: {text}");
+    }
+    snap!("main_relative_60", s, 60, 16);
 }
 
 /// Issue 17, 10: a long warning (the settings file's) is shown whole, not
@@ -648,6 +755,68 @@ fn a_refused_search_at_40x10_ends_after_a_word() {
     assert!(text.contains("│A search can have at most 8"), "{text}");
     assert!(text.contains("…"), "{text}");
     assert!(!text.contains("see entries"), "{text}");
+}
+
+/// Lines drawn between the last box and the status bar: the error and
+/// notice lines.
+fn lines_above_status(text: &str) -> Vec<String> {
+    let rows: Vec<&str> = text.lines().collect();
+    let status = rows.len() - 1;
+    let first = rows[..status]
+        .iter()
+        .rposition(|l| l.trim_start_matches('"').starts_with(['┌', '│', '└']))
+        .map_or(0, |i| i + 1);
+    rows[first..status].iter().map(|l| l.to_string()).collect()
+}
+
+/// New-user finding 10: at 40x10 and 30x12 the settings warning and the
+/// offline sentence were cut mid-sentence without "…" (ratatui wrapped
+/// them elsewhere than they were measured).
+#[test]
+fn narrow_warnings_end_whole_or_with_an_ellipsis() {
+    let mut s = main_state();
+    let sentences = [
+        "/home/someone/.config/strop/settings.toml:3: unknown key \"colour\" (known: tz, \
+         times, mouse, theme, server, last_user, function); that key takes its default.",
+        "Offline: http://127.0.0.1:5000 does not answer; strop checks again every 2 s and \
+         carries on by itself once it is back.",
+    ];
+    for sentence in sentences {
+        s.last_error = Some(sentence.into());
+        for (w, h) in [(40, 10), (30, 12)] {
+            let text = format!("{}", render(&s, w, h).backend());
+            let above = lines_above_status(&text);
+            let last = above.last().expect("a line for the error");
+            let end = last.trim_end_matches('"').trim_end();
+            assert!(end.ends_with('…') || end.ends_with('.'), "{w}x{h}: {text}");
+        }
+    }
+}
+
+/// New-user finding 10: a failed run's sentence taller than the output pane
+/// says "↓ more" and F6 scrolls it to its end.
+#[test]
+fn a_long_output_error_says_more_and_scrolls() {
+    use crate::app::update::{Msg, update};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut s = main_state();
+    s.main.output = Some(Outcome::Failed {
+        function: Function::Reverse,
+        input: "x".into(),
+        message: "The server at http://127.0.0.1:5000 did not answer within 10 s, twice \
+                  (the run was asked again with the same key); it may be overloaded."
+            .into(),
+        offline: false,
+    });
+    let text = format!("{}", render(&s, 30, 12).backend());
+    assert!(text.contains("↓ more"), "{text}");
+    assert!(!text.contains("overloaded."), "{text}");
+    let key = |code| Msg::Key(KeyEvent::new(code, KeyModifiers::NONE));
+    update(&mut s, key(KeyCode::F(6)));
+    update(&mut s, key(KeyCode::End));
+    let text = format!("{}", render(&s, 30, 12).backend());
+    assert!(text.contains("overloaded."), "{text}");
+    assert!(text.contains("↑ more"), "{text}");
 }
 
 /// New-user test: 66,000 characters pasted into the search field panicked
