@@ -159,18 +159,33 @@ impl Drop for RequestGuard {
     }
 }
 
-/// A response body that keeps its request open until it is done.
+/// A response body that keeps its request open until it is done, handed
+/// to hyper in pieces of at most [`PIECE`] bytes: hyper asks for the next
+/// piece once the client has taken the last, so a slow client that keeps
+/// reading shows progress however large the answer (see
+/// [`Timeouts::stalled`]).
 pub struct GuardedBody<B> {
     inner: B,
+    /// What is left of the inner body's last data frame.
+    rest: Bytes,
     _guard: RequestGuard,
 }
+
+/// The largest piece of an answer handed to hyper at once.
+const PIECE: usize = 64 * 1024;
 
 impl<B> GuardedBody<B> {
     pub fn new(inner: B, guard: RequestGuard) -> Self {
         GuardedBody {
             inner,
+            rest: Bytes::new(),
             _guard: guard,
         }
+    }
+
+    fn next_piece(&mut self) -> Frame<Bytes> {
+        let n = self.rest.len().min(PIECE);
+        Frame::data(self.rest.split_to(n))
     }
 }
 
@@ -184,15 +199,34 @@ impl<B: Body<Data = Bytes> + Unpin> Body for GuardedBody<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         // hyper asks for more only once the client has room for it.
         self._guard.conn.progressed();
-        Pin::new(&mut self.inner).poll_frame(cx)
+        if !self.rest.is_empty() {
+            return Poll::Ready(Some(Ok(self.next_piece())));
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    self.rest = data;
+                    Poll::Ready(Some(Ok(self.next_piece())))
+                }
+                Err(frame) => Poll::Ready(Some(Ok(frame))),
+            },
+            other => other,
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.rest.is_empty() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let inner = self.inner.size_hint();
+        let rest = self.rest.len() as u64;
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower() + rest);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + rest);
+        }
+        hint
     }
 }
 
@@ -420,6 +454,26 @@ mod tests {
         assert_eq!(c.stall_at(&T), None);
         let d = c.deadline(&T).unwrap();
         assert!(d > Instant::now() + T.idle - Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn a_large_answer_goes_to_hyper_in_pieces_each_a_sign_of_progress() {
+        use http_body_util::BodyExt;
+        let c = ConnState::new();
+        let (guard, _) = c.begin();
+        let answer = Bytes::from(vec![7u8; 3 * PIECE + 10]);
+        let mut body = GuardedBody::new(http_body_util::Full::new(answer.clone()), guard);
+        assert_eq!(body.size_hint().exact(), Some(answer.len() as u64));
+        let mut sizes = Vec::new();
+        let mut whole = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let data = frame.unwrap().into_data().unwrap();
+            sizes.push(data.len());
+            whole.extend_from_slice(&data);
+        }
+        assert_eq!(sizes, [PIECE, PIECE, PIECE, 10]);
+        assert_eq!(whole, answer);
+        assert!(body.is_end_stream());
     }
 
     #[tokio::test(start_paused = true)]
