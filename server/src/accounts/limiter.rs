@@ -10,6 +10,11 @@
 //! empty while other attempts still hold units of it waits (a few seconds at
 //! most) for them to settle: parallel correct logins are not failures.
 //!
+//! A username's failures are counted apart for each address where that
+//! user signed in within [`KNOWN_FOR`]: guesses from elsewhere cannot lock a
+//! user out of the places they sign in from (their own failures there still
+//! count, in a bucket of their own).
+//!
 //! Limits live in this process: behind a load balancer each replica limits
 //! on its own. The client address is the socket peer unless a trusted proxy
 //! header is configured (then its last address, the one the proxy added).
@@ -30,6 +35,17 @@ use crate::ops::metrics;
 
 /// Keys kept before full buckets are dropped.
 const PRUNE_ABOVE: usize = 10_000;
+
+/// How long an address where a user signed in stays theirs.
+pub const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Known (user, address) pairs kept at most; when full of unexpired pairs,
+/// new ones are not remembered (their failures count as anyone's).
+const KNOWN_AT_MOST: usize = 100_000;
+
+/// A username's failure bucket: its own address when the user signed in
+/// from there, else the one shared by every other address.
+type UserKey = (String, Option<IpAddr>);
 
 pub use crate::config::LoginLimit;
 
@@ -151,7 +167,9 @@ impl LoginLimit {
 }
 
 pub struct LoginLimiter {
-    by_username: Buckets<String>,
+    by_username: Buckets<UserKey>,
+    /// When each user last signed in from each address.
+    known: Mutex<HashMap<(String, IpAddr), Instant>>,
     by_address: Buckets<IpAddr>,
     successes: Buckets<IpAddr>,
     trusted_proxy_header: Option<HeaderName>,
@@ -167,7 +185,7 @@ const SETTLE_WAIT: Duration = Duration::from_secs(5);
 #[must_use]
 pub struct Attempt<'a> {
     limiter: &'a LoginLimiter,
-    username: String,
+    user: UserKey,
     address: IpAddr,
     /// Whether the attempt was a success, once known.
     outcome: Option<bool>,
@@ -177,6 +195,13 @@ impl Attempt<'_> {
     /// Not a failure: the failure units go back.
     pub fn succeeded(mut self) {
         self.outcome = Some(true);
+    }
+
+    /// The user proved the password from this address: a success, and the
+    /// address becomes one of theirs (see [`KNOWN_FOR`]).
+    pub fn signed_in(self) {
+        self.limiter.remember(&self.user.0, self.address);
+        self.succeeded();
     }
 
     /// Not a success: the success unit goes back.
@@ -193,7 +218,7 @@ impl Drop for Attempt<'_> {
             Some(false) => (true, false),
             None => (false, false),
         };
-        l.by_username.settle(&self.username, failure);
+        l.by_username.settle(&self.user, failure);
         l.by_address.settle(&self.address, failure);
         l.successes.settle(&self.address, success);
         l.settled.notify_waiters();
@@ -204,6 +229,7 @@ impl LoginLimiter {
     pub fn new(limits: LoginLimits, trusted_proxy_header: Option<HeaderName>) -> Self {
         LoginLimiter {
             by_username: Buckets::new(limits.per_username),
+            known: Mutex::new(HashMap::new()),
             by_address: Buckets::new(limits.per_address),
             successes: Buckets::new(limits.successes),
             trusted_proxy_header,
@@ -251,25 +277,45 @@ impl LoginLimiter {
         address: IpAddr,
         username: &str,
     ) -> Result<Attempt<'_>, (Shortfall, Budget)> {
-        let username = username.to_owned();
+        let user = (username.to_owned(), self.is_known(username, address));
         self.by_username
-            .take(&username)
+            .take(&user)
             .map_err(|s| (s, Budget::Username))?;
         if let Err(s) = self.by_address.take(&address) {
-            self.by_username.settle(&username, true);
+            self.by_username.settle(&user, true);
             return Err((s, Budget::Address));
         }
         if let Err(s) = self.successes.take(&address) {
-            self.by_username.settle(&username, true);
+            self.by_username.settle(&user, true);
             self.by_address.settle(&address, true);
             return Err((s, Budget::Successes));
         }
         Ok(Attempt {
             limiter: self,
-            username,
+            user,
             address,
             outcome: None,
         })
+    }
+
+    /// `Some(address)` when `username` signed in from it within [`KNOWN_FOR`].
+    fn is_known(&self, username: &str, address: IpAddr) -> Option<IpAddr> {
+        let known = self.known.lock().expect("limiter poisoned");
+        known
+            .get(&(username.to_owned(), address))
+            .filter(|at| at.elapsed() < KNOWN_FOR)
+            .map(|_| address)
+    }
+
+    fn remember(&self, username: &str, address: IpAddr) {
+        let mut known = self.known.lock().expect("limiter poisoned");
+        if known.len() >= KNOWN_AT_MOST {
+            known.retain(|_, at| at.elapsed() < KNOWN_FOR);
+        }
+        let key = (username.to_owned(), address);
+        if known.len() < KNOWN_AT_MOST || known.contains_key(&key) {
+            known.insert(key, Instant::now());
+        }
     }
 }
 
@@ -408,6 +454,40 @@ mod tests {
             .await,
             Ok(Err(Refusal::RateLimited { .. }))
         ));
+    }
+
+    #[tokio::test]
+    async fn guesses_from_elsewhere_do_not_lock_a_user_out_of_where_they_sign_in() {
+        let l = limiter(3, 100, 100);
+        l.attempt(ip("10.0.0.1"), "bob").await.unwrap().signed_in();
+        for i in 0..3 {
+            l.attempt(ip(&format!("10.0.1.{i}")), "bob")
+                .await
+                .unwrap()
+                .failed();
+        }
+        // Every other address shares the spent bucket...
+        assert!(matches!(
+            l.attempt(ip("10.0.2.1"), "bob").await,
+            Err(Refusal::RateLimited { .. })
+        ));
+        // ...but bob's own address has its own, and its failures count there.
+        for _ in 0..3 {
+            l.attempt(ip("10.0.0.1"), "bob").await.unwrap().failed();
+        }
+        assert!(matches!(
+            l.attempt(ip("10.0.0.1"), "bob").await,
+            Err(Refusal::RateLimited { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn only_a_proven_password_makes_an_address_known() {
+        let l = limiter(1, 100, 100);
+        // Not a failure (e.g. a sign-up already in flight), but no proof.
+        l.attempt(ip("10.0.0.1"), "bob").await.unwrap().succeeded();
+        l.attempt(ip("10.0.0.2"), "bob").await.unwrap().failed();
+        assert!(l.attempt(ip("10.0.0.1"), "bob").await.is_err());
     }
 
     #[test]

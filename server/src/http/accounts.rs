@@ -253,7 +253,7 @@ async fn check_password(
         return Err(ApiError::InvalidToken);
     };
     if state.passwords.verify(password, hash.clone()).await? {
-        attempt.succeeded();
+        attempt.signed_in();
         Ok(hash)
     } else {
         attempt.failed();

@@ -72,7 +72,7 @@ pub async fn register(
     let Some(key) = key else {
         return match db::users::insert(&client, &username, &hash).await? {
             Some(_) => {
-                attempt.succeeded();
+                attempt.signed_in();
                 tracing::info!(user = %username, "registered");
                 Ok(answer)
             }
@@ -90,7 +90,7 @@ pub async fn register(
         .await?
     {
         db::idempotency::Outcome::Done(Some(_)) => {
-            attempt.succeeded();
+            attempt.signed_in();
             tracing::info!(user = %username, "registered");
             Ok(answer)
         }
@@ -121,7 +121,7 @@ pub async fn register(
                 attempt.failed();
                 return Err(ApiError::IdempotencyMismatch);
             }
-            attempt.succeeded();
+            attempt.signed_in();
             serde_json::from_str(&answer).map_err(ApiError::internal)
         }
     }
@@ -165,7 +165,7 @@ pub async fn authenticate(
         attempt.failed();
         return Err(ApiError::InvalidCredentials);
     };
-    attempt.succeeded();
+    attempt.signed_in();
     let client = state.pool.get().await?;
     if outdated {
         // Stored under older settings (19 MiB): once replaced, this account

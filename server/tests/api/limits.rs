@@ -1,5 +1,6 @@
-//! The login limiter: failures per username and per client address,
-//! successes only under a high ceiling, 429 with `Retry-After` and a
+//! The login limiter: failures per username and per client address (a
+//! username's apart where its user signed in), successes only under a high
+//! ceiling, 429 with `Retry-After` and a
 //! sentence naming the limit before any password hashing, and a correct
 //! login once the wait is over.
 
@@ -207,6 +208,35 @@ async fn with_defaults_fifty_people_behind_one_address_get_in_and_a_guesser_meet
     // The guesser does not lock the office out.
     let res = attempt(&app, paths::AUTHENTICATE, "colleague1", "their-pw", office).await;
     assert_eq!(res.status(), 200);
+}
+
+/// The attacker's case: guesses from ten addresses spend the username's
+/// budget everywhere but where its user signed in.
+#[tokio::test]
+async fn guessers_at_ten_addresses_do_not_lock_a_user_out_of_where_they_sign_in() {
+    let app = spawn_with(ServeOptions {
+        trusted_proxy_header: Some(HeaderName::from_static("x-forwarded-for")),
+        ..ServeOptions::default()
+    })
+    .await;
+    let home = "10.8.0.1";
+    let res = attempt(&app, paths::REGISTER, "bob", "bobs-pw", home).await;
+    assert_eq!(res.status(), 200);
+    let mut refused = 0;
+    for round in 0..3 {
+        for a in 0..10 {
+            let from = format!("10.8.1.{a}");
+            let res = attempt(&app, paths::AUTHENTICATE, "bob", "guess", &from).await;
+            refused += usize::from(res.status() == 429);
+        }
+        let res = attempt(&app, paths::AUTHENTICATE, "bob", "bobs-pw", home).await;
+        assert_eq!(res.status(), 200, "bob at home after round {round}");
+    }
+    assert!(refused >= 20, "only {refused} of 30 guesses refused");
+    // A new place of bob's shares the guessers' spent budget.
+    let res = attempt(&app, paths::AUTHENTICATE, "bob", "bobs-pw", "10.8.2.1").await;
+    let err = assert_error(res, 429, ErrorCode::RateLimited).await;
+    assert!(err.message.contains("this username"), "{}", err.message);
 }
 
 #[tokio::test]
