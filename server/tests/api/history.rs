@@ -345,6 +345,54 @@ async fn a_search_for_rare_words_uses_the_trigram_index() {
     );
 }
 
+/// A search reads the user's newest rows first and asks the trigram index
+/// only when they cannot answer: either way the same rows, pages included.
+#[tokio::test]
+async fn a_search_answers_the_same_from_the_newest_rows_or_the_index() {
+    let app = spawn_app().await;
+    let (name, token) = app.user().await;
+    // 6,000 rows: 'common' in 2 of 3, 'rare' in rows 10 and 5,990.
+    app.db()
+        .await
+        .execute(
+            "INSERT INTO history (user_id, function, input, output)
+             SELECT u.id, 'reverse', 'row ' || g,
+                    CASE WHEN g % 3 = 0 THEN 'plain' ELSE 'common' END
+                    || CASE WHEN g IN (10, 5990) THEN ' rare' ELSE '' END
+             FROM users u, generate_series(1, 6000) g WHERE u.username = $1",
+            &[&name],
+        )
+        .await
+        .unwrap();
+    let row = |g: u32| format!("row {g}");
+    let common: Vec<String> = (1..=6000).filter(|g| g % 3 != 0).map(row).collect();
+    // The newest rows hold the page.
+    let h = history(&app, &token, "?q=COMMON&limit=50").await;
+    let newest: Vec<&str> = common[common.len() - 50..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(inputs(&h), newest);
+    // They hold one of the two rare rows: the index finds both.
+    let h = history(&app, &token, "?q=rare+common&limit=50").await;
+    assert_eq!(inputs(&h), ["row 10", "row 5990"]);
+    assert_eq!(h.next_before, Some(None));
+    // Paging past the newest rows, 1,000 a page, finds every match once.
+    let mut seen = Vec::new();
+    let mut query = "?q=common&limit=1000".to_string();
+    loop {
+        let h = history(&app, &token, &query).await;
+        let mut page: Vec<String> = inputs(&h).into_iter().map(str::to_owned).collect();
+        page.append(&mut seen);
+        seen = page;
+        match h.older_page() {
+            Some(before) => query = format!("?q=common&limit=1000&before={before}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, common);
+}
+
 #[tokio::test]
 async fn a_row_with_an_unknown_function_is_an_error_not_a_guess() {
     let app = spawn_app().await;
