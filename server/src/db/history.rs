@@ -112,11 +112,6 @@ impl Filter {
     }
 }
 
-/// Statements for up to this many search words are kept prepared per
-/// connection; a longer search is prepared for its one use, so odd queries
-/// cannot grow the statement cache without bound.
-const CACHED_WORDS: usize = 4;
-
 /// A row to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEntry {
@@ -256,13 +251,6 @@ pub fn page_sql(filter: &Filter) -> String {
 /// user holding most of the table: 56 ms instead of 0.1 ms); a row
 /// comparison is a range only that index serves, in its order.
 fn plain_page_sql(filter: &Filter) -> String {
-    let (range, n) = user_range_sql(filter);
-    format!("{range} LIMIT ${}", n + 1)
-}
-
-/// The user's rows as [`plain_page_sql`] walks them, newest first, without a
-/// limit; and the number of the last parameter it uses.
-fn user_range_sql(filter: &Filter) -> (String, usize) {
     let mut n = 1;
     let before = if filter.before.is_some() {
         n += 1;
@@ -281,37 +269,12 @@ fn user_range_sql(filter: &Filter) -> (String, usize) {
         ("user_id, id", "$1, 0".to_string(), format!("$1, {before}"))
     };
     let order = columns.replace(',', " DESC,");
-    let sql = format!(
+    n += 1;
+    format!(
         "SELECT id, function, input, output, created_at FROM history \
          WHERE ({columns}) > ({low}) AND ({columns}) < ({high}) \
-         ORDER BY {order} DESC"
-    );
-    (sql, n)
-}
-
-/// How many of a user's newest rows a search reads before it asks the
-/// trigram index.
-const RECENT: usize = 2000;
-
-/// A search of only the user's [`RECENT`] newest rows (in the range of the
-/// filter), each match with how many rows were read (`scanned`). A word most
-/// rows hold is found here in a few rows' reading, where the trigram index
-/// would fetch every row that holds it (200 ms for a user of 530,000 rows);
-/// [`newest_within`] asks the index only when this cannot answer.
-fn recent_search_sql(filter: &Filter) -> String {
-    let (range, mut n) = user_range_sql(filter);
-    let mut sql = format!(
-        "SELECT id, function, input, output, created_at, scanned \
-         FROM (SELECT *, count(*) OVER () AS scanned FROM ({range} LIMIT {RECENT}) newest) recent \
-         WHERE true"
-    );
-    for _ in &filter.words {
-        n += 1;
-        let _ = write!(sql, " AND {SEARCHED} ILIKE ${n}");
-    }
-    n += 1;
-    let _ = write!(sql, " ORDER BY id DESC LIMIT ${n}");
-    sql
+         ORDER BY {order} DESC LIMIT ${n}"
+    )
 }
 
 /// Wraps a page query (`id, function, input, output, created_at`, ordered
@@ -320,16 +283,11 @@ fn recent_search_sql(filter: &Filter) -> String {
 /// (`within` false), to tell that the page was cut. PostgreSQL reads the
 /// page; this process holds at most `$max` bytes plus one row.
 fn within_bytes(page: &str, order: &str, max: usize) -> String {
-    within_bytes_and(page, order, max, "")
-}
-
-/// [`within_bytes`], passing on the page's `extra` columns after the mark.
-fn within_bytes_and(page: &str, order: &str, max: usize, extra: &str) -> String {
     format!(
         "SELECT id, function,
                 CASE WHEN start < ${max} THEN input ELSE '' END,
                 CASE WHEN start < ${max} THEN output ELSE '' END,
-                created_at, start < ${max}{extra}
+                created_at, start < ${max}
          FROM (SELECT *, lag(start, 1, 0) OVER (ORDER BY id {order}) AS prev_start
                FROM (SELECT *, sum(octet_length(input) + octet_length(output))
                                  OVER (ORDER BY id {order})
@@ -388,46 +346,18 @@ pub async fn newest_within(
     }
     params.push(&count);
     params.push(&max_bytes);
-    let cache = filter.words.len() <= CACHED_WORDS;
-    if !filter.words.is_empty() {
-        let sql = within_bytes_and(
-            &recent_search_sql(filter),
-            "DESC",
-            params.len(),
-            ", scanned",
-        );
-        let rows = query(client, &sql, &params, cache).await?;
-        let scanned = rows.first().map_or(0, |r| r.get::<_, i64>(6));
-        let (records, cut) = split_cut(&rows)?;
-        // The newest rows hold the page (or all the user's rows were read):
-        // the trigram index would find these same rows.
-        let whole = usize::try_from(scanned).is_ok_and(|s| s < RECENT) && !rows.is_empty();
-        if cut || records.len() as i64 >= count || whole {
-            return Ok((records, cut));
-        }
-    }
     let sql = within_bytes(&page_sql(filter), "DESC", params.len());
-    // A search here is planned for its own user and words each time: a
-    // cached generic plan intersects the trigram index with the user's
-    // index, and for a user holding half the table reading that index alone
-    // cost 50 ms (6 ms planned for the user).
-    let rows = query(client, &sql, &params, cache && filter.words.is_empty()).await?;
-    split_cut(&rows)
-}
-
-/// Runs `sql`, prepared once per connection when `cache`.
-async fn query(
-    client: &Client,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-    cache: bool,
-) -> Result<Vec<Row>, tokio_postgres::Error> {
-    let stmt = if cache {
-        client.prepare_cached(sql).await?
+    // A search is planned for its own user and words each time: a cached
+    // generic plan intersected the trigram index with the user's index,
+    // reading all of it for a user holding half the table (52 ms, against
+    // 6 ms planned for that user; p99 234 ms against 56 ms in bench/run).
+    let stmt = if filter.words.is_empty() {
+        client.prepare_cached(&sql).await?
     } else {
-        client.prepare(sql).await?
+        client.prepare(&sql).await?
     };
-    client.query(&stmt, params).await
+    let rows = client.query(&stmt, &params).await?;
+    split_cut(&rows)
 }
 
 /// The rows with these ids (of any user), in id order, each with its

@@ -345,10 +345,10 @@ async fn a_search_for_rare_words_uses_the_trigram_index() {
     );
 }
 
-/// A search reads the user's newest rows first and asks the trigram index
-/// only when they cannot answer: either way the same rows, pages included.
+/// A search is planned for its user and words each time: a word most rows
+/// hold and a rare one both give the newest matches, pages included.
 #[tokio::test]
-async fn a_search_answers_the_same_from_the_newest_rows_or_the_index() {
+async fn a_search_finds_the_newest_matches_of_common_and_rare_words() {
     let app = spawn_app().await;
     let (name, token) = app.user().await;
     // 6,000 rows: 'common' in 2 of 3, 'rare' in rows 10 and 5,990.
@@ -366,18 +366,17 @@ async fn a_search_answers_the_same_from_the_newest_rows_or_the_index() {
         .unwrap();
     let row = |g: u32| format!("row {g}");
     let common: Vec<String> = (1..=6000).filter(|g| g % 3 != 0).map(row).collect();
-    // The newest rows hold the page.
     let h = history(&app, &token, "?q=COMMON&limit=50").await;
     let newest: Vec<&str> = common[common.len() - 50..]
         .iter()
         .map(String::as_str)
         .collect();
     assert_eq!(inputs(&h), newest);
-    // They hold one of the two rare rows: the index finds both.
+    // Two rows of 6,000.
     let h = history(&app, &token, "?q=rare+common&limit=50").await;
     assert_eq!(inputs(&h), ["row 10", "row 5990"]);
     assert_eq!(h.next_before, Some(None));
-    // Paging past the newest rows, 1,000 a page, finds every match once.
+    // Paging, 1,000 a page, finds every match once.
     let mut seen = Vec::new();
     let mut query = "?q=common&limit=1000".to_string();
     loop {
