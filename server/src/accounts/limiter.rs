@@ -277,7 +277,8 @@ impl LoginLimiter {
         address: IpAddr,
         username: &str,
     ) -> Result<Attempt<'_>, (Shortfall, Budget)> {
-        let user = (username.to_owned(), self.is_known(username, address));
+        let own = self.is_known(username, address).then_some(address);
+        let user = (username.to_owned(), own);
         self.by_username
             .take(&user)
             .map_err(|s| (s, Budget::Username))?;
@@ -298,13 +299,12 @@ impl LoginLimiter {
         })
     }
 
-    /// `Some(address)` when `username` signed in from it within [`KNOWN_FOR`].
-    fn is_known(&self, username: &str, address: IpAddr) -> Option<IpAddr> {
+    /// Whether `username` signed in from `address` within [`KNOWN_FOR`].
+    fn is_known(&self, username: &str, address: IpAddr) -> bool {
         let known = self.known.lock().expect("limiter poisoned");
         known
             .get(&(username.to_owned(), address))
-            .filter(|at| at.elapsed() < KNOWN_FOR)
-            .map(|_| address)
+            .is_some_and(|at| at.elapsed() < KNOWN_FOR)
     }
 
     fn remember(&self, username: &str, address: IpAddr) {

@@ -350,7 +350,7 @@ pub async fn newest_within(
     // A search is planned for its own user and words each time: a cached
     // generic plan intersected the trigram index with the user's index,
     // reading all of it for a user holding half the table (52 ms, against
-    // 6 ms planned for that user; p99 234 ms against 56 ms in bench/run).
+    // 6 ms planned for that user; p99 234 ms against 30 ms in bench/run).
     let stmt = if filter.words.is_empty() {
         client.prepare_cached(&sql).await?
     } else {
