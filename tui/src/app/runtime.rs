@@ -94,6 +94,9 @@ fn first_state(launch: &Launch, choices: &Choices) -> (super::state::State, Vec<
 }
 
 pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
+    // First: a SIGTERM from here on leaves the normal way.
+    let stop = stop_signal();
+    tokio::pin!(stop);
     let (mut state, effects) = first_state(&launch, &choices);
     let theme = Theme::new(choices.theme);
     let mut term = Term::enter(choices.mouse)?;
@@ -111,8 +114,6 @@ pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
     // Relative times ("5m ago") age between messages: a frame a second.
     let mut aging = tokio::time::interval(Duration::from_secs(1));
     aging.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let stop = stop_signal();
-    tokio::pin!(stop);
 
     loop {
         let first = tokio::select! {
@@ -169,26 +170,29 @@ pub async fn run(launch: Launch, choices: Choices) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGHUP (a closed terminal); never elsewhere.
-async fn stop_signal() {
+/// Resolves on SIGTERM or SIGHUP (a closed terminal); never elsewhere. The
+/// handlers are installed by this call, not at the first poll: a signal
+/// before the loop first waits still ends it the normal way.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        (
             signal(SignalKind::terminate()),
             signal(SignalKind::hangup()),
-        ) {
-            (Ok(mut term), Ok(mut hup)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = hup.recv() => {}
-                }
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        if let (Ok(mut term), Ok(mut hup)) = handlers {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
             }
-            _ => std::future::pending().await,
+            return;
         }
+        std::future::pending::<()>().await;
     }
-    #[cfg(not(unix))]
-    std::future::pending::<()>().await
 }
 
 /// Runs effects as tasks; every task answers on the channel.
