@@ -43,6 +43,18 @@ impl<F> Router<F> {
         route.map_or(&self.unrouted, |r| &self.routes[r.index()])
     }
 
+    /// One filter for every path: strop's connection layer around another
+    /// application (the benchmark's bare `GET /`, to price that layer).
+    pub fn uniform(filter: F) -> Self
+    where
+        F: Clone,
+    {
+        Router {
+            routes: vec![filter.clone(); Route::ALL.len()],
+            unrouted: filter,
+        }
+    }
+
     pub fn map<G>(&self, f: impl Fn(&F) -> G) -> Router<G> {
         Router {
             routes: self.routes.iter().map(&f).collect(),
