@@ -16,6 +16,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogFormat;
+use crate::ops::log_format::{TextFields, TextLine};
 
 /// Bytes a batch may hold (about 8,000 access lines) before lines are dropped.
 pub const BATCH_BYTES: usize = 2 << 20;
@@ -203,7 +204,8 @@ pub fn init(format: LogFormat) -> Logging {
         .with_ansi(ansi)
         .with_writer(writer);
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text if ansi => builder.init(),
+        LogFormat::Text => builder.fmt_fields(TextFields).event_format(TextLine).init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
     logging

@@ -2,5 +2,6 @@
 
 pub mod fd_limit;
 pub mod healthcheck;
+pub mod log_format;
 pub mod logging;
 pub mod metrics;
