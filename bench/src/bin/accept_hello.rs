@@ -2,20 +2,22 @@
 //! layer (`strop_server::http::accept`: deadlines, connection caps, protocol
 //! checks, request ids, hyper's errors as JSON), with no route filters, no
 //! log and no metrics. The harness prices that layer as its distance from
-//! `warp_hello` (with strop's allocator), and strop's filters, metrics and
-//! log as strop's distance from it.
+//! `warp_hello` (same filter, same allocator), and strop's filters, metrics
+//! and log as strop's distance from it.
 //!
 //!     accept_hello 127.0.0.1:5103
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use strop_server::http::accept::{self, ConnectionLimits};
 use strop_server::http::routes::Router;
 use tokio::net::TcpListener;
-use warp::Filter;
+use warp::http::StatusCode;
 use warp::http::header::CONTENT_TYPE;
+use warp::{Filter, Reply};
 
-// strop-server's allocator, so that the step from here to strop is its own code.
+// strop-server's allocator, as warp_hello's.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -27,7 +29,12 @@ async fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:5103".to_owned());
     let listener = TcpListener::bind(&addr).await?;
-    let root = warp::any().map(|| warp::reply::with_header(BODY, CONTENT_TYPE, "application/json"));
+    // warp_hello's filter; the connection layer wants one that never rejects.
+    let root = warp::path::end()
+        .and(warp::get())
+        .map(|| warp::reply::with_header(BODY, CONTENT_TYPE, "application/json").into_response())
+        .recover(|_| async { Ok::<_, Infallible>(StatusCode::NOT_FOUND.into_response()) })
+        .unify();
     // The bench's connections come from one address: strop's server-wide cap.
     let limits = ConnectionLimits {
         per_address: 4000,

@@ -1,5 +1,6 @@
 //! The framework's reference for `GET /`: a bare warp server with one route
-//! and strop's root body, no logging, no request id, no metrics. strop's
+//! and strop's root body, no logging, no request id, no metrics, and
+//! strop-server's allocator, so that what strop adds is its own code. strop's
 //! `GET /` (warp too) is not expected to beat it; the harness prints both
 //! against the hyper hello.
 //!
@@ -9,6 +10,9 @@ use std::net::SocketAddr;
 
 use warp::Filter;
 use warp::http::header::CONTENT_TYPE;
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BODY: &str = r#"{"message":"System online."}"#;
 

@@ -10,13 +10,13 @@
 //! `Full` format is used as it is.
 
 use std::fmt;
-use std::time::SystemTime;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::field::{RecordFields, VisitOutput};
 use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -37,11 +37,12 @@ where
         // A `log` crate record's own target, as `Full` shows it.
         let normalized = event.normalized_metadata();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        write!(
-            writer,
-            "{} ",
-            humantime::format_rfc3339_micros(SystemTime::now())
-        )?;
+        // tracing-subscriber's own clock text (and its fallback), only not
+        // through `Full`'s padding and colour checks.
+        if SystemTime.format_time(&mut writer).is_err() {
+            writer.write_str("<unknown time>")?;
+        }
+        writer.write_char(' ')?;
         // Right-aligned in five, as `Full` pads it.
         let level = meta.level().as_str();
         for _ in level.len()..5 {
@@ -219,14 +220,19 @@ mod tests {
         }
     }
 
+    /// An error with a source, as tokio-postgres gives them.
     #[derive(Debug)]
-    struct Cause;
-    impl fmt::Display for Cause {
+    struct Failed(std::io::Error);
+    impl fmt::Display for Failed {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("connection refused")
+            f.write_str("db error")
         }
     }
-    impl std::error::Error for Cause {}
+    impl std::error::Error for Failed {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
 
     /// Lines of every kind strop writes, and the odd ones a library may.
     fn emit() {
@@ -251,7 +257,7 @@ mod tests {
         let _in_inner = inner.enter();
         let bare = tracing::info_span!("bare");
         let _in_bare = bare.enter();
-        let err = std::io::Error::other(Cause);
+        let err = Failed(std::io::Error::other("connection \"refused\""));
         tracing::warn!(
             error = &err as &(dyn std::error::Error + 'static),
             "with a source"
@@ -266,12 +272,21 @@ mod tests {
         );
         tracing::trace!(r#type = "raw", r#fn = 3, "raw names");
         tracing::info!(log.target = "meta", real = 1, "log metadata skipped");
+        tracing::info!(log.target = "meta", after_skipped = "first");
         tracing::info!(message = "a message field", after = 2);
-        tracing::info!(only = "fields", count = 0u64);
-        tracing::info!(first = "", "empty string first");
+        tracing::info!(only = "fields", count = 0u64, empty = "");
+        let later = tracing::info_span!("later", id = tracing::field::Empty, kept = "k");
+        later.record("id", 42);
+        later.record("id", "again");
+        later.in_scope(|| tracing::info!("fields recorded after the span began"));
+        // A library logging through the `log` crate, as tokio-postgres does.
+        log::warn!(target: "tokio_postgres::connection", "notice: {}", "relation \"x\" exists");
     }
 
     fn written(full: bool) -> Vec<String> {
+        // `log` records become events of the current subscriber (once per
+        // process; a second call only fails).
+        let _ = tracing_log::LogTracer::init();
         let kept = Kept::default();
         let writer = {
             let kept = kept.clone();
@@ -294,7 +309,7 @@ mod tests {
     #[test]
     fn lines_are_those_of_the_full_format_byte_for_byte() {
         let (full, ours) = (written(true), written(false));
-        assert_eq!(full.len(), 11, "{full:#?}");
+        assert_eq!(full.len(), 13, "{full:#?}");
         assert_eq!(ours.len(), full.len(), "{ours:#?}");
         for (theirs, ours) in full.iter().zip(&ours) {
             // The time differs by the microseconds between the runs; its
@@ -306,6 +321,11 @@ mod tests {
                 assert!(humantime::parse_rfc3339(time).is_ok(), "{time}");
             }
         }
+        assert!(
+            ours.iter()
+                .any(|l| l.contains(": tokio_postgres::connection: notice: relation")),
+            "{ours:#?}"
+        );
         assert!(
             ours.iter().any(|l| l.ends_with(
                 r#"request{request_id="9f1c2e"}: strop_server::access: request method="GET" path="/history/3" status=200 latency_us=17"#
