@@ -235,7 +235,7 @@ impl std::fmt::Display for Chain<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::mpsc;
     use std::time::Instant;
 
@@ -254,9 +254,9 @@ mod tests {
         }
     }
 
-    /// A sink that keeps what it is given.
+    /// A sink that keeps what it is given (also `log_format`'s tests').
     #[derive(Clone, Default)]
-    struct Kept(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Kept(pub(crate) Arc<Mutex<Vec<u8>>>);
 
     impl Write for Kept {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
